@@ -1,0 +1,31 @@
+# Socket Rush developer commands. `make serve` and `make test` work on a fresh machine.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+PORT ?= 6001
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test lint install interop-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: $(STAMP)
+	@echo "Socket Rush on ws://127.0.0.1:$(PORT)/app/demo-key and http://127.0.0.1:$(PORT)"
+	@echo "demo app: id=demo-app key=demo-key secret=demo-secret (client events on)"
+	$(BIN)/socketrush serve --port $(PORT) --app-id demo-app --app-key demo-key \
+		--app-secret demo-secret --app-enable-client-messages true
+
+lint: $(STAMP)
+	$(BIN)/ruff check actors socketrush tests loadtests
+
+test: $(STAMP) lint
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache tests/interop/node_modules

@@ -1,0 +1,1 @@
+"""Adapters carry broadcasts and queries between nodes (`local`: one node, nothing to carry)."""

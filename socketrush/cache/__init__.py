@@ -1,0 +1,1 @@
+"""Caches hold short-lived shared state, e.g. the last event of each cache channel."""

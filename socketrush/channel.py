@@ -1,0 +1,206 @@
+"""ChannelActor: one per occupied channel on this node.
+
+It owns the channel's subscribers and presence members, and it is the only place that fans a
+broadcast out: the frame arrives already encoded and framed, and the same bytes are offered to
+every subscriber's outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from actors import Actor
+from socketrush.protocol import frames
+from socketrush.protocol.channels import ChannelInfo
+from socketrush.protocol.websocket import text_frame
+
+
+class Subscriber(Protocol):
+    """What a channel needs of a connection: an id and a non-blocking way to send bytes."""
+
+    socket_id: str
+
+    def send_frame(self, frame: bytes) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A presence member as its channel_data described it."""
+
+    user_id: str
+    user_info: object
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    subscriber: Subscriber
+    member: Member | None = None
+    # Silent joins (the server-to-user channel after sign-in) send no subscription frames.
+    silent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    subscriber: Subscriber
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    frame: bytes  # WebSocket-framed, ready for the wire
+    except_socket_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStats:
+    """A snapshot for the HTTP API's channel queries."""
+
+    subscription_count: int
+    user_count: int | None  # None for non-presence channels
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """The app limits a channel enforces itself."""
+
+    max_presence_members: int
+    subscription_count_enabled: bool
+    cached_event: Callable[[str], bytes | None]  # last event JSON of a cache channel
+
+
+class ChannelActor(Actor):
+    """State: subscribers by socket id; for presence, members and their sockets."""
+
+    def __init__(
+        self, info: ChannelInfo, settings: ChannelSettings, on_empty: Callable[[ChannelActor], None]
+    ) -> None:
+        super().__init__(name=f"channel:{info.name}")
+        self.info = info
+        self._settings = settings
+        self._on_empty = on_empty
+        self._subscribers: dict[str, Subscriber] = {}
+        self._members: dict[str, Member] = {}  # presence: user id -> member
+        self._member_sockets: dict[str, set[str]] = {}  # presence: user id -> socket ids
+        self._socket_user: dict[str, str] = {}  # presence: socket id -> user id
+
+    # -- read-only snapshots (non-yielding; see docs/architecture.md "queries") --
+
+    def stats(self) -> ChannelStats:
+        user_count = len(self._members) if self.info.is_presence else None
+        return ChannelStats(len(self._subscribers), user_count)
+
+    def user_ids(self) -> list[str]:
+        return list(self._members)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self._subscribers
+
+    def state_summary(self) -> str:
+        return (
+            f"channel={self.info.name} subscribers={len(self._subscribers)} "
+            f"members={len(self._members)}"
+        )
+
+    # -- messages --
+
+    def receive(self, message: object) -> object:
+        if isinstance(message, Broadcast):
+            self._broadcast(message.frame, message.except_socket_id)
+        elif isinstance(message, Join):
+            self._join(message)
+        elif isinstance(message, Leave):
+            self._leave(message.subscriber)
+        else:
+            raise TypeError(f"unexpected message {type(message).__name__}")
+        return None
+
+    def _broadcast(self, frame: bytes, except_socket_id: str | None) -> None:
+        if except_socket_id is None:
+            for subscriber in self._subscribers.values():
+                subscriber.send_frame(frame)
+        else:
+            for socket_id, subscriber in self._subscribers.items():
+                if socket_id != except_socket_id:
+                    subscriber.send_frame(frame)
+
+    def _join(self, join: Join) -> None:
+        subscriber, member = join.subscriber, join.member
+        name = self.info.name
+        if subscriber.socket_id in self._subscribers:
+            # A repeated subscribe is answered again, without changing membership.
+            if not join.silent:
+                subscriber.send_frame(text_frame(self._succeeded_frame()))
+            return
+        if member is not None and member.user_id not in self._members:
+            if len(self._members) >= self._settings.max_presence_members:
+                subscriber.send_frame(
+                    text_frame(
+                        frames.subscription_error(
+                            name,
+                            "LimitReached",
+                            "The maximum number of members in this presence channel has been reached",
+                            4100,
+                        )
+                    )
+                )
+                self._notify_if_empty()
+                return
+            self._members[member.user_id] = member
+            self._broadcast(
+                text_frame(frames.member_added(name, member.user_id, member.user_info)), None
+            )
+        self._subscribers[subscriber.socket_id] = subscriber
+        if member is not None:
+            self._member_sockets.setdefault(member.user_id, set()).add(subscriber.socket_id)
+            self._socket_user[subscriber.socket_id] = member.user_id
+        if join.silent:
+            return
+        subscriber.send_frame(text_frame(self._succeeded_frame()))
+        if self.info.is_cache:
+            cached = self._settings.cached_event(name)
+            subscriber.send_frame(
+                text_frame(cached if cached is not None else frames.cache_miss(name))
+            )
+        self._announce_count()
+
+    def _leave(self, subscriber: Subscriber) -> None:
+        socket_id = subscriber.socket_id
+        if self._subscribers.pop(socket_id, None) is None:
+            return
+        user_id = self._socket_user.pop(socket_id, None)
+        if user_id is not None:
+            sockets = self._member_sockets[user_id]
+            sockets.discard(socket_id)
+            if not sockets:
+                del self._member_sockets[user_id]
+                del self._members[user_id]
+                self._broadcast(text_frame(frames.member_removed(self.info.name, user_id)), None)
+        self._announce_count()
+        self._notify_if_empty()
+
+    def _succeeded_frame(self) -> bytes:
+        if not self.info.is_presence:
+            return frames.subscription_succeeded(self.info.name)
+        ids = list(self._members)
+        presence = {
+            "ids": ids,
+            "hash": {uid: self._members[uid].user_info for uid in ids},
+            "count": len(ids),
+        }
+        return frames.subscription_succeeded(self.info.name, presence)
+
+    def _announce_count(self) -> None:
+        if (
+            self._settings.subscription_count_enabled
+            and not self.info.is_presence
+            and self._subscribers
+        ):
+            self._broadcast(
+                text_frame(frames.subscription_count(self.info.name, len(self._subscribers))), None
+            )
+
+    def _notify_if_empty(self) -> None:
+        if not self._subscribers:
+            self._on_empty(self)

@@ -1,0 +1,68 @@
+"""The `socketrush` command: `serve` (the default) and `config`.
+
+Configuration mistakes end with one `socketrush: …` line on stderr and exit status 2, never a
+traceback, so a container log shows exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+import orjson
+
+from socketrush.config import ConfigError, ServerSettings, flag_parser, load_settings
+from socketrush.logging_setup import configure_logging
+
+COMMANDS = {
+    "serve": "run the server (the default when no command is given)",
+    "config": "print the effective settings as JSON, secrets masked, and exit",
+}
+PRINT_CONFIG = "--print-config"
+log = logging.getLogger(__name__)
+
+
+def _split_command(argv: Sequence[str]) -> tuple[str, list[str]]:
+    """`socketrush --port 8080` means `socketrush serve --port 8080`."""
+    if argv and argv[0] in COMMANDS:
+        return argv[0], list(argv[1:])
+    return "serve", list(argv)
+
+
+def _print_settings(settings: ServerSettings) -> None:
+    sys.stdout.write(orjson.dumps(settings.masked(), option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _serve(settings: ServerSettings) -> int:
+    configure_logging(settings.log_level, settings.log_format)
+    log.debug("effective settings: %s", orjson.dumps(settings.masked()).decode())
+    from socketrush.server import run  # heavy (gevent server, Flask); only `serve` needs it
+
+    return run(settings)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `socketrush` console script; returns the exit status."""
+    command, flags = _split_command(sys.argv[1:] if argv is None else argv)
+    parser = flag_parser(f"socketrush {command}")
+    parser.description = "Commands: " + "; ".join(f"{k}: {v}" for k, v in COMMANDS.items()) + "."
+    if command == "serve":
+        parser.add_argument(
+            PRINT_CONFIG,
+            action="store_true",
+            help=COMMANDS["config"].replace("print", "only print"),
+        )
+    try:
+        options = parser.parse_args(flags)  # --help exits here; bad flags raise ConfigError
+        print_only = command == "config" or getattr(options, "print_config", False)
+        settings = load_settings([arg for arg in flags if arg != PRINT_CONFIG])
+    except ConfigError as error:
+        sys.stderr.write(f"socketrush: {error}\n")
+        return 2
+    except SystemExit as done:  # argparse after printing --help
+        return int(done.code or 0)
+    if print_only:
+        _print_settings(settings)
+        return 0
+    return _serve(settings)

@@ -1,0 +1,457 @@
+"""SocketActor: one per WebSocket connection.
+
+The WSGI handler greenlet that accepted the connection is the actor's greenlet: it reads
+frames, validates them and tells the app actor what the client asked for. Everything other
+actors send to a connection is already-framed bytes for its `Outbox`, or a request to close,
+so a connection needs no mailbox of its own and idle connections park no extra greenlet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import socket as stdlib_socket
+import time
+from typing import TYPE_CHECKING
+
+import orjson
+
+from actors import Cancellable
+from socketrush.app import (
+    AppActor,
+    Connect,
+    Disconnect,
+    Publish,
+    SignIn,
+    Subscribe,
+    Unsubscribe,
+    server_to_user_channel,
+)
+from socketrush.channel import Member
+from socketrush.outbox import Outbox
+from socketrush.protocol import frames
+from socketrush.protocol.channels import ChannelKind, classify, validate_channel_name
+from socketrush.protocol.errors import Err, ErrorSpec, error_frame
+from socketrush.protocol.ids import new_socket_id
+from socketrush.protocol.signatures import channel_auth_valid, user_auth_valid
+from socketrush.protocol.websocket import (
+    FrameParser,
+    ProtocolViolation,
+    close_frame,
+    pong_frame,
+    text_frame,
+)
+from socketrush.ratelimit import PerSecondLimiter
+
+if TYPE_CHECKING:
+    from socketrush.node import Node
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 256 * 1024  # larger client frames are refused before they are buffered
+CLOSE_HANDSHAKE_SECONDS = 2.0  # how long a peer gets to answer our close frame
+READ_CHUNK = 65536
+SUPPORTED_PROTOCOLS = range(5, 8)
+_PROTOCOL_RE = re.compile(r"^\d+$")
+
+
+class SocketActor:
+    """State: the app, the channels this socket asked for, its signed-in user, its timers."""
+
+    def __init__(self, node: Node, environ: dict, websocket) -> None:
+        self.node = node
+        self.environ = environ
+        self.websocket = websocket
+        handler = websocket.handler
+        self._socket = handler.socket
+        self._rfile = handler.rfile
+        self.socket_id = new_socket_id()
+        self.app: AppActor | None = None
+        self.outbox = Outbox(
+            self._socket,
+            node.settings.socket_backlog_limit_kb * 1024,
+            on_overflow=self._slow_consumer,
+        )
+        self.channels: dict[str, str | None] = {}  # name -> presence user id (or None)
+        self.user_id: str | None = None
+        self.watchlist: tuple[str, ...] = ()
+        self._parser = FrameParser(MAX_MESSAGE_BYTES)
+        self._closing = False
+        self._last_seen = time.monotonic()
+        self._ping_sent_at: float | None = None
+        self._pong_wait = 30.0
+        self._activity_timer: Cancellable | None = None
+        self._signin_timer: Cancellable | None = None
+        self._hard_close_timer: Cancellable | None = None
+        self._client_events: PerSecondLimiter | None = None
+
+    # -- what other actors may call (non-blocking) --
+
+    def send_frame(self, frame: bytes) -> None:
+        self.outbox.offer(frame)
+
+    def close_with(self, spec: ErrorSpec, message: str | None = None) -> None:
+        """Send pusher:error and a close frame with the error's code, then close."""
+        if self._closing:
+            return
+        self.outbox.offer(text_frame(error_frame(spec, message)))
+        self._start_close(spec.code or 4000, message or spec.message)
+
+    # -- lifecycle, in the handler greenlet --
+
+    def run(self) -> None:
+        try:
+            if self._accept():
+                self._read_loop()
+        except Exception:  # a bug must cost this connection, never the process
+            log.exception("connection %s failed", self.socket_id)
+        finally:
+            self._cleanup()
+
+    def _accept(self) -> bool:
+        """Validate app and protocol, take a connection slot, say hello."""
+        key = self.environ.get("PATH_INFO", "")[len("/app/") :].strip("/")
+        app = self.node.app_by_key(key)
+        refusal = self._refusal(app)
+        if refusal is not None:
+            self.close_with(refusal)
+            self._read_loop()  # complete the close handshake (bounded by the hard-close timer)
+            return False
+        assert app is not None
+        quota_error = app.ask(Connect(self))
+        if quota_error is not None:
+            self.close_with(quota_error)
+            self._read_loop()
+            return False
+        self.app = app
+        settings = app.settings
+        if settings.max_client_events_per_second:
+            self._client_events = PerSecondLimiter(settings.max_client_events_per_second)
+        self.outbox.offer(
+            text_frame(frames.connection_established(self.socket_id, settings.activity_timeout))
+        )
+        self._arm_activity_timer(settings.activity_timeout)
+        if settings.require_channel_authorization:
+            self._signin_timer = Cancellable.after(
+                settings.authorization_timeout_seconds, self._signin_deadline
+            )
+        return True
+
+    def _refusal(self, app: AppActor | None) -> ErrorSpec | None:
+        if app is None:
+            return Err.APP_NOT_FOUND
+        if not app.settings.enabled:
+            return Err.APP_DISABLED
+        query = self.environ.get("QUERY_STRING", "")
+        protocol = next(
+            (part[len("protocol=") :] for part in query.split("&") if part.startswith("protocol=")),
+            None,
+        )
+        if protocol is None:
+            return Err.NO_PROTOCOL
+        if not _PROTOCOL_RE.match(protocol):
+            return Err.INVALID_VERSION
+        if int(protocol) not in SUPPORTED_PROTOCOLS:
+            return Err.UNSUPPORTED_PROTOCOL
+        return None
+
+    def _read_loop(self) -> None:
+        read = self._rfile.read1
+        while True:
+            try:
+                data = read(READ_CHUNK)
+            except OSError:
+                return
+            if not data:
+                return
+            self._last_seen = time.monotonic()
+            try:
+                messages = self._parser.feed(data)
+            except ProtocolViolation as violation:
+                self._start_close(violation.close_code, violation.reason)
+                return
+            for message in messages:
+                if message.kind == "text":
+                    if not self._closing:
+                        self._on_text(message.payload)
+                elif message.kind == "close":
+                    if not self._closing:
+                        # Echo the peer's close, as RFC 6455 asks, then we are done.
+                        self.outbox.offer(close_frame(message.close_code or 1000))
+                    return
+                elif message.kind == "ping":
+                    self.outbox.offer(pong_frame(message.payload))
+                elif message.kind == "binary" and not self._closing:
+                    self._error(Err.INVALID_FRAME, "Binary frames are not supported")
+
+    def _cleanup(self) -> None:
+        for timer in (self._activity_timer, self._signin_timer, self._hard_close_timer):
+            if timer is not None:
+                timer.cancel()
+        if self.app is not None:
+            self.app.tell(Disconnect(self, tuple(self.channels), self.user_id, self.watchlist))
+        self.outbox.flush(CLOSE_HANDSHAKE_SECONDS)
+        self.outbox.close()
+        self.websocket.closed = True  # we did the close handshake; gevent-websocket must not
+
+    def _start_close(self, code: int, reason: str) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self.outbox.offer(close_frame(code, reason))
+        self._hard_close_timer = Cancellable.after(CLOSE_HANDSHAKE_SECONDS, self._abort)
+
+    def _abort(self) -> None:
+        """Cut the TCP connection; the read loop then ends and cleans up."""
+        with contextlib.suppress(OSError):
+            self._socket._sock.shutdown(stdlib_socket.SHUT_RDWR)
+
+    def _slow_consumer(self) -> None:
+        log.info("closing slow consumer %s", self.socket_id)
+        self._closing = True
+        self._abort()
+
+    # -- timers (run in the event loop: non-blocking only) --
+
+    def _arm_activity_timer(self, delay: float) -> None:
+        if self._activity_timer is not None:
+            self._activity_timer.cancel()
+        self._activity_timer = Cancellable.after(delay, self._activity_check)
+
+    def _activity_check(self) -> None:
+        """Ping a client that has been silent for activity_timeout; close it if it stays so.
+
+        Any bytes from the client count as activity, so busy or self-pinging clients
+        (pusher-js pings on the same timeout) are never pinged by the server.
+        """
+        if self._closing or self.app is None:
+            return
+        now = time.monotonic()
+        if self._ping_sent_at is not None:
+            if self._last_seen > self._ping_sent_at:
+                self._ping_sent_at = None
+            elif now - self._ping_sent_at >= self._pong_wait:
+                self.close_with(Err.PONG_NOT_RECEIVED)
+                return
+            else:
+                self._arm_activity_timer(self._ping_sent_at + self._pong_wait - now)
+                return
+        timeout = self.app.settings.activity_timeout
+        idle = now - self._last_seen
+        if idle >= timeout:
+            self._ping_sent_at = now
+            self._pong_wait = min(30.0, float(timeout))
+            self.outbox.offer(text_frame(frames.ping()))
+            self._arm_activity_timer(self._pong_wait)
+        else:
+            self._arm_activity_timer(timeout - idle)
+
+    def _signin_deadline(self) -> None:
+        if self.user_id is None and not self._closing:
+            self.close_with(Err.UNAUTHORIZED_CONNECTION)
+
+    # -- client messages --
+
+    def _on_text(self, text: str) -> None:
+        try:
+            message = frames.parse_client_message(text)
+        except frames.FrameError as error:
+            self._error(error.spec, error.detail)
+            return
+        event = message.event
+        if event.startswith("client-"):
+            self._client_event(message)
+            return
+        handler = self._handlers.get(event)
+        if handler is None:
+            self._error(Err.UNKNOWN_EVENT, f"Unknown event: {event[:100]}")
+            return
+        handler(self, message.data)
+
+    def _error(self, spec: ErrorSpec, message: str | None = None) -> None:
+        self.outbox.offer(text_frame(error_frame(spec, message)))
+
+    def _on_ping(self, _data: object) -> None:
+        self.outbox.offer(text_frame(frames.pong()))
+
+    def _on_pong(self, _data: object) -> None:
+        """Already recorded by `_on_text`."""
+
+    def _on_subscribe(self, data: object) -> None:
+        data = _as_object(data)
+        name = data.get("channel") if data is not None else None
+        if not isinstance(name, str):
+            self._error(Err.INVALID_FRAME, "pusher:subscribe needs data.channel")
+            return
+        assert self.app is not None
+        settings = self.app.settings
+        problem = validate_channel_name(name, settings.max_channel_name_length)
+        info = classify(name)
+        if problem is None and info.kind is ChannelKind.SERVER_TO_USER:
+            self._subscribe_own_user_channel(name)
+            return
+        if problem is not None:
+            self._error(problem, f"{problem.message}: {name[:210]}")
+            return
+        member: Member | None = None
+        if info.requires_auth:
+            auth = data.get("auth")
+            channel_data = data.get("channel_data") if info.is_presence else None
+            if (
+                not isinstance(auth, str)
+                or (channel_data is not None and not isinstance(channel_data, str))
+                or (info.is_presence and channel_data is None)
+                or not channel_auth_valid(
+                    settings.key, settings.secret, self.socket_id, name, auth, channel_data
+                )
+            ):
+                self._subscription_error(
+                    name,
+                    "AuthError",
+                    "Invalid signature: the auth for this channel was "
+                    "not signed by the app's secret",
+                    401,
+                )
+                return
+            if info.is_presence:
+                member = self._presence_member(name, channel_data, settings)
+                if member is None:
+                    return
+        self.channels[name] = member.user_id if member is not None else None
+        self.app.tell(Subscribe(self, info, member))
+
+    def _subscribe_own_user_channel(self, name: str) -> None:
+        """pusher-js subscribes to `#server-to-user-<id>` after sign-in. The socket already
+        joined it when it signed in, so this only confirms; anyone else is refused."""
+        if self.user_id is not None and name == server_to_user_channel(self.user_id):
+            self.outbox.offer(text_frame(frames.subscription_succeeded(name)))
+            return
+        self._subscription_error(
+            name, "AuthError", "Only the signed-in user may subscribe to its own channel", 403
+        )
+
+    def _presence_member(self, name: str, channel_data: str, settings) -> Member | None:
+        limit = settings.max_presence_member_size_in_kb * 1024
+        if len(channel_data.encode()) > limit:
+            self._subscription_error(
+                name,
+                "LimitReached",
+                f"Presence member data is larger than {settings.max_presence_member_size_in_kb} KB",
+                413,
+            )
+            return None
+        try:
+            parsed = orjson.loads(channel_data)
+        except orjson.JSONDecodeError:
+            parsed = None
+        user_id = parsed.get("user_id") if isinstance(parsed, dict) else None
+        if isinstance(user_id, int | float) and not isinstance(user_id, bool):
+            user_id = str(user_id)
+        if not isinstance(user_id, str) or not user_id:
+            self._subscription_error(
+                name, "AuthError", "channel_data must be JSON with a user_id", 400
+            )
+            return None
+        return Member(user_id, parsed.get("user_info"))
+
+    def _subscription_error(self, name: str, kind: str, error: str, status: int) -> None:
+        self.outbox.offer(text_frame(frames.subscription_error(name, kind, error, status)))
+
+    def _on_unsubscribe(self, data: object) -> None:
+        data = _as_object(data)
+        name = data.get("channel") if data is not None else None
+        if not isinstance(name, str):
+            self._error(Err.INVALID_FRAME, "pusher:unsubscribe needs data.channel")
+            return
+        if name in self.channels:
+            del self.channels[name]
+            assert self.app is not None
+            self.app.tell(Unsubscribe(self, name))
+
+    def _on_signin(self, data: object) -> None:
+        data = _as_object(data)
+        assert self.app is not None
+        settings = self.app.settings
+        user_data = data.get("user_data") if data is not None else None
+        auth = data.get("auth") if data is not None else None
+        if self.user_id is not None:
+            self._error(Err.INVALID_SIGNIN, "This connection is already signed in")
+            return
+        if (
+            not isinstance(user_data, str)
+            or not isinstance(auth, str)
+            or not user_auth_valid(settings.key, settings.secret, self.socket_id, user_data, auth)
+        ):
+            self._error(Err.INVALID_SIGNIN, "Invalid signature for pusher:signin")
+            return
+        try:
+            user = orjson.loads(user_data)
+        except orjson.JSONDecodeError:
+            user = None
+        user_id = user.get("id") if isinstance(user, dict) else None
+        if not isinstance(user_id, str) or not user_id:
+            self._error(Err.INVALID_SIGNIN, "user_data must be JSON with a string id")
+            return
+        watchlist = user.get("watchlist") or []
+        if not isinstance(watchlist, list):
+            watchlist = []
+        self.user_id = user_id
+        self.watchlist = tuple(str(uid) for uid in watchlist)
+        if self._signin_timer is not None:
+            self._signin_timer.cancel()
+        self.outbox.offer(text_frame(frames.signin_success(user_data)))
+        self.app.tell(SignIn(self, user_id, self.watchlist))
+
+    def _client_event(self, message: frames.ClientMessage) -> None:
+        assert self.app is not None
+        settings = self.app.settings
+        name = message.channel
+        if not settings.enable_client_messages:
+            self._error(Err.CLIENT_EVENTS_DISABLED)
+            return
+        if not isinstance(name, str) or name not in self.channels:
+            self._error(
+                Err.CLIENT_EVENT_NOT_SUBSCRIBED, f"Not subscribed to channel {str(name)[:210]}"
+            )
+            return
+        if not classify(name).allows_client_events:
+            self._error(Err.CLIENT_EVENT_NOT_ALLOWED)
+            return
+        if len(message.event) > settings.max_event_name_length:
+            self._error(Err.EVENT_NAME_TOO_LONG)
+            return
+        if message.raw_data_size > settings.max_event_payload_in_kb * 1024:
+            self._error(Err.PAYLOAD_TOO_LARGE)
+            return
+        if self._client_events is not None and not self._client_events.take():
+            self._error(Err.CLIENT_EVENT_RATE_LIMIT)
+            return
+        frame: dict[str, object] = {"event": message.event, "channel": name, "data": message.data}
+        user_id = self.channels[name]
+        if user_id is not None:
+            frame["user_id"] = user_id
+        self.app.tell(Publish(name, orjson.dumps(frame), self.socket_id, cacheable=False))
+
+    _handlers = {
+        "pusher:ping": _on_ping,
+        "pusher:pong": _on_pong,
+        "pusher:subscribe": _on_subscribe,
+        "pusher:unsubscribe": _on_unsubscribe,
+        "pusher:signin": _on_signin,
+    }
+
+
+def _as_object(data: object) -> dict | None:
+    """pusher-js sends `data` as an object; some clients send it JSON-encoded as a string."""
+    if isinstance(data, str):
+        try:
+            data = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return None
+    return data if isinstance(data, dict) else None
+
+
+def serve_websocket(node: Node, environ: dict) -> None:
+    """Entry point from the WSGI callable for an upgraded `/app/{key}` request."""
+    SocketActor(node, environ, environ["wsgi.websocket"]).run()

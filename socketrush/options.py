@@ -1,0 +1,431 @@
+"""Every Socket Rush setting, described once.
+
+The CLI flags, environment variables, JSON config keys, `--help` text, shipped defaults
+(checked against `settings.toml` by the tests) and the generated docs all come from `OPTIONS`,
+so a setting cannot exist in one place and be missing from another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import partial
+
+
+class Kind(StrEnum):
+    """How a setting's text or JSON value is parsed and validated."""
+
+    STR = "string"
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    CHOICE = "choice"
+    LIST = "list"  # list[str]; comma-separated in env vars and flags
+    OBJECTS = "objects"  # raw JSON list of objects; config file only
+
+
+class Scope(StrEnum):
+    """Whether a setting belongs to the whole server or to each application."""
+
+    SERVER = "server"
+    APP = "app"
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One setting: its name, type, default and every spelling each source accepts.
+
+    The first flag, env var and JSON key are the primary spellings; the others are aliases
+    kept for compatibility with the examples users copy.
+    """
+
+    name: str
+    kind: Kind
+    default: object
+    flags: tuple[str, ...]
+    env: tuple[str, ...]
+    json_keys: tuple[str, ...]
+    scope: Scope
+    group: str
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    secret: bool = False
+    # Read before the layers are merged (they decide which layers exist); not a ServerSettings field.
+    bootstrap: bool = False
+
+    @property
+    def field(self) -> str:
+        """Attribute name on ServerSettings / AppSettings (app settings drop the `app_` prefix)."""
+        return self.name.removeprefix("app_") if self.scope is Scope.APP else self.name
+
+    @property
+    def json_paths(self) -> tuple[str, ...]:
+        """Where the JSON keys live in the config file, e.g. `server.port`."""
+        prefix = "server." if self.scope is Scope.SERVER else "applications[]."
+        return tuple(prefix + key for key in self.json_keys)
+
+
+def _option(
+    scope: Scope, name: str, kind: Kind, default: object, group: str, help: str, **extra: object
+) -> Option:
+    """A setting spelled the usual way unless told otherwise: `--name-with-dashes`, `NAME`,
+    JSON `name` (under `server` or `applications[]` depending on the scope)."""
+    extra.setdefault("flags", ("--" + name.replace("_", "-"),))
+    extra.setdefault("env", (name.upper(),))
+    extra.setdefault("json_keys", (name,))
+    return Option(name, kind, default, scope=scope, group=group, help=help, **extra)
+
+
+_server = partial(_option, Scope.SERVER)
+_app = partial(_option, Scope.APP)
+
+_DRIVERS = ("local", "redis")
+SERVER, CONFIG, DRIVERS, REDIS, LOGGING = "Server", "Configuration", "Drivers", "Redis", "Logging"
+CREDENTIALS, APP_FEATURES, APP_LIMITS = "App credentials", "App features", "App limits"
+APP_WEBHOOKS = "App webhooks"
+
+OPTIONS: tuple[Option, ...] = (
+    # --- server ---
+    _server(
+        "port", Kind.INT, 6001, SERVER, "Port on which to run the server", minimum=1, maximum=65535
+    ),
+    _server("bind_address", Kind.STR, "0.0.0.0", SERVER, "Address on which to bind the server"),
+    _server("app_env", Kind.STR, "production", SERVER, "Environment to run the server in"),
+    _server(
+        "socket_backlog_limit_kb",
+        Kind.INT,
+        1024,
+        SERVER,
+        "Outbound KB queued for one socket before it is closed as a slow consumer",
+        minimum=1,
+    ),
+    _server(
+        "shutdown_grace_period",
+        Kind.INT,
+        10,
+        SERVER,
+        "Seconds to let connections close cleanly on shutdown",
+        minimum=0,
+    ),
+    # --- configuration sources ---
+    _server(
+        "env_file",
+        Kind.STR,
+        "./.env",
+        CONFIG,
+        "Path to the .env file (relative to the working directory); a missing default "
+        "file is ignored",
+        env=(),
+        bootstrap=True,
+    ),
+    _server(
+        "config_file",
+        Kind.STR,
+        None,
+        CONFIG,
+        "Path to a config JSON file",
+        flags=("--config-file", "--config"),
+        env=(),
+        json_keys=(),
+        bootstrap=True,
+    ),
+    _server(
+        "prefer_config_file",
+        Kind.BOOL,
+        False,
+        CONFIG,
+        "Let the config file override environment variables (flags still win)",
+        env=(),
+        json_keys=(),
+        bootstrap=True,
+    ),
+    # --- drivers ---
+    _server("cache_driver", Kind.CHOICE, "local", DRIVERS, "Cache driver to use", choices=_DRIVERS),
+    _server("queue_driver", Kind.CHOICE, "local", DRIVERS, "Queue driver to use", choices=_DRIVERS),
+    _server(
+        "adapter_driver",
+        Kind.CHOICE,
+        "local",
+        DRIVERS,
+        "Adapter driver to use",
+        choices=_DRIVERS,
+        flags=("--adapter-driver", "--adapter-manager"),
+    ),
+    _server("app_manager", Kind.CHOICE, "array", DRIVERS, "App manager to use", choices=("array",)),
+    # --- redis ---
+    _server("redis_prefix", Kind.STR, "pusher", REDIS, "Prefix to use for Redis keys"),
+    _server("redis_url", Kind.STR, "localhost:6379", REDIS, "URL of the Redis server"),
+    _server("redis_tls", Kind.BOOL, False, REDIS, "Use TLS for the Redis connection"),
+    _server(
+        "redis_cluster",
+        Kind.BOOL,
+        False,
+        REDIS,
+        "Use Redis cluster mode",
+        json_keys=("redis_cluster", "redis_cluster_mode"),
+    ),
+    # --- logging ---
+    _server(
+        "log_level",
+        Kind.CHOICE,
+        "info",
+        LOGGING,
+        "Log level",
+        choices=("trace", "debug", "info", "warn", "error"),
+    ),
+    _server(
+        "log_format",
+        Kind.CHOICE,
+        "human",
+        LOGGING,
+        "Log line format: human-readable text or one JSON object per line",
+        choices=("human", "json"),
+    ),
+    _server(
+        "ignore_logger_middleware",
+        Kind.BOOL,
+        False,
+        LOGGING,
+        "Skip the per-request logger middleware for performance",
+    ),
+    # --- app credentials ---
+    _app(
+        "app_id",
+        Kind.STR,
+        None,
+        CREDENTIALS,
+        "App ID for the default app",
+        flags=("--app-id", "--default-app-id"),
+    ),
+    _app(
+        "app_key",
+        Kind.STR,
+        None,
+        CREDENTIALS,
+        "App key for the default app",
+        flags=("--app-key", "--default-app-key"),
+    ),
+    _app(
+        "app_secret",
+        Kind.STR,
+        None,
+        CREDENTIALS,
+        "App secret for the default app",
+        flags=("--app-secret", "--default-app-secret"),
+        secret=True,
+    ),
+    # --- app features ---
+    _app(
+        "app_enabled", Kind.BOOL, True, APP_FEATURES, "Accept connections and API calls for the app"
+    ),
+    _app(
+        "app_activity_timeout",
+        Kind.INT,
+        60,
+        APP_FEATURES,
+        "Seconds of client silence before the server pings it",
+        minimum=1,
+    ),
+    _app(
+        "app_enable_client_messages",
+        Kind.BOOL,
+        False,
+        APP_FEATURES,
+        "Allow client events (client-*) on private and presence channels",
+    ),
+    _app(
+        "app_require_channel_authorization",
+        Kind.BOOL,
+        False,
+        APP_FEATURES,
+        "Close connections that do not pusher:signin within the authorization timeout (4009)",
+        flags=("--app-require-channel-authorization", "--app-require-authorization"),
+        env=("APP_REQUIRE_CHANNEL_AUTHORIZATION", "APP_REQUIRE_AUTHORIZATION"),
+    ),
+    _app(
+        "app_authorization_timeout_seconds",
+        Kind.INT,
+        5,
+        APP_FEATURES,
+        "Seconds a connection has to sign in when authorization is required",
+        minimum=1,
+    ),
+    _app(
+        "app_subscription_count_enabled",
+        Kind.BOOL,
+        False,
+        APP_FEATURES,
+        "Send pusher_internal:subscription_count events",
+    ),
+    _app(
+        "app_allowed_origins",
+        Kind.LIST,
+        (),
+        APP_FEATURES,
+        "Origins allowed to open WebSocket connections (empty: all)",
+    ),
+    # --- app limits ---
+    _app(
+        "app_max_connections",
+        Kind.INT,
+        0,
+        APP_LIMITS,
+        "Max concurrent connections (0 for unlimited)",
+        minimum=0,
+    ),
+    _app(
+        "app_max_backend_events_per_second",
+        Kind.INT,
+        0,
+        APP_LIMITS,
+        "Max HTTP API events per second (0 for unlimited)",
+        minimum=0,
+    ),
+    _app(
+        "app_max_client_events_per_second",
+        Kind.INT,
+        0,
+        APP_LIMITS,
+        "Max client events per second per connection (0 for unlimited)",
+        minimum=0,
+    ),
+    _app(
+        "app_max_read_requests_per_second",
+        Kind.INT,
+        0,
+        APP_LIMITS,
+        "Max HTTP API read requests per second (0 for unlimited)",
+        minimum=0,
+    ),
+    _app(
+        "app_max_presence_members_per_channel",
+        Kind.INT,
+        100,
+        APP_LIMITS,
+        "Max members in one presence channel",
+        minimum=0,
+        flags=("--app-max-presence-members-per-channel", "--app-max-presence-users"),
+        env=("APP_MAX_PRESENCE_MEMBERS_PER_CHANNEL", "APP_MAX_PRESENCE_USERS"),
+        json_keys=("app_max_presence_members_per_channel", "app_max_presence_users"),
+    ),
+    _app(
+        "app_max_presence_member_size_in_kb",
+        Kind.INT,
+        10,
+        APP_LIMITS,
+        "Max size of one presence member's user info in KB",
+        minimum=0,
+    ),
+    _app(
+        "app_max_channel_name_length",
+        Kind.INT,
+        200,
+        APP_LIMITS,
+        "Max channel name length",
+        minimum=0,
+    ),
+    _app(
+        "app_max_event_channels_at_once",
+        Kind.INT,
+        10,
+        APP_LIMITS,
+        "Max channels one HTTP API event may target",
+        minimum=0,
+    ),
+    _app(
+        "app_max_event_name_length", Kind.INT, 200, APP_LIMITS, "Max event name length", minimum=0
+    ),
+    _app(
+        "app_max_event_payload_in_kb",
+        Kind.INT,
+        10,
+        APP_LIMITS,
+        "Max event payload size in KB",
+        minimum=0,
+    ),
+    _app(
+        "app_max_event_batch_size",
+        Kind.INT,
+        10,
+        APP_LIMITS,
+        "Max events in one batch API call",
+        minimum=0,
+    ),
+    # --- app webhooks ---
+    _app(
+        "app_webhooks_enabled",
+        Kind.BOOL,
+        False,
+        APP_WEBHOOKS,
+        "Send webhooks",
+        flags=("--app-webhooks-enabled", "--app-webhook-enabled"),
+        env=("APP_WEBHOOKS_ENABLED", "APP_WEBHOOK_ENABLED"),
+        json_keys=("app_webhooks_enabled", "app_webhook_enabled"),
+    ),
+    _app(
+        "app_webhook_urls",
+        Kind.LIST,
+        (),
+        APP_WEBHOOKS,
+        "Webhook URL; repeat the flag or separate with commas for several",
+        flags=("--app-webhook-url",),
+        env=("APP_WEBHOOK_URL",),
+        json_keys=("app_webhook_urls", "app_webhook_url"),
+    ),
+    _app(
+        "app_webhooks",
+        Kind.OBJECTS,
+        (),
+        APP_WEBHOOKS,
+        'Webhook objects {"url", "event_types", "filter"}',
+        flags=(),
+        env=(),
+    ),
+    _app(
+        "app_has_client_event_webhooks",
+        Kind.BOOL,
+        False,
+        APP_WEBHOOKS,
+        "Send client_event webhooks",
+    ),
+    _app(
+        "app_has_channel_occupied_webhooks",
+        Kind.BOOL,
+        False,
+        APP_WEBHOOKS,
+        "Send channel_occupied webhooks",
+    ),
+    _app(
+        "app_has_channel_vacated_webhooks",
+        Kind.BOOL,
+        False,
+        APP_WEBHOOKS,
+        "Send channel_vacated webhooks",
+    ),
+    _app(
+        "app_has_member_added_webhooks",
+        Kind.BOOL,
+        False,
+        APP_WEBHOOKS,
+        "Send member_added webhooks",
+    ),
+    _app(
+        "app_has_member_removed_webhooks",
+        Kind.BOOL,
+        False,
+        APP_WEBHOOKS,
+        "Send member_removed webhooks",
+    ),
+    _app("app_has_cache_miss_webhooks", Kind.BOOL, False, APP_WEBHOOKS, "Send cache_miss webhooks"),
+    _app(
+        "app_has_webhook_batching_enabled",
+        Kind.BOOL,
+        False,
+        APP_WEBHOOKS,
+        "Batch webhook events into fewer requests",
+    ),
+)
+
+BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}

@@ -1,0 +1,91 @@
+"""Channel names: what kind a name denotes, and whether a name or event name is acceptable.
+
+The kind is derived from the name alone (Pusher has no channel registry), so every part of the
+server classifies names the same way by calling `classify`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from socketrush.protocol.errors import Err, ErrorSpec
+
+SERVER_TO_USER_PREFIX = "#server-to-user-"
+
+# Pusher's channel naming convention: letters, digits and _ - = @ , . ;
+_NAME_RE = re.compile(r"[A-Za-z0-9_\-=@,.;]+")
+
+
+class ChannelKind(Enum):
+    PUBLIC = "public"
+    PRIVATE = "private"
+    PRESENCE = "presence"
+    ENCRYPTED = "encrypted"
+    SERVER_TO_USER = "server-to-user"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    name: str
+    kind: ChannelKind
+    is_cache: bool
+
+    @property
+    def requires_auth(self) -> bool:
+        """Private, presence and encrypted channels need a signed ``auth`` to subscribe."""
+        return self.kind in (ChannelKind.PRIVATE, ChannelKind.PRESENCE, ChannelKind.ENCRYPTED)
+
+    @property
+    def is_presence(self) -> bool:
+        return self.kind is ChannelKind.PRESENCE
+
+    @property
+    def allows_client_events(self) -> bool:
+        """Only private and presence channels: Pusher rejects client events elsewhere, and
+        encrypted channels would relay plaintext that other members expect encrypted."""
+        return self.kind in (ChannelKind.PRIVATE, ChannelKind.PRESENCE)
+
+
+# Longest prefix first: "private-encrypted-" must win over "private-".
+_KINDS: tuple[tuple[str, ChannelKind], ...] = (
+    (SERVER_TO_USER_PREFIX, ChannelKind.SERVER_TO_USER),
+    ("private-encrypted-", ChannelKind.ENCRYPTED),
+    ("private-", ChannelKind.PRIVATE),
+    ("presence-", ChannelKind.PRESENCE),
+    ("", ChannelKind.PUBLIC),
+)
+
+
+def classify(name: str) -> ChannelInfo:
+    """Kind and cache flag of `name`; "cache-" follows the kind's prefix (e.g.
+    "presence-cache-x"), and server-to-user channels are never cache channels."""
+    prefix, kind = next((p, k) for p, k in _KINDS if name.startswith(p))
+    is_cache = kind is not ChannelKind.SERVER_TO_USER and name.startswith("cache-", len(prefix))
+    return ChannelInfo(name, kind, is_cache)
+
+
+def validate_channel_name(name: str, max_length: int) -> ErrorSpec | None:
+    """None if `name` is acceptable, else the error to report.
+
+    Server-to-user channels are checked against their own grammar (prefix, then a user id in
+    the channel alphabet) because the HTTP API publishes to them; refusing client
+    subscriptions to them is the caller's job.
+    """
+    if len(name) > max_length:
+        return Err.CHANNEL_NAME_TOO_LONG
+    body = name.removeprefix(SERVER_TO_USER_PREFIX)
+    if not _NAME_RE.fullmatch(body):
+        return Err.INVALID_CHANNEL_NAME
+    return None
+
+
+def validate_event_name(name: str, max_length: int) -> ErrorSpec | None:
+    """None if `name` is acceptable. Only emptiness and length are checked: real apps publish
+    names such as Laravel's "App\\Events\\OrderShipped" that Pusher accepts."""
+    if not name:
+        return Err.INVALID_EVENT_NAME
+    if len(name) > max_length:
+        return Err.EVENT_NAME_TOO_LONG
+    return None

@@ -1,0 +1,107 @@
+"""The one table of every error Socket Rush reports, on the WebSocket and on the HTTP API.
+
+Keeping codes and messages in a single table means the socket, the HTTP views and the tests
+agree on them by construction. Codes follow the Pusher Channels protocol 7 error-code list
+(https://pusher.com/docs/channels/library_auth_reference/pusher-websockets-protocol#error-codes):
+
+* 4000-4099: closed; the client must not reconnect unchanged.
+* 4100-4199: closed; the client may reconnect after backing off for at least 1 s.
+* 4200-4299: closed; the client may reconnect immediately.
+* 4300-4399: any other error (the connection stays open).
+
+Errors that do not close the connection and have no documented code are sent with
+``"code": null``, as Pusher itself does (e.g. its "Existing subscription to channel ..." and
+"Client event rejected - only supported on private and presence channels" errors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    """One error: what the client is told and what happens to its connection.
+
+    `code` is the Pusher error code (None where Pusher sends ``null``); for closing errors it
+    is also the WebSocket close code. `http_status` is set where the same condition can occur
+    on the HTTP API, so both surfaces report it consistently.
+    """
+
+    code: int | None
+    message: str
+    closes: bool
+    http_status: int | None = None
+
+
+class Err:
+    """Namespace of every `ErrorSpec`; each row says why its code was chosen."""
+
+    # -- 4000-4099: closed, do not reconnect unchanged (documented codes and messages) --
+    APP_NOT_FOUND = ErrorSpec(4001, "Application does not exist", True, 404)
+    APP_DISABLED = ErrorSpec(4003, "Application disabled", True, 403)
+    OVER_CONNECTION_QUOTA = ErrorSpec(4004, "Application is over connection quota", True)
+    PATH_NOT_FOUND = ErrorSpec(4005, "Path not found", True)
+    INVALID_VERSION = ErrorSpec(4006, "Invalid version string format", True)
+    UNSUPPORTED_PROTOCOL = ErrorSpec(4007, "Unsupported protocol version", True)
+    NO_PROTOCOL = ErrorSpec(4008, "No protocol version supplied", True)
+    UNAUTHORIZED_CONNECTION = ErrorSpec(4009, "Connection is unauthorized", True)
+
+    # -- 4100-4199: closed, reconnect after backing off --
+    OVER_CAPACITY = ErrorSpec(4100, "Over capacity", True)
+    # Not in Pusher's list; 4100 because a slow client should back off before reconnecting.
+    SLOW_CONSUMER = ErrorSpec(
+        4100, "Over capacity: the outbound backlog for this connection was exceeded", True
+    )
+
+    # -- 4200-4299: closed, reconnect immediately --
+    # Pusher's "generic reconnect immediately": another node will take the connection.
+    SERVER_SHUTTING_DOWN = ErrorSpec(4200, "Server is shutting down, reconnect", True)
+    PONG_NOT_RECEIVED = ErrorSpec(4201, "Pong reply not received", True)
+    CLOSED_AFTER_INACTIVITY = ErrorSpec(4202, "Closed after inactivity", True)
+
+    # -- 4300-4399: the event is rejected, the connection stays open (documented) --
+    CLIENT_EVENT_RATE_LIMIT = ErrorSpec(4301, "Client event rejected due to rate limit", False)
+
+    # -- not closing, no documented code: code null, as Pusher sends for such errors --
+    INVALID_JSON = ErrorSpec(None, "Invalid JSON", False, 400)
+    INVALID_FRAME = ErrorSpec(
+        None, "Invalid message: expected a JSON object with a string event", False
+    )
+    UNKNOWN_EVENT = ErrorSpec(None, "Unknown event", False)
+    INVALID_CHANNEL_NAME = ErrorSpec(None, "Invalid channel name", False, 400)
+    CHANNEL_NAME_TOO_LONG = ErrorSpec(None, "Channel name too long", False, 400)
+    INVALID_EVENT_NAME = ErrorSpec(None, "Invalid event name", False, 400)
+    EVENT_NAME_TOO_LONG = ErrorSpec(None, "Event name too long", False, 400)
+    PAYLOAD_TOO_LARGE = ErrorSpec(None, "Client event rejected - the data is too large", False, 413)
+    CLIENT_EVENTS_DISABLED = ErrorSpec(
+        None, "Client event rejected - client events are not enabled for this app", False
+    )
+    CLIENT_EVENT_NOT_ALLOWED = ErrorSpec(
+        None, "Client event rejected - only supported on private and presence channels", False
+    )
+    CLIENT_EVENT_NOT_SUBSCRIBED = ErrorSpec(
+        None, "Client event rejected - not subscribed to the channel", False
+    )
+    INVALID_SIGNIN = ErrorSpec(None, "Invalid pusher:signin", False)
+
+    # -- HTTP API only: the status carries the meaning, no WebSocket code --
+    API_APP_NOT_FOUND = ErrorSpec(None, "Unknown app", False, 404)
+    API_BAD_SIGNATURE = ErrorSpec(None, "Invalid signature", False, 401)
+    API_BAD_TIMESTAMP = ErrorSpec(None, "Timestamp expired", False, 401)
+    API_BODY_TOO_LARGE = ErrorSpec(None, "Request body too large", False, 413)
+    API_BAD_REQUEST = ErrorSpec(None, "Bad request", False, 400)
+    API_RATE_LIMITED = ErrorSpec(None, "Rate limit exceeded", False, 429)
+    API_APP_DISABLED = ErrorSpec(None, "App is disabled", False, 403)
+
+
+def error_frame(spec: ErrorSpec, message: str | None = None) -> bytes:
+    """Encode a ``pusher:error`` frame; `message` overrides the table's text.
+
+    Unlike other ``pusher:`` events, its ``data`` is an object, not a JSON string: the protocol
+    documents it that way and clients (e.g. pusher-websocket-swift) only read it as an object.
+    """
+    data = {"code": spec.code, "message": spec.message if message is None else message}
+    return orjson.dumps({"event": "pusher:error", "data": data})

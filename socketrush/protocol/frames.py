@@ -1,0 +1,155 @@
+"""JSON text frames of Pusher protocol 7, encoded exactly as Pusher's clients expect them.
+
+Pusher double-encodes the ``data`` of its ``pusher:`` and ``pusher_internal:`` events: ``data``
+is a *string* holding JSON. pusher-js accepts either form, but other official clients (Swift,
+Java) read ``data`` only as a string, so every builder here follows the documented double
+encoding. The one exception, ``pusher:error``, lives in `errors.error_frame`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from socketrush.protocol.errors import Err, ErrorSpec
+
+
+def _json_text(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _frame(event: str, data: object, channel: str | None = None) -> bytes:
+    """An internal event whose `data` is JSON-encoded into a string (double encoding)."""
+    frame: dict[str, object] = {"event": event}
+    if channel is not None:
+        frame["channel"] = channel
+    frame["data"] = _json_text(data)
+    return orjson.dumps(frame)
+
+
+def event_frame(
+    event: str,
+    channel: str | None,
+    data: str | dict | list | None,
+    user_id: str | None = None,
+) -> bytes:
+    """A channel event. A string `data` is passed through verbatim (the HTTP API's ``data``
+    is already the publisher's encoding); a dict or list is JSON-encoded into a string.
+
+    `user_id` is set only for client events on presence channels, as the protocol says.
+    """
+    frame: dict[str, object] = {"event": event}
+    if channel is not None:
+        frame["channel"] = channel
+    frame["data"] = data if data is None or isinstance(data, str) else _json_text(data)
+    if user_id is not None:
+        frame["user_id"] = user_id
+    return orjson.dumps(frame)
+
+
+def connection_established(socket_id: str, activity_timeout: int) -> bytes:
+    return _frame(
+        "pusher:connection_established",
+        {"socket_id": socket_id, "activity_timeout": activity_timeout},
+    )
+
+
+def ping() -> bytes:
+    return _frame("pusher:ping", {})
+
+
+def pong() -> bytes:
+    return _frame("pusher:pong", {})
+
+
+def subscription_succeeded(channel: str, presence: dict | None = None) -> bytes:
+    """`presence` is ``{"ids": [...], "hash": {id: info}, "count": n}`` on presence channels;
+    other channels get an empty object."""
+    data = {"presence": presence} if presence is not None else {}
+    return _frame("pusher_internal:subscription_succeeded", data, channel)
+
+
+def member_added(channel: str, user_id: str, user_info: object) -> bytes:
+    return _frame(
+        "pusher_internal:member_added", {"user_id": user_id, "user_info": user_info}, channel
+    )
+
+
+def member_removed(channel: str, user_id: str) -> bytes:
+    return _frame("pusher_internal:member_removed", {"user_id": user_id}, channel)
+
+
+def subscription_error(channel: str, error_type: str, error: str, status: int) -> bytes:
+    """The same shape pusher-js emits for a failed authorization, so one handler fits both."""
+    return _frame(
+        "pusher:subscription_error",
+        {"type": error_type, "error": error, "status": status},
+        channel,
+    )
+
+
+def subscription_count(channel: str, count: int) -> bytes:
+    return _frame("pusher_internal:subscription_count", {"subscription_count": count}, channel)
+
+
+def cache_miss(channel: str) -> bytes:
+    """Carries an empty object: pusher-websocket-java fails on an event without ``data``."""
+    return _frame("pusher:cache_miss", {}, channel)
+
+
+def signin_success(user_data: str) -> bytes:
+    """`user_data` is the exact JSON string the app signed; clients parse it themselves."""
+    return _frame("pusher:signin_success", {"user_data": user_data})
+
+
+def watchlist_events(events: list[dict]) -> bytes:
+    """`events` like ``[{"name": "online", "user_ids": ["1", "2"]}]``."""
+    return _frame("pusher_internal:watchlist_events", {"events": events})
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMessage:
+    """A decoded client frame. `raw_data_size` is the encoded size of ``data`` in bytes, so
+    payload limits apply to what travels on the wire whatever form ``data`` was sent in."""
+
+    event: str
+    channel: str | None
+    data: object
+    raw_data_size: int
+
+
+class FrameError(Exception):
+    """A client frame that cannot be handled; `spec` says which error to send back."""
+
+    def __init__(self, spec: ErrorSpec, detail: str) -> None:
+        super().__init__(detail)
+        self.spec = spec
+        self.detail = detail
+
+
+def parse_client_message(text: str | bytes) -> ClientMessage:
+    """Decode one client text frame.
+
+    ``data`` is returned as sent: pusher-js sends objects for ``pusher:subscribe`` and client
+    events, other clients may send strings, and client events are relayed unchanged.
+    A ``channel`` that is not a string is treated as absent; callers reject what needs one.
+    """
+    try:
+        message = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise FrameError(Err.INVALID_JSON, f"{Err.INVALID_JSON.message}: {error}") from None
+    if not isinstance(message, dict):
+        raise FrameError(Err.INVALID_FRAME, "The message must be a JSON object")
+    event = message.get("event")
+    if not isinstance(event, str):
+        raise FrameError(Err.INVALID_FRAME, "The message must have a string event")
+    channel = message.get("channel")
+    data = message.get("data")
+    if data is None:
+        size = 0
+    elif isinstance(data, str):
+        size = len(data.encode())
+    else:
+        size = len(orjson.dumps(data))
+    return ClientMessage(event, channel if isinstance(channel, str) else None, data, size)

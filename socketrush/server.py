@@ -1,0 +1,85 @@
+"""Run one node: gevent's WSGI server with gevent-websocket's upgrade handler, until a signal.
+
+SIGTERM/SIGINT start a graceful stop: the node stops being ready, the listener closes, open
+connections are told to reconnect elsewhere (4200), and the process exits within the grace
+period.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import gevent
+from gevent.event import Event
+from gevent.pywsgi import WSGIServer
+from geventwebsocket.handler import WebSocketHandler
+
+from socketrush.config import ServerSettings
+from socketrush.http.entry import create_wsgi_app
+from socketrush.limits import raise_file_limit
+from socketrush.node import Node
+from socketrush.protocol.errors import Err
+
+log = logging.getLogger(__name__)
+
+
+class _AccessLog:
+    """gevent writes one access line per request to `log.write`; route it to logging."""
+
+    def __init__(self) -> None:
+        self._logger = logging.getLogger("socketrush.http.access")
+
+    def write(self, line: str) -> None:
+        self._logger.info(line.rstrip())
+
+
+def build_server(settings: ServerSettings, node: Node) -> WSGIServer:
+    access_log = None if settings.ignore_logger_middleware else _AccessLog()
+    return WSGIServer(
+        (settings.bind_address, settings.port),
+        create_wsgi_app(node),
+        handler_class=WebSocketHandler,
+        log=access_log,
+        error_log=_ErrorLog(),
+    )
+
+
+class _ErrorLog:
+    def __init__(self) -> None:
+        self._logger = logging.getLogger("socketrush.http.error")
+
+    def write(self, line: str) -> None:
+        if line.strip():
+            self._logger.error(line.rstrip())
+
+
+def run(settings: ServerSettings) -> int:
+    """Serve until SIGTERM/SIGINT; returns the process exit code."""
+    raise_file_limit()
+    node = Node(settings)
+    node.start()
+    server = build_server(settings, node)
+    try:
+        server.start()
+    except OSError as error:
+        log.error("cannot listen on %s:%d: %s", settings.bind_address, settings.port, error)
+        return 1
+    log.info(
+        "Socket Rush listening on http://%s:%d (apps: %s)",
+        settings.bind_address,
+        settings.port,
+        ", ".join(app.id for app in settings.apps),
+    )
+    stop = Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(signum, stop.set)
+    stop.wait()
+    log.info("shutting down (grace period %ss)", settings.shutdown_grace_period)
+    node.ready = False
+    server.close()  # no new connections
+    closing = node.close_connections(Err.SERVER_SHUTTING_DOWN)
+    log.info("told %d connections to reconnect elsewhere", closing)
+    server.stop(timeout=settings.shutdown_grace_period)
+    node.stop(settings.shutdown_grace_period)
+    return 0

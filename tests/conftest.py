@@ -1,0 +1,31 @@
+"""Shared fixtures: real server processes on free loopback ports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.server import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    """A server with the default test app, client events enabled, shared by a test module."""
+    with ServerProcess(args=["--app-enable-client-messages", "true"]) as proc:
+        yield proc
+
+
+@pytest.fixture
+def start_server() -> Iterator:
+    """Factory for servers with custom flags; all are stopped after the test."""
+    started: list[ServerProcess] = []
+
+    def factory(*args: str, env: dict[str, str] | None = None, default_app: bool = True):
+        proc = ServerProcess(args=args, env=env or {}, with_default_app=default_app).start()
+        started.append(proc)
+        return proc
+
+    yield factory
+    for proc in started:
+        proc.stop()

@@ -1,0 +1,88 @@
+"""Fixtures for pusher-js interop: the server, npm deps, the SDK-backed auth endpoint, the driver.
+
+The official Python SDK only accepts numeric app ids, so these tests run their own server with
+a numeric id instead of the shared "test-app" default.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+import pusher
+import pytest
+
+from tests.interop.auth_endpoint import AuthEndpoint
+from tests.interop.node_driver import INTEROP_DIR, NodeDriver
+from tests.support.server import APP_KEY, APP_SECRET, ServerProcess
+
+APP_ID = "424242"
+
+
+@pytest.fixture(scope="session")
+def pusher_js() -> None:
+    """Install the pinned pusher-js once; a missing Node or a failed install fails the test."""
+    if (INTEROP_DIR / "node_modules" / "pusher-js").is_dir():
+        return
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        pytest.fail("node and npm are required for tests/interop (apt-get install nodejs npm)")
+    action = "ci" if (INTEROP_DIR / "package-lock.json").exists() else "install"
+    result = subprocess.run(
+        [npm, action, "--no-audit", "--no-fund"],
+        cwd=INTEROP_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"npm {action} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    """Overrides the shared server: numeric app id for the SDK, client events enabled."""
+    args = ["--app-id", APP_ID, "--app-key", APP_KEY, "--app-secret", APP_SECRET]
+    args += ["--app-enable-client-messages", "true"]
+    with ServerProcess(args=args, with_default_app=False) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def sdk(server: ServerProcess) -> pusher.Pusher:
+    """The official Python server SDK pointed at our server, with an encryption master key."""
+    return pusher.Pusher(
+        app_id=APP_ID,
+        key=APP_KEY,
+        secret=APP_SECRET,
+        host="127.0.0.1",
+        port=server.port,
+        ssl=False,
+        encryption_master_key_base64=base64.b64encode(os.urandom(32)).decode(),
+    )
+
+
+@pytest.fixture(scope="module")
+def auth_endpoint(sdk: pusher.Pusher, server: ServerProcess) -> Iterator[AuthEndpoint]:
+    """Signs with `sdk`, and on its forged route with an SDK holding the wrong secret."""
+    forger = pusher.Pusher(
+        app_id=APP_ID,
+        key=APP_KEY,
+        secret="not-the-app-secret",
+        host="127.0.0.1",
+        port=server.port,
+        ssl=False,
+    )
+    with AuthEndpoint(sdk, forger) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def driver(pusher_js: None, server: ServerProcess) -> Iterator[NodeDriver]:
+    """A fresh pusher-js process per scenario; it must end cleanly once told to."""
+    node = NodeDriver(server.port, APP_KEY)
+    yield node
+    assert node.close() == 0, node.observed(source="driver")

@@ -1,0 +1,120 @@
+"""The error table: Pusher's documented codes and how each error frame is encoded."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from socketrush.protocol.errors import Err, ErrorSpec, error_frame
+
+SPECS = {name: value for name, value in vars(Err).items() if isinstance(value, ErrorSpec)}
+
+# Code, and whether the connection is closed, for every row (Pusher's protocol 7 list where
+# documented; null and open where Pusher sends code null).
+EXPECTED = {
+    "APP_NOT_FOUND": (4001, True),
+    "APP_DISABLED": (4003, True),
+    "OVER_CONNECTION_QUOTA": (4004, True),
+    "PATH_NOT_FOUND": (4005, True),
+    "INVALID_VERSION": (4006, True),
+    "UNSUPPORTED_PROTOCOL": (4007, True),
+    "NO_PROTOCOL": (4008, True),
+    "UNAUTHORIZED_CONNECTION": (4009, True),
+    "OVER_CAPACITY": (4100, True),
+    "SLOW_CONSUMER": (4100, True),
+    "SERVER_SHUTTING_DOWN": (4200, True),
+    "PONG_NOT_RECEIVED": (4201, True),
+    "CLOSED_AFTER_INACTIVITY": (4202, True),
+    "CLIENT_EVENT_RATE_LIMIT": (4301, False),
+    "INVALID_JSON": (None, False),
+    "INVALID_FRAME": (None, False),
+    "UNKNOWN_EVENT": (None, False),
+    "INVALID_CHANNEL_NAME": (None, False),
+    "CHANNEL_NAME_TOO_LONG": (None, False),
+    "INVALID_EVENT_NAME": (None, False),
+    "EVENT_NAME_TOO_LONG": (None, False),
+    "PAYLOAD_TOO_LARGE": (None, False),
+    "CLIENT_EVENTS_DISABLED": (None, False),
+    "CLIENT_EVENT_NOT_ALLOWED": (None, False),
+    "CLIENT_EVENT_NOT_SUBSCRIBED": (None, False),
+    "INVALID_SIGNIN": (None, False),
+    "API_APP_NOT_FOUND": (None, False),
+    "API_BAD_SIGNATURE": (None, False),
+    "API_BAD_TIMESTAMP": (None, False),
+    "API_BODY_TOO_LARGE": (None, False),
+    "API_BAD_REQUEST": (None, False),
+    "API_RATE_LIMITED": (None, False),
+    "API_APP_DISABLED": (None, False),
+}
+
+HTTP_STATUS = {
+    "APP_NOT_FOUND": 404,
+    "APP_DISABLED": 403,
+    "INVALID_JSON": 400,
+    "INVALID_CHANNEL_NAME": 400,
+    "CHANNEL_NAME_TOO_LONG": 400,
+    "INVALID_EVENT_NAME": 400,
+    "EVENT_NAME_TOO_LONG": 400,
+    "PAYLOAD_TOO_LARGE": 413,
+    "API_APP_NOT_FOUND": 404,
+    "API_BAD_SIGNATURE": 401,
+    "API_BAD_TIMESTAMP": 401,
+    "API_BODY_TOO_LARGE": 413,
+    "API_BAD_REQUEST": 400,
+    "API_RATE_LIMITED": 429,
+    "API_APP_DISABLED": 403,
+}
+
+
+def test_table_has_exactly_the_expected_rows() -> None:
+    assert set(SPECS) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_code_and_closing(name: str) -> None:
+    spec = SPECS[name]
+    assert (spec.code, spec.closes) == EXPECTED[name]
+    assert spec.message
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_http_status(name: str) -> None:
+    assert SPECS[name].http_status == HTTP_STATUS.get(name)
+
+
+def test_closing_codes_are_in_pusher_close_ranges() -> None:
+    closing = [spec for spec in SPECS.values() if spec.closes]
+    assert all(spec.code is not None and 4000 <= spec.code < 4300 for spec in closing)
+
+
+def test_documented_messages() -> None:
+    assert Err.APP_NOT_FOUND.message == "Application does not exist"
+    assert Err.OVER_CONNECTION_QUOTA.message == "Application is over connection quota"
+    assert Err.CLIENT_EVENT_RATE_LIMIT.message == "Client event rejected due to rate limit"
+    assert Err.CLIENT_EVENT_NOT_ALLOWED.message == (
+        "Client event rejected - only supported on private and presence channels"
+    )
+    assert "outbound backlog" in Err.SLOW_CONSUMER.message
+
+
+def test_error_frame_uses_table_message_and_object_data() -> None:
+    frame = orjson.loads(error_frame(Err.APP_NOT_FOUND))
+    assert frame == {
+        "event": "pusher:error",
+        "data": {"code": 4001, "message": "Application does not exist"},
+    }
+
+
+def test_error_frame_with_null_code_and_custom_message() -> None:
+    frame = orjson.loads(error_frame(Err.UNKNOWN_EVENT, "Unknown event: pusher:nope"))
+    assert frame == {
+        "event": "pusher:error",
+        "data": {"code": None, "message": "Unknown event: pusher:nope"},
+    }
+
+
+def test_error_frame_exact_bytes() -> None:
+    assert error_frame(Err.CLIENT_EVENT_RATE_LIMIT) == (
+        b'{"event":"pusher:error","data":{"code":4301,'
+        b'"message":"Client event rejected due to rate limit"}}'
+    )

@@ -1,0 +1,160 @@
+"""Server frames as Pusher clients read them, and parsing of client frames."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from socketrush.protocol import frames
+from socketrush.protocol.errors import Err
+
+
+def decoded(frame: bytes) -> tuple[dict, object]:
+    """The frame as a dict, plus its double-decoded data (asserting data is a JSON string)."""
+    message = json.loads(frame)
+    assert isinstance(message["data"], str)
+    return message, json.loads(message["data"])
+
+
+def test_event_frame_keeps_string_data_verbatim() -> None:
+    frame = frames.event_frame("my-event", "my-channel", '{"some":"data"}')
+    assert json.loads(frame) == {
+        "event": "my-event",
+        "channel": "my-channel",
+        "data": '{"some":"data"}',
+    }
+
+
+def test_event_frame_keeps_non_json_string_data() -> None:
+    frame = frames.event_frame("e", "c", "plain text")
+    assert json.loads(frame)["data"] == "plain text"
+
+
+@pytest.mark.parametrize("data", [{"a": 1}, [1, "x"]])
+def test_event_frame_encodes_objects_into_a_string(data: object) -> None:
+    message, inner = decoded(frames.event_frame("client-x", "private-c", data))
+    assert message["event"] == "client-x"
+    assert inner == data
+
+
+def test_event_frame_with_user_id_and_without_channel() -> None:
+    frame = frames.event_frame("client-x", "presence-c", "{}", user_id="42")
+    assert json.loads(frame) == {
+        "event": "client-x",
+        "channel": "presence-c",
+        "data": "{}",
+        "user_id": "42",
+    }
+    assert json.loads(frames.event_frame("e", None, None)) == {"event": "e", "data": None}
+
+
+def test_connection_established() -> None:
+    message, data = decoded(frames.connection_established("123.456", 120))
+    assert message["event"] == "pusher:connection_established"
+    assert "channel" not in message
+    assert data == {"socket_id": "123.456", "activity_timeout": 120}
+
+
+def test_ping_and_pong() -> None:
+    assert frames.ping() == b'{"event":"pusher:ping","data":"{}"}'
+    assert frames.pong() == b'{"event":"pusher:pong","data":"{}"}'
+
+
+def test_subscription_succeeded_plain_channel() -> None:
+    message, data = decoded(frames.subscription_succeeded("private-a"))
+    assert message["event"] == "pusher_internal:subscription_succeeded"
+    assert message["channel"] == "private-a"
+    assert data == {}
+
+
+def test_subscription_succeeded_presence() -> None:
+    presence = {"ids": ["1", "2"], "hash": {"1": {"n": "a"}, "2": None}, "count": 2}
+    message, data = decoded(frames.subscription_succeeded("presence-a", presence))
+    assert message["channel"] == "presence-a"
+    assert data == {"presence": presence}
+
+
+def test_member_added_and_removed() -> None:
+    message, data = decoded(frames.member_added("presence-a", "7", {"name": "Ann"}))
+    assert (message["event"], message["channel"]) == ("pusher_internal:member_added", "presence-a")
+    assert data == {"user_id": "7", "user_info": {"name": "Ann"}}
+    message, data = decoded(frames.member_removed("presence-a", "7"))
+    assert (message["event"], message["channel"]) == (
+        "pusher_internal:member_removed",
+        "presence-a",
+    )
+    assert data == {"user_id": "7"}
+
+
+def test_subscription_error() -> None:
+    message, data = decoded(frames.subscription_error("private-a", "AuthError", "bad auth", 401))
+    assert (message["event"], message["channel"]) == ("pusher:subscription_error", "private-a")
+    assert data == {"type": "AuthError", "error": "bad auth", "status": 401}
+
+
+def test_subscription_count() -> None:
+    message, data = decoded(frames.subscription_count("my-channel", 3))
+    assert message["event"] == "pusher_internal:subscription_count"
+    assert message["channel"] == "my-channel"
+    assert data == {"subscription_count": 3}
+
+
+def test_cache_miss() -> None:
+    message, data = decoded(frames.cache_miss("cache-a"))
+    assert (message["event"], message["channel"]) == ("pusher:cache_miss", "cache-a")
+    assert data == {}
+
+
+def test_signin_success_keeps_user_data_string() -> None:
+    user_data = '{"id":"1","user_info":{"name":"Ann"}}'
+    message, data = decoded(frames.signin_success(user_data))
+    assert message["event"] == "pusher:signin_success"
+    assert data == {"user_data": user_data}
+
+
+def test_watchlist_events() -> None:
+    events = [{"name": "online", "user_ids": ["1", "2"]}]
+    message, data = decoded(frames.watchlist_events(events))
+    assert message["event"] == "pusher_internal:watchlist_events"
+    assert "channel" not in message
+    assert data == {"events": events}
+
+
+def test_parse_subscribe_with_object_data() -> None:
+    message = frames.parse_client_message(
+        '{"event":"pusher:subscribe","data":{"channel":"private-a","auth":"k:s"}}'
+    )
+    assert message == frames.ClientMessage(
+        "pusher:subscribe", None, {"channel": "private-a", "auth": "k:s"}, 36
+    )
+
+
+def test_parse_client_event_with_string_data_from_bytes() -> None:
+    message = frames.parse_client_message(
+        b'{"event":"client-x","channel":"private-a","data":"{\\"a\\":\\"\xc3\xa9\\"}"}'
+    )
+    assert message.event == "client-x"
+    assert message.channel == "private-a"
+    assert message.data == '{"a":"\u00e9"}'
+    assert message.raw_data_size == 10  # é is two bytes
+
+
+def test_parse_without_data_or_with_non_string_channel() -> None:
+    message = frames.parse_client_message('{"event":"pusher:ping","channel":5}')
+    assert message == frames.ClientMessage("pusher:ping", None, None, 0)
+
+
+@pytest.mark.parametrize("text", ["{", "", b"\xff", "[1,", '{"event":"x"} junk'])
+def test_parse_invalid_json(text: str | bytes) -> None:
+    with pytest.raises(frames.FrameError) as caught:
+        frames.parse_client_message(text)
+    assert caught.value.spec is Err.INVALID_JSON
+    assert caught.value.detail.startswith("Invalid JSON: ")
+
+
+@pytest.mark.parametrize("text", ["[]", '"x"', "1", "null", "{}", '{"event":1}', '{"event":null}'])
+def test_parse_invalid_frame(text: str) -> None:
+    with pytest.raises(frames.FrameError) as caught:
+        frames.parse_client_message(text)
+    assert caught.value.spec is Err.INVALID_FRAME

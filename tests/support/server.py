@@ -1,0 +1,107 @@
+"""Run a real Socket Rush server process on a free loopback port for end-to-end tests.
+
+Tests talk to it over real sockets only; nothing in-process is shared, so a test passes only
+when the server really works.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+APP_ID = "424242"  # the official Python SDK accepts numeric app ids only
+APP_KEY = "test-key"
+APP_SECRET = "test-secret"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """Ask the kernel for a free loopback port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    """One `socketrush serve` child process."""
+
+    args: Sequence[str] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    with_default_app: bool = True
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, key: str = APP_KEY, protocol: int | None = 7) -> str:
+        query = f"?protocol={protocol}&client=test&version=1.0" if protocol is not None else ""
+        return f"ws://127.0.0.1:{self.port}/app/{key}{query}"
+
+    def command(self) -> list[str]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "socketrush",
+            "serve",
+            "--port",
+            str(self.port),
+            "--bind-address",
+            "127.0.0.1",
+            "--env-file",
+            os.devnull,
+        ]
+        if self.with_default_app:
+            cmd += ["--app-id", APP_ID, "--app-key", APP_KEY, "--app-secret", APP_SECRET]
+        return cmd + list(self.args)
+
+    def start(self, timeout: float = 15.0) -> ServerProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "PORT"))}
+        env.update(self.env)
+        env.setdefault("LOG_LEVEL", "warn")
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"socketrush-test-{self.port}.log"
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            self.command(), cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.http_url + "/", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.05)  # polling a port that is not yet bound: nothing to await
+        self.stop()
+        raise RuntimeError(f"server did not start within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(5)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
