@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,load]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,3 +29,8 @@ test: $(STAMP) lint
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/interop/node_modules
+
+# Regenerate the configuration reference from socketrush/options.py (a test checks it is current).
+.PHONY: docs
+docs: $(STAMP)
+	$(BIN)/python -m socketrush.reference > docs/configuration.md

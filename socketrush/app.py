@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from actors import Actor
+from socketrush.adapters.base import Adapter, RemoteBroadcast
 from socketrush.cache.base import Cache
 from socketrush.channel import (
     Broadcast,
@@ -23,6 +24,7 @@ from socketrush.channel import (
     Leave,
     Member,
     Subscriber,
+    not_subscribed_error,
 )
 from socketrush.config import AppSettings
 from socketrush.protocol import frames
@@ -30,6 +32,8 @@ from socketrush.protocol.channels import ChannelInfo, classify
 from socketrush.protocol.errors import Err, ErrorSpec
 from socketrush.protocol.websocket import text_frame
 from socketrush.ratelimit import PerSecondLimiter
+from socketrush.webhooks.events import Event
+from socketrush.webhooks.notifier import WebhookNotifier
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +87,16 @@ class Publish:
     payload: bytes
     except_socket_id: str | None = None
     cacheable: bool = True
+    sender: Subscriber | None = None  # set for client events; see `Broadcast.sender`
+    from_remote: bool = False  # arrived from another node: deliver here, never re-publish
+    webhook: Event | None = None  # a client event's webhook; see `Broadcast.webhook`
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateSettings:
+    """The app manager found new settings (e.g. edited in the database)."""
+
+    settings: AppSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,14 +148,27 @@ class TakeTokens:
 
 
 class AppActor(Actor):
-    def __init__(self, settings: AppSettings, cache: Cache) -> None:
+    def __init__(
+        self,
+        settings: AppSettings,
+        cache: Cache,
+        adapter: Adapter,
+        notifier: WebhookNotifier | None = None,
+    ) -> None:
         super().__init__(name=f"app:{settings.id}")
         self.settings = settings
         self._cache = cache
+        self._adapter = adapter
+        self.notifier = notifier  # read by connections to build client_event webhooks
         self._channels: dict[str, ChannelActor] = {}
         self._connections: dict[str, Connection] = {}
         self._users: dict[str, dict[str, Connection]] = {}  # user id -> socket id -> conn
         self._watchers: dict[str, dict[str, Connection]] = {}  # watched id -> watchers
+        self._apply(settings)
+
+    def _apply(self, settings: AppSettings) -> None:
+        """Derive limiters and channel settings; channels already open keep theirs."""
+        self.settings = settings
         self._limiters = {
             "backend_events": PerSecondLimiter(settings.max_backend_events_per_second),
             "read_requests": PerSecondLimiter(settings.max_read_requests_per_second),
@@ -150,7 +177,13 @@ class AppActor(Actor):
             max_presence_members=settings.max_presence_members_per_channel,
             subscription_count_enabled=settings.subscription_count_enabled,
             cached_event=self._cached_event,
+            notifier=self.notifier,
         )
+
+    def _update_settings(self, message: UpdateSettings) -> None:
+        self._apply(message.settings)
+        if self.notifier is not None:
+            self.notifier.reconfigure(message.settings)
 
     def state_summary(self) -> str:
         return (
@@ -238,7 +271,21 @@ class AppActor(Actor):
             self._cache.set(self._cache_key(name), message.payload, CACHE_TTL_SECONDS)
         channel = self._channels.get(name)
         if channel is not None:
-            channel.tell(Broadcast(text_frame(message.payload), message.except_socket_id))
+            channel.tell(
+                Broadcast(
+                    text_frame(message.payload),
+                    message.except_socket_id,
+                    message.sender,
+                    message.webhook,
+                )
+            )
+        elif message.sender is not None:
+            message.sender.send_frame(text_frame(not_subscribed_error(name)))
+            return
+        if not message.from_remote:
+            self._adapter.publish(
+                RemoteBroadcast(self.settings.id, name, message.payload, message.except_socket_id)
+            )
 
     def _cache_key(self, channel: str) -> str:
         return f"cache-channel:{self.settings.id}:{channel}"
@@ -312,6 +359,7 @@ class AppActor(Actor):
         TerminateUser: _terminate_user,
         ChannelEmpty: _channel_empty,
         CloseAll: _close_all,
+        UpdateSettings: _update_settings,
         ListChannels: _list_channels,
         QueryChannel: _query_channel,
         QueryUsers: _query_users,

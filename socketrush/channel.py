@@ -13,8 +13,12 @@ from typing import Protocol
 
 from actors import Actor
 from socketrush.protocol import frames
-from socketrush.protocol.channels import ChannelInfo
+from socketrush.protocol.channels import ChannelInfo, ChannelKind
+from socketrush.protocol.errors import Err, error_frame
 from socketrush.protocol.websocket import text_frame
+from socketrush.webhooks import events
+from socketrush.webhooks.events import Event
+from socketrush.webhooks.notifier import WebhookNotifier
 
 
 class Subscriber(Protocol):
@@ -50,6 +54,18 @@ class Leave:
 class Broadcast:
     frame: bytes  # WebSocket-framed, ready for the wire
     except_socket_id: str | None = None
+    # A client event's sender. Only the channel knows for sure whether it is a subscriber
+    # (a socket's own list still names a presence channel that refused it as over its
+    # member limit), so the channel checks and tells a non-subscriber instead of relaying.
+    sender: Subscriber | None = None
+    webhook: Event | None = None  # a client event's webhook, sent once the channel relayed it
+
+
+def not_subscribed_error(channel: str) -> bytes:
+    """The `pusher:error` for a client event on a channel the sender is not subscribed to."""
+    return error_frame(
+        Err.CLIENT_EVENT_NOT_SUBSCRIBED, f"Not subscribed to channel {channel[:210]}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +83,7 @@ class ChannelSettings:
     max_presence_members: int
     subscription_count_enabled: bool
     cached_event: Callable[[str], bytes | None]  # last event JSON of a cache channel
+    notifier: WebhookNotifier | None = None
 
 
 class ChannelActor(Actor):
@@ -107,7 +124,13 @@ class ChannelActor(Actor):
 
     def receive(self, message: object) -> object:
         if isinstance(message, Broadcast):
-            self._broadcast(message.frame, message.except_socket_id)
+            sender = message.sender
+            if sender is not None and sender.socket_id not in self._subscribers:
+                sender.send_frame(text_frame(not_subscribed_error(self.info.name)))
+            else:
+                self._broadcast(message.frame, message.except_socket_id)
+                if message.webhook is not None:
+                    self._webhook(message.webhook)
         elif isinstance(message, Join):
             self._join(message)
         elif isinstance(message, Leave):
@@ -133,24 +156,29 @@ class ChannelActor(Actor):
             if not join.silent:
                 subscriber.send_frame(text_frame(self._succeeded_frame()))
             return
-        if member is not None and member.user_id not in self._members:
-            if len(self._members) >= self._settings.max_presence_members:
-                subscriber.send_frame(
-                    text_frame(
-                        frames.subscription_error(
-                            name,
-                            "LimitReached",
-                            "The maximum number of members in this presence channel has been reached",
-                            4100,
-                        )
+        joining = member is not None and member.user_id not in self._members
+        if joining and len(self._members) >= self._settings.max_presence_members:
+            subscriber.send_frame(
+                text_frame(
+                    frames.subscription_error(
+                        name,
+                        "LimitReached",
+                        "The maximum number of members in this presence channel has been reached",
+                        4100,
                     )
                 )
-                self._notify_if_empty()
-                return
+            )
+            self._notify_if_empty()
+            return
+        if not self._subscribers:
+            self._webhook(events.channel_occupied(name))
+        if joining:
+            assert member is not None
             self._members[member.user_id] = member
             self._broadcast(
                 text_frame(frames.member_added(name, member.user_id, member.user_info)), None
             )
+            self._webhook(events.member_added(name, member.user_id))
         self._subscribers[subscriber.socket_id] = subscriber
         if member is not None:
             self._member_sockets.setdefault(member.user_id, set()).add(subscriber.socket_id)
@@ -163,6 +191,8 @@ class ChannelActor(Actor):
             subscriber.send_frame(
                 text_frame(cached if cached is not None else frames.cache_miss(name))
             )
+            if cached is None:
+                self._webhook(events.cache_miss(name))
         self._announce_count()
 
     def _leave(self, subscriber: Subscriber) -> None:
@@ -177,7 +207,10 @@ class ChannelActor(Actor):
                 del self._member_sockets[user_id]
                 del self._members[user_id]
                 self._broadcast(text_frame(frames.member_removed(self.info.name, user_id)), None)
+                self._webhook(events.member_removed(self.info.name, user_id))
         self._announce_count()
+        if not self._subscribers:
+            self._webhook(events.channel_vacated(self.info.name))
         self._notify_if_empty()
 
     def _succeeded_frame(self) -> bytes:
@@ -200,6 +233,13 @@ class ChannelActor(Actor):
             self._broadcast(
                 text_frame(frames.subscription_count(self.info.name, len(self._subscribers))), None
             )
+            self._webhook(events.subscription_count(self.info.name, len(self._subscribers)))
+
+    def _webhook(self, event: Event) -> None:
+        """Tell the app's notifier (never waits). The server-to-user channels are internal."""
+        notifier = self._settings.notifier
+        if notifier is not None and self.info.kind is not ChannelKind.SERVER_TO_USER:
+            notifier.notify(event)
 
     def _notify_if_empty(self) -> None:
         if not self._subscribers:

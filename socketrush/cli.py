@@ -1,4 +1,4 @@
-"""The `socketrush` command: `serve` (the default) and `config`.
+"""The `socketrush` command: `serve` (the default), `config` and `apps init-db`.
 
 Configuration mistakes end with one `socketrush: …` line on stderr and exit status 2, never a
 traceback, so a container log shows exactly what to fix.
@@ -12,13 +12,21 @@ from collections.abc import Sequence
 
 import orjson
 
-from socketrush.config import ConfigError, ServerSettings, flag_parser, load_settings
+from socketrush.config import (
+    DATABASE_APP_MANAGERS,
+    ConfigError,
+    ServerSettings,
+    flag_parser,
+    load_settings,
+)
 from socketrush.logging_setup import configure_logging
 
 COMMANDS = {
     "serve": "run the server (the default when no command is given)",
     "config": "print the effective settings as JSON, secrets masked, and exit",
+    "apps": "`apps init-db` creates (or upgrades) the apps table of --app-manager postgres|mysql",
 }
+APPS_SUBCOMMANDS = ("init-db",)
 PRINT_CONFIG = "--print-config"
 log = logging.getLogger(__name__)
 
@@ -42,9 +50,48 @@ def _serve(settings: ServerSettings) -> int:
     return run(settings)
 
 
+def _apps(argv: Sequence[str]) -> int:
+    """`socketrush apps init-db [flags]`: the database comes from the same flags, environment
+    and config file as `serve`, so the command runs with exactly the server's settings."""
+    if not argv or argv[0] not in APPS_SUBCOMMANDS:
+        given = f" {argv[0]!r}" if argv else ""
+        sys.stderr.write(
+            f"socketrush: unknown apps subcommand{given}: expected {', '.join(APPS_SUBCOMMANDS)}\n"
+        )
+        return 2
+    flags = list(argv[1:])
+    parser = flag_parser(f"socketrush apps {argv[0]}")
+    parser.description = COMMANDS["apps"]
+    try:
+        parser.parse_args(flags)  # --help exits here; bad flags raise ConfigError
+        settings = load_settings(flags, server_only=True)
+        if settings.app_manager not in DATABASE_APP_MANAGERS:
+            raise ConfigError(
+                f"apps {argv[0]} needs --app-manager {'|'.join(DATABASE_APP_MANAGERS)} (or "
+                f"APP_MANAGER) and --database-url, not app_manager {settings.app_manager}"
+            )
+    except ConfigError as error:
+        sys.stderr.write(f"socketrush: {error}\n")
+        return 2
+    except SystemExit as done:  # argparse after printing --help
+        return int(done.code or 0)
+    configure_logging(settings.log_level, settings.log_format)
+    from socketrush.app_managers import AppManagerError, init_db  # loads the database drivers
+
+    try:
+        init_db(settings.app_manager, settings.database_url)  # type: ignore[arg-type]
+    except AppManagerError as error:
+        sys.stderr.write(f"socketrush: {error}\n")
+        return 1
+    sys.stdout.write(f"apps table is ready in {settings.masked()['database_url']}\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `socketrush` console script; returns the exit status."""
     command, flags = _split_command(sys.argv[1:] if argv is None else argv)
+    if command == "apps":
+        return _apps(flags)
     parser = flag_parser(f"socketrush {command}")
     parser.description = "Commands: " + "; ".join(f"{k}: {v}" for k, v in COMMANDS.items()) + "."
     if command == "serve":

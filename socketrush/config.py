@@ -36,6 +36,7 @@ from socketrush.options import BY_NAME, OPTIONS, Kind, Option, Scope
 DEFAULTS_FILE = Path(__file__).with_name("settings.toml")
 MASK = "***"
 _CREDENTIALS = ("app_id", "app_key", "app_secret")
+DATABASE_APP_MANAGERS = ("postgres", "mysql")
 
 
 class ConfigError(Exception):
@@ -89,6 +90,8 @@ class ServerSettings:
     queue_driver: str
     adapter_driver: str
     app_manager: str
+    database_url: str
+    app_manager_cache_ttl: int
     app_env: str
     redis_prefix: str
     redis_url: str
@@ -99,19 +102,35 @@ class ServerSettings:
     ignore_logger_middleware: bool
     socket_backlog_limit_kb: int
     shutdown_grace_period: int
+    ssl_cert: str
+    ssl_key: str
+    ssl_passphrase: str
+    webhook_member_removed_delay_ms: int
+    webhook_batch_window_ms: int
+    webhook_batch_max_events: int
+    webhook_timeout_ms: int
+    webhook_max_attempts: int
+    webhook_retry_base_ms: int
+    webhook_retry_max_ms: int
+    queue_workers: int
+    queue_redis_lease_ms: int
     apps: tuple[AppSettings, ...]
 
     def masked(self) -> dict:
         """Settings as plain data, safe to print or log: secrets and passwords become `***`."""
         data = asdict(self)
         data["redis_url"] = _mask_url_password(self.redis_url)
+        data["database_url"] = _mask_url_password(self.database_url)
+        if self.ssl_passphrase:
+            data["ssl_passphrase"] = MASK
         for app in data["apps"]:
             app["secret"] = MASK
         return data
 
 
 def _mask_url_password(url: str) -> str:
-    """Hide the password of `redis://user:password@host` while keeping the rest readable."""
+    """Hide the password of `redis://user:password@host` (or a database URL) while keeping the
+    rest readable."""
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -556,10 +575,46 @@ def _reject_duplicates(apps: Iterable[tuple[str, AppSettings]]) -> None:
             seen[value] = label
 
 
-def load_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> ServerSettings:
+def _check_database_app_manager(
+    server: Layer, config: _ConfigFile, env: Layer, flags: Layer
+) -> None:
+    """A database app manager needs its URL, and takes apps from the database only: refusing apps
+    also given by flags, environment or config file beats silently ignoring them."""
+    manager = server["app_manager"]
+    name = str(manager.value).strip().lower()
+    if not str(server["database_url"].value):
+        raise ConfigError(
+            f"app_manager {name} from {manager.source} needs database_url: give it with the flag "
+            "--database-url, the environment variable DATABASE_URL (or the .env file), or "
+            "server.database_url in a --config-file JSON"
+        )
+    static = [layer[key].source for layer in (flags, env) for key in _CREDENTIALS if key in layer]
+    static += [label for label, _ in config.apps]
+    if static:
+        raise ConfigError(
+            f"app_manager {name} from {manager.source} reads apps from the database, but an app "
+            f"is also given by {static[0]}; remove it (add the app to the table instead) or use "
+            "--app-manager array"
+        )
+
+
+def _check_webhooks(label: str, app: AppSettings) -> None:
+    """Webhook objects are parsed where they are used; refuse malformed ones at start-up."""
+    from socketrush.webhooks.events import targets  # it imports this module
+
+    try:
+        targets(app)
+    except ValueError as error:
+        raise ConfigError(f"{label}: invalid app_webhooks: {error}") from None
+
+
+def load_settings(
+    argv: Sequence[str], environ: Mapping[str, str] | None = None, *, server_only: bool = False
+) -> ServerSettings:
     """Build the effective settings from `serve` flags, the environment and the files they name.
 
     Raises ConfigError for anything that would stop the server from starting correctly.
+    `server_only` skips the applications (apps=()) for commands that serve none.
     """
     environ = os.environ if environ is None else environ
     flags = _read_flags(argv)
@@ -575,6 +630,28 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None)
     )
     server = _resolve(defaults, layers, _SERVER_OPTIONS)
     values = {o.field: parse_value(o, server[o.name]) for o in _SERVER_OPTIONS}
-    apps = _build_apps(defaults, config, env, flags, prefer_file)
+    _check_tls_files(values, server)
+    apps: tuple[tuple[str, AppSettings], ...] = ()
+    if values["app_manager"] in DATABASE_APP_MANAGERS:
+        _check_database_app_manager(server, config, env, flags)
+    elif not server_only:
+        apps = _build_apps(defaults, config, env, flags, prefer_file)
     _reject_duplicates(apps)
+    for label, app in apps:
+        _check_webhooks(label, app)
     return ServerSettings(**values, apps=tuple(app for _, app in apps))
+
+
+def _check_tls_files(values: Mapping[str, object], given: Layer) -> None:
+    """TLS needs both files, and both readable: fail at start-up, not at the first client."""
+    cert, key = values["ssl_cert"], values["ssl_key"]
+    if bool(cert) != bool(key):
+        present, missing = ("ssl_cert", "ssl_key") if cert else ("ssl_key", "ssl_cert")
+        raise ConfigError(
+            f"{present} from {given[present].source} needs {missing} too "
+            f"(--{missing.replace('_', '-')}): TLS takes a certificate and its private key"
+        )
+    for name in ("ssl_cert", "ssl_key"):
+        path = values[name]
+        if path and not os.access(str(path), os.R_OK):
+            raise ConfigError(f"{name} {path!r} from {given[name].source} is not a readable file")

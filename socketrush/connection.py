@@ -28,7 +28,7 @@ from socketrush.app import (
     Unsubscribe,
     server_to_user_channel,
 )
-from socketrush.channel import Member
+from socketrush.channel import Member, not_subscribed_error
 from socketrush.outbox import Outbox
 from socketrush.protocol import frames
 from socketrush.protocol.channels import ChannelKind, classify, validate_channel_name
@@ -43,6 +43,7 @@ from socketrush.protocol.websocket import (
     text_frame,
 )
 from socketrush.ratelimit import PerSecondLimiter
+from socketrush.webhooks import events
 
 if TYPE_CHECKING:
     from socketrush.node import Node
@@ -411,9 +412,7 @@ class SocketActor:
             self._error(Err.CLIENT_EVENTS_DISABLED)
             return
         if not isinstance(name, str) or name not in self.channels:
-            self._error(
-                Err.CLIENT_EVENT_NOT_SUBSCRIBED, f"Not subscribed to channel {str(name)[:210]}"
-            )
+            self.outbox.offer(text_frame(not_subscribed_error(str(name))))
             return
         if not classify(name).allows_client_events:
             self._error(Err.CLIENT_EVENT_NOT_ALLOWED)
@@ -431,7 +430,22 @@ class SocketActor:
         user_id = self.channels[name]
         if user_id is not None:
             frame["user_id"] = user_id
-        self.app.tell(Publish(name, orjson.dumps(frame), self.socket_id, cacheable=False))
+        notifier = self.app.notifier
+        webhook = None
+        if notifier is not None and notifier.wants(events.CLIENT_EVENT):
+            webhook = events.client_event(
+                name, message.event, message.data, self.socket_id, user_id
+            )
+        self.app.tell(
+            Publish(
+                name,
+                orjson.dumps(frame),
+                self.socket_id,
+                cacheable=False,
+                sender=self,
+                webhook=webhook,
+            )
+        )
 
     _handlers = {
         "pusher:ping": _on_ping,

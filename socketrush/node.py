@@ -1,40 +1,36 @@
-"""Node: the per-process root. It builds the drivers and one AppActor per configured app,
-and is where the HTTP layer and the WebSocket handler find them."""
+"""Node: the per-process root. It builds the drivers, finds apps through the app manager, and
+keeps one AppActor per app in use; the HTTP layer and the WebSocket handler find them here."""
 
 from __future__ import annotations
 
 import logging
 import time
 
+import gevent
+
 from socketrush.adapters.base import Adapter, RemoteBroadcast
-from socketrush.adapters.local import LocalAdapter
-from socketrush.app import AppActor, CloseAll, Publish
+from socketrush.app import AppActor, CloseAll, Publish, UpdateSettings
+from socketrush.app_managers import AppManager, AppManagerError, build_app_manager
 from socketrush.cache.base import Cache
-from socketrush.cache.local import LocalCache
-from socketrush.config import ServerSettings
+from socketrush.config import AppSettings, ServerSettings
+from socketrush.drivers import build_adapter, build_cache, build_queue
 from socketrush.protocol.errors import ErrorSpec
 from socketrush.queues.base import Queue
-from socketrush.queues.local import LocalQueue
+from socketrush.webhooks.notifier import NotifierTiming, WebhookNotifier
+from socketrush.webhooks.sender import RetryPolicy, WebhookSender
 
 log = logging.getLogger(__name__)
 
 
-def _build_adapter(name: str) -> Adapter:
-    if name == "local":
-        return LocalAdapter()
-    raise NotImplementedError(f"adapter driver {name!r} is not available yet")
-
-
-def _build_cache(name: str) -> Cache:
-    if name == "local":
-        return LocalCache()
-    raise NotImplementedError(f"cache driver {name!r} is not available yet")
-
-
-def _build_queue(name: str) -> Queue:
-    if name == "local":
-        return LocalQueue()
-    raise NotImplementedError(f"queue driver {name!r} is not available yet")
+def webhook_sender(settings: ServerSettings) -> WebhookSender:
+    return WebhookSender(
+        RetryPolicy(
+            max_attempts=settings.webhook_max_attempts,
+            base_delay=settings.webhook_retry_base_ms / 1000,
+            max_delay=settings.webhook_retry_max_ms / 1000,
+            timeout=settings.webhook_timeout_ms / 1000,
+        )
+    )
 
 
 class Node:
@@ -44,49 +40,96 @@ class Node:
         self.settings = settings
         self.started_at = time.time()
         self.ready = False
-        self.adapter = _build_adapter(settings.adapter_driver)
-        self.cache = _build_cache(settings.cache_driver)
-        self.queue = _build_queue(settings.queue_driver)
-        self._apps_by_id: dict[str, AppActor] = {}
-        self._apps_by_key: dict[str, AppActor] = {}
-        for app_settings in settings.apps:
-            app = AppActor(app_settings, self.cache)
-            self._apps_by_id[app_settings.id] = app
-            self._apps_by_key[app_settings.key] = app
+        self.adapter: Adapter = build_adapter(settings)
+        self.cache: Cache = build_cache(settings)
+        self.queue: Queue = build_queue(settings)
+        self.app_manager: AppManager = build_app_manager(settings)
+        self._apps: dict[str, AppActor] = {}  # by app id
+        self._notifiers: list[WebhookNotifier] = []
+        self._webhook_timing = NotifierTiming(
+            member_removed_delay=settings.webhook_member_removed_delay_ms / 1000,
+            batch_window=settings.webhook_batch_window_ms / 1000,
+            batch_max_events=settings.webhook_batch_max_events,
+        )
 
     def start(self) -> None:
-        for app in self._apps_by_id.values():
-            app.start()
-        self.queue.start(lambda job: log.debug("no handler for %s job yet", job.kind))
+        self.queue.start(webhook_sender(self.settings))
         self.adapter.start(self._deliver_remote)
+        for app_settings in self.settings.apps:
+            self._actor_for(app_settings)
         self.ready = True
 
-    def close_connections(self, spec: ErrorSpec) -> int:
-        """Ask every app to close its connections with `spec`; returns how many were open."""
-        return sum(app.ask(CloseAll(spec)) for app in self._apps_by_id.values())
-
     def stop(self, timeout: float) -> None:
+        """Stop apps, then webhooks: every event the last disconnects caused (vacated,
+        member_removed, ...) reaches the notifiers, which flush to the queue, which drains
+        or hands back its jobs within `timeout`."""
+        deadline = time.monotonic() + timeout
         self.ready = False
         self.adapter.stop()
-        self.queue.stop(timeout)
-        for app in self._apps_by_id.values():
+        self._await_disconnects(deadline)
+        for app in self._apps.values():
             app.stop(drain=True)
+        for app in self._apps.values():
+            app.join(max(0.0, deadline - time.monotonic()))
+        gevent.idle()  # channel actors handle the leaves the apps just forwarded
+        for notifier in self._notifiers:
+            notifier.stop(drain=True)
+        for notifier in self._notifiers:
+            notifier.join(max(0.0, deadline - time.monotonic()))
+        self.queue.stop(max(0.0, deadline - time.monotonic()))
+        self.app_manager.close()
+
+    def _await_disconnects(self, deadline: float) -> None:
+        """Connections told to close finish their close handshake on their own greenlets;
+        their disconnects must reach the apps before the apps stop, or the vacated and
+        member_removed webhooks they cause would be lost. Nothing signals "all gone", so this
+        is a bounded poll of the apps' connection counts."""
+        while self.connection_count() and time.monotonic() < deadline:
+            gevent.sleep(0.05)
 
     def app_by_id(self, app_id: str) -> AppActor | None:
-        return self._apps_by_id.get(app_id)
+        return self._lookup(self.app_manager.find_by_id, app_id)
 
     def app_by_key(self, key: str) -> AppActor | None:
-        return self._apps_by_key.get(key)
+        return self._lookup(self.app_manager.find_by_key, key)
 
     @property
     def apps(self) -> list[AppActor]:
-        return list(self._apps_by_id.values())
+        return list(self._apps.values())
 
     def connection_count(self) -> int:
-        return sum(app.connection_count for app in self._apps_by_id.values())
+        return sum(app.connection_count for app in self._apps.values())
+
+    def close_connections(self, spec: ErrorSpec) -> int:
+        """Ask every app to close its connections with `spec`; returns how many were open."""
+        return sum(app.ask(CloseAll(spec)) for app in self._apps.values())
+
+    def _lookup(self, find, value: str) -> AppActor | None:
+        """Find the app's current settings (cached by the manager) and its actor.
+
+        A database app manager may be asked here, from the request's own greenlet: a slow
+        database then delays that one handshake or API call, never another connection.
+        """
+        try:
+            app_settings = find(value)
+        except AppManagerError as error:
+            log.error("app manager lookup failed: %s", error)
+            return None
+        return None if app_settings is None else self._actor_for(app_settings)
+
+    def _actor_for(self, app_settings: AppSettings) -> AppActor:
+        app = self._apps.get(app_settings.id)
+        if app is None:
+            notifier = WebhookNotifier(app_settings, self.queue, self._webhook_timing).start()
+            self._notifiers.append(notifier)
+            app = AppActor(app_settings, self.cache, self.adapter, notifier).start()
+            self._apps[app_settings.id] = app
+        elif app.settings != app_settings:  # changed in the database: apply before answering
+            app.ask(UpdateSettings(app_settings))
+        return app
 
     def _deliver_remote(self, broadcast: RemoteBroadcast) -> None:
-        app = self._apps_by_id.get(broadcast.app_id)
+        app = self._apps.get(broadcast.app_id)
         if app is not None:
             app.tell(
                 Publish(
@@ -94,5 +137,6 @@ class Node:
                     broadcast.payload,
                     broadcast.except_socket_id,
                     cacheable=False,
+                    from_remote=True,
                 )
             )

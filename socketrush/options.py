@@ -85,6 +85,7 @@ _DRIVERS = ("local", "redis")
 SERVER, CONFIG, DRIVERS, REDIS, LOGGING = "Server", "Configuration", "Drivers", "Redis", "Logging"
 CREDENTIALS, APP_FEATURES, APP_LIMITS = "App credentials", "App features", "App limits"
 APP_WEBHOOKS = "App webhooks"
+WEBHOOKS = "Webhook delivery"
 
 OPTIONS: tuple[Option, ...] = (
     # --- server ---
@@ -108,6 +109,11 @@ OPTIONS: tuple[Option, ...] = (
         SERVER,
         "Seconds to let connections close cleanly on shutdown",
         minimum=0,
+    ),
+    _server("ssl_cert", Kind.STR, "", SERVER, "PEM certificate file: serve wss:// and https://"),
+    _server("ssl_key", Kind.STR, "", SERVER, "PEM private key file for --ssl-cert"),
+    _server(
+        "ssl_passphrase", Kind.STR, "", SERVER, "Passphrase of an encrypted --ssl-key", secret=True
     ),
     # --- configuration sources ---
     _server(
@@ -153,7 +159,30 @@ OPTIONS: tuple[Option, ...] = (
         choices=_DRIVERS,
         flags=("--adapter-driver", "--adapter-manager"),
     ),
-    _server("app_manager", Kind.CHOICE, "array", DRIVERS, "App manager to use", choices=("array",)),
+    _server(
+        "app_manager",
+        Kind.CHOICE,
+        "array",
+        DRIVERS,
+        "Where apps are defined: flags/env/config file (array) or a database table",
+        choices=("array", "postgres", "mysql"),
+    ),
+    _server(
+        "database_url",
+        Kind.STR,
+        "",
+        DRIVERS,
+        "Database of the postgres/mysql app manager, e.g. postgres://user:password@host:5432/db",
+        secret=True,
+    ),
+    _server(
+        "app_manager_cache_ttl",
+        Kind.INT,
+        10,
+        DRIVERS,
+        "Seconds a database app lookup (found or not) is reused; 0 asks the database every time",
+        minimum=0,
+    ),
     # --- redis ---
     _server("redis_prefix", Kind.STR, "pusher", REDIS, "Prefix to use for Redis keys"),
     _server("redis_url", Kind.STR, "localhost:6379", REDIS, "URL of the Redis server"),
@@ -189,6 +218,79 @@ OPTIONS: tuple[Option, ...] = (
         False,
         LOGGING,
         "Skip the per-request logger middleware for performance",
+    ),
+    # --- webhook delivery ---
+    _server(
+        "webhook_member_removed_delay_ms",
+        Kind.INT,
+        3000,
+        WEBHOOKS,
+        "Hold member_removed this long; a user back within it sends neither removed nor added",
+        minimum=0,
+    ),
+    _server(
+        "webhook_batch_window_ms",
+        Kind.INT,
+        250,
+        WEBHOOKS,
+        "With batching, how long a URL's events are gathered into one request",
+        minimum=1,
+    ),
+    _server(
+        "webhook_batch_max_events",
+        Kind.INT,
+        20,
+        WEBHOOKS,
+        "With batching, a request is sent at once when it holds this many events",
+        minimum=1,
+    ),
+    _server(
+        "webhook_timeout_ms",
+        Kind.INT,
+        4000,
+        WEBHOOKS,
+        "How long a webhook endpoint has to answer one request",
+        minimum=1,
+    ),
+    _server(
+        "webhook_max_attempts",
+        Kind.INT,
+        10,
+        WEBHOOKS,
+        "Tries per webhook request before it goes to the dead-letter list",
+        minimum=1,
+    ),
+    _server(
+        "webhook_retry_base_ms",
+        Kind.INT,
+        1000,
+        WEBHOOKS,
+        "Wait before the first retry; doubled for each further retry",
+        minimum=1,
+    ),
+    _server(
+        "webhook_retry_max_ms",
+        Kind.INT,
+        60000,
+        WEBHOOKS,
+        "Cap on the wait between two retries",
+        minimum=1,
+    ),
+    _server(
+        "queue_workers",
+        Kind.INT,
+        8,
+        WEBHOOKS,
+        "Webhook requests sent at once by one node",
+        minimum=1,
+    ),
+    _server(
+        "queue_redis_lease_ms",
+        Kind.INT,
+        15000,
+        WEBHOOKS,
+        "Redis queue: a node silent this long is presumed dead and its in-flight jobs re-queued",
+        minimum=1000,
     ),
     # --- app credentials ---
     _app(

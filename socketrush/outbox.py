@@ -15,6 +15,8 @@ cannot interleave inside it and each socket keeps the order frames were offered 
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 from collections import deque
 from collections.abc import Callable
 
@@ -24,11 +26,44 @@ from gevent.socket import wait_write
 log = logging.getLogger(__name__)
 
 
+Sender = Callable[[bytes], int]
+
+
+def nonblocking_sender(sock) -> tuple[Sender, bool]:
+    """A send that never waits: it returns how many bytes the kernel (or TLS) took, maybe 0.
+
+    Plain sockets: the stdlib socket under gevent's wrapper is already non-blocking, and
+    sending on it skips gevent's per-call bookkeeping (and `sendall`'s getsockopt call).
+    TLS sockets: write through OpenSSL (never to the descriptor); OpenSSL wants a retry with
+    the same leading bytes, so queued frames are not joined (the bool says whether they may be).
+    """
+    sslobj = getattr(sock, "_sslobj", None)
+    if sslobj is not None:
+
+        def send_tls(data: bytes) -> int:
+            try:
+                return sslobj.write(data)
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                return 0
+
+        return send_tls, False
+    raw = sock._sock
+
+    def send_plain(data: bytes) -> int:
+        try:
+            return raw.send(data)
+        except BlockingIOError:
+            return 0
+
+    return send_plain, True
+
+
 class Outbox:
     """Write side of one socket. `on_overflow` is called once when the backlog limit is passed."""
 
     __slots__ = (
-        "_raw",
+        "_send",
+        "_coalesce",
         "_fileno",
         "_backlog",
         "_backlog_bytes",
@@ -39,9 +74,10 @@ class Outbox:
     )
 
     def __init__(self, gevent_socket, limit_bytes: int, on_overflow: Callable[[], None]) -> None:
-        # The stdlib socket under gevent's wrapper is already non-blocking: sending on it
-        # directly skips gevent's per-call bookkeeping.
-        self._raw = gevent_socket._sock
+        # Frames are complete messages: send each at once instead of waiting for Nagle's
+        # algorithm to batch them with the next one (40 ms stalls with delayed ACKs).
+        gevent_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._send, self._coalesce = nonblocking_sender(gevent_socket)
         self._fileno = gevent_socket.fileno()
         self._backlog: deque[bytes] = deque()
         self._backlog_bytes = 0
@@ -65,9 +101,7 @@ class Outbox:
             return
         if not self._backlog:
             try:
-                sent = self._raw.send(frame)
-            except BlockingIOError:
-                sent = 0
+                sent = self._send(frame)
             except OSError:
                 self.closed = True
                 return
@@ -109,18 +143,23 @@ class Outbox:
             while self._backlog and not self.closed:
                 wait_write(self._fileno)
                 # Join what has piled up into one send: fewer system calls under load.
-                chunk = b"".join(self._backlog) if len(self._backlog) > 1 else self._backlog[0]
+                if self._coalesce and len(self._backlog) > 1:
+                    chunk = b"".join(self._backlog)
+                    self._backlog.clear()
+                    self._backlog.append(chunk)
+                chunk = self._backlog[0]
                 try:
-                    sent = self._raw.send(chunk)
-                except BlockingIOError:
-                    continue
+                    sent = self._send(chunk)
                 except OSError:
                     self.closed = True
                     break
-                self._backlog.clear()
-                self._backlog_bytes = len(chunk) - sent
-                if self._backlog_bytes:
-                    self._backlog.append(chunk[sent:])
+                if sent == 0:
+                    gevent.sleep(0.005)  # TLS wanted a read first: let the reader run
+                    continue
+                self._backlog.popleft()
+                self._backlog_bytes -= sent
+                if sent < len(chunk):
+                    self._backlog.appendleft(chunk[sent:])
         finally:
             if self._writer is gevent.getcurrent():
                 self._writer = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import ssl
 
 import gevent
 from gevent.event import Event
@@ -23,6 +24,10 @@ from socketrush.protocol.errors import Err
 
 log = logging.getLogger(__name__)
 
+# Connection storms arrive faster than handshakes complete; a short accept queue makes the
+# kernel drop SYNs and clients retry a second later.
+LISTEN_BACKLOG = 2048
+
 
 class _AccessLog:
     """gevent writes one access line per request to `log.write`; route it to logging."""
@@ -34,14 +39,31 @@ class _AccessLog:
         self._logger.info(line.rstrip())
 
 
+def build_ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
+    """TLS for `wss://` and `https://` on the same port, when a certificate is configured."""
+    if not settings.ssl_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(
+        settings.ssl_cert, settings.ssl_key, password=settings.ssl_passphrase or None
+    )
+    return context
+
+
 def build_server(settings: ServerSettings, node: Node) -> WSGIServer:
     access_log = None if settings.ignore_logger_middleware else _AccessLog()
+    extra = {}
+    context = build_ssl_context(settings)
+    if context is not None:
+        extra["ssl_context"] = context
     return WSGIServer(
         (settings.bind_address, settings.port),
         create_wsgi_app(node),
         handler_class=WebSocketHandler,
+        backlog=LISTEN_BACKLOG,
         log=access_log,
         error_log=_ErrorLog(),
+        **extra,
     )
 
 
@@ -58,8 +80,17 @@ def run(settings: ServerSettings) -> int:
     """Serve until SIGTERM/SIGINT; returns the process exit code."""
     raise_file_limit()
     node = Node(settings)
+    try:
+        server = build_server(settings, node)
+    except (OSError, ssl.SSLError) as error:
+        log.error(
+            "cannot load the TLS certificate/key (ssl_cert %s, ssl_key %s): %s",
+            settings.ssl_cert,
+            settings.ssl_key,
+            error,
+        )
+        return 2
     node.start()
-    server = build_server(settings, node)
     try:
         server.start()
     except OSError as error:

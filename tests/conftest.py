@@ -29,3 +29,7 @@ def start_server() -> Iterator:
     yield factory
     for proc in started:
         proc.stop()
+
+
+# Real Redis servers (standalone, 3-master cluster, TLS), started on free loopback ports.
+from tests.support.redis import redis_cluster, redis_server, redis_tls  # noqa: E402, F401

@@ -35,3 +35,8 @@ class Adapter(ABC):
 
     @abstractmethod
     def stop(self) -> None: ...
+
+    @property
+    def healthy(self) -> bool:
+        """False while the adapter cannot reach the other nodes (the node is then not ready)."""
+        return True

@@ -14,7 +14,7 @@ from functools import wraps
 
 import orjson
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from socketrush.app import (
     AppActor,
@@ -63,6 +63,11 @@ def create_flask_app(node: Node) -> Flask:
     def api_error(error: ApiError) -> Response:
         return json_response({"error": error.message}, error.status)
 
+    @flask_app.errorhandler(RequestEntityTooLarge)
+    def body_too_large(_error: RequestEntityTooLarge) -> Response:
+        limit = flask_app.config["MAX_CONTENT_LENGTH"]
+        return json_response({"error": f"Request body is larger than {limit} bytes"}, 413)
+
     @flask_app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         return json_response({"error": error.description}, error.code or 500)
@@ -83,7 +88,7 @@ def create_flask_app(node: Node) -> Flask:
                     request.method,
                     request.path,
                     request.args.to_dict(flat=True),
-                    request.get_data(),
+                    _request_body(),
                     settings.key,
                     settings.secret,
                     time.time(),
@@ -95,6 +100,14 @@ def create_flask_app(node: Node) -> Flask:
             return wrapper
 
         return decorate
+
+    def _request_body() -> bytes:
+        """The body, read once. Werkzeug refuses a too large Content-Length up front but cuts a
+        chunked body off at the limit without a word, so a body that reaches it is too large."""
+        body = request.get_data()
+        if len(body) >= flask_app.config["MAX_CONTENT_LENGTH"]:
+            raise RequestEntityTooLarge()
+        return body
 
     def _take(app: AppActor, kind: str, count: int) -> None:
         if not app.ask(TakeTokens(kind, count), ASK_TIMEOUT):
@@ -212,13 +225,22 @@ def create_flask_app(node: Node) -> Flask:
         app.tell(TerminateUser(user_id))
         return json_response({})
 
+    @flask_app.post("/users/<user_id>/terminate_connections")
+    def terminate_by_key(user_id: str) -> Response:
+        """The official Python SDK (pusher 3.x) posts here, without ``/apps/{id}``; the app is
+        the one whose key signed the request, and the signature is then checked as usual."""
+        app = node.app_by_key(request.args.get("auth_key", ""))
+        if app is None:
+            raise ApiError(401, "auth_key does not match any app's key")
+        return terminate(app_id=app.settings.id, user_id=user_id)
+
     @flask_app.get("/")
     def health() -> Response:
         return Response("OK", mimetype="text/plain")
 
     @flask_app.get("/ready")
     def ready() -> Response:
-        if node.ready:
+        if node.ready and node.adapter.healthy:
             return Response("OK", mimetype="text/plain")
         return Response("NOT READY", status=503, mimetype="text/plain")
 

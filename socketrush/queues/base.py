@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +19,7 @@ class Job:
     payload: bytes
 
 
+# Returns when the job is done; raises when it failed for good (the queue dead-letters it).
 Handler = Callable[[Job], None]
 
 
@@ -30,3 +34,14 @@ class Queue(ABC):
 
     @abstractmethod
     def stop(self, timeout: float) -> None: ...
+
+
+def run_job(handler: Handler, job: Job, dead_letter: Callable[[Job, str], None]) -> None:
+    """Run one job; any failure goes to `dead_letter` with its reason, never back to the
+    worker loop, so one bad job cannot stop a worker."""
+    try:
+        handler(job)
+    except Exception as error:
+        reason = f"{type(error).__name__}: {error}"
+        log.error("dead-lettered %s job for app %s: %s", job.kind, job.app_id, reason)
+        dead_letter(job, reason)

@@ -1,53 +1,84 @@
-"""In-process queue: a bounded actor whose greenlet runs jobs one after another.
+"""In-process queue: a bounded buffer drained by a pool of worker greenlets.
 
-Jobs are handed over with `tell`, so the actor that noticed an event never waits for an HTTP
-request to finish.
+`push` never waits, so the actor that noticed an event never waits for an HTTP request. Several
+workers keep one slow endpoint from holding every other delivery behind it. Nothing is lost
+quietly: a full buffer, a failed job and a job still pending when shutdown gives up are each
+logged at error level with the job, and failed jobs are kept in `dead_letters`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 
-from actors import Actor, MailboxFull
-from socketrush.queues.base import Handler, Job, Queue
+import gevent
+from gevent.queue import Full, JoinableQueue
+
+from socketrush.queues.base import Handler, Job, Queue, run_job
 
 log = logging.getLogger(__name__)
 
-
-class _Worker(Actor):
-    def __init__(self, handler: Handler, mailbox_size: int) -> None:
-        super().__init__(mailbox_size=mailbox_size, name="local-queue")
-        self._handler = handler
-
-    def receive(self, message: object) -> None:
-        assert isinstance(message, Job)
-        self._handler(message)
+DEAD_LETTERS_KEPT = 1000
 
 
 class LocalQueue(Queue):
-    """Jobs wait in the worker's mailbox; a full mailbox drops the job with a warning."""
-
-    def __init__(self, max_pending: int = 10_000) -> None:
-        self._max_pending = max_pending
-        self._worker: _Worker | None = None
+    def __init__(self, workers: int = 8, max_pending: int = 10_000) -> None:
+        self._size = workers
+        self._jobs: JoinableQueue = JoinableQueue(max_pending)
+        self._workers: list[gevent.Greenlet] = []
+        self._running: dict[gevent.Greenlet, Job] = {}
+        self.dead_letters: deque[tuple[Job, str]] = deque(maxlen=DEAD_LETTERS_KEPT)
 
     def start(self, handler: Handler) -> None:
-        self._worker = _Worker(handler, self._max_pending).start()
+        self._workers = [gevent.spawn(self._work, handler) for _ in range(self._size)]
 
     def push(self, job: Job) -> None:
-        if self._worker is None:
+        if not self._workers:
             raise RuntimeError("queue not started")
         try:
-            self._worker.tell(job)
-        except MailboxFull:
-            log.warning(
-                "local queue full (%d jobs): dropped a %s job for app %s",
-                self._max_pending,
-                job.kind,
-                job.app_id,
-            )
+            self._jobs.put_nowait(job)
+        except Full:
+            self._lost(job, f"local queue full ({self._jobs.maxsize} jobs)")
 
     def stop(self, timeout: float) -> None:
-        if self._worker is not None:
-            self._worker.stop(drain=True)
-            self._worker.join(timeout)
+        """Let the workers finish what is queued for up to `timeout` seconds, then report
+        whatever is left (queued or mid-delivery) as lost."""
+        self._jobs.join(timeout)
+        for worker in self._workers:
+            job = self._running.pop(worker, None)
+            if job is not None:
+                self._lost(job, "shutdown interrupted its delivery")
+        gevent.killall(self._workers, block=True, timeout=1)
+        self._workers = []
+        while not self._jobs.empty():
+            self._lost(self._jobs.get_nowait(), "shutdown came before its delivery")
+            self._jobs.task_done()
+
+    @property
+    def pending(self) -> int:
+        """Jobs waiting for a worker."""
+        return self._jobs.qsize()
+
+    def _work(self, handler: Handler) -> None:
+        me = gevent.getcurrent()
+        while True:
+            job = self._jobs.get()
+            self._running[me] = job
+            try:
+                run_job(handler, job, self._dead_letter)
+            finally:
+                self._running.pop(me, None)
+                self._jobs.task_done()
+
+    def _dead_letter(self, job: Job, reason: str) -> None:
+        self.dead_letters.append((job, reason))
+
+    def _lost(self, job: Job, reason: str) -> None:
+        log.error(
+            "undelivered %s job for app %s (%s): %s",
+            job.kind,
+            job.app_id,
+            reason,
+            job.payload.decode(errors="replace"),
+        )
+        self._dead_letter(job, reason)

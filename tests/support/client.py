@@ -115,3 +115,51 @@ def sdk(
         ssl=False,
         **kwargs,
     )
+
+
+# -- helpers for the WebSocket end-to-end tests --
+
+
+def expect_close(
+    client: PusherClient, timeout: float | None = None
+) -> tuple[dict[str, Any], int | None]:
+    """Read the `pusher:error` a closing server sends first, then its close frame.
+
+    Returns the error frame and the close code, so a test can assert both exactly.
+    """
+    error = client.recv(timeout)
+    try:
+        extra = client.recv(timeout)
+    except ConnectionClosed as closed:
+        return error, closed.code
+    raise AssertionError(f"expected a close frame after {error}, got {extra}")
+
+
+def assert_alive(client: PusherClient) -> None:
+    """Prove the connection still works: a `pusher:ping` is answered by the next frame."""
+    client.send("pusher:ping")
+    assert client.recv() == {"event": "pusher:pong", "data": {}}
+
+
+def subscribe_signed(
+    server: ServerProcess,
+    client: PusherClient,
+    channel: str,
+    custom_data: dict[str, Any] | None = None,
+    **sdk_options: Any,
+) -> None:
+    """Subscribe to a private/presence/encrypted channel with an SDK-made signature.
+
+    `sdk_options` reach the SDK (encrypted channels need `encryption_master_key_base64`).
+    """
+    auth = sdk(server, **sdk_options).authenticate(
+        channel=channel, socket_id=client.socket_id, custom_data=custom_data
+    )
+    client.subscribe(channel, auth["auth"], auth.get("channel_data"))
+
+
+def sign_in(server: ServerProcess, client: PusherClient, user: dict[str, Any]) -> dict[str, Any]:
+    """Send `pusher:signin` with SDK-made user auth; returns what was signed."""
+    auth = sdk(server).authenticate_user(client.socket_id, user)
+    client.send("pusher:signin", {"user_data": auth["user_data"], "auth": auth["auth"]})
+    return auth

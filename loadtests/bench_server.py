@@ -1,0 +1,90 @@
+"""The server under benchmark: one `socketrush serve` pinned to one CPU, and its /proc figures.
+
+`taskset` execs the server, so the child's pid is the server's own and /proc/PID gives its RSS
+and CPU time directly. Only the process started here is ever signalled.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+APP_ID = "424242"
+APP_KEY = "test-key"
+APP_SECRET = "test-secret"
+HOST = "127.0.0.1"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class PinnedServer:
+    """Start with `with PinnedServer(binary) as server:`; stopped (TERM, then KILL) on exit."""
+
+    binary: Path
+    cpu: int = 0
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        return [
+            "taskset", "-c", str(self.cpu), str(self.binary), "serve",
+            "--port", str(self.port), "--bind-address", HOST, "--env-file", os.devnull,
+            "--app-id", APP_ID, "--app-key", APP_KEY, "--app-secret", APP_SECRET,
+            "--app-enable-client-messages", "true",
+        ]  # fmt: skip
+
+    def start(self, timeout: float = 15.0) -> PinnedServer:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "PORT"))}
+        env["LOG_LEVEL"] = "warn"
+        self.process = subprocess.Popen(self.command(), env=env, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with status {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(f"http://{HOST}:{self.port}/", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.05)  # the port is not bound yet: there is no event to wait on
+        self.stop()
+        raise RuntimeError(f"server did not answer within {timeout}s")
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS line")
+
+    def cpu_seconds(self) -> float:
+        """utime + stime; the fields after the `(comm)` are split, as comm may hold spaces."""
+        stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+    def __enter__(self) -> PinnedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,134 @@
+"""The Redis adapter: every node publishes each broadcast once on a Redis channel and delivers
+what the other nodes publish to its own channel actors.
+
+Publishing happens in a small actor made for blocking I/O, so the app actor that hands it a
+broadcast never waits for Redis; the subscriber runs in its own greenlet and reconnects with
+backoff when Redis goes away, while local delivery carries on untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+import gevent
+import orjson
+import redis
+
+from actors import Actor, MailboxFull
+from socketrush.adapters.base import Adapter, Deliver, RemoteBroadcast
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING_PUBLISHES = 100_000
+BACKOFF_START_SECONDS = 0.2
+BACKOFF_MAX_SECONDS = 5.0
+
+ClientFactory = Callable[[], "redis.Redis"]
+
+
+def encode(node_id: str, broadcast: RemoteBroadcast) -> bytes:
+    return orjson.dumps(
+        {
+            "n": node_id,
+            "a": broadcast.app_id,
+            "c": broadcast.channel,
+            "p": broadcast.payload.decode(),
+            "x": broadcast.except_socket_id,
+        }
+    )
+
+
+def decode(raw: bytes) -> tuple[str, RemoteBroadcast]:
+    message = orjson.loads(raw)
+    return message["n"], RemoteBroadcast(
+        message["a"], message["c"], message["p"].encode(), message["x"]
+    )
+
+
+class _Publisher(Actor):
+    """Sends PUBLISH commands one after another; a failure costs that broadcast only."""
+
+    def __init__(self, client: redis.Redis, channel: str, node_id: str) -> None:
+        super().__init__(mailbox_size=MAX_PENDING_PUBLISHES, name="redis-publisher")
+        self._client = client
+        self._channel = channel
+        self._node_id = node_id
+        self.failures = 0
+
+    def receive(self, message: object) -> None:
+        assert isinstance(message, RemoteBroadcast)
+        try:
+            self._client.publish(self._channel, encode(self._node_id, message))
+        except redis.RedisError as error:
+            self.failures += 1
+            if self.failures == 1 or self.failures % 1000 == 0:
+                log.warning("redis publish failed (%d so far): %s", self.failures, error)
+
+
+class RedisAdapter(Adapter):
+    """Cross-node fan-out over one Redis pub/sub channel per deployment (the prefix)."""
+
+    def __init__(self, client_factory: ClientFactory, channel: str) -> None:
+        self.node_id = uuid.uuid4().hex
+        self._client_factory = client_factory
+        self._channel = channel
+        self._publisher: _Publisher | None = None
+        self._subscriber: gevent.Greenlet | None = None
+        self.connected = False
+
+    @property
+    def healthy(self) -> bool:
+        return self.connected
+
+    def start(self, deliver: Deliver) -> None:
+        self._publisher = _Publisher(self._client_factory(), self._channel, self.node_id).start()
+        self._subscriber = gevent.spawn(self._subscribe_forever, deliver)
+
+    def publish(self, broadcast: RemoteBroadcast) -> None:
+        if self._publisher is None:
+            return
+        try:
+            self._publisher.tell(broadcast)
+        except MailboxFull:
+            log.warning(
+                "redis publisher backlog full: dropped a broadcast on %s", broadcast.channel
+            )
+
+    def stop(self) -> None:
+        if self._subscriber is not None:
+            self._subscriber.kill(block=False)
+        if self._publisher is not None:
+            self._publisher.stop(drain=True)
+            self._publisher.join(2.0)
+
+    def _subscribe_forever(self, deliver: Deliver) -> None:
+        backoff = BACKOFF_START_SECONDS
+        while True:
+            try:
+                pubsub = self._client_factory().pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(self._channel)
+                if not self.connected:
+                    log.info("redis adapter subscribed to %s", self._channel)
+                self.connected = True
+                backoff = BACKOFF_START_SECONDS
+                for message in pubsub.listen():
+                    self._deliver(message, deliver)
+            except redis.RedisError as error:
+                if self.connected:
+                    log.error("redis adapter lost its subscription: %s; reconnecting", error)
+                self.connected = False
+                gevent.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
+
+    def _deliver(self, message: dict, deliver: Deliver) -> None:
+        if message.get("type") != "message":
+            return
+        try:
+            origin, broadcast = decode(message["data"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.warning("ignored a malformed message on %s", self._channel)
+            return
+        if origin != self.node_id:
+            deliver(broadcast)

@@ -1,0 +1,34 @@
+"""App managers: where the server finds its applications.
+
+`array` serves the apps given by flags, environment or config file; `postgres` and `mysql` read
+them from a database table (see docs/app-managers.md) through a TTL cache, so apps added or
+disabled there take effect without a restart.
+"""
+
+from __future__ import annotations
+
+from socketrush.app_managers.array import ArrayAppManager
+from socketrush.app_managers.base import AppManager, AppManagerError
+from socketrush.app_managers.cached import CachedAppManager
+from socketrush.app_managers.sql import SqlAppManager, init_db
+from socketrush.config import DATABASE_APP_MANAGERS, ServerSettings
+
+__all__ = [
+    "AppManager",
+    "AppManagerError",
+    "ArrayAppManager",
+    "CachedAppManager",
+    "SqlAppManager",
+    "build_app_manager",
+    "init_db",
+]
+
+
+def build_app_manager(settings: ServerSettings) -> AppManager:
+    """The manager `settings.app_manager` names; a TTL of 0 turns the cache off."""
+    if settings.app_manager not in DATABASE_APP_MANAGERS:
+        return ArrayAppManager(settings.apps)
+    database = SqlAppManager(settings.app_manager, settings.database_url)  # type: ignore[arg-type]
+    if settings.app_manager_cache_ttl == 0:
+        return database
+    return CachedAppManager(database, settings.app_manager_cache_ttl)

@@ -1,0 +1,217 @@
+"""Redis queue: a durable job list any node can consume, so no job dies with its node.
+
+Layout (names from `RedisKeys.queue("webhooks")`, here Q; one hash tag, so every key lives in
+one cluster slot and BLMOVE stays legal):
+    Q:pending                LIST    jobs waiting; LPUSH in, taken from the right (FIFO)
+    Q:in-flight:<node>       LIST    jobs one node's workers are delivering right now
+    Q:alive:<node>           STRING  with a TTL of one lease, refreshed by the node
+    Q:consumers              SET     node ids that may hold in-flight jobs
+    Q:dead                   LIST    jobs that failed for good, with the reason
+
+A worker BLMOVEs a job from `pending` to its node's `inflight` list atomically, runs it and
+LREMs it. If the node dies (even SIGKILL) its alive key expires and any other node's reaper moves
+the in-flight jobs back to the head of `pending`, so another node delivers them: delivery is
+at least once. Pushing goes through a local buffer drained by one greenlet, so the actor that
+pushes never waits for Redis, and jobs wait out a Redis outage instead of being lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+import gevent
+import orjson
+import redis
+from gevent.event import Event
+from gevent.queue import Full, JoinableQueue
+
+from socketrush.queues.base import Handler, Job, Queue, run_job
+from socketrush.redis_client import RedisKeys
+
+log = logging.getLogger(__name__)
+
+MAX_BUFFERED_PUSHES = 100_000
+POLL_SECONDS = 1.0  # a BLMOVE waits at most this long, so stopping is never slower
+RETRY_SECONDS = 0.5  # pause after a Redis error before trying again
+
+
+def encode(job: Job) -> bytes:
+    return orjson.dumps({"kind": job.kind, "app_id": job.app_id, "payload": job.payload.decode()})
+
+
+def decode(raw: bytes) -> Job:
+    data = orjson.loads(raw)
+    return Job(data["kind"], data["app_id"], data["payload"].encode())
+
+
+class QueueKeys:
+    """The queue's key names; see the module docstring for the layout."""
+
+    def __init__(self, keys: RedisKeys, name: str = "webhooks") -> None:
+        shared = keys.queue(name)
+        self.pending = shared.pending
+        self.dead = shared.dead
+        self._in_flight = shared.in_flight
+        self._base = shared.pending.removesuffix(":pending")
+        self.consumers = f"{self._base}:consumers"
+
+    def inflight(self, node: str) -> str:
+        return f"{self._in_flight}:{node}"
+
+    def alive(self, node: str) -> str:
+        return f"{self._base}:alive:{node}"
+
+
+class RedisQueue(Queue):
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: RedisKeys,
+        *,
+        workers: int = 8,
+        lease: float = 15.0,
+        node_id: str | None = None,
+    ) -> None:
+        self._redis = client
+        self.keys = QueueKeys(keys)
+        self.node_id = node_id or uuid.uuid4().hex
+        self._size = workers
+        self._lease = lease
+        self._buffer: JoinableQueue = JoinableQueue(MAX_BUFFERED_PUSHES)
+        self._stopping = Event()
+        self._greenlets: list[gevent.Greenlet] = []
+        self._workers: list[gevent.Greenlet] = []
+
+    # -- Queue --
+
+    def start(self, handler: Handler) -> None:
+        self._beat()  # be known as alive before the first job can be taken
+        self._workers = [gevent.spawn(self._work, handler) for _ in range(self._size)]
+        self._greenlets = [gevent.spawn(self._feed), gevent.spawn(self._heartbeat)]
+
+    def push(self, job: Job) -> None:
+        try:
+            self._buffer.put_nowait(encode(job))
+        except Full:
+            log.error(
+                "redis queue buffer full: lost %s job for app %s: %s",
+                job.kind,
+                job.app_id,
+                job.payload.decode(errors="replace"),
+            )
+
+    def stop(self, timeout: float) -> None:
+        """Hand everything back to Redis: buffered pushes are written, workers finish their
+        current job within `timeout`, and jobs still in flight return to `pending` for any
+        node to deliver."""
+        deadline = time.monotonic() + timeout
+        self._buffer.join(max(0.0, deadline - time.monotonic()))
+        self._stopping.set()
+        gevent.joinall(self._workers, timeout=max(0.0, deadline - time.monotonic()))
+        gevent.killall(self._workers + self._greenlets, block=True, timeout=1)
+        self._drain_buffer_to_log()
+        try:
+            returned = self._requeue(self.node_id)
+            self._redis.delete(self.keys.alive(self.node_id))
+            self._redis.srem(self.keys.consumers, self.node_id)
+        except redis.RedisError as error:
+            log.error("redis queue: could not hand back in-flight jobs on stop: %s", error)
+        else:
+            if returned:
+                log.warning("redis queue: handed %d unfinished jobs back on stop", returned)
+
+    # -- operations (public for tests and tools) --
+
+    def reap(self) -> int:
+        """Re-queue the in-flight jobs of every node whose lease expired; returns how many."""
+        moved = 0
+        for raw in self._redis.smembers(self.keys.consumers):
+            node = raw.decode() if isinstance(raw, bytes) else raw
+            if node == self.node_id or self._redis.exists(self.keys.alive(node)):
+                continue
+            count = self._requeue(node)
+            self._redis.srem(self.keys.consumers, node)
+            if count:
+                log.warning("redis queue: re-queued %d jobs of dead node %s", count, node)
+            moved += count
+        return moved
+
+    def dead_letters(self) -> list[tuple[Job, str]]:
+        entries = [orjson.loads(raw) for raw in self._redis.lrange(self.keys.dead, 0, -1)]
+        return [(decode(entry["job"].encode()), entry["reason"]) for entry in entries]
+
+    # -- greenlets --
+
+    def _work(self, handler: Handler) -> None:
+        inflight = self.keys.inflight(self.node_id)
+        while not self._stopping.is_set():
+            try:
+                raw = self._redis.blmove(
+                    self.keys.pending, inflight, POLL_SECONDS, src="RIGHT", dest="LEFT"
+                )
+                if raw is None:
+                    continue
+                try:
+                    job = decode(raw)
+                except (ValueError, KeyError, AttributeError):
+                    job = Job("unreadable", "?", raw)  # kept for a person to inspect
+                    self._dead_letter(job, "not a job this version can read")
+                else:
+                    run_job(handler, job, self._dead_letter)
+                self._redis.lrem(inflight, 1, raw)
+            except redis.RedisError as error:
+                log.warning("redis queue worker: %s", error)
+                gevent.sleep(RETRY_SECONDS)
+
+    def _feed(self) -> None:
+        while True:
+            raw = self._buffer.get()
+            while True:
+                try:
+                    self._redis.lpush(self.keys.pending, raw)
+                    break
+                except redis.RedisError as error:
+                    log.warning("redis queue: push failed, will retry: %s", error)
+                    gevent.sleep(RETRY_SECONDS)
+            self._buffer.task_done()
+
+    def _heartbeat(self) -> None:
+        while True:
+            gevent.sleep(self._lease / 3)
+            try:
+                self._beat()
+                self.reap()
+            except redis.RedisError as error:
+                log.warning("redis queue heartbeat: %s", error)
+
+    # -- helpers --
+
+    def _beat(self) -> None:
+        self._redis.set(self.keys.alive(self.node_id), b"1", px=int(self._lease * 1000))
+        self._redis.sadd(self.keys.consumers, self.node_id)
+
+    def _requeue(self, node: str) -> int:
+        """Back to the right end of `pending`, where jobs are taken, so they go next. The
+        in-flight list has its oldest job on the right; moving from its left keeps that one
+        rightmost in `pending`."""
+        count = 0
+        while self._redis.lmove(
+            self.keys.inflight(node), self.keys.pending, src="LEFT", dest="RIGHT"
+        ):
+            count += 1
+        return count
+
+    def _dead_letter(self, job: Job, reason: str) -> None:
+        entry = {"job": encode(job).decode(), "reason": reason, "time_ms": int(time.time() * 1000)}
+        try:
+            self._redis.lpush(self.keys.dead, orjson.dumps(entry))
+        except redis.RedisError as error:
+            log.error("redis queue: could not store dead letter (%s): %s", error, entry)
+
+    def _drain_buffer_to_log(self) -> None:
+        while not self._buffer.empty():
+            raw = self._buffer.get_nowait()
+            log.error("redis queue: Redis unreachable at stop, lost job: %s", raw.decode())
+            self._buffer.task_done()

@@ -1,0 +1,1 @@
+"""Webhooks: pure event builders (events), the per-app notifier actor, and the HTTP sender."""

@@ -1,0 +1,128 @@
+"""Deliver one webhook request: HTTP POST with retries, exponential backoff and a verdict.
+
+It runs only in queue worker greenlets (urllib cooperates under gevent's monkey-patching), so a
+slow or dead endpoint holds a worker, never a socket or channel actor.
+
+Outcome rules: 2xx is done; 408, 429, 5xx, timeouts and connection errors are retried with
+backoff `base * 2**n` capped at `cap`, up to `max_attempts` tries; any other status (3xx, 4xx)
+will never succeed as sent, so it is not retried. A request that is not delivered raises
+`DeliveryFailed`, and the queue moves the job to its dead-letter list.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gevent
+import orjson
+
+from socketrush.queues.base import Job
+
+log = logging.getLogger(__name__)
+
+JOB_KIND = "webhook"
+ID_HEADER = "X-Socket-Rush-Webhook-Id"  # the same on every retry, so receivers can dedupe
+RETRYABLE_STATUSES = frozenset({408, 429})
+
+
+class DeliveryFailed(Exception):
+    """The request was given up on; the message says why (last status or error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+def make_job(app_id: str, url: str, body: bytes, headers: dict[str, str]) -> Job:
+    """Freeze one request as a queue job; the id header is fixed here, once, for all tries."""
+    payload = {
+        "url": url,
+        "body": body.decode(),
+        "headers": {**headers, ID_HEADER: uuid.uuid4().hex},
+    }
+    return Job(JOB_KIND, app_id, orjson.dumps(payload))
+
+
+def request_of(job: Job) -> Request:
+    payload = orjson.loads(job.payload)
+    return Request(payload["url"], payload["body"].encode(), payload["headers"])
+
+
+def post(request: Request, timeout: float) -> int:
+    """POST and return the HTTP status; raises OSError for network failures and timeouts."""
+    http_request = urllib.request.Request(
+        request.url, data=request.body, headers=request.headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(http_request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as error:  # non-2xx responses arrive as exceptions
+        error.close()
+        return error.code
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 10
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    timeout: float = 4.0  # Pusher asks endpoints to answer within 4 seconds
+
+    def delay(self, failed_attempts: int) -> float:
+        return min(self.max_delay, self.base_delay * 2 ** (failed_attempts - 1))
+
+
+def _retryable(status: int) -> bool:
+    return status in RETRYABLE_STATUSES or status >= 500
+
+
+class WebhookSender:
+    """A queue handler: `sender(job)` returns once delivered or raises DeliveryFailed."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        *,
+        send: Callable[[Request, float], int] = post,
+        sleep: Callable[[float], None] = gevent.sleep,
+    ) -> None:
+        self.policy = policy
+        self._send = send
+        self._sleep = sleep
+
+    def __call__(self, job: Job) -> None:
+        request = request_of(job)
+        for attempt in range(1, self.policy.max_attempts + 1):
+            try:
+                status = self._send(request, self.policy.timeout)
+            except OSError as error:
+                outcome = f"{type(error).__name__}: {error}"
+            else:
+                if 200 <= status < 300:
+                    return
+                outcome = f"HTTP {status}"
+                if not _retryable(status):
+                    raise DeliveryFailed(f"{request.url} refused the webhook ({outcome})")
+            if attempt == self.policy.max_attempts:
+                break
+            delay = self.policy.delay(attempt)
+            log.info(
+                "webhook to %s failed (%s), attempt %d/%d; retrying in %.2fs",
+                request.url,
+                outcome,
+                attempt,
+                self.policy.max_attempts,
+                delay,
+            )
+            self._sleep(delay)
+        raise DeliveryFailed(
+            f"{request.url} failed {self.policy.max_attempts} times, last: {outcome}"
+        )

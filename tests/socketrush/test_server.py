@@ -1,0 +1,135 @@
+"""The server process as operators see it: TLS on the same port, and graceful shutdown."""
+
+from __future__ import annotations
+
+import json
+import signal
+import ssl
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pusher
+import pytest
+import websocket
+
+from tests.support.client import ConnectionClosed, PusherClient
+from tests.support.server import ServerProcess
+
+
+def _make_certificate(directory: Path, passphrase: str | None = None) -> tuple[Path, Path]:
+    """A throw-away self-signed certificate for 127.0.0.1, made with openssl."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    command = [
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        str(key),
+        "-out",
+        str(cert),
+    ]
+    command += ["-passout", f"pass:{passphrase}"] if passphrase else ["-nodes"]
+    subprocess.run(command, check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+class TlsServer(ServerProcess):
+    """A ServerProcess whose readiness probe speaks https."""
+
+    cafile: str = ""
+
+    def start(self, timeout: float = 15.0) -> TlsServer:
+        context = ssl.create_default_context(cafile=self.cafile)
+        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+        original = urllib.request.urlopen
+        urllib.request.urlopen = opener.open  # the base class probes GET / with urlopen
+        try:
+            return super().start(timeout)
+        finally:
+            urllib.request.urlopen = original
+
+    @property
+    def http_url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def ws_url(self, key: str = "test-key", protocol: int | None = 7) -> str:
+        return super().ws_url(key, protocol).replace("ws://", "wss://")
+
+
+@pytest.mark.parametrize("passphrase", [None, "s3cret"])
+def test_tls_serves_wss_and_https_on_one_port(tmp_path: Path, passphrase: str | None) -> None:
+    cert, key = _make_certificate(tmp_path, passphrase)
+    args = ["--ssl-cert", str(cert), "--ssl-key", str(key)]
+    if passphrase:
+        args += ["--ssl-passphrase", passphrase]
+    server = TlsServer(args=args)
+    server.cafile = str(cert)
+    with server:
+        context = ssl.create_default_context(cafile=str(cert))
+        with urllib.request.urlopen(server.http_url + "/", context=context, timeout=5) as reply:
+            assert reply.status == 200
+            assert reply.read() == b"OK"
+        ws = websocket.create_connection(server.ws_url(), timeout=5, sslopt={"ca_certs": str(cert)})
+        established = json.loads(ws.recv())
+        assert established["event"] == "pusher:connection_established"
+        ws.send(json.dumps({"event": "pusher:subscribe", "data": {"channel": "news"}}))
+        assert json.loads(ws.recv())["event"] == "pusher_internal:subscription_succeeded"
+        _trigger_https(server, str(cert))
+        event = json.loads(ws.recv())
+        assert event == {"event": "tls-event", "channel": "news", "data": "over tls"}
+        ws.close()
+
+
+def _trigger_https(server: TlsServer, cafile: str) -> None:
+    """Publish with the official SDK over https, trusting the throw-away certificate."""
+    client = pusher.Pusher(
+        app_id="424242",
+        key="test-key",
+        secret="test-secret",
+        host="127.0.0.1",
+        port=server.port,
+        ssl=True,
+    )
+    client._pusher_client.http.options["verify"] = cafile
+    assert client.trigger("news", "tls-event", "over tls") == {}
+
+
+def test_tls_needs_both_files(tmp_path: Path) -> None:
+    cert, _ = _make_certificate(tmp_path)
+    result = subprocess.run(
+        ServerProcess(args=["--ssl-cert", str(cert)]).command(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "ssl_cert" in result.stderr and "ssl_key" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_sigterm_tells_clients_to_reconnect_and_exits_cleanly() -> None:
+    server = ServerProcess(args=["--shutdown-grace-period", "5"]).start()
+    try:
+        first, second = PusherClient.connect(server), PusherClient.connect(server)
+        server.process.send_signal(signal.SIGTERM)
+        for client in (first, second):
+            error = client.recv()
+            assert error == {
+                "event": "pusher:error",
+                "data": {"code": 4200, "message": "Server is shutting down, reconnect"},
+            }
+            with pytest.raises(ConnectionClosed) as closed:
+                client.recv()
+            assert closed.value.code == 4200
+        assert server.process.wait(10) == 0
+    finally:
+        server.stop()

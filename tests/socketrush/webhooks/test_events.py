@@ -1,0 +1,148 @@
+"""Event shapes, switches, URL filters, body and signature (checked with the official SDK)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import orjson
+import pusher
+import pytest
+
+from socketrush.config import AppSettings
+from socketrush.webhooks import events
+from socketrush.webhooks.events import Target
+
+APP = AppSettings(id="424242", key="key", secret="secret", webhooks_enabled=True)
+
+
+def test_builders_follow_the_pusher_field_names() -> None:
+    assert events.channel_occupied("c") == {"name": "channel_occupied", "channel": "c"}
+    assert events.channel_vacated("c") == {"name": "channel_vacated", "channel": "c"}
+    assert events.member_added("presence-c", "u1") == {
+        "name": "member_added",
+        "channel": "presence-c",
+        "user_id": "u1",
+    }
+    assert events.member_removed("presence-c", "u1") == {
+        "name": "member_removed",
+        "channel": "presence-c",
+        "user_id": "u1",
+    }
+    assert events.cache_miss("cache-c") == {"name": "cache_miss", "channel": "cache-c"}
+    assert events.subscription_count("c", 3) == {
+        "name": "subscription_count",
+        "channel": "c",
+        "subscription_count": 3,
+    }
+
+
+def test_client_event_encodes_object_data_and_adds_user_id_only_when_given() -> None:
+    assert events.client_event("private-c", "client-x", {"a": 1}, "1.2") == {
+        "name": "client_event",
+        "channel": "private-c",
+        "event": "client-x",
+        "data": '{"a":1}',
+        "socket_id": "1.2",
+    }
+    assert events.client_event("presence-c", "client-x", "raw", "1.2", "u1") == {
+        "name": "client_event",
+        "channel": "presence-c",
+        "event": "client-x",
+        "data": "raw",
+        "socket_id": "1.2",
+        "user_id": "u1",
+    }
+
+
+def test_enabled_types_follow_each_switch_and_the_master_switch() -> None:
+    assert events.enabled_types(APP) == frozenset()
+    for event_type, switch in events.SWITCHES.items():
+        app = dataclasses.replace(APP, **{switch: True})
+        assert events.enabled_types(app) == {event_type}
+        off = dataclasses.replace(app, webhooks_enabled=False)
+        assert events.enabled_types(off) == frozenset()
+
+
+def test_targets_from_urls_and_objects() -> None:
+    app = dataclasses.replace(
+        APP,
+        webhook_urls=("http://a", "http://b"),
+        webhooks=(
+            {
+                "url": "http://c",
+                "event_types": ["member_added"],
+                "filter": {"channel_name_starts_with": "presence-", "channel_name_ends_with": "-x"},
+            },
+            {"url": "http://d"},
+        ),
+    )
+    assert events.targets(app) == (
+        Target("http://a"),
+        Target("http://b"),
+        Target("http://c", frozenset({"member_added"}), "presence-", "-x"),
+        Target("http://d"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"event_types": []}, "webhook {'event_types': []} needs a url"),
+        ({"url": "http://a", "event_types": "member_added"}, "must be a list of names"),
+        ({"url": "http://a", "event_types": ["nope"]}, "http://a: unknown event types ['nope']"),
+        ({"url": "http://a", "filter": {"channel": "x"}}, "filter may only hold"),
+    ],
+)
+def test_bad_webhook_objects_are_refused(raw: dict, message: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        events.targets(dataclasses.replace(APP, webhooks=(raw,)))
+    assert message in str(refused.value)
+
+
+def test_routes_apply_types_and_prefix_suffix_filters_once_per_url() -> None:
+    candidates = [
+        Target("http://all"),
+        Target("http://members", frozenset({"member_added"})),
+        Target("http://presence", None, "presence-", ""),
+        Target("http://suffix", None, "", "-room"),
+        Target("http://all"),
+    ]
+    assert events.routes(events.member_added("presence-a-room", "u"), candidates) == [
+        "http://all",
+        "http://members",
+        "http://presence",
+        "http://suffix",
+    ]
+    assert events.routes(events.channel_occupied("public-room"), candidates) == [
+        "http://all",
+        "http://suffix",
+    ]
+    assert events.routes(events.channel_occupied("other"), candidates) == ["http://all"]
+
+
+def test_body_and_headers_validate_with_the_official_sdk() -> None:
+    now_ms = int(time.time() * 1000)
+    body = events.body([events.channel_occupied("c"), events.cache_miss("cache-d")], now_ms)
+    assert orjson.loads(body) == {
+        "time_ms": now_ms,
+        "events": [
+            {"name": "channel_occupied", "channel": "c"},
+            {"name": "cache_miss", "channel": "cache-d"},
+        ],
+    }
+    headers = events.headers("key", "secret", body)
+    assert headers["Content-Type"] == "application/json"
+    assert headers["X-Pusher-Key"] == "key"
+    sdk = pusher.Pusher(app_id="424242", key="key", secret="secret")
+    assert sdk.validate_webhook(headers["X-Pusher-Key"], headers["X-Pusher-Signature"], body) == (
+        orjson.loads(body)
+    )
+    wrong = pusher.Pusher(app_id="424242", key="key", secret="other")
+    assert wrong.validate_webhook("key", headers["X-Pusher-Signature"], body) is None
+
+
+def test_signature_is_the_hex_hmac_sha256_of_the_body() -> None:
+    # Reference from `printf '{}' | openssl dgst -sha256 -hmac secret`.
+    expected = "77325902caca812dc259733aacd046b73817372c777b8d95b402647474516e13"
+    assert events.signature("secret", b"{}") == expected
