@@ -159,14 +159,7 @@ class ChannelActor(Actor):
         joining = member is not None and member.user_id not in self._members
         if joining and len(self._members) >= self._settings.max_presence_members:
             subscriber.send_frame(
-                text_frame(
-                    frames.subscription_error(
-                        name,
-                        "LimitReached",
-                        "The maximum number of members in this presence channel has been reached",
-                        4100,
-                    )
-                )
+                text_frame(frames.subscription_refused(name, Err.SUBSCRIPTION_PRESENCE_FULL))
             )
             self._notify_if_empty()
             return

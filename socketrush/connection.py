@@ -32,7 +32,7 @@ from socketrush.channel import Member, not_subscribed_error
 from socketrush.outbox import Outbox
 from socketrush.protocol import frames
 from socketrush.protocol.channels import ChannelKind, classify, validate_channel_name
-from socketrush.protocol.errors import Err, ErrorSpec, error_frame
+from socketrush.protocol.errors import Err, ErrorSpec, SubscriptionRefusal, error_frame
 from socketrush.protocol.ids import new_socket_id
 from socketrush.protocol.signatures import channel_auth_valid, user_auth_valid
 from socketrush.protocol.websocket import (
@@ -307,13 +307,7 @@ class SocketActor:
                     settings.key, settings.secret, self.socket_id, name, auth, channel_data
                 )
             ):
-                self._subscription_error(
-                    name,
-                    "AuthError",
-                    "Invalid signature: the auth for this channel was "
-                    "not signed by the app's secret",
-                    401,
-                )
+                self._refuse(name, Err.SUBSCRIPTION_BAD_AUTH)
                 return
             if info.is_presence:
                 member = self._presence_member(name, channel_data, settings)
@@ -328,18 +322,15 @@ class SocketActor:
         if self.user_id is not None and name == server_to_user_channel(self.user_id):
             self.outbox.offer(text_frame(frames.subscription_succeeded(name)))
             return
-        self._subscription_error(
-            name, "AuthError", "Only the signed-in user may subscribe to its own channel", 403
-        )
+        self._refuse(name, Err.SUBSCRIPTION_NOT_OWN_USER_CHANNEL)
 
     def _presence_member(self, name: str, channel_data: str, settings) -> Member | None:
         limit = settings.max_presence_member_size_in_kb * 1024
         if len(channel_data.encode()) > limit:
-            self._subscription_error(
+            self._refuse(
                 name,
-                "LimitReached",
+                Err.SUBSCRIPTION_MEMBER_TOO_LARGE,
                 f"Presence member data is larger than {settings.max_presence_member_size_in_kb} KB",
-                413,
             )
             return None
         try:
@@ -350,14 +341,12 @@ class SocketActor:
         if isinstance(user_id, int | float) and not isinstance(user_id, bool):
             user_id = str(user_id)
         if not isinstance(user_id, str) or not user_id:
-            self._subscription_error(
-                name, "AuthError", "channel_data must be JSON with a user_id", 400
-            )
+            self._refuse(name, Err.SUBSCRIPTION_BAD_CHANNEL_DATA)
             return None
         return Member(user_id, parsed.get("user_info"))
 
-    def _subscription_error(self, name: str, kind: str, error: str, status: int) -> None:
-        self.outbox.offer(text_frame(frames.subscription_error(name, kind, error, status)))
+    def _refuse(self, name: str, refusal: SubscriptionRefusal, message: str | None = None) -> None:
+        self.outbox.offer(text_frame(frames.subscription_refused(name, refusal, message)))
 
     def _on_unsubscribe(self, data: object) -> None:
         data = _as_object(data)

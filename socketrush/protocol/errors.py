@@ -36,6 +36,16 @@ class ErrorSpec:
     http_status: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SubscriptionRefusal:
+    """A refused subscribe: sent as `pusher:subscription_error` {type, error, status}; the
+    connection stays open. `status` is what pusher-js hands the app's error callback."""
+
+    type: str
+    message: str
+    status: int
+
+
 class Err:
     """Namespace of every `ErrorSpec`; each row says why its code was chosen."""
 
@@ -86,6 +96,29 @@ class Err:
         None, "Client event rejected - not subscribed to the channel", False
     )
     INVALID_SIGNIN = ErrorSpec(None, "Invalid pusher:signin", False)
+
+    # -- subscriptions refused with pusher:subscription_error (the connection stays open) --
+    SUBSCRIPTION_BAD_AUTH = SubscriptionRefusal(
+        "AuthError",
+        "Invalid signature: the auth for this channel was not signed by the app's secret",
+        401,
+    )
+    SUBSCRIPTION_BAD_CHANNEL_DATA = SubscriptionRefusal(
+        "AuthError", "channel_data must be JSON with a user_id", 400
+    )
+    # 413 like the HTTP API's payload limit: the member data is too large, not unauthorised.
+    SUBSCRIPTION_MEMBER_TOO_LARGE = SubscriptionRefusal(
+        "LimitReached", "Presence member data is too large", 413
+    )
+    # 4100 ("over capacity") is what clients already see from other servers for a full channel.
+    SUBSCRIPTION_PRESENCE_FULL = SubscriptionRefusal(
+        "LimitReached",
+        "The maximum number of members in this presence channel has been reached",
+        4100,
+    )
+    SUBSCRIPTION_NOT_OWN_USER_CHANNEL = SubscriptionRefusal(
+        "AuthError", "Only the signed-in user may subscribe to its own channel", 403
+    )
 
     # -- HTTP API only: the status carries the meaning, no WebSocket code --
     API_APP_NOT_FOUND = ErrorSpec(None, "Unknown app", False, 404)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from socketrush.protocol.errors import Err, ErrorSpec
+from socketrush.protocol.errors import Err, ErrorSpec, SubscriptionRefusal
 
 
 def _json_text(value: object) -> str:
@@ -87,6 +87,13 @@ def subscription_error(channel: str, error_type: str, error: str, status: int) -
         {"type": error_type, "error": error, "status": status},
         channel,
     )
+
+
+def subscription_refused(
+    channel: str, refusal: SubscriptionRefusal, message: str | None = None
+) -> bytes:
+    """`pusher:subscription_error` for a row of the error table."""
+    return subscription_error(channel, refusal.type, message or refusal.message, refusal.status)
 
 
 def subscription_count(channel: str, count: int) -> bytes:

@@ -118,3 +118,20 @@ def test_error_frame_exact_bytes() -> None:
         b'{"event":"pusher:error","data":{"code":4301,'
         b'"message":"Client event rejected due to rate limit"}}'
     )
+
+
+def test_subscription_refusals_render_as_pusher_subscription_error() -> None:
+    import json
+
+    from socketrush.protocol import frames
+
+    frame = json.loads(frames.subscription_refused("presence-x", Err.SUBSCRIPTION_PRESENCE_FULL))
+    assert frame["event"] == "pusher:subscription_error"
+    assert frame["channel"] == "presence-x"
+    assert json.loads(frame["data"]) == {
+        "type": "LimitReached",
+        "error": "The maximum number of members in this presence channel has been reached",
+        "status": 4100,
+    }
+    custom = json.loads(frames.subscription_refused("private-x", Err.SUBSCRIPTION_BAD_AUTH, "why"))
+    assert json.loads(custom["data"]) == {"type": "AuthError", "error": "why", "status": 401}
