@@ -7,6 +7,7 @@ and CPU time directly. Only the process started here is ever signalled.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -26,6 +27,24 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((HOST, 0))
         return probe.getsockname()[1]
+
+
+def raise_open_files(needed: int) -> int:
+    """Raise this process's open-files limit (children inherit it); returns the soft limit.
+
+    The soft limit goes to `needed`, or to the hard limit when that is lower and the hard
+    limit cannot be raised (raising it needs CAP_SYS_RESOURCE); callers check the result.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
+            return needed
+        except (ValueError, OSError):
+            pass  # keep the hard limit we have
+    target = max(soft, needed) if hard == resource.RLIM_INFINITY else hard
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return target
 
 
 @dataclass

@@ -41,8 +41,14 @@ def encode_frame(opcode: int, payload: bytes) -> bytes:
 class RawPusher:
     """One protocol 7 connection; `socket_id` is set once the handshake is done."""
 
-    def __init__(self, host: str, port: int, key: str, timeout: float = 10.0) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(
+        self, host: str, port: int, key: str, timeout: float = 10.0, source: str | None = None
+    ) -> None:
+        # A source address (127.0.0.x) gives each address its own range of ephemeral ports.
+        source_address = (source, 0) if source is not None else None
+        self.sock = socket.create_connection(
+            (host, port), timeout=timeout, source_address=source_address
+        )
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffer = self._handshake(host, port, key)
         self.pending: list[bytes] = []

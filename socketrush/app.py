@@ -26,6 +26,15 @@ from socketrush.channel import (
     Subscriber,
     not_subscribed_error,
 )
+from socketrush.cluster.messages import (
+    AppSnapshot,
+    ChannelQuery,
+    ChannelsQuery,
+    ClusterLink,
+    ClusterUnavailable,
+    ConnectionCount,
+    UsersQuery,
+)
 from socketrush.config import AppSettings
 from socketrush.protocol import frames
 from socketrush.protocol.channels import ChannelInfo, classify
@@ -48,6 +57,11 @@ class Connection(Subscriber, Protocol):
 
 def server_to_user_channel(user_id: str) -> str:
     return f"#server-to-user-{user_id}"
+
+
+# Travels between nodes like a broadcast (no client can subscribe to a `#` name), but is a
+# command: each node closes the user's sockets it holds.
+TERMINATE_PREFIX = "#terminate-user-"
 
 
 # -- messages --
@@ -109,6 +123,7 @@ class SignIn:
 @dataclass(frozen=True, slots=True)
 class TerminateUser:
     user_id: str
+    from_remote: bool = False  # another node asked: close ours, tell no one else
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +155,18 @@ class QueryUsers:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteConnections:
+    """How many connections the app has on the other live nodes (for the quota)."""
+
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Ask for this node's state of the app, to write it to the cluster again."""
+
+
+@dataclass(frozen=True, slots=True)
 class TakeTokens:
     """Rate limit check: may `count` backend events / read requests happen now?"""
 
@@ -154,8 +181,11 @@ class AppActor(Actor):
         cache: Cache,
         adapter: Adapter,
         notifier: WebhookNotifier | None = None,
+        cluster: ClusterLink | None = None,
     ) -> None:
         super().__init__(name=f"app:{settings.id}")
+        self._cluster = cluster
+        self._remote_connections = 0
         self.settings = settings
         self._cache = cache
         self._adapter = adapter
@@ -178,6 +208,7 @@ class AppActor(Actor):
             subscription_count_enabled=settings.subscription_count_enabled,
             cached_event=self._cached_event,
             notifier=self.notifier,
+            cluster=self._cluster,
         )
 
     def _update_settings(self, message: UpdateSettings) -> None:
@@ -195,6 +226,29 @@ class AppActor(Actor):
     def connection_count(self) -> int:
         return len(self._connections)
 
+    def ask(self, message: object, timeout: float = 5.0) -> object:
+        """Channel queries need every node's answer when nodes share state: the cluster state
+        actor answers them (it may block on Redis; this actor must not). Without Redis they
+        are answered from this node alone."""
+        if self._cluster is not None:
+            question = self._cluster_question(message)
+            if question is not None:
+                try:
+                    return self._cluster.actor.ask(question, timeout)
+                except ClusterUnavailable:
+                    log.warning("cluster state unavailable: answering from this node only")
+        return super().ask(message, timeout)
+
+    def _cluster_question(self, message: object) -> object | None:
+        app_id = self.settings.id
+        if isinstance(message, ListChannels):
+            return ChannelsQuery(app_id, message.prefix, message.with_user_count)
+        if isinstance(message, QueryChannel):
+            return ChannelQuery(app_id, message.name)
+        if isinstance(message, QueryUsers):
+            return UsersQuery(app_id, message.name)
+        return None
+
     def receive(self, message: object) -> object:
         handler = self._handlers.get(type(message))
         if handler is None:
@@ -205,15 +259,24 @@ class AppActor(Actor):
 
     def _connect(self, message: Connect) -> ErrorSpec | None:
         limit = self.settings.max_connections
-        if limit and len(self._connections) >= limit:
+        if limit and len(self._connections) + self._remote_connections >= limit:
             return Err.OVER_CONNECTION_QUOTA
         conn = message.connection
         self._connections[conn.socket_id] = conn
+        self._count_connections()
         return None
+
+    def _count_connections(self) -> None:
+        if self._cluster is not None:
+            self._cluster.actor.tell(ConnectionCount(self.settings.id, len(self._connections)))
+
+    def _set_remote_connections(self, message: RemoteConnections) -> None:
+        self._remote_connections = message.count
 
     def _disconnect(self, message: Disconnect) -> None:
         conn = message.connection
-        self._connections.pop(conn.socket_id, None)
+        if self._connections.pop(conn.socket_id, None) is not None:
+            self._count_connections()
         for name in message.channels:
             self._leave(conn, name)
         for watched in message.watchlist:
@@ -321,6 +384,10 @@ class AppActor(Actor):
         sockets = list(self._users.get(message.user_id, {}).values())
         for conn in sockets:
             conn.close_with(Err.UNAUTHORIZED_CONNECTION, "Connection terminated by the app")
+        if not message.from_remote:
+            self._adapter.publish(
+                RemoteBroadcast(self.settings.id, TERMINATE_PREFIX + message.user_id, b"", None)
+            )
         return len(sockets)
 
     def _close_all(self, message: CloseAll) -> int:
@@ -349,6 +416,19 @@ class AppActor(Actor):
     def _take_tokens(self, message: TakeTokens) -> bool:
         return self._limiters[message.kind].take(message.count)
 
+    def _snapshot(self, _message: Snapshot) -> AppSnapshot:
+        channels = {
+            name: channel.stats().subscription_count
+            for name, channel in self._channels.items()
+            if not name.startswith("#") and not channel.is_empty
+        }
+        presence = {
+            name: channel.local_presence()
+            for name, channel in self._channels.items()
+            if channel.info.is_presence and not channel.is_empty
+        }
+        return AppSnapshot(self.settings.id, len(self._connections), channels, presence)
+
     _handlers = {
         Connect: _connect,
         Disconnect: _disconnect,
@@ -364,4 +444,6 @@ class AppActor(Actor):
         QueryChannel: _query_channel,
         QueryUsers: _query_users,
         TakeTokens: _take_tokens,
+        RemoteConnections: _set_remote_connections,
+        Snapshot: _snapshot,
     }

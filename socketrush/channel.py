@@ -12,6 +12,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from actors import Actor
+from socketrush.cluster.messages import (
+    ChannelCount,
+    ClusterLink,
+    PresenceJoin,
+    PresenceJoined,
+    PresenceLeave,
+)
 from socketrush.protocol import frames
 from socketrush.protocol.channels import ChannelInfo, ChannelKind
 from socketrush.protocol.errors import Err, error_frame
@@ -84,6 +91,15 @@ class ChannelSettings:
     subscription_count_enabled: bool
     cached_event: Callable[[str], bytes | None]  # last event JSON of a cache channel
     notifier: WebhookNotifier | None = None
+    # Set when nodes share state: presence membership and occupancy are then decided
+    # cluster-wide by the cluster state actor, which also sends those webhooks.
+    cluster: ClusterLink | None = None
+
+
+# Webhooks the cluster state actor sends once per cluster-wide transition.
+_CLUSTER_WEBHOOKS = frozenset(
+    {events.CHANNEL_OCCUPIED, events.CHANNEL_VACATED, events.MEMBER_ADDED, events.MEMBER_REMOVED}
+)
 
 
 class ChannelActor(Actor):
@@ -100,6 +116,9 @@ class ChannelActor(Actor):
         self._members: dict[str, Member] = {}  # presence: user id -> member
         self._member_sockets: dict[str, set[str]] = {}  # presence: user id -> socket ids
         self._socket_user: dict[str, str] = {}  # presence: socket id -> user id
+        self._pending: dict[str, Join] = {}  # cluster presence: joins awaiting the cluster
+        cluster = settings.cluster
+        self._cluster = cluster if info.kind is not ChannelKind.SERVER_TO_USER else None
 
     # -- read-only snapshots (non-yielding; see docs/architecture.md "queries") --
 
@@ -110,9 +129,13 @@ class ChannelActor(Actor):
     def user_ids(self) -> list[str]:
         return list(self._members)
 
+    def local_presence(self) -> dict[str, object]:
+        """This node's members (user id -> info), for rewriting the cluster's state."""
+        return {uid: member.user_info for uid, member in self._members.items()}
+
     @property
     def is_empty(self) -> bool:
-        return not self._subscribers
+        return not self._subscribers and not self._pending
 
     def state_summary(self) -> str:
         return (
@@ -132,7 +155,12 @@ class ChannelActor(Actor):
                 if message.webhook is not None:
                     self._webhook(message.webhook)
         elif isinstance(message, Join):
-            self._join(message)
+            if message.member is not None and self._cluster is not None:
+                self._ask_cluster(message)
+            else:
+                self._join(message)
+        elif isinstance(message, PresenceJoined):
+            self._cluster_joined(message)
         elif isinstance(message, Leave):
             self._leave(message.subscriber)
         else:
@@ -172,13 +200,87 @@ class ChannelActor(Actor):
                 text_frame(frames.member_added(name, member.user_id, member.user_info)), None
             )
             self._webhook(events.member_added(name, member.user_id))
-        self._subscribers[subscriber.socket_id] = subscriber
-        if member is not None:
-            self._member_sockets.setdefault(member.user_id, set()).add(subscriber.socket_id)
-            self._socket_user[subscriber.socket_id] = member.user_id
+        self._add(join)
         if join.silent:
             return
         subscriber.send_frame(text_frame(self._succeeded_frame()))
+        self._after_succeeded(subscriber)
+
+    def _add(self, join: Join) -> None:
+        subscriber, member = join.subscriber, join.member
+        self._subscribers[subscriber.socket_id] = subscriber
+        if member is not None:
+            self._members.setdefault(member.user_id, member)
+            self._member_sockets.setdefault(member.user_id, set()).add(subscriber.socket_id)
+            self._socket_user[subscriber.socket_id] = member.user_id
+        self._count_changed()
+
+    def _member_left(self, user_id: str) -> None:
+        """This node's last socket of `user_id` left. Cluster-wide, other nodes may still
+        have the user: the cluster actor decides and sends member_removed."""
+        name = self.info.name
+        if self._cluster is not None:
+            self._cluster.actor.tell(PresenceLeave(self._cluster.app_id, name, user_id))
+            return
+        self._broadcast(text_frame(frames.member_removed(name, user_id)), None)
+        self._webhook(events.member_removed(name, user_id))
+
+    def _count_changed(self) -> None:
+        if self._cluster is not None:
+            self._cluster.actor.tell(
+                ChannelCount(self._cluster.app_id, self.info.name, len(self._subscribers))
+            )
+
+    # -- presence across nodes --
+
+    def _ask_cluster(self, join: Join) -> None:
+        """The member list, the member limit and member_added are cluster-wide: the cluster
+        actor answers with `PresenceJoined`, and only then is the socket subscribed."""
+        assert join.member is not None and self._cluster is not None
+        socket_id = join.subscriber.socket_id
+        if socket_id not in self._subscribers:
+            self._pending[socket_id] = join
+        self._cluster.actor.tell(
+            PresenceJoin(
+                self._cluster.app_id,
+                self.info.name,
+                join.member.user_id,
+                join.member.user_info,
+                self._settings.max_presence_members,
+                join,
+                self,
+                socket_id,
+            )
+        )
+
+    def _cluster_joined(self, answer: PresenceJoined) -> None:
+        join = answer.token
+        assert isinstance(join, Join) and join.member is not None
+        subscriber, user_id = join.subscriber, join.member.user_id
+        if self._pending.get(subscriber.socket_id) is not join:
+            if subscriber.socket_id in self._subscribers and answer.members is not None:
+                subscriber.send_frame(text_frame(self._presence_frame(answer.members)))
+            elif answer.members is not None and user_id not in self._members:
+                self._member_left(user_id)  # it left while the cluster answered: undo
+            self._notify_if_empty()
+            return
+        del self._pending[subscriber.socket_id]
+        if answer.refused:
+            subscriber.send_frame(
+                text_frame(
+                    frames.subscription_refused(self.info.name, Err.SUBSCRIPTION_PRESENCE_FULL)
+                )
+            )
+            self._notify_if_empty()
+        elif answer.members is None:
+            self._join(join)  # Redis unreachable: decide from this node's members alone
+        else:
+            self._add(join)
+            subscriber.send_frame(text_frame(self._presence_frame(answer.members)))
+            self._after_succeeded(subscriber)
+
+    def _after_succeeded(self, subscriber: Subscriber) -> None:
+        name = self.info.name
         if self.info.is_cache:
             cached = self._settings.cached_event(name)
             subscriber.send_frame(
@@ -190,6 +292,9 @@ class ChannelActor(Actor):
 
     def _leave(self, subscriber: Subscriber) -> None:
         socket_id = subscriber.socket_id
+        if self._pending.pop(socket_id, None) is not None:
+            self._notify_if_empty()  # the cluster's answer will find it gone and undo
+            return
         if self._subscribers.pop(socket_id, None) is None:
             return
         user_id = self._socket_user.pop(socket_id, None)
@@ -199,8 +304,8 @@ class ChannelActor(Actor):
             if not sockets:
                 del self._member_sockets[user_id]
                 del self._members[user_id]
-                self._broadcast(text_frame(frames.member_removed(self.info.name, user_id)), None)
-                self._webhook(events.member_removed(self.info.name, user_id))
+                self._member_left(user_id)
+        self._count_changed()
         self._announce_count()
         if not self._subscribers:
             self._webhook(events.channel_vacated(self.info.name))
@@ -209,12 +314,11 @@ class ChannelActor(Actor):
     def _succeeded_frame(self) -> bytes:
         if not self.info.is_presence:
             return frames.subscription_succeeded(self.info.name)
-        ids = list(self._members)
-        presence = {
-            "ids": ids,
-            "hash": {uid: self._members[uid].user_info for uid in ids},
-            "count": len(ids),
-        }
+        return self._presence_frame({uid: m.user_info for uid, m in self._members.items()})
+
+    def _presence_frame(self, members: dict[str, object]) -> bytes:
+        ids = list(members)
+        presence = {"ids": ids, "hash": members, "count": len(ids)}
         return frames.subscription_succeeded(self.info.name, presence)
 
     def _announce_count(self) -> None:
@@ -231,8 +335,11 @@ class ChannelActor(Actor):
     def _webhook(self, event: Event) -> None:
         """Tell the app's notifier (never waits). The server-to-user channels are internal."""
         notifier = self._settings.notifier
-        if notifier is not None and self.info.kind is not ChannelKind.SERVER_TO_USER:
-            notifier.notify(event)
+        if notifier is None or self.info.kind is ChannelKind.SERVER_TO_USER:
+            return
+        if self._cluster is not None and event["name"] in _CLUSTER_WEBHOOKS:
+            return
+        notifier.notify(event)
 
     def _notify_if_empty(self) -> None:
         if not self._subscribers:

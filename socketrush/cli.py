@@ -27,6 +27,7 @@ COMMANDS = {
     "apps": "`apps init-db` creates (or upgrades) the apps table of --app-manager postgres|mysql",
 }
 APPS_SUBCOMMANDS = ("init-db",)
+HELP_FLAGS = ("-h", "--help")
 PRINT_CONFIG = "--print-config"
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,12 @@ def _serve(settings: ServerSettings) -> int:
 def _apps(argv: Sequence[str]) -> int:
     """`socketrush apps init-db [flags]`: the database comes from the same flags, environment
     and config file as `serve`, so the command runs with exactly the server's settings."""
+    if argv and argv[0] in HELP_FLAGS:
+        sys.stdout.write(
+            f"usage: socketrush apps {{{','.join(APPS_SUBCOMMANDS)}}} [flags]\n\n"
+            f"{COMMANDS['apps']}.\n`socketrush apps init-db --help` lists its flags.\n"
+        )
+        return 0
     if not argv or argv[0] not in APPS_SUBCOMMANDS:
         given = f" {argv[0]!r}" if argv else ""
         sys.stderr.write(

@@ -114,6 +114,9 @@ class ServerSettings:
     webhook_retry_max_ms: int
     queue_workers: int
     queue_redis_lease_ms: int
+    metrics_enabled: bool
+    metrics_port: int
+    cors_allowed_origins: tuple[str, ...]
     apps: tuple[AppSettings, ...]
 
     def masked(self) -> dict:

@@ -9,13 +9,27 @@ import time
 import gevent
 
 from socketrush.adapters.base import Adapter, RemoteBroadcast
-from socketrush.app import AppActor, CloseAll, Publish, UpdateSettings
+from socketrush.adapters.redis import RedisAdapter
+from socketrush.app import (
+    TERMINATE_PREFIX,
+    AppActor,
+    CloseAll,
+    Publish,
+    RemoteConnections,
+    Snapshot,
+    TerminateUser,
+    UpdateSettings,
+)
 from socketrush.app_managers import AppManager, AppManagerError, build_app_manager
 from socketrush.cache.base import Cache
+from socketrush.cluster.messages import AppSnapshot, ClusterLink
+from socketrush.cluster.state import ClusterState
 from socketrush.config import AppSettings, ServerSettings
 from socketrush.drivers import build_adapter, build_cache, build_queue
 from socketrush.protocol.errors import ErrorSpec
 from socketrush.queues.base import Queue
+from socketrush.redis_client import RedisKeys, redis_from_settings
+from socketrush.webhooks.events import Event
 from socketrush.webhooks.notifier import NotifierTiming, WebhookNotifier
 from socketrush.webhooks.sender import RetryPolicy, WebhookSender
 
@@ -44,6 +58,7 @@ class Node:
         self.cache: Cache = build_cache(settings)
         self.queue: Queue = build_queue(settings)
         self.app_manager: AppManager = build_app_manager(settings)
+        self.cluster = self._build_cluster()
         self._apps: dict[str, AppActor] = {}  # by app id
         self._notifiers: list[WebhookNotifier] = []
         self._webhook_timing = NotifierTiming(
@@ -52,9 +67,22 @@ class Node:
             batch_max_events=settings.webhook_batch_max_events,
         )
 
+    def _build_cluster(self) -> ClusterState | None:
+        """Shared state exists only when nodes share a Redis (the redis adapter)."""
+        if not isinstance(self.adapter, RedisAdapter):
+            return None
+        return ClusterState(
+            redis_from_settings(self.settings, decode_responses=True),
+            RedisKeys(self.settings.redis_prefix),
+            self.adapter.node_id,
+            host=self,
+        )
+
     def start(self) -> None:
         self.queue.start(webhook_sender(self.settings))
         self.adapter.start(self._deliver_remote)
+        if self.cluster is not None:
+            self.cluster.start()
         for app_settings in self.settings.apps:
             self._actor_for(app_settings)
         self.ready = True
@@ -65,13 +93,16 @@ class Node:
         or hands back its jobs within `timeout`."""
         deadline = time.monotonic() + timeout
         self.ready = False
-        self.adapter.stop()
         self._await_disconnects(deadline)
         for app in self._apps.values():
             app.stop(drain=True)
         for app in self._apps.values():
             app.join(max(0.0, deadline - time.monotonic()))
         gevent.idle()  # channel actors handle the leaves the apps just forwarded
+        if self.cluster is not None:  # sends the member_removed/vacated the leaves caused
+            self.cluster.stop(drain=True)
+            self.cluster.join(max(0.0, deadline - time.monotonic()))
+        self.adapter.stop()
         for notifier in self._notifiers:
             notifier.stop(drain=True)
         for notifier in self._notifiers:
@@ -122,7 +153,8 @@ class Node:
         if app is None:
             notifier = WebhookNotifier(app_settings, self.queue, self._webhook_timing).start()
             self._notifiers.append(notifier)
-            app = AppActor(app_settings, self.cache, self.adapter, notifier).start()
+            link = None if self.cluster is None else ClusterLink(app_settings.id, self.cluster)
+            app = AppActor(app_settings, self.cache, self.adapter, notifier, link).start()
             self._apps[app_settings.id] = app
         elif app.settings != app_settings:  # changed in the database: apply before answering
             app.ask(UpdateSettings(app_settings))
@@ -130,7 +162,12 @@ class Node:
 
     def _deliver_remote(self, broadcast: RemoteBroadcast) -> None:
         app = self._apps.get(broadcast.app_id)
-        if app is not None:
+        if app is None:
+            return
+        if broadcast.channel.startswith(TERMINATE_PREFIX):
+            user_id = broadcast.channel[len(TERMINATE_PREFIX) :]
+            app.tell(TerminateUser(user_id, from_remote=True))
+        else:
             app.tell(
                 Publish(
                     broadcast.channel,
@@ -140,3 +177,26 @@ class Node:
                     from_remote=True,
                 )
             )
+
+    # -- the cluster state actor's view of this node (see cluster.state.Host) --
+
+    def publish(
+        self, app_id: str, channel: str, payload: bytes, except_socket_id: str | None
+    ) -> None:
+        """Deliver here and to every other node (presence events the cluster decided)."""
+        app = self.app_by_id(app_id)
+        if app is not None:
+            app.tell(Publish(channel, payload, except_socket_id, cacheable=False))
+
+    def notify(self, app_id: str, event: Event) -> None:
+        app = self.app_by_id(app_id)
+        if app is not None and app.notifier is not None:
+            app.notifier.notify(event)
+
+    def remote_connections(self, app_id: str, count: int) -> None:
+        app = self._apps.get(app_id)
+        if app is not None:
+            app.tell(RemoteConnections(count))
+
+    def snapshot(self) -> list[AppSnapshot]:
+        return [app.ask(Snapshot()) for app in list(self._apps.values())]

@@ -86,6 +86,7 @@ SERVER, CONFIG, DRIVERS, REDIS, LOGGING = "Server", "Configuration", "Drivers", 
 CREDENTIALS, APP_FEATURES, APP_LIMITS = "App credentials", "App features", "App limits"
 APP_WEBHOOKS = "App webhooks"
 WEBHOOKS = "Webhook delivery"
+OPERATIONS = "Operations"
 
 OPTIONS: tuple[Option, ...] = (
     # --- server ---
@@ -218,6 +219,30 @@ OPTIONS: tuple[Option, ...] = (
         False,
         LOGGING,
         "Skip the per-request logger middleware for performance",
+    ),
+    # --- operations ---
+    _server(
+        "metrics_enabled",
+        Kind.BOOL,
+        False,
+        OPERATIONS,
+        "Serve Prometheus metrics on --metrics-port",
+    ),
+    _server(
+        "metrics_port",
+        Kind.INT,
+        9601,
+        OPERATIONS,
+        "Port of the Prometheus metrics endpoint (on --bind-address, never the public port)",
+        minimum=1,
+        maximum=65535,
+    ),
+    _server(
+        "cors_allowed_origins",
+        Kind.LIST,
+        ("*",),
+        OPERATIONS,
+        "Origins browsers may call the HTTP API from; `*` wildcards allowed",
     ),
     # --- webhook delivery ---
     _server(

@@ -79,7 +79,7 @@ class Outbox:
         gevent_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._send, self._coalesce = nonblocking_sender(gevent_socket)
         self._fileno = gevent_socket.fileno()
-        self._backlog: deque[bytes] = deque()
+        self._backlog: deque[bytes] | None = None  # a deque is ~0.6 KB: only while needed
         self._backlog_bytes = 0
         self._limit = limit_bytes
         self._writer: gevent.Greenlet | None = None
@@ -99,7 +99,8 @@ class Outbox:
         """Send `frame` now if the kernel takes it, else queue it behind earlier frames."""
         if self.closed:
             return
-        if not self._backlog:
+        backlog = self._backlog
+        if backlog is None:
             try:
                 sent = self._send(frame)
             except OSError:
@@ -108,7 +109,8 @@ class Outbox:
             if sent == len(frame):
                 return
             frame = frame[sent:]
-        self._backlog.append(frame)
+            backlog = self._backlog = deque()
+        backlog.append(frame)
         self._backlog_bytes += len(frame)
         if self._backlog_bytes > self._limit:
             self._overflow()
@@ -127,7 +129,7 @@ class Outbox:
     def close(self) -> None:
         """Stop writing; queued frames are dropped and the writer greenlet ends."""
         self.closed = True
-        self._backlog.clear()
+        self._backlog = None
         self._backlog_bytes = 0
         writer, self._writer = self._writer, None
         if writer is not None and writer is not gevent.getcurrent():
@@ -142,12 +144,15 @@ class Outbox:
         try:
             while self._backlog and not self.closed:
                 wait_write(self._fileno)
+                backlog = self._backlog
+                if backlog is None:  # closed while we waited
+                    break
                 # Join what has piled up into one send: fewer system calls under load.
-                if self._coalesce and len(self._backlog) > 1:
-                    chunk = b"".join(self._backlog)
-                    self._backlog.clear()
-                    self._backlog.append(chunk)
-                chunk = self._backlog[0]
+                if self._coalesce and len(backlog) > 1:
+                    chunk = b"".join(backlog)
+                    backlog.clear()
+                    backlog.append(chunk)
+                chunk = backlog[0]
                 try:
                     sent = self._send(chunk)
                 except OSError:
@@ -156,10 +161,12 @@ class Outbox:
                 if sent == 0:
                     gevent.sleep(0.005)  # TLS wanted a read first: let the reader run
                     continue
-                self._backlog.popleft()
+                backlog.popleft()
                 self._backlog_bytes -= sent
                 if sent < len(chunk):
-                    self._backlog.appendleft(chunk[sent:])
+                    backlog.appendleft(chunk[sent:])
         finally:
+            if not self._backlog:
+                self._backlog = None
             if self._writer is gevent.getcurrent():
                 self._writer = None

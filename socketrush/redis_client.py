@@ -170,6 +170,9 @@ class RedisKeys:
         {P}:queue:<name>:in-flight   list: jobs a consumer took and has not finished
         {P}:queue:<name>:dead        list: jobs that used up their retries
         {P:A}:<part>:<part>...       per-app shared state (`app()`), all in the app's slot
+        {P}:nodes                    zset: live node id -> heartbeat expiry (ms)
+        {P}:node:<node>:apps         set: apps a node wrote state for (for its reaper)
+        {P}:reap:<node>              string with expiry: lock of the node reaping a dead one
 
     Everything starts with the prefix, so two deployments with different prefixes share a Redis
     without seeing each other. Per-app keys share one slot so multi-key commands and scripts on
@@ -198,6 +201,15 @@ class RedisKeys:
     def queue(self, name: str) -> QueueKeys:
         base = f"{{{self.prefix}}}:queue:{name}"
         return QueueKeys(f"{base}:pending", f"{base}:in-flight", f"{base}:dead")
+
+    def nodes(self) -> str:
+        return f"{{{self.prefix}}}:nodes"
+
+    def node_apps(self, node_id: str) -> str:
+        return f"{{{self.prefix}}}:node:{node_id}:apps"
+
+    def reap_lock(self, node_id: str) -> str:
+        return f"{{{self.prefix}}}:reap:{node_id}"
 
     def app(self, app_id: str, *parts: str) -> str:
         """A key for app `app_id`'s shared state, in that app's hash slot."""

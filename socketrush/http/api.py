@@ -13,9 +13,10 @@ from collections.abc import Callable
 from functools import wraps
 
 import orjson
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from socketrush import metrics
 from socketrush.app import (
     AppActor,
     ListChannels,
@@ -25,6 +26,7 @@ from socketrush.app import (
     TakeTokens,
     TerminateUser,
 )
+from socketrush.http.cors import enable_cors
 from socketrush.node import Node
 from socketrush.protocol import frames
 from socketrush.protocol.channels import classify
@@ -58,6 +60,16 @@ def _max_body_bytes(node: Node) -> int:
 def create_flask_app(node: Node) -> Flask:
     flask_app = Flask("socketrush")
     flask_app.config["MAX_CONTENT_LENGTH"] = _max_body_bytes(node)
+    enable_cors(flask_app, node.settings.cors_allowed_origins)
+
+    @flask_app.after_request
+    def count_request(response: Response) -> Response:
+        """Labelled with the view's name, never the raw path, and with the app id only once
+        the app was found, so made-up URLs cannot grow the label set."""
+        metrics.HTTP_REQUESTS.labels(
+            g.get("app_id", ""), request.endpoint or "unknown", str(response.status_code)
+        ).inc()
+        return response
 
     @flask_app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:
@@ -82,6 +94,7 @@ def create_flask_app(node: Node) -> Flask:
                 if app is None:
                     raise ApiError(404, f"Unknown app id {app_id[:100]}")
                 settings = app.settings
+                g.app_id = settings.id
                 if not settings.enabled:
                     raise ApiError(403, "App is disabled")
                 verify_signed_request(
@@ -111,6 +124,7 @@ def create_flask_app(node: Node) -> Flask:
 
     def _take(app: AppActor, kind: str, count: int) -> None:
         if not app.ask(TakeTokens(kind, count), ASK_TIMEOUT):
+            metrics.RATE_LIMITED.labels(app.settings.id, kind).inc()
             what = "backend events" if kind == "backend_events" else "read requests"
             raise ApiError(429, f"Rate limit exceeded: too many {what} per second")
 
@@ -243,6 +257,14 @@ def create_flask_app(node: Node) -> Flask:
         if node.ready and node.adapter.healthy:
             return Response("OK", mimetype="text/plain")
         return Response("NOT READY", status=503, mimetype="text/plain")
+
+    @flask_app.get("/accept-traffic")
+    def accept_traffic() -> Response:
+        """For load balancers: may new connections come here? No while starting or draining;
+        unlike /ready it ignores the adapter, since local clients are still served."""
+        if node.ready:
+            return Response("OK", mimetype="text/plain")
+        return Response("NOT ACCEPTING TRAFFIC", status=503, mimetype="text/plain")
 
     @flask_app.get("/usage")
     def usage() -> Response:

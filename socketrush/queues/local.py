@@ -14,6 +14,7 @@ from collections import deque
 import gevent
 from gevent.queue import Full, JoinableQueue
 
+from socketrush import metrics
 from socketrush.queues.base import Handler, Job, Queue, run_job
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class LocalQueue(Queue):
         self._workers: list[gevent.Greenlet] = []
         self._running: dict[gevent.Greenlet, Job] = {}
         self.dead_letters: deque[tuple[Job, str]] = deque(maxlen=DEAD_LETTERS_KEPT)
+        self._depth = metrics.QUEUE_DEPTH.labels("local")
 
     def start(self, handler: Handler) -> None:
         self._workers = [gevent.spawn(self._work, handler) for _ in range(self._size)]
@@ -39,6 +41,8 @@ class LocalQueue(Queue):
             self._jobs.put_nowait(job)
         except Full:
             self._lost(job, f"local queue full ({self._jobs.maxsize} jobs)")
+        else:
+            self._depth.inc()
 
     def stop(self, timeout: float) -> None:
         """Let the workers finish what is queued for up to `timeout` seconds, then report
@@ -52,6 +56,7 @@ class LocalQueue(Queue):
         self._workers = []
         while not self._jobs.empty():
             self._lost(self._jobs.get_nowait(), "shutdown came before its delivery")
+            self._depth.dec()
             self._jobs.task_done()
 
     @property
@@ -63,6 +68,7 @@ class LocalQueue(Queue):
         me = gevent.getcurrent()
         while True:
             job = self._jobs.get()
+            self._depth.dec()
             self._running[me] = job
             try:
                 run_job(handler, job, self._dead_letter)
@@ -71,6 +77,7 @@ class LocalQueue(Queue):
                 self._jobs.task_done()
 
     def _dead_letter(self, job: Job, reason: str) -> None:
+        metrics.WEBHOOKS_DEAD_LETTERED.labels(job.app_id).inc()
         self.dead_letters.append((job, reason))
 
     def _lost(self, job: Job, reason: str) -> None:

@@ -27,6 +27,7 @@ import redis
 from gevent.event import Event
 from gevent.queue import Full, JoinableQueue
 
+from socketrush import metrics
 from socketrush.queues.base import Handler, Job, Queue, run_job
 from socketrush.redis_client import RedisKeys
 
@@ -83,6 +84,7 @@ class RedisQueue(Queue):
         self._stopping = Event()
         self._greenlets: list[gevent.Greenlet] = []
         self._workers: list[gevent.Greenlet] = []
+        self._depth = metrics.QUEUE_DEPTH.labels("redis")
 
     # -- Queue --
 
@@ -95,12 +97,15 @@ class RedisQueue(Queue):
         try:
             self._buffer.put_nowait(encode(job))
         except Full:
+            metrics.WEBHOOKS_DEAD_LETTERED.labels(job.app_id).inc()
             log.error(
                 "redis queue buffer full: lost %s job for app %s: %s",
                 job.kind,
                 job.app_id,
                 job.payload.decode(errors="replace"),
             )
+        else:
+            self._depth.inc()
 
     def stop(self, timeout: float) -> None:
         """Hand everything back to Redis: buffered pushes are written, workers finish their
@@ -171,6 +176,7 @@ class RedisQueue(Queue):
             while True:
                 try:
                     self._redis.lpush(self.keys.pending, raw)
+                    self._depth.dec()
                     break
                 except redis.RedisError as error:
                     log.warning("redis queue: push failed, will retry: %s", error)
@@ -183,6 +189,7 @@ class RedisQueue(Queue):
             try:
                 self._beat()
                 self.reap()
+                metrics.QUEUE_SHARED_DEPTH.set(self._redis.llen(self.keys.pending))
             except redis.RedisError as error:
                 log.warning("redis queue heartbeat: %s", error)
 
@@ -204,6 +211,7 @@ class RedisQueue(Queue):
         return count
 
     def _dead_letter(self, job: Job, reason: str) -> None:
+        metrics.WEBHOOKS_DEAD_LETTERED.labels(job.app_id).inc()
         entry = {"job": encode(job).decode(), "reason": reason, "time_ms": int(time.time() * 1000)}
         try:
             self._redis.lpush(self.keys.dead, orjson.dumps(entry))
@@ -213,5 +221,6 @@ class RedisQueue(Queue):
     def _drain_buffer_to_log(self) -> None:
         while not self._buffer.empty():
             raw = self._buffer.get_nowait()
+            self._depth.dec()
             log.error("redis queue: Redis unreachable at stop, lost job: %s", raw.decode())
             self._buffer.task_done()

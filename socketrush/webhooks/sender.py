@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import gevent
 import orjson
 
+from socketrush import metrics
 from socketrush.queues.base import Job
 
 log = logging.getLogger(__name__)
@@ -107,13 +108,16 @@ class WebhookSender:
                 outcome = f"{type(error).__name__}: {error}"
             else:
                 if 200 <= status < 300:
+                    metrics.WEBHOOKS_SENT.labels(job.app_id).inc()
                     return
                 outcome = f"HTTP {status}"
                 if not _retryable(status):
+                    metrics.WEBHOOKS_FAILED.labels(job.app_id).inc()
                     raise DeliveryFailed(f"{request.url} refused the webhook ({outcome})")
             if attempt == self.policy.max_attempts:
                 break
             delay = self.policy.delay(attempt)
+            metrics.WEBHOOKS_RETRIED.labels(job.app_id).inc()
             log.info(
                 "webhook to %s failed (%s), attempt %d/%d; retrying in %.2fs",
                 request.url,
@@ -123,6 +127,7 @@ class WebhookSender:
                 delay,
             )
             self._sleep(delay)
+        metrics.WEBHOOKS_FAILED.labels(job.app_id).inc()
         raise DeliveryFailed(
             f"{request.url} failed {self.policy.max_attempts} times, last: {outcome}"
         )

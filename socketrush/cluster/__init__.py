@@ -1,0 +1,1 @@
+"""Cluster-wide state shared by the nodes of one deployment (see docs/architecture.md)."""

@@ -1,0 +1,114 @@
+"""Fixtures for the examples: npm installs, a Socket Rush for the example apps, the chat backend.
+
+The examples use the official `pusher` SDK, which accepts numeric app ids only, and client
+events (typing indicators, whispers), so these tests run their own server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import REPO_ROOT, ServerProcess, free_port
+
+EXAMPLES_DIR = REPO_ROOT / "examples"
+TESTS_DIR = Path(__file__).resolve().parent
+APP_ID = "123"
+APP_KEY = "example-key"
+APP_SECRET = "example-secret"
+
+
+def npm_install(directory: Path, marker: str) -> None:
+    """`npm ci` in `directory` unless node_modules/<marker> exists; failures fail the test."""
+    if (directory / "node_modules" / marker).is_dir():
+        return
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        pytest.fail("node and npm are required for tests/examples (apt-get install nodejs npm)")
+    result = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund"],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"npm ci in {directory} failed:\n{result.stdout}{result.stderr}")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    """Overrides the shared server: the examples' numeric app, client events enabled."""
+    args = ["--app-id", APP_ID, "--app-key", APP_KEY, "--app-secret", APP_SECRET]
+    args += ["--app-enable-client-messages", "true"]
+    with ServerProcess(args=args, with_default_app=False) as proc:
+        yield proc
+
+
+@dataclass
+class ChatApp:
+    """examples/chat/app.py as a child process on a free loopback port."""
+
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def chat_app(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatApp]:
+    """The chat example's Flask backend, pointed at `server` through its environment."""
+    npm_install(EXAMPLES_DIR / "chat", "pusher-js")
+    port = free_port()
+    env = {
+        **os.environ,
+        "SOCKETRUSH_APP_ID": APP_ID,
+        "SOCKETRUSH_APP_KEY": APP_KEY,
+        "SOCKETRUSH_APP_SECRET": APP_SECRET,
+        "SOCKETRUSH_HOST": "127.0.0.1",
+        "SOCKETRUSH_PORT": str(server.port),
+    }
+    log_path = tmp_path_factory.mktemp("chat") / "chat.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(port)],
+            cwd=EXAMPLES_DIR / "chat",
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    app = ChatApp(process, port, log_path)
+    try:
+        _wait_until_serving(app)
+        yield app
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _wait_until_serving(app: ChatApp, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if app.process.poll() is not None:
+            pytest.fail(f"the chat example exited early:\n{app.log()}")
+        try:
+            with urllib.request.urlopen(app.url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)  # polling a port that is not yet bound: nothing to await
+    pytest.fail(f"the chat example did not start within {timeout}s:\n{app.log()}")

@@ -1,0 +1,101 @@
+"""The real server in-process over real sockets: a broadcast is encoded and framed once, and
+idle subscribed connections park no writer greenlet."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterator
+
+import gevent
+import pusher
+import pytest
+
+from socketrush import app as app_module
+from socketrush import channel as channel_module
+from socketrush.outbox import Outbox
+from socketrush.protocol import frames
+from tests.perf.inprocess import Client, InProcessServer, in_thread, serve_in_process
+from tests.support.server import APP_ID, APP_KEY, APP_SECRET
+
+SUBSCRIBERS = 25
+
+
+@pytest.fixture
+def server() -> Iterator[InProcessServer]:
+    with serve_in_process() as running:
+        yield running
+
+
+def subscribed_clients(server: InProcessServer, channel: str) -> list[Client]:
+    clients = [Client(server.port) for _ in range(SUBSCRIBERS)]
+    for client in clients:
+        client.subscribe(channel)
+    return clients
+
+
+def live_objects(kind: type) -> list:
+    return [obj for obj in gc.get_objects() if isinstance(obj, kind)]
+
+
+def live_greenlets() -> list[gevent.Greenlet]:
+    return [g for g in live_objects(gevent.Greenlet) if not g.dead]
+
+
+def counting(calls: list, function: Callable) -> Callable:
+    def wrapper(*args, **kwargs):
+        result = function(*args, **kwargs)
+        calls.append((args, result))
+        return result
+
+    return wrapper
+
+
+def test_broadcast_encodes_and_frames_once_and_offers_the_same_bytes(
+    server: InProcessServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clients = subscribed_clients(server, "perf-once")
+    encoded: list = []
+    framed: list = []
+    offered: list[bytes] = []
+    monkeypatch.setattr(frames, "event_frame", counting(encoded, frames.event_frame))
+    for module in (app_module, channel_module):  # both frame payloads on the publish path
+        monkeypatch.setattr(module, "text_frame", counting(framed, module.text_frame))
+    offer = Outbox.offer
+
+    def recording_offer(self: Outbox, frame: bytes) -> None:
+        offered.append(frame)
+        offer(self, frame)
+
+    monkeypatch.setattr(Outbox, "offer", recording_offer)
+
+    sdk = pusher.Pusher(APP_ID, APP_KEY, APP_SECRET, host="127.0.0.1", port=server.port, ssl=False)
+    in_thread(sdk.trigger, "perf-once", "tick", {"n": 1})
+    received = [client.wait_for(b'"event":"tick"') for client in clients]
+
+    assert len(encoded) == 1
+    assert len(framed) == 1
+    assert len(offered) == SUBSCRIBERS
+    assert all(frame is framed[0][1] for frame in offered)  # one object, not N copies
+    assert received == [encoded[0][1]] * SUBSCRIBERS
+    for client in clients:
+        client.close()
+
+
+def test_idle_subscribed_connections_hold_one_greenlet_and_no_writer(
+    server: InProcessServer,
+) -> None:
+    gc.collect()
+    before = set(live_greenlets())
+    clients = subscribed_clients(server, "perf-idle")
+    gevent.idle()  # let every actor finish its mailbox and exit
+    gc.collect()
+    outboxes = [o for o in live_objects(Outbox) if not o.closed]
+    new_greenlets = [g for g in live_greenlets() if g not in before]
+
+    assert len(outboxes) == SUBSCRIBERS
+    assert [o.has_writer for o in outboxes] == [False] * SUBSCRIBERS
+    assert [o.backlog_bytes for o in outboxes] == [0] * SUBSCRIBERS
+    # Only each connection's reader (the WSGI handler greenlet) stays parked.
+    assert len(new_greenlets) == SUBSCRIBERS
+    for client in clients:
+        client.close()

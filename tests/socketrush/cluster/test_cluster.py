@@ -1,0 +1,232 @@
+"""Nodes sharing one Redis answer as one server: presence, queries, limits, dead nodes."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tests.socketrush.webhooks.receiver import Receiver
+from tests.support.client import PusherClient, expect_close, sdk, subscribe_signed
+from tests.support.redis import RedisServer
+from tests.support.server import ServerProcess
+
+ROOM = "presence-room"
+
+
+def join(server: ServerProcess, user_id: str, channel: str = ROOM) -> tuple[PusherClient, dict]:
+    """Connect to `server`, join `channel` as `user_id`; returns the client and its presence."""
+    client = PusherClient.connect(server)
+    subscribe_signed(server, client, channel, {"user_id": user_id, "user_info": {"n": user_id}})
+    succeeded = client.recv_event("pusher_internal:subscription_succeeded")
+    return client, succeeded["data"]["presence"]
+
+
+def settle(origin: ServerProcess, others: list[ServerProcess]) -> None:
+    """Wait until what `origin` published so far reached `others`.
+
+    A member_added travels over pub/sub while the next join reads Redis directly; a late one
+    would repeat a member the joiner already got in its list. Pub/sub keeps one publisher's
+    order, so an event triggered through `origin` now arrives after everything before it.
+    """
+    probes = []
+    for node in others:
+        probe = PusherClient.connect(node)
+        probe.subscribe("probe")
+        probe.recv_event("pusher_internal:subscription_succeeded")
+        probes.append(probe)
+    sdk(origin).trigger("probe", "flush", "")
+    for probe in probes:
+        probe.recv_event("flush")
+        probe.close()
+
+
+def eventually(check: Callable[[], Any], expected: Any, timeout: float = 10.0) -> None:
+    """Other nodes learn of a change through Redis, asynchronously: poll until they agree."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got == expected or time.monotonic() > deadline:
+            assert got == expected
+            return
+        time.sleep(0.05)  # another process: there is nothing to await
+
+
+def test_presence_members_and_events_span_three_nodes(redis_server: RedisServer, nodes_on) -> None:
+    first, second, third = nodes_on(redis_server.url, 3)
+    alice, presence = join(first, "alice")
+    assert presence == {"ids": ["alice"], "hash": {"alice": {"n": "alice"}}, "count": 1}
+    settle(first, [second, third])
+    bob, presence = join(second, "bob")
+    assert sorted(presence["ids"]) == ["alice", "bob"]
+    assert presence["count"] == 2
+    assert presence["hash"] == {"alice": {"n": "alice"}, "bob": {"n": "bob"}}
+    assert alice.recv() == {
+        "event": "pusher_internal:member_added",
+        "channel": ROOM,
+        "data": {"user_id": "bob", "user_info": {"n": "bob"}},
+    }
+    # A second socket of alice, on a third node: no new member anywhere.
+    alice_again, presence = join(third, "alice")
+    assert presence["count"] == 2
+    bob.assert_silent()
+    alice.close()  # alice still has a socket on the third node
+    bob.assert_silent()
+    alice_again.close()  # her last socket anywhere
+    assert bob.recv() == {
+        "event": "pusher_internal:member_removed",
+        "channel": ROOM,
+        "data": {"user_id": "alice"},
+    }
+    bob.close()
+
+
+def test_every_node_answers_queries_for_the_whole_cluster(
+    redis_server: RedisServer, nodes_on
+) -> None:
+    nodes = nodes_on(redis_server.url, 3)
+    clients = [join(node, f"user-{i}")[0] for i, node in enumerate(nodes)]
+    extra = PusherClient.connect(nodes[0])
+    subscribe_signed(nodes[0], extra, ROOM, {"user_id": "user-1"})
+    extra.recv_event("pusher_internal:subscription_succeeded")
+    for node in nodes:
+        news = PusherClient.connect(node)
+        news.subscribe("news")
+        news.recv_event("pusher_internal:subscription_succeeded")
+        clients.append(news)
+    clients.append(extra)
+    for node in nodes:
+        api = sdk(node)
+        eventually(lambda api=api: api.channels_info(), {"channels": {ROOM: {}, "news": {}}})
+        eventually(
+            lambda api=api: api.channels_info(prefix_filter="presence-", attributes=["user_count"]),
+            {"channels": {ROOM: {"user_count": 3}}},
+        )
+        eventually(
+            lambda api=api: api.channel_info(ROOM, ["user_count", "subscription_count"]),
+            {"occupied": True, "user_count": 3, "subscription_count": 4},
+        )
+        eventually(
+            lambda api=api: api.channel_info("news", ["subscription_count"]),
+            {"occupied": True, "subscription_count": 3},
+        )
+        eventually(
+            lambda api=api: sorted(u["id"] for u in api.users_info(ROOM)["users"]),
+            ["user-0", "user-1", "user-2"],
+        )
+    for client in clients:
+        client.close()
+    for node in nodes:
+        eventually(lambda node=node: sdk(node).channels_info(), {"channels": {}})
+
+
+def test_presence_member_limit_is_cluster_wide(redis_server: RedisServer, nodes_on) -> None:
+    first, second = nodes_on(redis_server.url, 2, "--app-max-presence-members-per-channel", "1")
+    alice, _ = join(first, "alice")
+    bob = PusherClient.connect(second)
+    subscribe_signed(second, bob, ROOM, {"user_id": "bob"})
+    refusal = bob.recv()
+    assert refusal["event"] == "pusher:subscription_error"
+    assert refusal["channel"] == ROOM
+    # The same user on another node is no new member: allowed.
+    alice_again, presence = join(second, "alice")
+    assert presence["ids"] == ["alice"]
+    for client in (alice, bob, alice_again):
+        client.close()
+
+
+def test_connection_quota_counts_every_node(redis_server: RedisServer, nodes_on) -> None:
+    first, second = nodes_on(redis_server.url, 2, "--app-max-connections", "2")
+    held = [PusherClient.connect(first), PusherClient.connect(second)]
+    # The other node's count arrives with its next heartbeat: retry until it is known.
+    deadline = time.monotonic() + 10
+    while True:
+        client = PusherClient(first.ws_url())
+        frame = client.recv()
+        if frame["event"] == "pusher:error":
+            assert frame["data"]["code"] == 4004
+            client.close()
+            break
+        client.close()
+        assert time.monotonic() < deadline, "the quota never counted the other node"
+        time.sleep(0.1)
+    for client in held:
+        client.close()
+
+
+def test_terminate_connections_reaches_every_node(redis_server: RedisServer, nodes_on) -> None:
+    from tests.support.client import sign_in
+
+    first, second = nodes_on(redis_server.url, 2)
+    clients = []
+    for node in (first, second):
+        client = PusherClient.connect(node)
+        sign_in(node, client, {"id": "carol"})
+        client.recv_event("pusher:signin_success")
+        clients.append(client)
+    sdk(first).terminate_user_connections("carol")
+    for client in clients:
+        error, code = expect_close(client)
+        assert error["event"] == "pusher:error"
+        assert code == 4009
+
+
+def test_a_killed_node_is_reaped_with_member_removed(redis_server: RedisServer, nodes_on) -> None:
+    doomed, survivor = nodes_on(redis_server.url, 2)
+    alice, _ = join(doomed, "alice")
+    settle(doomed, [survivor])
+    bob, presence = join(survivor, "bob")
+    assert presence["count"] == 2
+    watcher = PusherClient.connect(survivor)
+    watcher.subscribe("news")
+    watcher.recv_event("pusher_internal:subscription_succeeded")
+    only_doomed = PusherClient.connect(doomed)
+    only_doomed.subscribe("lonely")
+    only_doomed.recv_event("pusher_internal:subscription_succeeded")
+    eventually(lambda: "lonely" in sdk(survivor).channels_info()["channels"], True)
+    killed_at = time.monotonic()
+    doomed.stop(signal.SIGKILL)
+    assert bob.recv(timeout=20) == {
+        "event": "pusher_internal:member_removed",
+        "channel": ROOM,
+        "data": {"user_id": "alice"},
+    }
+    assert time.monotonic() - killed_at < 10 * 1.25 + 2  # node timeout plus one beat
+    api = sdk(survivor)
+    assert [u["id"] for u in api.users_info(ROOM)["users"]] == ["bob"]
+    assert api.channel_info(ROOM, ["user_count"]) == {"occupied": True, "user_count": 1}
+    assert api.channels_info() == {"channels": {ROOM: {}, "news": {}}}
+    for client in (bob, watcher):
+        client.close()
+
+
+def test_occupied_and_vacated_webhooks_once_per_cluster_transition(
+    redis_server: RedisServer, nodes_on
+) -> None:
+    with Receiver() as receiver:
+        first, second = nodes_on(
+            redis_server.url,
+            2,
+            "--app-webhooks-enabled",
+            "true",
+            "--app-webhook-url",
+            receiver.url,
+            "--app-has-channel-occupied-webhooks",
+            "true",
+            "--app-has-channel-vacated-webhooks",
+            "true",
+        )
+        clients = []
+        for node in (first, second, first):
+            client = PusherClient.connect(node)
+            client.subscribe("news")
+            client.recv_event("pusher_internal:subscription_succeeded")
+            clients.append(client)
+        for client in clients:
+            client.close()
+        got = receiver.wait_for(2)
+        eventually(lambda: sdk(second).channels_info(), {"channels": {}})
+        names = [(e["name"], e["channel"]) for r in receiver.received for e in r.events]
+        assert names == [("channel_occupied", "news"), ("channel_vacated", "news")]
+        assert len(got) == 2

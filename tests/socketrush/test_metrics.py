@@ -1,0 +1,253 @@
+"""Prometheus metrics of real server processes, scraped from their metrics port after real
+traffic: exact counter values, off by default, and one view over several gunicorn workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pusher
+import pytest
+import websocket
+from prometheus_client.parser import text_string_to_metric_families
+
+from socketrush.http.api import create_flask_app
+from tests.support.client import PusherClient, expect_close, sdk
+from tests.support.server import APP_ID, APP_KEY, APP_SECRET, REPO_ROOT, ServerProcess, free_port
+
+pytestmark = pytest.mark.timeout(60)
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(port: int) -> Samples:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
+def scrape_until(port: int, name: str, expected: float, timeout: float = 5.0, **labels: str):
+    """Scrape until a sample reaches `expected`: a connection's end is counted by the server
+    after the client has seen it, so the client cannot await it directly."""
+    deadline = time.monotonic() + timeout
+    while True:
+        samples = scrape(port)
+        if value(samples, name, **labels) == expected or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.05)
+
+
+def other_free_port(taken: int) -> int:
+    """A free port other than `taken`: two free-port probes can return the same port."""
+    port = free_port()
+    while port == taken:
+        port = free_port()
+    return port
+
+
+@pytest.fixture
+def metrics_server() -> Iterator[Callable[..., tuple[ServerProcess, int]]]:
+    """Factory for servers with metrics on (`enabled=False`: left at the default): returns the
+    server and its metrics port."""
+    started: list[ServerProcess] = []
+
+    def factory(*args: str, enabled: bool = True) -> tuple[ServerProcess, int]:
+        proc = ServerProcess(env={"LOG_LEVEL": "info"})
+        port = other_free_port(proc.port)
+        switch = ["--metrics-enabled", "true"] if enabled else []  # else: the default
+        proc.args = [*switch, "--metrics-port", str(port), *args]
+        started.append(proc.start())
+        return proc, port
+
+    yield factory
+    for proc in started:
+        proc.stop()
+
+
+def port_is_closed(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_metrics_are_off_by_default(metrics_server: Callable) -> None:
+    server, port = metrics_server(enabled=False)
+    PusherClient.connect(server).close()
+    assert port_is_closed(port)
+
+
+def test_counts_connections_messages_and_api_calls(metrics_server: Callable) -> None:
+    server, port = metrics_server("--app-max-backend-events-per-second", "2")
+    first, second = PusherClient.connect(server), PusherClient.connect(server)
+    error, code = expect_close(PusherClient(server.ws_url("no-such-key")))
+    assert (error["data"]["code"], code) == (4001, 4001)
+
+    first.send("pusher:ping")
+    assert first.recv() == {"event": "pusher:pong", "data": {}}
+    client = sdk(server)
+    assert client.trigger("nobody-listens", "one", {}) == {}
+    assert client.trigger("nobody-listens", "two", {}) == {}
+    over_limit = [{"channel": "nobody-listens", "name": "many", "data": "{}"}] * 3
+    with pytest.raises(pusher.errors.PusherError):
+        client.trigger_batch(over_limit)  # 3 events at once, over 2 per second: 429
+    first.close()  # close code 1000, echoed by the server
+
+    samples = scrape_until(
+        port, "socketrush_connections_closed_total", 1, app_id=APP_ID, code="1000"
+    )
+    second.close()
+    ping_frame = 6 + len(json.dumps({"event": "pusher:ping", "data": {}}))  # masked, short
+    close_frame = 6 + 2  # masked, code only
+    assert value(samples, "socketrush_connections_opened_total", app_id=APP_ID) == 2
+    assert value(samples, "socketrush_connections_opened_total", app_id="") == 1
+    assert value(samples, "socketrush_connections_closed_total", app_id="", code="4001") == 1
+    assert value(samples, "socketrush_connections_closed_total", app_id=APP_ID, code="1000") == 1
+    assert value(samples, "socketrush_connections", app_id=APP_ID) == 1
+    assert value(samples, "socketrush_ws_messages_received_total", app_id=APP_ID) == 2
+    assert value(samples, "socketrush_ws_bytes_received_total", app_id=APP_ID) == (
+        ping_frame + close_frame
+    )
+    # two hellos, one pong, one close echo
+    assert value(samples, "socketrush_ws_messages_sent_total", app_id=APP_ID) == 4
+    trigger = {"app_id": APP_ID, "endpoint": "trigger"}
+    assert value(samples, "socketrush_http_requests_total", **trigger, status="200") == 2
+    assert value(samples, "socketrush_http_requests_total", **trigger, status="429") is None
+    batch = {"app_id": APP_ID, "endpoint": "trigger_batch"}
+    assert value(samples, "socketrush_http_requests_total", **batch, status="429") == 1
+    assert (
+        value(
+            samples, "socketrush_rate_limit_rejections_total", app_id=APP_ID, kind="backend_events"
+        )
+        == 1
+    )
+
+
+def test_slow_consumer_is_counted(metrics_server: Callable) -> None:
+    server, port = metrics_server("--socket-backlog-limit-kb", "1")
+    slow = websocket.create_connection(
+        server.ws_url(), timeout=5, sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),)
+    )
+    slow.send(json.dumps({"event": "pusher:subscribe", "data": {"channel": "firehose"}}))
+    slow.recv()  # connection_established
+    slow.recv()  # subscription_succeeded: subscribed, and from now on never reading
+    client = sdk(server)
+    batch = [{"channel": "firehose", "name": "tick", "data": "x" * 9000}] * 10
+    name = "socketrush_slow_consumer_disconnects_total"
+    for _ in range(200):  # ~18 MB at most; the kernel buffers fill long before
+        client.trigger_batch(batch)
+        if value(scrape(port), name, app_id=APP_ID) == 1:
+            break
+    samples = scrape(port)
+    slow.close()
+    assert value(samples, name, app_id=APP_ID) == 1
+    assert value(samples, "socketrush_connections_closed_total", app_id=APP_ID, code="4100") == 1
+    closing = [line for line in server.log().splitlines() if "closing slow consumer" in line]
+    assert len(closing) == 1
+    assert f"(app {APP_ID}): outbound backlog over 1 KB" in closing[0]
+
+
+def test_metrics_port_in_use_stops_start_up(start_server: Callable) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(
+            RuntimeError, match="cannot serve metrics on 127.0.0.1:\\d+ \\(metrics_port\\)"
+        ):
+            start_server("--metrics-enabled", "true", "--metrics-port", str(port))
+
+
+def test_gunicorn_workers_report_together(tmp_path: Path) -> None:
+    """Two workers, one metrics port: every worker's connections are in one scrape."""
+    server = ServerProcess()  # only for its port and URLs; gunicorn runs the node processes
+    metrics_port = other_free_port(server.port)
+    multiproc_dir = tmp_path / "prometheus"
+    multiproc_dir.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
+    env.update(
+        APP_ID=APP_ID,
+        APP_KEY=APP_KEY,
+        APP_SECRET=APP_SECRET,
+        METRICS_ENABLED="true",
+        METRICS_PORT=str(metrics_port),
+        PROMETHEUS_MULTIPROC_DIR=str(multiproc_dir),
+        LOG_LEVEL="warn",
+    )
+    log = (tmp_path / "gunicorn.log").open("wb")
+    gunicorn = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-k",
+            "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
+            "-w",
+            "2",
+            "--graceful-timeout",
+            "5",
+            "-b",
+            f"127.0.0.1:{server.port}",
+            "socketrush.wsgi:app",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    clients: list[PusherClient] = []
+    try:
+        deadline = time.monotonic() + 30
+        while port_is_closed(metrics_port) or port_is_closed(server.port):
+            assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
+            time.sleep(0.05)  # polling ports that are not yet bound: nothing to await
+        clients = [PusherClient.connect(server) for _ in range(16)]
+        pids = {
+            int(path.name.rsplit("_", 1)[1].removesuffix(".db"))
+            for path in multiproc_dir.glob("counter_*.db")
+        }
+        samples = scrape(metrics_port)
+    finally:
+        for client in clients:
+            client.close()
+        gunicorn.send_signal(signal.SIGTERM)
+        try:
+            gunicorn.wait(20)
+        except subprocess.TimeoutExpired:
+            gunicorn.kill()
+        log.close()
+    assert len(pids) == 2  # both workers count into the shared directory
+    assert value(samples, "socketrush_connections_opened_total", app_id=APP_ID) == 16
+    assert value(samples, "socketrush_connections", app_id=APP_ID) == 16
+
+
+def test_accept_traffic_is_ok_while_serving(start_server: Callable) -> None:
+    server = start_server()
+    with urllib.request.urlopen(server.http_url + "/accept-traffic", timeout=5) as response:
+        assert (response.status, response.read()) == (200, b"OK")
+
+
+@pytest.mark.parametrize(("ready", "status"), [(True, 200), (False, 503)])
+def test_accept_traffic_follows_readiness_not_the_adapter(ready: bool, status: int) -> None:
+    """Starting and draining nodes are not ready; the listener is closed as a drain starts,
+    so the 503 is asserted in process."""
+    settings = SimpleNamespace(apps=(), cors_allowed_origins=())
+    node = SimpleNamespace(settings=settings, ready=ready, adapter=SimpleNamespace(healthy=False))
+    response = create_flask_app(node).test_client().get("/accept-traffic")
+    body = b"OK" if ready else b"NOT ACCEPTING TRAFFIC"
+    assert (response.status_code, response.data) == (status, body)
