@@ -284,11 +284,11 @@ def test_compose_env_is_a_valid_configuration(
     ]
 
 
-def test_compose_says_the_redis_drivers_are_still_to_come() -> None:
+def test_compose_header_explains_the_two_node_setup() -> None:
     header = COMPOSE.read_text().split("\nname:", 1)[0]
-    assert "redis adapter, cache and queue drivers arrive with the horizontal-scaling work" in (
-        " ".join(line.lstrip("# ") for line in header.splitlines())
-    )
+    text = " ".join(line.lstrip("# ") for line in header.splitlines())
+    assert "counted across both nodes" in text
+    assert "*_DRIVER variables to local" in text
 
 
 def test_compose_gives_shutdown_more_time_than_the_grace_period(
