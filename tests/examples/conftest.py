@@ -7,7 +7,6 @@ events (typing indicators, whispers), so these tests run their own server.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.npm import npm_install
 from tests.support.server import REPO_ROOT, ServerProcess, free_port
 
 EXAMPLES_DIR = REPO_ROOT / "examples"
@@ -25,24 +25,6 @@ TESTS_DIR = Path(__file__).resolve().parent
 APP_ID = "123"
 APP_KEY = "example-key"
 APP_SECRET = "example-secret"
-
-
-def npm_install(directory: Path, marker: str) -> None:
-    """`npm ci` in `directory` unless node_modules/<marker> exists; failures fail the test."""
-    if (directory / "node_modules" / marker).is_dir():
-        return
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
-        pytest.fail("node and npm are required for tests/examples (apt-get install nodejs npm)")
-    result = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund"],
-        cwd=directory,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"npm ci in {directory} failed:\n{result.stdout}{result.stderr}")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.examples.conftest import TESTS_DIR, ChatApp, npm_install
+from tests.examples.conftest import TESTS_DIR, ChatApp
+from tests.support.npm import npm_install
 from tests.support.server import REPO_ROOT, ServerProcess
 
 CHROMIUM = Path("/usr/bin/chromium")

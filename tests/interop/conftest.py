@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 
 import pusher
@@ -17,6 +15,7 @@ import pytest
 
 from tests.interop.auth_endpoint import AuthEndpoint
 from tests.interop.node_driver import INTEROP_DIR, NodeDriver
+from tests.support.npm import npm_install
 from tests.support.server import APP_KEY, APP_SECRET, ServerProcess
 
 APP_ID = "424242"
@@ -25,21 +24,7 @@ APP_ID = "424242"
 @pytest.fixture(scope="session")
 def pusher_js() -> None:
     """Install the pinned pusher-js once; a missing Node or a failed install fails the test."""
-    if (INTEROP_DIR / "node_modules" / "pusher-js").is_dir():
-        return
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
-        pytest.fail("node and npm are required for tests/interop (apt-get install nodejs npm)")
-    action = "ci" if (INTEROP_DIR / "package-lock.json").exists() else "install"
-    result = subprocess.run(
-        [npm, action, "--no-audit", "--no-fund"],
-        cwd=INTEROP_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"npm {action} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+    npm_install(INTEROP_DIR, "pusher-js")
 
 
 @pytest.fixture(scope="module")
