@@ -97,6 +97,7 @@ class ServerSettings:
     redis_url: str
     redis_tls: bool
     redis_cluster: bool
+    node_timeout_seconds: int
     log_level: str
     log_format: str
     ignore_logger_middleware: bool

@@ -76,6 +76,7 @@ class Node:
             RedisKeys(self.settings.redis_prefix),
             self.adapter.node_id,
             host=self,
+            node_timeout=self.settings.node_timeout_seconds,
         )
 
     def start(self) -> None:

@@ -196,6 +196,14 @@ OPTIONS: tuple[Option, ...] = (
         "Use Redis cluster mode",
         json_keys=("redis_cluster", "redis_cluster_mode"),
     ),
+    _server(
+        "node_timeout_seconds",
+        Kind.INT,
+        10,
+        REDIS,
+        "Seconds without a heartbeat before other nodes remove a node's connections and members",
+        minimum=2,
+    ),
     # --- logging ---
     _server(
         "log_level",
