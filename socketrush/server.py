@@ -13,7 +13,7 @@ import ssl
 
 import gevent
 from gevent.event import Event
-from gevent.pywsgi import WSGIServer
+from gevent.pywsgi import WSGIHandler, WSGIServer
 from geventwebsocket.handler import WebSocketHandler
 
 from socketrush import metrics
@@ -58,6 +58,12 @@ class _LeanHandler(WebSocketHandler):
 
     def __init__(self, sock, address, server, rfile=None) -> None:
         super().__init__(sock, address, server, rfile or sock.makefile("rb", 1024))
+
+    def log_request(self) -> None:
+        """One access line per HTTP request through the server's access log (none when
+        --ignore-logger-middleware); gevent-websocket would log every request itself."""
+        if "101" not in str(self.status):
+            WSGIHandler.log_request(self)
 
 
 def build_server(settings: ServerSettings, node: Node) -> WSGIServer:

@@ -133,3 +133,17 @@ def test_sigterm_tells_clients_to_reconnect_and_exits_cleanly() -> None:
         assert server.process.wait(10) == 0
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("ignore", [False, True])
+def test_request_logs_follow_ignore_logger_middleware(ignore: bool) -> None:
+    args = ["--ignore-logger-middleware", "true"] if ignore else []
+    server = ServerProcess(args=args, env={"LOG_LEVEL": "info"}).start()
+    try:
+        with urllib.request.urlopen(server.http_url + "/usage", timeout=5) as reply:
+            assert reply.status == 200
+        server.stop()
+        logged = '"GET /usage HTTP/1.1" 200' in server.log()
+        assert logged is not ignore
+    finally:
+        server.stop()
