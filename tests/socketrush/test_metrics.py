@@ -4,11 +4,7 @@ traffic: exact counter values, off by default, and one view over several gunicor
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -22,7 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from socketrush.http.api import create_flask_app
 from tests.support.client import PusherClient, expect_close, sdk
-from tests.support.server import APP_ID, APP_KEY, APP_SECRET, REPO_ROOT, ServerProcess, free_port
+from tests.support.gunicorn import gunicorn_workers
+from tests.support.server import APP_ID, ServerProcess, free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -179,58 +176,27 @@ def test_gunicorn_workers_report_together(tmp_path: Path) -> None:
     metrics_port = other_free_port(server.port)
     multiproc_dir = tmp_path / "prometheus"
     multiproc_dir.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
-    env.update(
-        APP_ID=APP_ID,
-        APP_KEY=APP_KEY,
-        APP_SECRET=APP_SECRET,
-        METRICS_ENABLED="true",
-        METRICS_PORT=str(metrics_port),
-        PROMETHEUS_MULTIPROC_DIR=str(multiproc_dir),
-        LOG_LEVEL="warn",
-    )
-    log = (tmp_path / "gunicorn.log").open("wb")
-    gunicorn = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-k",
-            "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
-            "-w",
-            "2",
-            "--graceful-timeout",
-            "5",
-            "-b",
-            f"127.0.0.1:{server.port}",
-            "socketrush.wsgi:app",
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     clients: list[PusherClient] = []
-    try:
-        deadline = time.monotonic() + 30
-        while port_is_closed(metrics_port) or port_is_closed(server.port):
-            assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
-            time.sleep(0.05)  # polling ports that are not yet bound: nothing to await
-        clients = [PusherClient.connect(server) for _ in range(16)]
-        pids = {
-            int(path.name.rsplit("_", 1)[1].removesuffix(".db"))
-            for path in multiproc_dir.glob("counter_*.db")
-        }
-        samples = scrape(metrics_port)
-    finally:
-        for client in clients:
-            client.close()
-        gunicorn.send_signal(signal.SIGTERM)
+    settings = {
+        "METRICS_ENABLED": "true",
+        "METRICS_PORT": str(metrics_port),
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
+    }
+    with gunicorn_workers(server.port, tmp_path / "gunicorn.log", **settings):
         try:
-            gunicorn.wait(20)
-        except subprocess.TimeoutExpired:
-            gunicorn.kill()
-        log.close()
+            deadline = time.monotonic() + 30
+            while port_is_closed(metrics_port) or port_is_closed(server.port):
+                assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
+                time.sleep(0.05)  # polling ports that are not yet bound: nothing to await
+            clients = [PusherClient.connect(server) for _ in range(16)]
+            pids = {
+                int(path.name.rsplit("_", 1)[1].removesuffix(".db"))
+                for path in multiproc_dir.glob("counter_*.db")
+            }
+            samples = scrape(metrics_port)
+        finally:
+            for client in clients:
+                client.close()
     assert len(pids) == 2  # both workers count into the shared directory
     assert value(samples, "socketrush_connections_opened_total", app_id=APP_ID) == 16
     assert value(samples, "socketrush_connections", app_id=APP_ID) == 16
