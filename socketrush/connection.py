@@ -37,6 +37,7 @@ from socketrush.protocol import frames
 from socketrush.protocol.channels import ChannelKind, classify, validate_channel_name
 from socketrush.protocol.errors import Err, ErrorSpec, SubscriptionRefusal, error_frame
 from socketrush.protocol.ids import new_socket_id
+from socketrush.protocol.origins import origin_allowed
 from socketrush.protocol.signatures import channel_auth_valid, user_auth_valid
 from socketrush.protocol.websocket import (
     FrameParser,
@@ -60,29 +61,6 @@ SUPPORTED_PROTOCOLS = range(5, 8)
 _PROTOCOL_RE = re.compile(r"^\d+$")
 NO_CLOSE_FRAME = 1006  # RFC 6455: the connection ended without a close frame
 NO_STATUS = 1005  # RFC 6455: the peer's close frame had no code
-
-
-def origin_pattern(allowed: str) -> re.Pattern[str]:
-    """One allowed origin as a regex: `*` alone allows any origin, and a `*` inside, as in
-    `https://*.example.com`, stands for any run of characters up to the next `/` (so it
-    matches host labels and ports, never a different scheme). Origins compare case-blind."""
-    if allowed == "*":
-        return re.compile(r".*", re.DOTALL)
-    body = re.escape(allowed).replace(r"\*", r"[^/]*")
-    return re.compile(body + r"\Z", re.IGNORECASE)
-
-
-@functools.cache
-def _origins_matcher(allowed: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
-    """Compiled once per distinct list (app settings are immutable tuples)."""
-    return tuple(origin_pattern(entry) for entry in allowed)
-
-
-def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
-    """An empty list allows every origin, even none; otherwise the Origin must match."""
-    if not allowed:
-        return True
-    return any(pattern.match(origin) for pattern in _origins_matcher(allowed))
 
 
 class _Counters(NamedTuple):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_cors import CORS
 
-from socketrush.connection import origin_pattern
+from socketrush.protocol.origins import origin_pattern
 
 
 def enable_cors(flask_app: Flask, allowed_origins: tuple[str, ...]) -> None:

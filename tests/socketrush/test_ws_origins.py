@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import websocket
 
-from socketrush.connection import origin_allowed
+from socketrush.protocol.origins import origin_allowed
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.timeout(30)
