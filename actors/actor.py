@@ -12,6 +12,7 @@ import gevent
 from gevent.event import AsyncResult, Event
 
 from actors.errors import ActorDeadError, AskTimeout, MailboxFull
+from actors.runners import run_soon
 from actors.supervision import RestartPolicy, Supervisor
 from actors.timer import Cancellable
 
@@ -37,8 +38,9 @@ class Actor:
     """Subclass and override receive(). State lives in attributes of the subclass and is
     touched only by the actor's own greenlet (receive and the hooks), so it needs no locks.
 
-    The actor holds a greenlet only while its mailbox has work: a tell to an idle actor spawns
-    one, which handles messages in FIFO order and exits when the mailbox is empty. There is at
+    The actor holds a greenlet only while its mailbox has work: a tell to an idle actor takes
+    one (see actors/runners.py), which handles messages in FIFO order and is let go when the
+    mailbox is empty. There is at
     most one such greenlet at a time, so receive() is never re-entered. All methods must be
     called from greenlets of the same thread and hub.
     """
@@ -196,8 +198,8 @@ class Actor:
             self._spawn()
 
     def _spawn(self) -> None:
-        # A raw greenlet: no Greenlet bookkeeping (links, spawn tree) for a short-lived worker.
-        self._greenlet = gevent.spawn_raw(self._run)
+        # A reused raw greenlet: no Greenlet bookkeeping (links, spawn tree), no new frame stack.
+        self._greenlet = run_soon(self._run)
 
     def _run(self) -> None:
         try:

@@ -1,20 +1,22 @@
 """AppActor: one per app on this node.
 
 It owns the app's registry of channel actors, its connections (for the connection quota and
-`terminate_connections`), its signed-in users and their watchlists, and the backend rate
-limits. Everything that must see the app as a whole goes through its mailbox, so there are no
-locks: subscribes, publishes and queries are processed one at a time, in order.
+`terminate_connections`), and its signed-in users and their watchlists. Everything that must
+see the app as a whole goes through its mailbox, so there are no locks: subscribes, publishes
+and queries are processed one at a time, in order.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from actors import Actor
+from actors import Actor, ActorError, Supervisor
+from socketrush import metrics
 from socketrush.adapters.base import Adapter, RemoteBroadcast
-from socketrush.cache.base import Cache
+from socketrush.cache.access import CACHE_TTL_SECONDS, CacheAccess, cache_key
 from socketrush.channel import (
     Broadcast,
     ChannelActor,
@@ -24,6 +26,8 @@ from socketrush.channel import (
     Leave,
     Member,
     Subscriber,
+    SubscriptionCount,
+    member_change,
     not_subscribed_error,
 )
 from socketrush.cluster.messages import (
@@ -33,6 +37,7 @@ from socketrush.cluster.messages import (
     ClusterLink,
     ClusterUnavailable,
     ConnectionCount,
+    ReserveConnection,
     UsersQuery,
 )
 from socketrush.config import AppSettings
@@ -40,19 +45,22 @@ from socketrush.protocol import frames
 from socketrush.protocol.channels import ChannelInfo, classify
 from socketrush.protocol.errors import Err, ErrorSpec
 from socketrush.protocol.websocket import text_frame
-from socketrush.ratelimit import PerSecondLimiter
 from socketrush.webhooks.events import Event
 from socketrush.webhooks.notifier import WebhookNotifier
 
 log = logging.getLogger(__name__)
 
-CACHE_TTL_SECONDS = 30 * 60  # Pusher keeps a cache channel's last event for 30 minutes
+RESERVE_TIMEOUT_SECONDS = 2.0  # a connecting socket waits this long for the cluster's quota
 
 
 class Connection(Subscriber, Protocol):
     """What the app needs of a connection beyond being a subscriber."""
 
     def close_with(self, spec: ErrorSpec, message: str | None = None) -> None: ...
+
+    def channel_ready(self, name: str, channel: ChannelActor) -> None:
+        """The actor of a channel this connection asked to join, so that its client events
+        can skip the app actor (one actor hop less on the hottest client path)."""
 
 
 def server_to_user_channel(user_id: str) -> str:
@@ -62,6 +70,9 @@ def server_to_user_channel(user_id: str) -> str:
 # Travels between nodes like a broadcast (no client can subscribe to a `#` name), but is a
 # command: each node closes the user's sockets it holds.
 TERMINATE_PREFIX = "#terminate-user-"
+# Likewise a cluster-wide subscription count: `#count:<channel>`, payload {"n": count, "v":
+# version}, handed to the channel as a `SubscriptionCount`.
+COUNT_PREFIX = "#count:"
 
 
 # -- messages --
@@ -70,6 +81,7 @@ TERMINATE_PREFIX = "#terminate-user-"
 @dataclass(frozen=True, slots=True)
 class Connect:
     connection: Connection
+    reserved: bool = False  # the cluster already counted it within the connection limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,24 +178,21 @@ class Snapshot:
     """Ask for this node's state of the app, to write it to the cluster again."""
 
 
-@dataclass(frozen=True, slots=True)
-class TakeTokens:
-    """Rate limit check: may `count` backend events / read requests happen now?"""
-
-    kind: str  # "backend_events" | "read_requests"
-    count: int = 1
-
-
 class AppActor(Actor):
     def __init__(
         self,
         settings: AppSettings,
-        cache: Cache,
+        cache: CacheAccess,
         adapter: Adapter,
         notifier: WebhookNotifier | None = None,
         cluster: ClusterLink | None = None,
     ) -> None:
-        super().__init__(name=f"app:{settings.id}")
+        # Restart forever, as unsupervised actors do, but count it: stopping an app or a
+        # channel would strand its sockets until they are re-homed (not built yet).
+        self._supervisor = Supervisor(
+            max_restarts=None, on_restart=metrics.restart_counter(settings.id)
+        )
+        super().__init__(name=f"app:{settings.id}", supervisor=self._supervisor)
         self._cluster = cluster
         self._remote_connections = 0
         self.settings = settings
@@ -197,16 +206,13 @@ class AppActor(Actor):
         self._apply(settings)
 
     def _apply(self, settings: AppSettings) -> None:
-        """Derive limiters and channel settings; channels already open keep theirs."""
+        """Derive channel settings; channels already open keep theirs."""
         self.settings = settings
-        self._limiters = {
-            "backend_events": PerSecondLimiter(settings.max_backend_events_per_second),
-            "read_requests": PerSecondLimiter(settings.max_read_requests_per_second),
-        }
         self._channel_settings = ChannelSettings(
+            app_id=settings.id,
             max_presence_members=settings.max_presence_members_per_channel,
             subscription_count_enabled=settings.subscription_count_enabled,
-            cached_event=self._cached_event,
+            cache=self._cache,
             notifier=self.notifier,
             cluster=self._cluster,
         )
@@ -229,8 +235,14 @@ class AppActor(Actor):
     def ask(self, message: object, timeout: float = 5.0) -> object:
         """Channel queries need every node's answer when nodes share state: the cluster state
         actor answers them (it may block on Redis; this actor must not). Without Redis they
-        are answered from this node alone."""
-        if self._cluster is not None:
+        are answered from this node alone. A connection under a connection limit is counted
+        by the cluster first, in the connecting socket's greenlet (see `_reserve`)."""
+        if isinstance(message, Connect) and self._cluster is not None:
+            reserved = self._reserve()
+            if reserved is False:
+                return Err.OVER_CONNECTION_QUOTA
+            message = Connect(message.connection, reserved=bool(reserved))
+        elif self._cluster is not None:
             question = self._cluster_question(message)
             if question is not None:
                 try:
@@ -238,6 +250,25 @@ class AppActor(Actor):
                 except ClusterUnavailable:
                     log.warning("cluster state unavailable: answering from this node only")
         return super().ask(message, timeout)
+
+    def _reserve(self) -> bool | None:
+        """Ask the cluster to count one more connection within the app's limit: True
+        counted, False over the limit, None unknown (no limit, Redis or the cluster actor
+        unreachable: the limit is then checked against this node's view, failing open)."""
+        limit = self.settings.max_connections
+        if not limit or self._cluster is None:
+            return None
+        deadline = time.monotonic() + RESERVE_TIMEOUT_SECONDS
+        try:
+            answer = self._cluster.actor.ask(
+                ReserveConnection(self.settings.id, limit, deadline),
+                # a little longer than the deadline: an answer made in time always arrives
+                RESERVE_TIMEOUT_SECONDS + 0.5,
+            )
+        except ActorError as error:
+            log.warning("connection quota: the cluster did not answer (%s)", error)
+            return None
+        return answer if isinstance(answer, bool) else None
 
     def _cluster_question(self, message: object) -> object | None:
         app_id = self.settings.id
@@ -259,16 +290,21 @@ class AppActor(Actor):
 
     def _connect(self, message: Connect) -> ErrorSpec | None:
         limit = self.settings.max_connections
-        if limit and len(self._connections) + self._remote_connections >= limit:
+        if (
+            limit
+            and not message.reserved
+            and len(self._connections) + self._remote_connections >= limit
+        ):
             return Err.OVER_CONNECTION_QUOTA
         conn = message.connection
         self._connections[conn.socket_id] = conn
-        self._count_connections()
+        self._count_connections(message.reserved)
         return None
 
-    def _count_connections(self) -> None:
+    def _count_connections(self, reserved: bool = False) -> None:
         if self._cluster is not None:
-            self._cluster.actor.tell(ConnectionCount(self.settings.id, len(self._connections)))
+            count = len(self._connections)
+            self._cluster.actor.tell(ConnectionCount(self.settings.id, count, reserved))
 
     def _set_remote_connections(self, message: RemoteConnections) -> None:
         self._remote_connections = message.count
@@ -297,16 +333,21 @@ class AppActor(Actor):
     # -- channels --
 
     def _subscribe(self, message: Subscribe) -> None:
-        self._join(message.channel, Join(message.connection, message.member))
+        channel = self._join(message.channel, Join(message.connection, message.member))
+        message.connection.channel_ready(message.channel.name, channel)
 
-    def _join(self, info: ChannelInfo, join: Join) -> None:
+    def _join(self, info: ChannelInfo, join: Join) -> ChannelActor:
         channel = self._channels.get(info.name)
         if channel is None:
             channel = ChannelActor(
-                info, self._channel_settings, on_empty=lambda ch: self.tell(ChannelEmpty(ch))
+                info,
+                self._channel_settings,
+                on_empty=lambda ch: self.tell(ChannelEmpty(ch)),
+                supervisor=self._supervisor,
             ).start()
             self._channels[info.name] = channel
         channel.tell(join)
+        return channel
 
     def _unsubscribe(self, message: Unsubscribe) -> None:
         self._leave(message.connection, message.channel)
@@ -315,6 +356,11 @@ class AppActor(Actor):
         channel = self._channels.get(name)
         if channel is not None:
             channel.tell(Leave(conn))
+
+    def _subscription_count(self, message: SubscriptionCount) -> None:
+        channel = self._channels.get(message.channel)
+        if channel is not None:
+            channel.tell(message)
 
     def _channel_empty(self, message: ChannelEmpty) -> None:
         channel = message.channel
@@ -330,16 +376,22 @@ class AppActor(Actor):
 
     def _publish(self, message: Publish) -> None:
         name = message.channel
-        if message.cacheable and classify(name).is_cache:
-            self._cache.set(self._cache_key(name), message.payload, CACHE_TTL_SECONDS)
+        info = classify(name)
+        if message.cacheable and info.is_cache:
+            self._cache.store(cache_key(self.settings.id, name), message.payload, CACHE_TTL_SECONDS)
         channel = self._channels.get(name)
         if channel is not None:
+            # Across nodes a channel sends a member event only to whom it changes something.
+            member = None
+            if info.is_presence and self._cluster is not None and message.sender is None:
+                member = member_change(message.payload)
             channel.tell(
                 Broadcast(
                     text_frame(message.payload),
                     message.except_socket_id,
                     message.sender,
                     message.webhook,
+                    member,
                 )
             )
         elif message.sender is not None:
@@ -349,12 +401,6 @@ class AppActor(Actor):
             self._adapter.publish(
                 RemoteBroadcast(self.settings.id, name, message.payload, message.except_socket_id)
             )
-
-    def _cache_key(self, channel: str) -> str:
-        return f"cache-channel:{self.settings.id}:{channel}"
-
-    def _cached_event(self, channel: str) -> bytes | None:
-        return self._cache.get(self._cache_key(channel))
 
     # -- users --
 
@@ -396,7 +442,7 @@ class AppActor(Actor):
             conn.close_with(message.spec)
         return len(connections)
 
-    # -- queries and limits --
+    # -- queries --
 
     def _list_channels(self, message: ListChannels) -> dict[str, ChannelStats]:
         return {
@@ -412,9 +458,6 @@ class AppActor(Actor):
     def _query_users(self, message: QueryUsers) -> list[str]:
         channel = self._channels.get(message.name)
         return channel.user_ids() if channel is not None else []
-
-    def _take_tokens(self, message: TakeTokens) -> bool:
-        return self._limiters[message.kind].take(message.count)
 
     def _snapshot(self, _message: Snapshot) -> AppSnapshot:
         channels = {
@@ -435,6 +478,7 @@ class AppActor(Actor):
         Subscribe: _subscribe,
         Unsubscribe: _unsubscribe,
         Publish: _publish,
+        SubscriptionCount: _subscription_count,
         SignIn: _sign_in,
         TerminateUser: _terminate_user,
         ChannelEmpty: _channel_empty,
@@ -443,7 +487,6 @@ class AppActor(Actor):
         ListChannels: _list_channels,
         QueryChannel: _query_channel,
         QueryUsers: _query_users,
-        TakeTokens: _take_tokens,
         RemoteConnections: _set_remote_connections,
         Snapshot: _snapshot,
     }

@@ -7,11 +7,15 @@ every subscriber's outbox.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
-from actors import Actor
+import orjson
+
+from actors import Actor, Supervisor
+from socketrush import metrics
+from socketrush.cache.access import CacheAccess, CachedEvent, cache_key
 from socketrush.cluster.messages import (
     ChannelCount,
     ClusterLink,
@@ -66,6 +70,41 @@ class Broadcast:
     # member limit), so the channel checks and tells a non-subscriber instead of relaying.
     sender: Subscriber | None = None
     webhook: Event | None = None  # a client event's webhook, sent once the channel relayed it
+    member: MemberChange | None = None  # set when the frame is a member_added/removed
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionCount:
+    """The cluster-wide count the cluster actor announced; `version` orders announcements,
+    which reach a node by different paths (its own cluster actor, pub/sub from others)."""
+
+    channel: str
+    count: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberChange:
+    added: bool  # member_added, else member_removed
+    user_id: str
+
+
+_MEMBER_EVENT_PREFIX = b'{"event":"pusher_internal:member_'
+
+
+def member_change(payload: bytes) -> MemberChange | None:
+    """Recognise the member events the cluster actor publishes (their JSON starts with the
+    event name: `frames` builds them); any other payload costs one prefix check."""
+    if not payload.startswith(_MEMBER_EVENT_PREFIX):
+        return None
+    try:
+        frame = orjson.loads(payload)
+        user_id = orjson.loads(frame["data"])["user_id"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    if not isinstance(user_id, str):
+        return None
+    return MemberChange(frame["event"] == "pusher_internal:member_added", user_id)
 
 
 def not_subscribed_error(channel: str) -> bytes:
@@ -87,9 +126,10 @@ class ChannelStats:
 class ChannelSettings:
     """The app limits a channel enforces itself."""
 
+    app_id: str  # metrics label and cache key
     max_presence_members: int
     subscription_count_enabled: bool
-    cached_event: Callable[[str], bytes | None]  # last event JSON of a cache channel
+    cache: CacheAccess  # where a cache channel's last event is read
     notifier: WebhookNotifier | None = None
     # Set when nodes share state: presence membership and occupancy are then decided
     # cluster-wide by the cluster state actor, which also sends those webhooks.
@@ -98,17 +138,28 @@ class ChannelSettings:
 
 # Webhooks the cluster state actor sends once per cluster-wide transition.
 _CLUSTER_WEBHOOKS = frozenset(
-    {events.CHANNEL_OCCUPIED, events.CHANNEL_VACATED, events.MEMBER_ADDED, events.MEMBER_REMOVED}
+    {
+        events.CHANNEL_OCCUPIED,
+        events.CHANNEL_VACATED,
+        events.MEMBER_ADDED,
+        events.MEMBER_REMOVED,
+        events.SUBSCRIPTION_COUNT,
+    }
 )
 
 
 class ChannelActor(Actor):
-    """State: subscribers by socket id; for presence, members and their sockets."""
+    """State: subscribers by socket id; for presence, members and their sockets; across nodes,
+    which members this node's subscribers were told about (see `_member_broadcast`)."""
 
     def __init__(
-        self, info: ChannelInfo, settings: ChannelSettings, on_empty: Callable[[ChannelActor], None]
+        self,
+        info: ChannelInfo,
+        settings: ChannelSettings,
+        on_empty: Callable[[ChannelActor], None],
+        supervisor: Supervisor | None = None,
     ) -> None:
-        super().__init__(name=f"channel:{info.name}")
+        super().__init__(name=f"channel:{info.name}", supervisor=supervisor)
         self.info = info
         self._settings = settings
         self._on_empty = on_empty
@@ -119,6 +170,14 @@ class ChannelActor(Actor):
         self._pending: dict[str, Join] = {}  # cluster presence: joins awaiting the cluster
         cluster = settings.cluster
         self._cluster = cluster if info.kind is not ChannelKind.SERVER_TO_USER else None
+        # Cluster presence: the members the member events delivered here so far add up to,
+        # and the subscribers whose join list differed from that: `_ahead[uid]` were listed
+        # uid before its member_added arrived, `_behind[uid]` were not listed a uid whose
+        # member_removed is still on its way.
+        self._roster: set[str] = set()
+        self._ahead: dict[str, set[str]] = {}
+        self._behind: dict[str, set[str]] = {}
+        self._count_version = 0  # of the last cluster-wide count sent to subscribers
 
     # -- read-only snapshots (non-yielding; see docs/architecture.md "queries") --
 
@@ -149,7 +208,9 @@ class ChannelActor(Actor):
         if isinstance(message, Broadcast):
             sender = message.sender
             if sender is not None and sender.socket_id not in self._subscribers:
-                sender.send_frame(text_frame(not_subscribed_error(self.info.name)))
+                self._send(sender, text_frame(not_subscribed_error(self.info.name)))
+            elif message.member is not None and self._cluster is not None:
+                self._member_broadcast(message.frame, message.member, message.except_socket_id)
             else:
                 self._broadcast(message.frame, message.except_socket_id)
                 if message.webhook is not None:
@@ -161,6 +222,10 @@ class ChannelActor(Actor):
                 self._join(message)
         elif isinstance(message, PresenceJoined):
             self._cluster_joined(message)
+        elif isinstance(message, CachedEvent):
+            self._send_cached(message)
+        elif isinstance(message, SubscriptionCount):
+            self._cluster_count(message)
         elif isinstance(message, Leave):
             self._leave(message.subscriber)
         else:
@@ -168,13 +233,22 @@ class ChannelActor(Actor):
         return None
 
     def _broadcast(self, frame: bytes, except_socket_id: str | None) -> None:
+        subscribers = self._subscribers
         if except_socket_id is None:
-            for subscriber in self._subscribers.values():
+            for subscriber in subscribers.values():
                 subscriber.send_frame(frame)
+            sent = len(subscribers)
         else:
-            for socket_id, subscriber in self._subscribers.items():
+            sent = 0
+            for socket_id, subscriber in subscribers.items():
                 if socket_id != except_socket_id:
                     subscriber.send_frame(frame)
+                    sent += 1
+        metrics.count_broadcast(self._settings.app_id, sent, len(frame))
+
+    def _send(self, subscriber: Subscriber, frame: bytes) -> None:
+        subscriber.send_frame(frame)
+        metrics.count_broadcast(self._settings.app_id, 1, len(frame))
 
     def _join(self, join: Join) -> None:
         subscriber, member = join.subscriber, join.member
@@ -182,12 +256,13 @@ class ChannelActor(Actor):
         if subscriber.socket_id in self._subscribers:
             # A repeated subscribe is answered again, without changing membership.
             if not join.silent:
-                subscriber.send_frame(text_frame(self._succeeded_frame()))
+                self._send(subscriber, text_frame(self._succeeded_frame()))
             return
         joining = member is not None and member.user_id not in self._members
         if joining and len(self._members) >= self._settings.max_presence_members:
-            subscriber.send_frame(
-                text_frame(frames.subscription_refused(name, Err.SUBSCRIPTION_PRESENCE_FULL))
+            self._send(
+                subscriber,
+                text_frame(frames.subscription_refused(name, Err.SUBSCRIPTION_PRESENCE_FULL)),
             )
             self._notify_if_empty()
             return
@@ -196,18 +271,23 @@ class ChannelActor(Actor):
         if joining:
             assert member is not None
             self._members[member.user_id] = member
-            self._broadcast(
-                text_frame(frames.member_added(name, member.user_id, member.user_info)), None
-            )
+            frame = text_frame(frames.member_added(name, member.user_id, member.user_info))
+            if self._cluster is not None:  # Redis unreachable: this node decided alone
+                self._member_broadcast(frame, MemberChange(True, member.user_id), None)
+            else:
+                self._broadcast(frame, None)
             self._webhook(events.member_added(name, member.user_id))
-        self._add(join)
+        self._add(join, self._members if member is not None else None)
         if join.silent:
             return
-        subscriber.send_frame(text_frame(self._succeeded_frame()))
+        self._send(subscriber, text_frame(self._succeeded_frame()))
         self._after_succeeded(subscriber)
 
-    def _add(self, join: Join) -> None:
+    def _add(self, join: Join, listed: Iterable[str] | None) -> None:
+        """Subscribe; `listed` is the member list the subscriber is about to be sent."""
         subscriber, member = join.subscriber, join.member
+        if listed is not None and self._cluster is not None:
+            self._baseline(subscriber.socket_id, listed, first=not self._subscribers)
         self._subscribers[subscriber.socket_id] = subscriber
         if member is not None:
             self._members.setdefault(member.user_id, member)
@@ -227,8 +307,9 @@ class ChannelActor(Actor):
 
     def _count_changed(self) -> None:
         if self._cluster is not None:
+            announce = self._settings.subscription_count_enabled and not self.info.is_presence
             self._cluster.actor.tell(
-                ChannelCount(self._cluster.app_id, self.info.name, len(self._subscribers))
+                ChannelCount(self._cluster.app_id, self.info.name, len(self._subscribers), announce)
             )
 
     # -- presence across nodes --
@@ -257,38 +338,100 @@ class ChannelActor(Actor):
         join = answer.token
         assert isinstance(join, Join) and join.member is not None
         subscriber, user_id = join.subscriber, join.member.user_id
-        if self._pending.get(subscriber.socket_id) is not join:
-            if subscriber.socket_id in self._subscribers and answer.members is not None:
-                subscriber.send_frame(text_frame(self._presence_frame(answer.members)))
+        socket_id = subscriber.socket_id
+        if self._pending.get(socket_id) is not join:
+            if socket_id in self._subscribers and answer.members is not None:
+                self._forget_baseline(socket_id)
+                self._baseline(socket_id, answer.members, first=len(self._subscribers) == 1)
+                self._send(subscriber, text_frame(self._presence_frame(answer.members)))
             elif answer.members is not None and user_id not in self._members:
                 self._member_left(user_id)  # it left while the cluster answered: undo
             self._notify_if_empty()
             return
-        del self._pending[subscriber.socket_id]
+        del self._pending[socket_id]
         if answer.refused:
-            subscriber.send_frame(
+            self._send(
+                subscriber,
                 text_frame(
                     frames.subscription_refused(self.info.name, Err.SUBSCRIPTION_PRESENCE_FULL)
-                )
+                ),
             )
             self._notify_if_empty()
         elif answer.members is None:
             self._join(join)  # Redis unreachable: decide from this node's members alone
         else:
-            self._add(join)
-            subscriber.send_frame(text_frame(self._presence_frame(answer.members)))
+            self._add(join, answer.members)
+            self._send(subscriber, text_frame(self._presence_frame(answer.members)))
             self._after_succeeded(subscriber)
 
+    def _baseline(self, socket_id: str, listed: Iterable[str], *, first: bool) -> None:
+        """Note how a joiner's member list differs from what the member events delivered so
+        far add up to. The first subscriber's list is the baseline itself: events still in
+        flight when it was read are then already in it."""
+        listed = set(listed)
+        if first:
+            self._roster = listed
+            self._ahead.clear()
+            self._behind.clear()
+            return
+        for user_id in listed - self._roster:
+            self._ahead.setdefault(user_id, set()).add(socket_id)
+        for user_id in self._roster - listed:
+            self._behind.setdefault(user_id, set()).add(socket_id)
+
+    def _forget_baseline(self, socket_id: str) -> None:
+        for differences in (self._ahead, self._behind):
+            for user_id in [uid for uid, ids in differences.items() if socket_id in ids]:
+                ids = differences[user_id]
+                ids.discard(socket_id)
+                if not ids:
+                    del differences[user_id]
+
+    def _member_broadcast(
+        self, frame: bytes, change: MemberChange, except_socket_id: str | None
+    ) -> None:
+        """Send a member event only to the subscribers whose member list it changes.
+
+        Member events travel over pub/sub while a joiner's list is read from Redis, so an
+        event may arrive after a list that already reflects it; pusher-js would then fire
+        member_added for a member it has, or member_removed for one it never saw.
+        """
+        user_id = change.user_id
+        ahead = self._ahead.pop(user_id, set())
+        behind = self._behind.pop(user_id, set())
+        known = user_id in self._roster
+        if change.added:
+            self._roster.add(user_id)
+            targets = behind if known else self._subscribers.keys() - ahead
+        else:
+            self._roster.discard(user_id)
+            targets = self._subscribers.keys() - behind if known else ahead
+        sent = 0
+        for socket_id in targets:
+            subscriber = self._subscribers.get(socket_id)
+            if subscriber is not None and socket_id != except_socket_id:
+                subscriber.send_frame(frame)
+                sent += 1
+        metrics.count_broadcast(self._settings.app_id, sent, len(frame))
+
     def _after_succeeded(self, subscriber: Subscriber) -> None:
-        name = self.info.name
         if self.info.is_cache:
-            cached = self._settings.cached_event(name)
-            subscriber.send_frame(
-                text_frame(cached if cached is not None else frames.cache_miss(name))
-            )
-            if cached is None:
-                self._webhook(events.cache_miss(name))
+            key = cache_key(self._settings.app_id, self.info.name)
+            answer = self._settings.cache.fetch(key, self, subscriber)
+            if answer is not None:
+                self._send_cached(answer)
         self._announce_count()
+
+    def _send_cached(self, answer: CachedEvent) -> None:
+        """The cache channel's last event (or a miss) for a subscriber still here."""
+        subscriber = cast(Subscriber, answer.token)
+        if self._subscribers.get(subscriber.socket_id) is not subscriber:
+            return
+        name = self.info.name
+        payload = answer.payload if answer.payload is not None else frames.cache_miss(name)
+        self._send(subscriber, text_frame(payload))
+        if answer.payload is None:
+            self._webhook(events.cache_miss(name))
 
     def _leave(self, subscriber: Subscriber) -> None:
         socket_id = subscriber.socket_id
@@ -297,6 +440,8 @@ class ChannelActor(Actor):
             return
         if self._subscribers.pop(socket_id, None) is None:
             return
+        if self._ahead or self._behind:
+            self._forget_baseline(socket_id)
         user_id = self._socket_user.pop(socket_id, None)
         if user_id is not None:
             sockets = self._member_sockets[user_id]
@@ -322,15 +467,24 @@ class ChannelActor(Actor):
         return frames.subscription_succeeded(self.info.name, presence)
 
     def _announce_count(self) -> None:
+        """Single node only: across nodes the cluster actor announces the cluster-wide count
+        (`ChannelCount.announce`)."""
         if (
             self._settings.subscription_count_enabled
+            and self._cluster is None
             and not self.info.is_presence
             and self._subscribers
         ):
-            self._broadcast(
-                text_frame(frames.subscription_count(self.info.name, len(self._subscribers))), None
-            )
-            self._webhook(events.subscription_count(self.info.name, len(self._subscribers)))
+            count = len(self._subscribers)
+            self._broadcast(text_frame(frames.subscription_count(self.info.name, count)), None)
+            self._webhook(events.subscription_count(self.info.name, count))
+
+    def _cluster_count(self, message: SubscriptionCount) -> None:
+        if message.version < self._count_version or not self._subscribers:
+            return  # older than what the subscribers have: pub/sub delivered it late
+        self._count_version = message.version
+        frame = frames.subscription_count(self.info.name, message.count)
+        self._broadcast(text_frame(frame), None)
 
     def _webhook(self, event: Event) -> None:
         """Tell the app's notifier (never waits). The server-to-user channels are internal."""

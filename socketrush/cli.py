@@ -6,6 +6,7 @@ traceback, so a container log shows exactly what to fix.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Sequence
@@ -24,9 +25,11 @@ from socketrush.logging_setup import configure_logging
 COMMANDS = {
     "serve": "run the server (the default when no command is given)",
     "config": "print the effective settings as JSON, secrets masked, and exit",
-    "apps": "`apps init-db` creates (or upgrades) the apps table of --app-manager postgres|mysql",
+    "apps": "manage the apps table of --app-manager postgres|mysql",
 }
-APPS_SUBCOMMANDS = ("init-db",)
+APPS_SUBCOMMANDS = {
+    "init-db": "create the apps table of --app-manager postgres|mysql, or add new columns",
+}
 HELP_FLAGS = ("-h", "--help")
 PRINT_CONFIG = "--print-config"
 log = logging.getLogger(__name__)
@@ -57,7 +60,8 @@ def _apps(argv: Sequence[str]) -> int:
     if argv and argv[0] in HELP_FLAGS:
         sys.stdout.write(
             f"usage: socketrush apps {{{','.join(APPS_SUBCOMMANDS)}}} [flags]\n\n"
-            f"{COMMANDS['apps']}.\n`socketrush apps init-db --help` lists its flags.\n"
+            f"subcommands:\n{_listing(APPS_SUBCOMMANDS)}\n\n"
+            "`socketrush apps init-db --help` lists its flags.\n"
         )
         return 0
     if not argv or argv[0] not in APPS_SUBCOMMANDS:
@@ -67,8 +71,7 @@ def _apps(argv: Sequence[str]) -> int:
         )
         return 2
     flags = list(argv[1:])
-    parser = flag_parser(f"socketrush apps {argv[0]}")
-    parser.description = COMMANDS["apps"]
+    parser = _command_parser(f"apps {argv[0]}", APPS_SUBCOMMANDS[argv[0]])
     try:
         parser.parse_args(flags)  # --help exits here; bad flags raise ConfigError
         settings = load_settings(flags, server_only=True)
@@ -94,13 +97,43 @@ def _apps(argv: Sequence[str]) -> int:
     return 0
 
 
+def _listing(entries: dict[str, str]) -> str:
+    """One `  name  summary` line per entry, names aligned, like argparse lists flags."""
+    width = max(map(len, entries)) + 2
+    return "\n".join(f"  {name:<{width}}{summary}" for name, summary in entries.items())
+
+
+def _command_parser(command: str, summary: str) -> argparse.ArgumentParser:
+    """The flag parser of one command, its summary as description, kept as written (the
+    listings below are laid out by hand; flag help is still wrapped by argparse)."""
+    parser = flag_parser(f"socketrush {command}")
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = summary[0].upper() + summary[1:] + "."
+    return parser
+
+
+def _top_level_parser() -> argparse.ArgumentParser:
+    """`socketrush --help`: the commands, then the flags of `serve`, the default command."""
+    parser = _command_parser("serve", COMMANDS["serve"])
+    parser.usage = "socketrush [command] [flags]"
+    parser.description = (
+        f"commands:\n{_listing(COMMANDS)}\n\n"
+        "`socketrush <command> --help` shows one command; the flags below are those of\n"
+        "`serve`, the command run when none is given."
+    )
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `socketrush` console script; returns the exit status."""
-    command, flags = _split_command(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command, flags = _split_command(argv)
     if command == "apps":
         return _apps(flags)
-    parser = flag_parser(f"socketrush {command}")
-    parser.description = "Commands: " + "; ".join(f"{k}: {v}" for k, v in COMMANDS.items()) + "."
+    if argv and argv[0] == command:
+        parser = _command_parser(command, COMMANDS[command])
+    else:
+        parser = _top_level_parser()
     if command == "serve":
         parser.add_argument(
             PRINT_CONFIG,

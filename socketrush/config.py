@@ -298,10 +298,23 @@ def _help(option: Option) -> str:
     text = option.help
     if option.env:
         text += f" [env {', '.join(option.env)}]"
-    if option.default not in (None, ()):
+    if option.default not in (None, (), ""):  # "(default: )" would read as a missing value
         default = str(option.default).lower() if option.kind is Kind.BOOL else option.default
         text += f" (default: {default})"
     return text.replace("%", "%%")
+
+
+def _flagless_note(group: str) -> str | None:
+    """Settings without a flag still belong on the help page of their group, or --help would
+    hide that they exist (e.g. app_webhooks, which only JSON can express)."""
+    flagless = [o for o in OPTIONS if o.group == group and not o.flags]
+    if not flagless:
+        return None
+    lines = []
+    for option in flagless:
+        where = f"env {', '.join(option.env)} or JSON" if option.env else "JSON config file only"
+        lines.append(f"{option.name} ({where}): {option.help}")
+    return "\n".join(lines).replace("%", "%%")
 
 
 def flag_parser(
@@ -322,10 +335,12 @@ def flag_parser(
     )
     groups: dict[str, argparse._ArgumentGroup] = {}
     for option in OPTIONS:
+        if option.group not in groups:
+            groups[option.group] = parser.add_argument_group(
+                option.group, _flagless_note(option.group)
+            )
         if not option.flags:
             continue
-        if option.group not in groups:
-            groups[option.group] = parser.add_argument_group(option.group)
         extra = {"nargs": "?", "const": "true"} if option.kind is Kind.BOOL else {}
         groups[option.group].add_argument(
             *option.flags,

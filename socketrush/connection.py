@@ -17,10 +17,10 @@ import time
 from typing import TYPE_CHECKING, NamedTuple
 
 import orjson
-from prometheus_client import Counter
 
 from actors import Cancellable
 from socketrush import metrics
+from socketrush.adapters.base import RemoteBroadcast
 from socketrush.app import (
     AppActor,
     Connect,
@@ -31,7 +31,8 @@ from socketrush.app import (
     Unsubscribe,
     server_to_user_channel,
 )
-from socketrush.channel import Member, not_subscribed_error
+from socketrush.channel import Broadcast, ChannelActor, Member, not_subscribed_error
+from socketrush.inbound import READ_CHUNK, socket_reader
 from socketrush.outbox import Outbox
 from socketrush.protocol import frames
 from socketrush.protocol.channels import ChannelKind, classify, validate_channel_name
@@ -47,6 +48,7 @@ from socketrush.protocol.websocket import (
     text_frame,
 )
 from socketrush.ratelimit import PerSecondLimiter
+from socketrush.tally import Tally, tally
 from socketrush.webhooks import events
 
 if TYPE_CHECKING:
@@ -56,7 +58,6 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 256 * 1024  # larger client frames are refused before they are buffered
 CLOSE_HANDSHAKE_SECONDS = 2.0  # how long a peer gets to answer our close frame
-READ_CHUNK = 65536
 SUPPORTED_PROTOCOLS = range(5, 8)
 _PROTOCOL_RE = re.compile(r"^\d+$")
 NO_CLOSE_FRAME = 1006  # RFC 6455: the connection ended without a close frame
@@ -64,21 +65,21 @@ NO_STATUS = 1005  # RFC 6455: the peer's close frame had no code
 
 
 class _Counters(NamedTuple):
-    """One app's per-connection counters, labels bound once per app rather than per count."""
+    """One app's per-connection counts: tallies, bound once per app rather than per count."""
 
-    messages_in: Counter
-    bytes_in: Counter
-    messages_out: Counter
-    bytes_out: Counter
+    messages_in: Tally
+    bytes_in: Tally
+    messages_out: Tally
+    bytes_out: Tally
 
 
 @functools.cache
 def _counters(app_id: str) -> _Counters:
     return _Counters(
-        metrics.MESSAGES_IN.labels(app_id),
-        metrics.BYTES_IN.labels(app_id),
-        metrics.MESSAGES_OUT.labels(app_id),
-        metrics.BYTES_OUT.labels(app_id),
+        tally(metrics.MESSAGES_IN.labels(app_id)),
+        tally(metrics.BYTES_IN.labels(app_id)),
+        tally(metrics.MESSAGES_OUT.labels(app_id)),
+        tally(metrics.BYTES_OUT.labels(app_id)),
     )
 
 
@@ -100,6 +101,7 @@ class SocketActor:
             on_overflow=self._slow_consumer,
         )
         self.channels: dict[str, str | None] = {}  # name -> presence user id (or None)
+        self._channel_actors: dict[str, ChannelActor] = {}  # set by the app: see channel_ready
         self.user_id: str | None = None
         self.watchlist: tuple[str, ...] = ()
         self._parser = FrameParser(MAX_MESSAGE_BYTES)
@@ -120,6 +122,9 @@ class SocketActor:
 
     def send_frame(self, frame: bytes) -> None:
         self.outbox.offer(frame)
+
+    def channel_ready(self, name: str, channel: ChannelActor) -> None:
+        self._channel_actors[name] = channel
 
     def close_with(self, spec: ErrorSpec, message: str | None = None) -> None:
         """Send pusher:error and a close frame with the error's code, then close."""
@@ -163,11 +168,14 @@ class SocketActor:
             self._read_loop()  # complete the close handshake (bounded by the hard-close timer)
             return False
         assert app is not None
-        quota_error = app.ask(Connect(self))
-        if quota_error is not None:
-            self.close_with(quota_error)
-            self._read_loop()
-            return False
+        if app.settings.max_connections:
+            quota_error = app.ask(Connect(self))
+            if quota_error is not None:
+                self.close_with(quota_error)
+                self._read_loop()
+                return False
+        else:  # no quota to check: nothing to wait for (an ask costs ~7 % of the connect rate)
+            app.tell(Connect(self))
         self.app = app
         metrics.CONNECTIONS.labels(self._app_id).inc()
         settings = app.settings
@@ -185,6 +193,8 @@ class SocketActor:
 
     def _refusal(self, app: AppActor | None) -> tuple[ErrorSpec, str | None] | None:
         """Why this handshake is refused (error and message), or None to accept it."""
+        if not self.node.ready:  # draining (gunicorn keeps listening meanwhile): go elsewhere
+            return Err.SERVER_SHUTTING_DOWN, None
         if app is None:
             return Err.APP_NOT_FOUND, None
         if not app.settings.enabled:
@@ -219,19 +229,20 @@ class SocketActor:
     def _read_loop(self) -> None:
         # Read the socket itself, not pywsgi's buffered rfile: `read1` allocates its whole
         # result buffer before it blocks, ~11 KB of RSS per parked connection (measured).
-        recv = self._socket.recv
+        read = socket_reader(self._socket)
         counters = self._counters
+        data: bytes | memoryview
         data, self._leftover = self._leftover, b""
         while True:
             if not data:
                 try:
-                    data = recv(READ_CHUNK)
+                    data = read()
                 except OSError:
                     return
                 if not data:
                     return
             self._last_seen = time.monotonic()
-            counters.bytes_in.inc(len(data))
+            counters.bytes_in.pending += len(data)
             try:
                 messages = self._parser.feed(data)
             except ProtocolViolation as violation:
@@ -245,7 +256,7 @@ class SocketActor:
                 self._start_close(violation.close_code, violation.reason)
                 return
             if messages:
-                counters.messages_in.inc(len(messages))
+                counters.messages_in.pending += len(messages)
             for message in messages:
                 if message.kind == "text":
                     if not self._closing:
@@ -306,8 +317,8 @@ class SocketActor:
         counted here; broadcasts arrive through `send_frame` and are counted per broadcast."""
         self.outbox.offer(frame)
         counters = self._counters
-        counters.messages_out.inc()
-        counters.bytes_out.inc(len(frame))
+        counters.messages_out.pending += 1
+        counters.bytes_out.pending += len(frame)
 
     # -- timers (run in the event loop: non-blocking only) --
 
@@ -452,6 +463,7 @@ class SocketActor:
             return
         if name in self.channels:
             del self.channels[name]
+            self._channel_actors.pop(name, None)
             assert self.app is not None
             self.app.tell(Unsubscribe(self, name))
 
@@ -522,15 +534,16 @@ class SocketActor:
             webhook = events.client_event(
                 name, message.event, message.data, self.socket_id, user_id
             )
+        payload = orjson.dumps(frame)
+        channel = self._channel_actors.get(name)
+        if channel is not None and channel.tell(
+            Broadcast(text_frame(payload), self.socket_id, self, webhook)
+        ):
+            self.node.adapter.publish(RemoteBroadcast(self._app_id, name, payload, self.socket_id))
+            return
+        # Not known yet (the app has not handled the subscribe) or stopped: the app routes it.
         self.app.tell(
-            Publish(
-                name,
-                orjson.dumps(frame),
-                self.socket_id,
-                cacheable=False,
-                sender=self,
-                webhook=webhook,
-            )
+            Publish(name, payload, self.socket_id, cacheable=False, sender=self, webhook=webhook)
         )
 
     _handlers = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from socketrush.adapters.base import Adapter
 from socketrush.adapters.local import LocalAdapter
+from socketrush.cache.access import ActorCache, CacheAccess, CacheActor, DirectCache
 from socketrush.cache.base import Cache
 from socketrush.cache.local import LocalCache
 from socketrush.config import ServerSettings
@@ -30,6 +31,14 @@ def build_cache(settings: ServerSettings) -> Cache:
 
         return RedisCache(redis_from_settings(settings), RedisKeys(settings.redis_prefix))
     return LocalCache()
+
+
+def build_cache_access(cache: Cache) -> CacheAccess:
+    """Inline for the in-process cache; through a (not yet started) `CacheActor` for any
+    cache that does network I/O, which app and channel actors must not wait for."""
+    if isinstance(cache, LocalCache):
+        return DirectCache(cache)
+    return ActorCache(CacheActor(cache))
 
 
 def build_queue(settings: ServerSettings) -> Queue:

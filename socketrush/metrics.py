@@ -13,8 +13,10 @@ of a broadcast: a broadcast adds its recipient count in one call (`count_broadca
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+from collections.abc import Callable, Iterable
 
 import gevent
 from gevent.pywsgi import WSGIServer
@@ -26,6 +28,8 @@ from prometheus_client import (
     make_wsgi_app,
     multiprocess,
 )
+
+from socketrush import tally
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,11 @@ RATE_LIMITED = Counter(
     "socketrush_rate_limit_rejections",
     "Requests or client events refused by a per-second limit",
     ["app_id", "kind"],  # backend_events | read_requests | client_events
+)
+RATE_LIMIT_UNCHECKED = Counter(
+    "socketrush_rate_limit_unchecked",
+    "HTTP API requests let through without a rate limit check because Redis did not answer",
+    ["app_id", "kind"],
 )
 
 # -- HTTP API --
@@ -113,11 +122,29 @@ ADAPTER_RECEIVED = Counter(
 ADAPTER_RECONNECTS = Counter("socketrush_adapter_reconnects", "Redis adapter reconnections")
 
 
+def restart_counter(app_id: str) -> Callable[[object, BaseException], None]:
+    """An `on_restart` hook for the supervisors of one app's actors (see actors.Supervisor).
+
+    The `actor` label is the actor's class: names are per instance (one per channel), and a
+    series per channel would grow without bound."""
+
+    def count(actor: object, error: BaseException) -> None:
+        ACTOR_RESTARTS.labels(app_id, type(actor).__name__).inc()
+
+    return count
+
+
 def count_broadcast(app_id: str, recipients: int, frame_bytes: int) -> None:
     """One broadcast of one frame to `recipients` sockets: two increments, whatever the fan-out."""
     if recipients:
-        MESSAGES_OUT.labels(app_id).inc(recipients)
-        BYTES_OUT.labels(app_id).inc(recipients * frame_bytes)
+        messages, size = _outbound_tallies(app_id)
+        messages.pending += recipients
+        size.pending += recipients * frame_bytes
+
+
+@functools.cache
+def _outbound_tallies(app_id: str) -> tuple[tally.Tally, tally.Tally]:
+    return tally.tally(MESSAGES_OUT.labels(app_id)), tally.tally(BYTES_OUT.labels(app_id))
 
 
 def registry() -> CollectorRegistry:
@@ -133,7 +160,13 @@ def registry() -> CollectorRegistry:
 def build_exporter(bind_address: str, port: int) -> WSGIServer:
     """The metrics endpoint (any path answers), unstarted: `start()` raises OSError if the
     port is taken."""
-    return WSGIServer((bind_address, port), make_wsgi_app(registry()), log=None)
+    serve_metrics = make_wsgi_app(registry())
+
+    def flush_then_serve(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        tally.flush_all()  # what this process tallied so far is in the answer
+        return serve_metrics(environ, start_response)
+
+    return WSGIServer((bind_address, port), flush_then_serve, log=None)
 
 
 def serve_when_free(bind_address: str, port: int) -> gevent.Greenlet:

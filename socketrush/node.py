@@ -7,10 +7,12 @@ import logging
 import time
 
 import gevent
+import orjson
 
 from socketrush.adapters.base import Adapter, RemoteBroadcast
 from socketrush.adapters.redis import RedisAdapter
 from socketrush.app import (
+    COUNT_PREFIX,
     TERMINATE_PREFIX,
     AppActor,
     CloseAll,
@@ -21,13 +23,16 @@ from socketrush.app import (
     UpdateSettings,
 )
 from socketrush.app_managers import AppManager, AppManagerError, build_app_manager
+from socketrush.cache.access import ActorCache, CacheAccess
 from socketrush.cache.base import Cache
+from socketrush.channel import SubscriptionCount
 from socketrush.cluster.messages import AppSnapshot, ClusterLink
 from socketrush.cluster.state import ClusterState
 from socketrush.config import AppSettings, ServerSettings
-from socketrush.drivers import build_adapter, build_cache, build_queue
+from socketrush.drivers import build_adapter, build_cache, build_cache_access, build_queue
 from socketrush.protocol.errors import ErrorSpec
 from socketrush.queues.base import Queue
+from socketrush.ratelimit import RateLimiter, build_rate_limiter
 from socketrush.redis_client import RedisKeys, redis_from_settings
 from socketrush.webhooks.events import Event
 from socketrush.webhooks.notifier import NotifierTiming, WebhookNotifier
@@ -55,9 +60,12 @@ class Node:
         self.started_at = time.time()
         self.ready = False
         self.adapter: Adapter = build_adapter(settings)
-        self.cache: Cache = build_cache(settings)
+        self.cache: Cache = build_cache(settings)  # also read by the HTTP API's channel info
+        self.cache_access: CacheAccess = build_cache_access(self.cache)
         self.queue: Queue = build_queue(settings)
         self.app_manager: AppManager = build_app_manager(settings)
+        shared_redis = redis_from_settings(settings) if settings.adapter_driver == "redis" else None
+        self.rate_limiter: RateLimiter = build_rate_limiter(settings, shared_redis)
         self.cluster = self._build_cluster()
         self._apps: dict[str, AppActor] = {}  # by app id
         self._notifiers: list[WebhookNotifier] = []
@@ -81,6 +89,8 @@ class Node:
 
     def start(self) -> None:
         self.queue.start(webhook_sender(self.settings))
+        if isinstance(self.cache_access, ActorCache):
+            self.cache_access.actor.start()
         self.adapter.start(self._deliver_remote)
         if self.cluster is not None:
             self.cluster.start()
@@ -103,6 +113,8 @@ class Node:
         if self.cluster is not None:  # sends the member_removed/vacated the leaves caused
             self.cluster.stop(drain=True)
             self.cluster.join(max(0.0, deadline - time.monotonic()))
+        if isinstance(self.cache_access, ActorCache):
+            self.cache_access.actor.stop(drain=True)  # last publishes still reach the cache
         self.adapter.stop()
         for notifier in self._notifiers:
             notifier.stop(drain=True)
@@ -155,7 +167,7 @@ class Node:
             notifier = WebhookNotifier(app_settings, self.queue, self._webhook_timing).start()
             self._notifiers.append(notifier)
             link = None if self.cluster is None else ClusterLink(app_settings.id, self.cluster)
-            app = AppActor(app_settings, self.cache, self.adapter, notifier, link).start()
+            app = AppActor(app_settings, self.cache_access, self.adapter, notifier, link).start()
             self._apps[app_settings.id] = app
         elif app.settings != app_settings:  # changed in the database: apply before answering
             app.ask(UpdateSettings(app_settings))
@@ -168,6 +180,14 @@ class Node:
         if broadcast.channel.startswith(TERMINATE_PREFIX):
             user_id = broadcast.channel[len(TERMINATE_PREFIX) :]
             app.tell(TerminateUser(user_id, from_remote=True))
+        elif broadcast.channel.startswith(COUNT_PREFIX):
+            try:
+                count = orjson.loads(broadcast.payload)
+                total, version = int(count["n"]), int(count["v"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                log.warning("ignored a malformed subscription count for %s", broadcast.channel)
+                return
+            app.tell(SubscriptionCount(broadcast.channel[len(COUNT_PREFIX) :], total, version))
         else:
             app.tell(
                 Publish(
@@ -182,12 +202,28 @@ class Node:
     # -- the cluster state actor's view of this node (see cluster.state.Host) --
 
     def publish(
-        self, app_id: str, channel: str, payload: bytes, except_socket_id: str | None
+        self,
+        app_id: str,
+        channel: str,
+        payload: bytes,
+        except_socket_id: str | None,
+        local_only: bool = False,
     ) -> None:
-        """Deliver here and to every other node (presence events the cluster decided)."""
-        app = self.app_by_id(app_id)
+        """Deliver here and to every other node (events the cluster decided). The adapter is
+        told directly, not through the app: while the node stops, its apps are gone but the
+        member_removed its departure causes must still reach the other nodes."""
+        app = self._apps.get(app_id)
         if app is not None:
-            app.tell(Publish(channel, payload, except_socket_id, cacheable=False))
+            app.tell(Publish(channel, payload, except_socket_id, cacheable=False, from_remote=True))
+        if not local_only:
+            self.adapter.publish(RemoteBroadcast(app_id, channel, payload, except_socket_id))
+
+    def announce_count(self, app_id: str, channel: str, total: int, version: int) -> None:
+        app = self._apps.get(app_id)
+        if app is not None:
+            app.tell(SubscriptionCount(channel, total, version))
+        payload = orjson.dumps({"n": total, "v": version})
+        self.adapter.publish(RemoteBroadcast(app_id, COUNT_PREFIX + channel, payload, None))
 
     def notify(self, app_id: str, event: Event) -> None:
         app = self.app_by_id(app_id)

@@ -1,8 +1,8 @@
 """Run one node: gevent's WSGI server with gevent-websocket's upgrade handler, until a signal.
 
-SIGTERM/SIGINT start a graceful stop: the node stops being ready, the listener closes, open
-connections are told to reconnect elsewhere (4200), and the process exits within the grace
-period.
+SIGTERM/SIGINT start a graceful stop (socketrush/shutdown.py, shared with gunicorn workers):
+the node stops being ready, the listener closes, open connections are told to reconnect
+elsewhere (4200), webhooks drain, and the process exits within the grace period.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from geventwebsocket.handler import WebSocketHandler
 from socketrush import metrics
 from socketrush.config import ServerSettings
 from socketrush.http.entry import create_wsgi_app
+from socketrush.http.headers import RequestHeaders
 from socketrush.limits import raise_file_limit
 from socketrush.node import Node
-from socketrush.protocol.errors import Err
+from socketrush.shutdown import drain
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,14 @@ def build_ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
 class _LeanHandler(WebSocketHandler):
     """gevent-websocket's handler with a 1 KB read buffer instead of 8 KB: the buffer lives as
     long as the connection, and after the upgrade we read the socket directly (measured:
-    ~3.6 KB less RSS per idle connection). Large headers or bodies just take more reads."""
+    ~3.6 KB less RSS per idle connection). Large headers or bodies just take more reads.
+    Headers are read by `RequestHeaders`, not the `email` package (see http/headers.py)."""
 
     def __init__(self, sock, address, server, rfile=None) -> None:
         super().__init__(sock, address, server, rfile or sock.makefile("rb", 1024))
+
+    def MessageClass(self, rfile, *_args) -> RequestHeaders:  # noqa: N802 (gevent's name)
+        return RequestHeaders.read(rfile)
 
     def log_request(self) -> None:
         """One access line per HTTP request through the server's access log (none when
@@ -135,13 +140,8 @@ def run(settings: ServerSettings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, stop.set)
     stop.wait()
-    log.info("shutting down (grace period %ss)", settings.shutdown_grace_period)
-    node.ready = False
-    server.close()  # no new connections
-    closing = node.close_connections(Err.SERVER_SHUTTING_DOWN)
-    log.info("told %d connections to reconnect elsewhere", closing)
-    server.stop(timeout=settings.shutdown_grace_period)
-    node.stop(settings.shutdown_grace_period)
+    drain(node, settings.shutdown_grace_period, stop_accepting=server.close)
+    server.stop(timeout=1)  # the drain waited for connections to close; cut any left over
     if exporter is not None:  # last, so the drain itself can be watched
         exporter.stop(timeout=1)
     return 0

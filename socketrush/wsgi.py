@@ -5,6 +5,10 @@
 Settings come from the environment (and `.env`); `SOCKETRUSH_CONFIG_FILE` names a JSON
 config file, since gunicorn owns the command line. Each worker process is one node.
 
+SIGTERM, SIGINT and SIGQUIT drain the worker's node like `socketrush serve` does (/ready 503,
+4200 to every client, webhooks drained) before gunicorn's own handling ends the worker; give
+gunicorn a `--graceful-timeout` above `shutdown_grace_period`, or it kills workers mid-drain.
+
 With metrics enabled, one worker at a time serves the metrics port; with
 `PROMETHEUS_MULTIPROC_DIR` set it reports every worker's counts (see docs/metrics.md).
 """
@@ -19,6 +23,9 @@ from socketrush.config import load_settings
 from socketrush.http.entry import create_wsgi_app
 from socketrush.logging_setup import configure_logging
 from socketrush.node import Node
+from socketrush.shutdown import drain_before_worker_exit
+
+log = logging.getLogger(__name__)
 
 
 def _settings_args() -> list[str]:
@@ -31,9 +38,11 @@ configure_logging(settings.log_level, settings.log_format)
 node = Node(settings)
 node.start()
 app = create_wsgi_app(node)
+drain_before_worker_exit(node, settings.shutdown_grace_period)  # gunicorn set its handlers
+log.info("Socket Rush worker %d ready", os.getpid())
 if settings.metrics_enabled:
     if not os.environ.get(metrics.MULTIPROC_ENV):
-        logging.getLogger(__name__).warning(
+        log.warning(
             "metrics_enabled without %s: the metrics port shows one worker's counts only",
             metrics.MULTIPROC_ENV,
         )

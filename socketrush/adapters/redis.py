@@ -17,6 +17,7 @@ import orjson
 import redis
 
 from actors import Actor, MailboxFull
+from socketrush import metrics
 from socketrush.adapters.base import Adapter, Deliver, RemoteBroadcast
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class _Publisher(Actor):
             self.failures += 1
             if self.failures == 1 or self.failures % 1000 == 0:
                 log.warning("redis publish failed (%d so far): %s", self.failures, error)
+        else:
+            metrics.ADAPTER_PUBLISHED.labels(message.app_id).inc()
 
 
 class RedisAdapter(Adapter):
@@ -76,6 +79,7 @@ class RedisAdapter(Adapter):
         self._channel = channel
         self._publisher: _Publisher | None = None
         self._subscriber: gevent.Greenlet | None = None
+        self._subscriptions = 0  # confirmed by Redis, the first one included
         self.connected = False
 
     @property
@@ -107,20 +111,31 @@ class RedisAdapter(Adapter):
         backoff = BACKOFF_START_SECONDS
         while True:
             try:
-                pubsub = self._client_factory().pubsub(ignore_subscribe_messages=True)
+                pubsub = self._client_factory().pubsub()
                 pubsub.subscribe(self._channel)
                 if not self.connected:
                     log.info("redis adapter subscribed to %s", self._channel)
                 self.connected = True
                 backoff = BACKOFF_START_SECONDS
                 for message in pubsub.listen():
-                    self._deliver(message, deliver)
+                    if message.get("type") == "subscribe":
+                        self._subscription_confirmed()
+                    else:
+                        self._deliver(message, deliver)
             except redis.RedisError as error:
                 if self.connected:
                     log.error("redis adapter lost its subscription: %s; reconnecting", error)
                 self.connected = False
                 gevent.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
+
+    def _subscription_confirmed(self) -> None:
+        """Redis confirms every SUBSCRIBE, also the one redis-py sends by itself after it
+        reconnected inside `listen()`: every confirmation after the first is a reconnect,
+        whichever of the two reconnected."""
+        self._subscriptions += 1
+        if self._subscriptions > 1:
+            metrics.ADAPTER_RECONNECTS.inc()
 
     def _deliver(self, message: dict, deliver: Deliver) -> None:
         if message.get("type") != "message":
@@ -131,4 +146,5 @@ class RedisAdapter(Adapter):
             log.warning("ignored a malformed message on %s", self._channel)
             return
         if origin != self.node_id:
+            metrics.ADAPTER_RECEIVED.labels(broadcast.app_id).inc()
             deliver(broadcast)

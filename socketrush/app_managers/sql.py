@@ -27,6 +27,7 @@ import pymysql
 from socketrush.app_managers.base import AppManager, AppManagerError
 from socketrush.config import AppSettings, ConfigError, Given, parse_value
 from socketrush.options import OPTIONS, Kind, Option, Scope
+from socketrush.webhooks.events import targets
 
 Dialect = Literal["postgres", "mysql"]
 DEFAULT_TABLE = "socketrush_apps"
@@ -290,7 +291,8 @@ def _decode_value(column: Column, raw: object, source: str) -> object:
 
 def decode_row(record: dict[str, object], table: str) -> AppSettings:
     """AppSettings from one row (column name -> value); NULL cells take the defaults and
-    columns this version does not know are ignored. Raises ConfigError naming the bad cell."""
+    columns this version does not know are ignored. Raises ConfigError naming the bad cell,
+    or the app and the webhook its `webhook_urls`/`webhooks` cannot deliver to."""
     values: dict[str, object] = {}
     for column in COLUMNS:
         raw = record.get(column.name)
@@ -300,7 +302,12 @@ def decode_row(record: dict[str, object], table: str) -> AppSettings:
                 raise ConfigError(f"{source} is NULL: every app needs an id, key and secret")
             continue
         values[column.option.field] = _decode_value(column, raw, source)
-    return AppSettings(**values)  # type: ignore[arg-type]
+    app = AppSettings(**values)  # type: ignore[arg-type]
+    try:
+        targets(app)  # raises ValueError for a malformed webhook
+    except ValueError as error:
+        raise ConfigError(f"invalid webhooks of app {app.id!r} in table {table}: {error}") from None
+    return app
 
 
 # --- the manager ------------------------------------------------------------------------------

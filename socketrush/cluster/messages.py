@@ -22,17 +22,40 @@ class ActorRef(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ChannelCount:
-    """A channel's subscriber count on this node changed (0: none left here)."""
+    """A channel's subscriber count on this node changed (0: none left here). `announce`:
+    the channel wants the new cluster-wide count sent as subscription_count (frame to every
+    node's subscribers, webhook from this node)."""
 
     app_id: str
     channel: str
     count: int
+    announce: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class ConnectionCount:
+    """The app's connection count on this node now. `reserved`: the connection just added
+    was counted by a `ReserveConnection` already."""
+
     app_id: str
     count: int
+    reserved: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveConnection:
+    """Asked from a connecting socket's greenlet when the app has a connection limit: count
+    one more connection for this node if the cluster-wide total stays within `limit`.
+
+    Answers True (counted), False (over the limit) or None (not counted: Redis unreachable,
+    or the answer came after `deadline`, when the asker had given up; the app counts it
+    itself). A late answer is never applied, so an asker that timed out never leaves a
+    reservation behind.
+    """
+
+    app_id: str
+    limit: int
+    deadline: float  # time.monotonic() after which the reservation must not be made
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,17 @@ A presence field is `<node id>|<user id>`; node ids are hex, so the first `|` sp
 
 # KEYS: per-channel hash (node -> count), per-node hash (channel -> count)
 # ARGV: node, channel, this node's count now
-# Returns 1 when the channel became occupied cluster-wide, -1 when vacated, else 0.
+# Returns {change, total, version}: change 1 when the channel became occupied cluster-wide,
+# -1 when vacated, else 0; total is the cluster-wide count after the change; version orders
+# the channel's counts (the server clock in µs: one channel's changes run on one server, one
+# at a time), so a node can drop a count that pub/sub delivered after a newer one.
 SUBSCRIPTIONS = """
-local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local new = tonumber(ARGV[3])
+local old, others = 0, 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if all[i] == ARGV[1] then old = tonumber(all[i + 1]) else others = others + tonumber(all[i + 1]) end
+end
 if new > 0 then
   redis.call('HSET', KEYS[1], ARGV[1], new)
   redis.call('HSET', KEYS[2], ARGV[2], new)
@@ -18,10 +25,25 @@ else
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[2])
 end
-if redis.call('HLEN', KEYS[1]) > (new > 0 and 1 or 0) then return 0 end
-if old == 0 and new > 0 then return 1 end
-if old > 0 and new == 0 then return -1 end
-return 0
+local change = 0
+if others == 0 and old == 0 and new > 0 then change = 1 end
+if others == 0 and old > 0 and new == 0 then change = -1 end
+local now = redis.call('TIME')
+return {change, others + new, tonumber(now[1]) * 1000000 + tonumber(now[2])}
+"""
+
+# KEYS: per-app hash (node -> connections)
+# ARGV: node, this node's count with the new connection, the app's connection limit
+# Returns 1 and writes the new count when the cluster-wide total stays within the limit, else 0.
+RESERVE_CONNECTION = """
+local total = tonumber(ARGV[2])
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if all[i] ~= ARGV[1] then total = total + tonumber(all[i + 1]) end
+end
+if total > tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
 """
 
 # KEYS: presence hash, per-node set of presence channels
@@ -48,11 +70,12 @@ return out
 
 # KEYS: presence hash, per-node set of presence channels
 # ARGV: node, user id, channel
-# Returns 1 when no node has the user any more (member_removed is due), else 0.
+# Returns 1 when this removed the user's last field (member_removed is due), else 0: a
+# repeated leave (a replay after an outage) announces nothing twice.
 LEAVE = """
 local mine = ARGV[1] .. '|'
-redis.call('HDEL', KEYS[1], mine .. ARGV[2])
-local gone, node_left = 1, 1
+local gone = redis.call('HDEL', KEYS[1], mine .. ARGV[2])
+local node_left = 1
 for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
   local sep = string.find(field, '|', 1, true)
   if string.sub(field, sep + 1) == ARGV[2] then gone = 0 end

@@ -6,6 +6,7 @@ server classifies names the same way by calling `classify`.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -13,6 +14,7 @@ from enum import Enum
 from socketrush.protocol.errors import Err, ErrorSpec
 
 SERVER_TO_USER_PREFIX = "#server-to-user-"
+CLASSIFIED_NAMES_KEPT = 4096  # bounded: channel names come from clients
 
 # Pusher's channel naming convention: letters, digits and _ - = @ , . ;
 _NAME_RE = re.compile(r"[A-Za-z0-9_\-=@,.;]+")
@@ -58,9 +60,12 @@ _KINDS: tuple[tuple[str, ChannelKind], ...] = (
 )
 
 
+@functools.lru_cache(maxsize=CLASSIFIED_NAMES_KEPT)
 def classify(name: str) -> ChannelInfo:
     """Kind and cache flag of `name`; "cache-" follows the kind's prefix (e.g.
-    "presence-cache-x"), and server-to-user channels are never cache channels."""
+    "presence-cache-x"), and server-to-user channels are never cache channels.
+
+    Cached: every client event and publish asks again for the same few names."""
     prefix, kind = next((p, k) for p, k in _KINDS if name.startswith(p))
     is_cache = kind is not ChannelKind.SERVER_TO_USER and name.startswith("cache-", len(prefix))
     return ChannelInfo(name, kind, is_cache)

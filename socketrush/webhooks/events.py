@@ -10,6 +10,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -39,6 +40,7 @@ SWITCHES: Mapping[str, str] = {
 
 
 FILTER_KEYS = ("channel_name_starts_with", "channel_name_ends_with")
+WEBHOOK_SCHEMES = ("http", "https")
 
 
 # -- event builders (field names as in the Pusher webhook docs) --
@@ -116,8 +118,9 @@ class Target:
 def targets(settings: AppSettings) -> tuple[Target, ...]:
     """The app's webhook URLs: plain `webhook_urls` first, then the JSON `webhooks` objects.
 
-    Raises ValueError for a malformed object; the config loader turns that into a start-up
-    error, so a typo never silently turns a webhook off.
+    Raises ValueError for a malformed object or a URL no webhook could be POSTed to: the
+    config loader turns that into a start-up error and a database app manager refuses that
+    app, so a typo never silently turns a webhook off.
     """
     found = [Target(url) for url in settings.webhook_urls]
     for raw in settings.webhooks:
@@ -144,7 +147,24 @@ def targets(settings: AppSettings) -> tuple[Target, ...]:
                 str(flt.get(FILTER_KEYS[1]) or ""),
             )
         )
+    for target in found:
+        _check_url(target.url)
     return tuple(found)
+
+
+def _check_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in WEBHOOK_SCHEMES
+        or not parts.hostname
+        or any(char.isspace() for char in url)
+    ):
+        raise ValueError(f"webhook url {url!r} is not an http:// or https:// URL with a host")
 
 
 def routes(event: Event, candidates: Iterable[Target]) -> list[str]:

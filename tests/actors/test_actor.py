@@ -8,7 +8,7 @@ import gevent
 import greenlet
 import pytest
 
-from actors import Actor, ActorDeadError, AskTimeout, MailboxFull
+from actors import Actor, ActorDeadError, AskTimeout, MailboxFull, runners
 from tests.actors.recorder import AskSelf, Fail, Ping, Recorder, StopSelf, blocked
 
 
@@ -202,11 +202,13 @@ def _busy_then_idle(count: int) -> list[Actor]:
 
 def test_idle_actors_hold_no_greenlets() -> None:
     gevent.get_hub()  # the hub is a greenlet too: create it before counting
-    before = _count_greenlets()
+    before = _count_greenlets() - runners.idle_runners()
     actors = _busy_then_idle(1000)
     assert all(actor._greenlet is None for actor in actors)
     assert all(actor.is_alive for actor in actors)
-    assert _count_greenlets() == before
+    # Only the bounded pool of parked runners remains, whatever the number of actors.
+    assert runners.idle_runners() <= runners.MAX_IDLE_RUNNERS
+    assert _count_greenlets() - runners.idle_runners() == before
 
 
 def test_repr_and_default_state_summary_name_the_actor() -> None:

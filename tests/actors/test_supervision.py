@@ -201,6 +201,40 @@ def test_failing_hooks_and_supervisors_are_logged_and_never_escape(
     assert capfd.readouterr().err == ""
 
 
+def test_on_restart_hears_each_restart_but_not_stops() -> None:
+    heard: list[tuple[Actor, BaseException]] = []
+    clock = fixed_clock(0, 1, 2).__next__
+    supervisor = Supervisor(max_restarts=2, clock=clock, on_restart=lambda *a: heard.append(a))
+    actor = Recorder(supervisor=supervisor).start()
+    errors = [ValueError(str(n)) for n in range(3)]
+    for error in errors:
+        actor.tell(Fail(error))
+    assert actor.join(1) is True  # the third crash passes max_restarts: stopped, not restarted
+    assert heard == [(actor, errors[0]), (actor, errors[1])]
+    stopping = Recorder(supervisor=Supervisor(policy=RestartPolicy.STOP, on_restart=heard.append))
+    stopping.start().tell(Fail(KeyError("fatal")))
+    assert stopping.join(1) is True
+    assert len(heard) == 2
+
+
+def test_a_failing_on_restart_hook_is_logged_and_the_child_still_restarts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(actor: Actor, error: BaseException) -> None:
+        raise LookupError("counter broke")
+
+    actor = Recorder(supervisor=Supervisor(on_restart=broken)).start()
+    error = ValueError("boom")
+    with caplog.at_level(logging.ERROR, logger="actors"):
+        actor.tell(Fail(error))
+        assert actor.ask("after") == "after"
+    assert actor.events == ["start", ("restart", error)]
+    assert [record.getMessage() for record in caplog.records] == [
+        "actor rec crashed handling Fail; state: seen=0",
+        "actor rec: on_restart hook failed",
+    ]
+
+
 def test_supervisor_arguments_are_validated() -> None:
     with pytest.raises(ValueError, match="max_restarts must be >= 0"):
         Supervisor(max_restarts=-1)

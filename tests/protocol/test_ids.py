@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 from socketrush.protocol.ids import new_socket_id
@@ -14,3 +15,19 @@ def test_format() -> None:
 
 def test_unique() -> None:
     assert len({new_socket_id() for _ in range(10_000)}) == 10_000
+
+
+def test_a_forked_child_does_not_repeat_its_parents_next_ids() -> None:
+    new_socket_id()  # the pool now holds ids the parent has not handed out yet
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports its first id and leaves at once
+        os.write(write_end, new_socket_id().encode())
+        os._exit(0)
+    os.close(write_end)
+    child_id = os.read(read_end, 64).decode()
+    os.waitpid(pid, 0)
+    os.close(read_end)
+    parent_ids = {new_socket_id() for _ in range(600)}  # more than one pool's worth
+    assert re.fullmatch(r"\d+\.\d+", child_id)
+    assert child_id not in parent_ids

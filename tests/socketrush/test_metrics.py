@@ -4,22 +4,26 @@ traffic: exact counter values, off by default, and one view over several gunicor
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
+import gevent
 import pusher
 import pytest
 import websocket
+from prometheus_client import Counter, Gauge
 from prometheus_client.parser import text_string_to_metric_families
 
-from socketrush.http.api import create_flask_app
+from actors import Actor, Supervisor
+from socketrush import metrics
 from tests.support.client import PusherClient, expect_close, sdk
 from tests.support.gunicorn import gunicorn_workers
-from tests.support.server import APP_ID, ServerProcess, free_port
+from tests.support.server import APP_ID, REPO_ROOT, ServerProcess, free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -202,18 +206,40 @@ def test_gunicorn_workers_report_together(tmp_path: Path) -> None:
     assert value(samples, "socketrush_connections", app_id=APP_ID) == 16
 
 
-def test_accept_traffic_is_ok_while_serving(start_server: Callable) -> None:
-    server = start_server()
-    with urllib.request.urlopen(server.http_url + "/accept-traffic", timeout=5) as response:
-        assert (response.status, response.read()) == (200, b"OK")
+def test_actor_restarts_are_counted_by_app_and_actor_class() -> None:
+    """No server actor crashes on purpose, so a test actor is supervised the way the node's
+    actors are (Supervisor(on_restart=metrics.restart_counter(app_id))), and this process's
+    own exporter is scraped."""
+
+    class Fragile(Actor):
+        def receive(self, message: object) -> None:
+            raise ValueError(message)
+
+    app_id = f"restarts-{uuid.uuid4().hex[:8]}"  # this process's registry outlives the test
+    supervisor = Supervisor(on_restart=metrics.restart_counter(app_id))
+    fragile = Fragile(supervisor=supervisor).start()
+    exporter = metrics.build_exporter("127.0.0.1", 0)
+    exporter.start()
+    try:
+        for crash in range(3):
+            fragile.tell(crash)
+        with pytest.raises(ValueError):  # handled after the tells; an ask's error is no crash
+            fragile.ask("after the crashes")
+        # The exporter is served by this thread's gevent hub: scrape from a native thread.
+        samples = gevent.get_hub().threadpool.apply(scrape, (exporter.server_port,))
+    finally:
+        exporter.stop(timeout=1)
+        fragile.stop()
+    assert value(samples, "socketrush_actor_restarts_total", app_id=app_id, actor="Fragile") == 3
 
 
-@pytest.mark.parametrize(("ready", "status"), [(True, 200), (False, 503)])
-def test_accept_traffic_follows_readiness_not_the_adapter(ready: bool, status: int) -> None:
-    """Starting and draining nodes are not ready; the listener is closed as a drain starts,
-    so the 503 is asserted in process."""
-    settings = SimpleNamespace(apps=(), cors_allowed_origins=())
-    node = SimpleNamespace(settings=settings, ready=ready, adapter=SimpleNamespace(healthy=False))
-    response = create_flask_app(node).test_client().get("/accept-traffic")
-    body = b"OK" if ready else b"NOT ACCEPTING TRAFFIC"
-    assert (response.status_code, response.data) == (status, body)
+def test_docs_list_every_metric() -> None:
+    documented = set(
+        re.findall(r"^\| `(socketrush_\w+)` \|", (REPO_ROOT / "docs/metrics.md").read_text(), re.M)
+    )
+    defined = {
+        f"{metric._name}_total" if isinstance(metric, Counter) else metric._name
+        for metric in vars(metrics).values()
+        if isinstance(metric, Counter | Gauge)
+    }
+    assert documented == defined

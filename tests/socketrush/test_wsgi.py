@@ -1,11 +1,18 @@
-"""gunicorn with two gevent-websocket workers and the Redis adapter behaves as one server."""
+"""gunicorn with two gevent-websocket workers: with the Redis adapter they behave as one
+server, and stopping gunicorn drains every worker the way `socketrush serve` drains."""
 
 from __future__ import annotations
 
+import re
+import signal
+import time
 from pathlib import Path
 
+import pytest
+
 from tests.socketrush.adapters.test_redis_adapter import wait_ready
-from tests.support.client import PusherClient, sdk
+from tests.socketrush.webhooks.receiver import Receiver
+from tests.support.client import ConnectionClosed, PusherClient, sdk
 from tests.support.gunicorn import gunicorn_workers
 from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess
@@ -40,3 +47,57 @@ def test_two_gunicorn_workers_deliver_to_every_client(
         finally:
             for client in clients:
                 client.close()
+
+
+def wait_for_workers(log_path: Path, count: int, timeout: float = 30.0) -> None:
+    """Until `count` workers have built the app: a signal before that finds gunicorn's own
+    handlers only. Another process's log: nothing to await, so it is polled."""
+    deadline = time.monotonic() + timeout
+    while len(re.findall(r"Socket Rush worker \d+ ready", log_path.read_text())) < count:
+        assert time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_gunicorn_drains_every_worker_like_serve(signum: int, tmp_path: Path) -> None:
+    """SIGTERM (graceful) or SIGINT (quick) to the master: every client of both workers gets
+    4200 then a 4200 close, and the webhooks those disconnects cause are sent before exit."""
+    server = ServerProcess()  # only for its port and URLs; gunicorn runs the node processes
+    rooms = [f"room-{n}" for n in range(CLIENTS)]
+    settings = {
+        "SHUTDOWN_GRACE_PERIOD": "3",  # under the helper's --graceful-timeout 5
+        "LOG_LEVEL": "info",  # each worker logs how many clients it told
+        "APP_WEBHOOKS_ENABLED": "true",
+        "APP_HAS_CHANNEL_VACATED_WEBHOOKS": "true",
+    }
+    with Receiver() as receiver:
+        settings["APP_WEBHOOK_URL"] = receiver.url
+        with gunicorn_workers(server.port, tmp_path / "gunicorn.log", **settings) as gunicorn:
+            wait_for_workers(tmp_path / "gunicorn.log", 2)
+            clients = [PusherClient.connect(server) for _ in rooms]
+            for client, room in zip(clients, rooms, strict=True):
+                client.subscribe(room)
+                client.recv_event("pusher_internal:subscription_succeeded")
+            gunicorn.send_signal(signum)
+            for client in clients:
+                assert client.recv() == {
+                    "event": "pusher:error",
+                    "data": {"code": 4200, "message": "Server is shutting down, reconnect"},
+                }
+                with pytest.raises(ConnectionClosed) as closed:
+                    client.recv()
+                assert closed.value.code == 4200
+            assert gunicorn.wait(20) == 0
+        vacated = [
+            event["channel"]
+            for request in receiver.received  # no wait: sent before the workers exited
+            for event in request.events
+            if event["name"] == "channel_vacated"
+        ]
+    assert sorted(vacated) == sorted(rooms)
+    log = (tmp_path / "gunicorn.log").read_text()
+    told = re.findall(r"told (\d+) connections to reconnect elsewhere", log)
+    assert len(told) == 2  # both workers drained, however the kernel spread the clients
+    assert sum(map(int, told)) == CLIENTS
+    assert "Traceback" not in log
+    assert "Worker graceful timeout" not in log

@@ -166,3 +166,55 @@ def test_decode_row_names_the_bad_cell(column: str, value: object, message: str)
     with pytest.raises(ConfigError) as raised:
         decode_row(record, "t")
     assert str(raised.value) == message
+
+
+KNOWN_TYPES = (
+    "channel_occupied, channel_vacated, member_added, member_removed, client_event, cache_miss, "
+    "subscription_count"
+)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        (
+            "webhooks",
+            '[{"url": "https://hooks.example", "event_types": ["member_joined"]}]',
+            "webhook https://hooks.example: unknown event types ['member_joined']; known: "
+            + KNOWN_TYPES,
+        ),
+        (
+            "webhooks",
+            '[{"event_types": ["cache_miss"]}]',
+            "webhook {'event_types': ['cache_miss']} needs a url",
+        ),
+        (
+            "webhooks",
+            '[{"url": "ftp://hooks.example/in"}]',
+            "webhook url 'ftp://hooks.example/in' is not an http:// or https:// URL with a host",
+        ),
+        (
+            "webhook_urls",
+            '["hooks.example/in"]',
+            "webhook url 'hooks.example/in' is not an http:// or https:// URL with a host",
+        ),
+        (
+            "webhook_urls",
+            '["https://hooks.example:80a/in"]',
+            "webhook url 'https://hooks.example:80a/in' is not an http:// or https:// URL with a "
+            "host",
+        ),
+        (
+            "webhook_urls",
+            '["https:///in"]',
+            "webhook url 'https:///in' is not an http:// or https:// URL with a host",
+        ),
+    ],
+)
+def test_decode_row_refuses_webhooks_that_could_never_be_sent(
+    column: str, value: str, problem: str
+) -> None:
+    record = {"id": "7", "key": "k", "secret": "s", column: value}
+    with pytest.raises(ConfigError) as raised:
+        decode_row(record, "t")
+    assert str(raised.value) == f"invalid webhooks of app '7' in table t: {problem}"

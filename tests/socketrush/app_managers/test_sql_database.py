@@ -161,6 +161,26 @@ def test_a_row_with_a_bad_value_is_refused_and_logged(
     ]
 
 
+def test_a_row_with_bad_webhooks_is_refused_with_one_line_and_others_keep_working(
+    database: DatabaseServer, table: str, manager: SqlAppManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    insert(database, table, id="8", key="key-8", secret="s8", webhooks='[{"url": "mailto:x"}]')
+    insert(database, table, id="9", key="key-9", secret="s9", webhook_urls='["https://h.example"]')
+    with caplog.at_level(logging.INFO, logger="socketrush"):
+        assert manager.find_by_key("key-8") is None
+        assert manager.find_by_id("9") == AppSettings(
+            id="9", key="key-9", secret="s9", webhook_urls=("https://h.example",)
+        )
+    assert [(r.levelno, r.exc_info, r.getMessage()) for r in caplog.records] == [
+        (
+            logging.ERROR,
+            None,
+            "app manager: app refused until its row is fixed: invalid webhooks of app '8' in "
+            f"table {table}: webhook url 'mailto:x' is not an http:// or https:// URL with a host",
+        )
+    ]
+
+
 def test_a_missing_table_says_to_run_init_db(database: DatabaseServer, table: str) -> None:
     manager = SqlAppManager(database.dialect, database.url, table)
     target = parse_database_url(database.dialect, database.url)

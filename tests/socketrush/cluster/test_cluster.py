@@ -136,22 +136,26 @@ def test_presence_member_limit_is_cluster_wide(redis_server: RedisServer, nodes_
         client.close()
 
 
-def test_connection_quota_counts_every_node(redis_server: RedisServer, nodes_on) -> None:
-    first, second = nodes_on(redis_server.url, 2, "--app-max-connections", "2")
-    held = [PusherClient.connect(first), PusherClient.connect(second)]
-    # The other node's count arrives with its next heartbeat: retry until it is known.
-    deadline = time.monotonic() + 10
-    while True:
-        client = PusherClient(first.ws_url())
-        frame = client.recv()
-        if frame["event"] == "pusher:error":
-            assert frame["data"]["code"] == 4004
-            client.close()
-            break
-        client.close()
-        assert time.monotonic() < deadline, "the quota never counted the other node"
-        time.sleep(0.1)
+def test_connection_quota_is_exact_across_nodes(redis_server: RedisServer, nodes_on) -> None:
+    first, second = nodes_on(redis_server.url, 2, "--app-max-connections", "3")
+    # Alternate nodes with no pause: a count learned by heartbeat would admit all four.
+    held = [PusherClient.connect(node) for node in (first, second, first)]
+    refused = PusherClient(second.ws_url())
+    error, code = expect_close(refused)
+    assert (error["data"]["code"], code) == (4004, 4004)
+    held.pop().close()
+    # The freed place is known cluster-wide once the node has counted the disconnect.
+    eventually(lambda: connects(second), True)
     for client in held:
+        client.close()
+
+
+def connects(node: ServerProcess) -> bool:
+    """Whether a new connection to `node` is admitted (it is closed again either way)."""
+    client = PusherClient(node.ws_url())
+    try:
+        return client.recv()["event"] == "pusher:connection_established"
+    finally:
         client.close()
 
 
@@ -170,6 +174,101 @@ def test_terminate_connections_reaches_every_node(redis_server: RedisServer, nod
         error, code = expect_close(client)
         assert error["event"] == "pusher:error"
         assert code == 4009
+
+
+def test_subscription_count_is_cluster_wide(redis_server: RedisServer, nodes_on) -> None:
+    def count(n: int) -> dict:
+        return {
+            "event": "pusher_internal:subscription_count",
+            "channel": "counted",
+            "data": {"subscription_count": n},
+        }
+
+    with Receiver() as receiver:
+        first, second = nodes_on(
+            redis_server.url,
+            2,
+            "--app-subscription-count-enabled",
+            "true",
+            "--app-webhooks-enabled",
+            "true",
+            "--app-webhook-url",
+            receiver.url,
+        )
+        clients = []
+        for node, total in ((first, 1), (second, 2), (first, 3)):
+            client = PusherClient.connect(node)
+            client.subscribe("counted")
+            assert client.recv()["event"] == "pusher_internal:subscription_succeeded"
+            clients.append(client)
+            for subscriber in clients:
+                assert subscriber.recv() == count(total)
+        on_first, on_second, again_on_first = clients
+        on_second.close()
+        assert on_first.recv() == count(2)
+        assert again_on_first.recv() == count(2)
+        webhooks = receiver.wait_for(4)
+        # one webhook per change, from the node where it happened, with the cluster's total
+        events = sorted(
+            (e["name"], e["channel"], e["subscription_count"]) for r in webhooks for e in r.events
+        )
+        assert events == [("subscription_count", "counted", n) for n in (1, 2, 2, 3)]
+        on_first.close()
+        assert again_on_first.recv() == count(1)
+        again_on_first.close()
+
+
+def test_a_stopped_node_removes_its_members_at_once(redis_server: RedisServer, nodes_on) -> None:
+    with Receiver() as receiver:
+        leaving, survivor = nodes_on(
+            redis_server.url,
+            2,
+            "--node-timeout-seconds",
+            "60",  # reaping a silent node cannot be what removes alice
+            "--app-webhooks-enabled",
+            "true",
+            "--app-webhook-url",
+            receiver.url,
+            "--app-has-member-removed-webhooks",
+            "true",
+            "--app-has-channel-vacated-webhooks",
+            "true",
+            "--webhook-member-removed-delay-ms",
+            "0",
+        )
+        alice, _ = join(leaving, "alice")
+        settle(leaving, [survivor])
+        bob, _ = join(survivor, "bob")
+        lonely = PusherClient.connect(leaving)
+        lonely.subscribe("lonely")
+        lonely.recv_event("pusher_internal:subscription_succeeded")
+        stopped_at = time.monotonic()
+        assert leaving.stop(signal.SIGTERM) == 0
+        assert bob.recv(timeout=10) == {
+            "event": "pusher_internal:member_removed",
+            "channel": ROOM,
+            "data": {"user_id": "alice"},
+        }
+        assert time.monotonic() - stopped_at < 10
+        received = receiver.wait_for(3)  # the first: settle()'s probe channel vacated
+        events = sorted(tuple(sorted(e.items())) for r in received for e in r.events)
+        assert events == [
+            (("channel", "lonely"), ("name", "channel_vacated")),
+            (("channel", ROOM), ("name", "member_removed"), ("user_id", "alice")),
+            (("channel", "probe"), ("name", "channel_vacated")),
+        ]
+        api = sdk(survivor)
+        assert api.users_info(ROOM) == {"users": [{"id": "bob"}]}
+        assert api.channels_info() == {"channels": {ROOM: {}}}
+        # Nothing of the stopped node is left for a reaper.
+        client = redis_server.client(decode_responses=True)
+        (node,) = client.zrange("{pusher}:nodes", 0, -1)
+        assert set(client.scan_iter("*:node:*")) == {
+            f"{{pusher}}:node:{node}:apps",
+            f"{{pusher:424242}}:node:{node}:channels",
+            f"{{pusher:424242}}:node:{node}:presence",
+        }
+        bob.close()
 
 
 NODE_TIMEOUT = 3  # seconds; --node-timeout-seconds, default 10
@@ -233,3 +332,52 @@ def test_occupied_and_vacated_webhooks_once_per_cluster_transition(
         names = [(e["name"], e["channel"]) for r in receiver.received for e in r.events]
         assert names == [("channel_occupied", "news"), ("channel_vacated", "news")]
         assert len(got) == 2
+
+
+def test_shared_state_on_a_redis_cluster(redis_cluster, nodes_on) -> None:
+    """The scripts touch one app's keys only (one hash slot), so they run on Redis Cluster."""
+    doomed, survivor = nodes_on(
+        redis_cluster.url,
+        2,
+        "--redis-cluster",
+        "true",
+        "--node-timeout-seconds",
+        str(NODE_TIMEOUT),
+    )
+    alice, _ = join(doomed, "alice")
+    bob, presence = join(survivor, "bob")
+    assert sorted(presence["ids"]) == ["alice", "bob"]
+    assert alice.recv() == {
+        "event": "pusher_internal:member_added",
+        "channel": ROOM,
+        "data": {"user_id": "bob", "user_info": {"n": "bob"}},
+    }
+    carol, _ = join(doomed, "carol")
+    carol.close()
+    assert bob.recv_event("pusher_internal:member_removed") == {
+        "event": "pusher_internal:member_removed",
+        "channel": ROOM,
+        "data": {"user_id": "carol"},
+    }
+    lonely = PusherClient.connect(doomed)
+    lonely.subscribe("lonely")
+    lonely.recv_event("pusher_internal:subscription_succeeded")
+    for node in (doomed, survivor):
+        api = sdk(node)
+        eventually(lambda api=api: api.channels_info(), {"channels": {ROOM: {}, "lonely": {}}})
+        eventually(
+            lambda api=api: sorted(u["id"] for u in api.users_info(ROOM)["users"]),
+            ["alice", "bob"],
+        )
+    killed_at = time.monotonic()
+    doomed.stop(signal.SIGKILL)
+    assert bob.recv(timeout=20) == {
+        "event": "pusher_internal:member_removed",
+        "channel": ROOM,
+        "data": {"user_id": "alice"},
+    }
+    assert time.monotonic() - killed_at < NODE_TIMEOUT * 1.25 + 2
+    api = sdk(survivor)
+    assert api.users_info(ROOM) == {"users": [{"id": "bob"}]}
+    assert api.channels_info() == {"channels": {ROOM: {}}}
+    bob.close()

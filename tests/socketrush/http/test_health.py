@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Callable
+from types import SimpleNamespace
 
+import pytest
+
+from socketrush.http.api import create_flask_app
 from tests.support.client import PusherClient
 from tests.support.server import ServerProcess
 
@@ -36,3 +40,18 @@ def test_usage_reports_memory_and_open_connections(start_server: Callable) -> No
     assert usage["connections"] == 3
     assert set(usage["memory"]) == {"rss_bytes", "max_rss_bytes"}
     assert all(usage["memory"][name] > 1024 * 1024 for name in usage["memory"])
+
+
+def test_accept_traffic_is_ok_while_serving(server: ServerProcess) -> None:
+    assert get(server, "/accept-traffic") == (200, "text/plain", b"OK")
+
+
+@pytest.mark.parametrize(("ready", "status"), [(True, 200), (False, 503)])
+def test_accept_traffic_follows_readiness_not_the_adapter(ready: bool, status: int) -> None:
+    """Starting and draining nodes are not ready; the listener is closed as a drain starts,
+    so the 503 is asserted in process."""
+    settings = SimpleNamespace(apps=(), cors_allowed_origins=())
+    node = SimpleNamespace(settings=settings, ready=ready, adapter=SimpleNamespace(healthy=False))
+    response = create_flask_app(node).test_client().get("/accept-traffic")
+    body = b"OK" if ready else b"NOT ACCEPTING TRAFFIC"
+    assert (response.status_code, response.data) == (status, body)

@@ -43,3 +43,12 @@ def test_malformed_webhook_objects_stop_start_up(tmp_path: Path) -> None:
         f"applications[0] in config file '{config}': invalid app_webhooks: webhook http://a: "
         "unknown event types ['channel_ocupied']"
     )
+
+
+@pytest.mark.parametrize("url", ["ftp://a/hook", "http://", "localhost:8000/hook", "http://a b"])
+def test_webhook_urls_that_cannot_be_posted_to_stop_start_up(url: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(CREDENTIALS + ["--app-webhook-url", url], environ={})
+    assert f"webhook url {url!r} is not an http:// or https:// URL with a host" in str(
+        refused.value
+    )

@@ -6,10 +6,11 @@ import time
 
 
 class PerSecondLimiter:
-    """Allows `limit` units per wall-clock second; a limit of 0 means unlimited.
+    """Allows `limit` units per second of the monotonic clock; a limit of 0 means unlimited.
 
     A fixed window (not a sliding one) is what Pusher-style "N per second" limits promise and
-    costs two integers per limiter, which matters when every socket has one.
+    costs two integers per limiter, which matters when every socket has one. A refused take
+    uses nothing, so a too large batch does not starve smaller requests after it.
     """
 
     __slots__ = ("limit", "_window", "_used")
@@ -19,10 +20,11 @@ class PerSecondLimiter:
         self._window = 0
         self._used = 0
 
-    def take(self, count: int = 1) -> bool:
+    def take(self, count: int = 1, now: float | None = None) -> bool:
+        """`now` (seconds) replaces the monotonic clock, for callers that bring their own."""
         if not self.limit:
             return True
-        window = int(time.monotonic())
+        window = int(time.monotonic() if now is None else now)
         if window != self._window:
             self._window, self._used = window, 0
         if self._used + count > self.limit:

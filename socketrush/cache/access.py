@@ -1,0 +1,103 @@
+"""How app and channel actors reach the cache of cache channels without blocking.
+
+A local cache is a dict: reading it inline is as cheap as a message, so `DirectCache` answers
+at once. A Redis cache is a network round trip, which architecture rule 5 keeps out of app and
+channel actors: `ActorCache` hands each read and write to one `CacheActor` per node, and the
+channel gets its answer later as a `CachedEvent` message. The actor's mailbox keeps each
+node's writes and reads in order, so a subscriber never misses an event published before it
+asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from actors import Actor
+from socketrush.cache.base import Cache
+
+CACHE_TTL_SECONDS = 30 * 60  # Pusher keeps a cache channel's last event for 30 minutes
+
+
+def cache_key(app_id: str, channel: str) -> str:
+    """Where a cache channel's last event is kept (the HTTP API reads the same key)."""
+    return f"cache-channel:{app_id}:{channel}"
+
+
+class ReplyTo(Protocol):
+    def tell(self, message: object) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CachedEvent:
+    """The answer to a fetch: the cached event JSON, or None for a miss."""
+
+    token: object  # handed back untouched (the subscriber that asked)
+    payload: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    key: str
+    payload: bytes
+    ttl_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    key: str
+    reply_to: ReplyTo
+    token: object
+
+
+class CacheAccess(Protocol):
+    def store(self, key: str, payload: bytes, ttl_seconds: float) -> None:
+        """Never waits."""
+
+    def fetch(self, key: str, reply_to: ReplyTo, token: object) -> CachedEvent | None:
+        """The answer now, or None when it will reach `reply_to` as a `CachedEvent`."""
+
+
+class DirectCache:
+    """Inline access to an in-process cache."""
+
+    def __init__(self, cache: Cache) -> None:
+        self._cache = cache
+
+    def store(self, key: str, payload: bytes, ttl_seconds: float) -> None:
+        self._cache.set(key, payload, ttl_seconds)
+
+    def fetch(self, key: str, reply_to: ReplyTo, token: object) -> CachedEvent | None:
+        return CachedEvent(token, self._cache.get(key))
+
+
+class CacheActor(Actor):
+    """The one actor per node that does cache I/O. Its Redis driver degrades on its own (a
+    failed read is a miss, a failed write is dropped), so nothing here can crash on Redis."""
+
+    def __init__(self, cache: Cache) -> None:
+        super().__init__(name="cache")
+        self._cache = cache
+
+    def receive(self, message: object) -> object:
+        if isinstance(message, Store):
+            self._cache.set(message.key, message.payload, message.ttl_seconds)
+        elif isinstance(message, Fetch):
+            message.reply_to.tell(CachedEvent(message.token, self._cache.get(message.key)))
+        else:
+            raise TypeError(f"unexpected message {type(message).__name__}")
+        return None
+
+
+class ActorCache:
+    """Access through a `CacheActor`: every call is a tell."""
+
+    def __init__(self, actor: CacheActor) -> None:
+        self.actor = actor
+
+    def store(self, key: str, payload: bytes, ttl_seconds: float) -> None:
+        self.actor.tell(Store(key, payload, ttl_seconds))
+
+    def fetch(self, key: str, reply_to: ReplyTo, token: object) -> CachedEvent | None:
+        self.actor.tell(Fetch(key, reply_to, token))
+        return None

@@ -1,0 +1,32 @@
+"""Rate limits: the fixed-window counter sockets use for client events, and the HTTP API's
+per-app limiters (local or Redis, see `build_rate_limiter`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from socketrush.config import ServerSettings
+from socketrush.ratelimit.base import Kind, RateLimiter
+from socketrush.ratelimit.local import LocalRateLimiter
+from socketrush.ratelimit.window import PerSecondLimiter
+
+if TYPE_CHECKING:
+    from socketrush.redis_client import RedisClient
+
+__all__ = ["Kind", "PerSecondLimiter", "RateLimiter", "build_rate_limiter"]
+
+
+def build_rate_limiter(settings: ServerSettings, redis_client: RedisClient | None) -> RateLimiter:
+    """The limiter for the HTTP API's per-app limits.
+
+    With the Redis adapter, nodes serve one deployment together, so its limits are counted
+    across all of them in Redis (`redis_client` is then required); otherwise in this process.
+    """
+    if settings.adapter_driver != "redis":
+        return LocalRateLimiter()
+    if redis_client is None:
+        raise ValueError("the redis adapter's rate limiter needs a redis client")
+    from socketrush.ratelimit.redis import RedisRateLimiter
+    from socketrush.redis_client import RedisKeys
+
+    return RedisRateLimiter(redis_client, RedisKeys(settings.redis_prefix))

@@ -1,0 +1,158 @@
+"""A Redis outage loses nothing: state comes back after an empty restart, and transitions made
+while Redis was down are announced (frames and webhooks) once it answers again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.socketrush.cluster.test_cluster import ROOM, eventually, join, settle
+from tests.socketrush.webhooks.receiver import Receiver
+from tests.support.client import PusherClient, sdk
+from tests.support.redis import RedisServer
+
+# Beats every timeout/4: recovery and its settling take a few beats.
+FAST_BEATS = ("--node-timeout-seconds", "4")
+WEBHOOKS = (
+    "--app-webhooks-enabled",
+    "true",
+    "--webhook-member-removed-delay-ms",
+    "0",
+    *(
+        flag
+        for kind in ("channel-occupied", "channel-vacated", "member-added", "member-removed")
+        for flag in (f"--app-has-{kind}-webhooks", "true")
+    ),
+)
+
+
+@pytest.fixture
+def restartable_redis() -> Iterator[RedisServer]:
+    """A Redis of this test's own: it is stopped and restarted empty."""
+    with RedisServer() as server:
+        yield server
+
+
+def subscribe(node, channel: str) -> PusherClient:
+    client = PusherClient.connect(node)
+    client.subscribe(channel)
+    client.recv_event("pusher_internal:subscription_succeeded")
+    return client
+
+
+def connection_total(server: RedisServer) -> int:
+    counts = server.client(decode_responses=True).hgetall("{pusher:424242}:connections")
+    return sum(int(n) for n in counts.values())
+
+
+def test_state_is_rebuilt_after_redis_restarts_empty(restartable_redis: RedisServer, nodes_on):
+    first, second = nodes_on(restartable_redis.url, 2, *FAST_BEATS)
+    alice, _ = join(first, "alice")
+    settle(first, [second])
+    bob, _ = join(second, "bob")
+    assert alice.recv_event("pusher_internal:member_added")["data"]["user_id"] == "bob"
+    readers = [subscribe(first, "news"), subscribe(second, "news"), subscribe(second, "news")]
+
+    def answers(node) -> tuple:
+        api = sdk(node)
+        return (
+            api.channels_info(),
+            api.channel_info(ROOM, ["user_count", "subscription_count"]),
+            api.channel_info("news", ["subscription_count"]),
+            sorted(u["id"] for u in api.users_info(ROOM)["users"]),
+        )
+
+    expected = (
+        {"channels": {ROOM: {}, "news": {}}},
+        {"occupied": True, "user_count": 2, "subscription_count": 2},
+        {"occupied": True, "subscription_count": 3},
+        ["alice", "bob"],
+    )
+    for node in (first, second):
+        eventually(lambda node=node: answers(node), expected)
+    assert connection_total(restartable_redis) == 5
+
+    restartable_redis.restart()
+    assert restartable_redis.client().dbsize() == 0
+    for node in (first, second):
+        eventually(lambda node=node: answers(node), expected, timeout=15)
+    eventually(lambda: connection_total(restartable_redis), 5)
+    # Restoring what Redis forgot is no news: nobody hears of a member again.
+    alice.assert_silent(1.0)
+    bob.assert_silent(0.2)
+    for client in (alice, bob, *readers):
+        client.close()
+
+
+def test_transitions_during_an_outage_are_announced_after_it(
+    restartable_redis: RedisServer, nodes_on
+) -> None:
+    with Receiver() as receiver:
+        first, second = nodes_on(
+            restartable_redis.url, 2, *FAST_BEATS, *WEBHOOKS, "--app-webhook-url", receiver.url
+        )
+        alice, _ = join(first, "alice")
+        bob, _ = join(second, "bob")
+        assert alice.recv_event("pusher_internal:member_added")["data"]["user_id"] == "bob"
+        old = subscribe(second, "old")
+        before = receiver.wait_for(4)
+        assert sorted((e["name"], e["channel"]) for r in before for e in r.events) == [
+            ("channel_occupied", "old"),
+            ("channel_occupied", ROOM),
+            ("member_added", ROOM),
+            ("member_added", ROOM),
+        ]
+
+        restartable_redis.stop()
+        # Each node decides alone meanwhile: carol joins, bob leaves, old empties, new fills.
+        carol, presence = join(first, "carol")
+        assert presence == {
+            "ids": ["alice", "carol"],  # bob is on the other node: unknown here
+            "hash": {"alice": {"n": "alice"}, "carol": {"n": "carol"}},
+            "count": 2,
+        }
+        assert alice.recv()["data"] == {"user_id": "carol", "user_info": {"n": "carol"}}
+        bob.close()
+        old.close()
+        new = subscribe(first, "new")
+        eventually(lambda: sdk(second).channels_info(), {"channels": {}})  # answered locally
+        assert len(receiver.received) == 4  # nothing could be decided cluster-wide
+
+        restartable_redis.start()
+        # alice knew bob: she hears he left. carol never knew him: she hears nothing.
+        assert alice.recv(timeout=20) == {
+            "event": "pusher_internal:member_removed",
+            "channel": ROOM,
+            "data": {"user_id": "bob"},
+        }
+        received = receiver.wait_for(8, timeout=20)
+        outage = sorted(
+            (e["name"], e["channel"], e.get("user_id")) for r in received[4:] for e in r.events
+        )
+        assert outage == [
+            ("channel_occupied", "new", None),
+            ("channel_vacated", "old", None),
+            ("member_added", ROOM, "carol"),
+            ("member_removed", ROOM, "bob"),
+        ]
+        carol.assert_silent(0.5)
+        alice.assert_silent(0.2)
+        assert len(receiver.received) == 8
+        api = sdk(second)
+        assert api.channels_info() == {"channels": {ROOM: {}, "new": {}}}
+        assert sorted(u["id"] for u in api.users_info(ROOM)["users"]) == ["alice", "carol"]
+        for client in (alice, carol, new):
+            client.close()
+
+
+def test_redis_down_at_the_end_is_no_crash(restartable_redis: RedisServer, nodes_on) -> None:
+    """Stopping a node while Redis is down still exits cleanly (deregistering is skipped)."""
+    (node,) = nodes_on(restartable_redis.url, 1, *FAST_BEATS)
+    alice, _ = join(node, "alice")
+    restartable_redis.stop()
+    alice.close()
+    with pytest.raises(redis.ConnectionError):
+        restartable_redis.client().ping()
+    assert node.stop() == 0

@@ -1,0 +1,144 @@
+"""ChannelActor across nodes: a member event that pub/sub delivers after a joiner's member list
+already reflected it reaches only the subscribers it changes something for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+import pytest
+
+from socketrush.cache.access import DirectCache
+from socketrush.cache.local import LocalCache
+from socketrush.channel import (
+    Broadcast,
+    ChannelActor,
+    ChannelSettings,
+    Join,
+    Leave,
+    Member,
+    member_change,
+)
+from socketrush.cluster.messages import ClusterLink, PresenceJoin, PresenceJoined
+from socketrush.protocol import frames
+from socketrush.protocol.channels import classify
+from socketrush.protocol.websocket import text_frame
+
+ROOM = "presence-room"
+
+
+@dataclass
+class Socket:
+    socket_id: str
+    frames: list[dict] = field(default_factory=list)
+
+    def send_frame(self, frame: bytes) -> None:
+        length = frame[1] & 0x7F  # an unmasked server frame: 2, 4 or 10 header bytes
+        self.frames.append(orjson.loads(frame[{126: 4, 127: 10}.get(length, 2) :]))
+
+    def events(self) -> list[tuple[str, str]]:
+        """(event, user id) of the member events received, in order."""
+        return [
+            (f["event"].rpartition(":")[2], orjson.loads(f["data"])["user_id"])
+            for f in self.frames
+            if f["event"].startswith("pusher_internal:member_")
+        ]
+
+
+@dataclass
+class Cluster:
+    """Stands in for the cluster state actor: records what the channel tells it."""
+
+    told: list[object] = field(default_factory=list)
+
+    def tell(self, message: object) -> bool:
+        self.told.append(message)
+        return True
+
+    def ask(self, message: object, timeout: float = 5.0) -> object:
+        raise AssertionError("a channel never asks the cluster")
+
+
+@pytest.fixture
+def cluster() -> Cluster:
+    return Cluster()
+
+
+@pytest.fixture
+def channel(cluster: Cluster):
+    settings = ChannelSettings(
+        app_id="app",
+        max_presence_members=100,
+        subscription_count_enabled=False,
+        cache=DirectCache(LocalCache()),
+        cluster=ClusterLink("app", cluster),
+    )
+    actor = ChannelActor(classify(ROOM), settings, on_empty=lambda _: None).start()
+    yield actor
+    actor.stop()
+
+
+def join(channel: ChannelActor, cluster: Cluster, socket: Socket, members: list[str]) -> None:
+    """Join as `socket.socket_id`'s user; the cluster answers with `members` as the list."""
+    channel.ask(Join(socket, Member(socket.socket_id, {})))
+    asked = cluster.told[-1]
+    assert isinstance(asked, PresenceJoin) and asked.user_id == socket.socket_id
+    channel.ask(PresenceJoined(asked.token, {uid: {} for uid in members}))
+    assert socket.frames[0]["event"] == "pusher_internal:subscription_succeeded"
+
+
+def arrives(channel: ChannelActor, payload: bytes, except_socket_id: str | None = None) -> None:
+    """A member event reaches the channel as the app hands it over."""
+    channel.ask(Broadcast(text_frame(payload), except_socket_id, member=member_change(payload)))
+
+
+def test_late_member_events_reach_only_subscribers_they_change(
+    channel: ChannelActor, cluster: Cluster
+) -> None:
+    alice, carol = Socket("alice"), Socket("carol")
+    join(channel, cluster, alice, ["alice", "dave"])
+    # Meanwhile, elsewhere: bob joined and dave left; both events are still in flight.
+    join(channel, cluster, carol, ["alice", "bob", "carol"])
+    arrives(channel, frames.member_added(ROOM, "carol", {}), except_socket_id="carol")
+    arrives(channel, frames.member_added(ROOM, "bob", {}))
+    arrives(channel, frames.member_removed(ROOM, "dave"))
+    arrives(channel, frames.member_added(ROOM, "erin", {}))
+    arrives(channel, frames.member_removed(ROOM, "bob"))
+    assert alice.events() == [
+        ("member_added", "carol"),
+        ("member_added", "bob"),
+        ("member_removed", "dave"),
+        ("member_added", "erin"),
+        ("member_removed", "bob"),
+    ]
+    # carol's list had bob and lacked dave: those two events would repeat or contradict it.
+    assert carol.events() == [("member_added", "erin"), ("member_removed", "bob")]
+
+
+def test_events_already_in_the_first_list_reach_no_one(
+    channel: ChannelActor, cluster: Cluster
+) -> None:
+    alice = Socket("alice")
+    join(channel, cluster, alice, ["alice", "bob"])
+    arrives(channel, frames.member_added(ROOM, "bob", {}))
+    arrives(channel, frames.member_removed(ROOM, "gone"))
+    arrives(channel, frames.member_removed(ROOM, "bob"))
+    assert alice.events() == [("member_removed", "bob")]
+
+
+def test_a_subscriber_that_left_is_forgotten(channel: ChannelActor, cluster: Cluster) -> None:
+    alice, carol = Socket("alice"), Socket("carol")
+    join(channel, cluster, alice, ["alice"])
+    join(channel, cluster, carol, ["alice", "bob", "carol"])
+    channel.ask(Leave(carol))
+    arrives(channel, frames.member_added(ROOM, "bob", {}))
+    assert alice.events() == [("member_added", "bob")]
+    arrives(channel, frames.member_added(ROOM, "carol", {}), except_socket_id="carol")
+    assert alice.events() == [("member_added", "bob"), ("member_added", "carol")]
+
+
+def test_member_change_recognises_only_member_events() -> None:
+    assert member_change(frames.member_removed(ROOM, "u")).user_id == "u"
+    assert member_change(frames.member_added(ROOM, "u", {"a": 1})).added is True
+    assert member_change(frames.member_removed(ROOM, "u")).added is False
+    assert member_change(frames.event_frame("member_added", ROOM, "{}")) is None
