@@ -34,6 +34,7 @@ from socketrush.protocol.errors import ErrorSpec
 from socketrush.queues.base import Queue
 from socketrush.ratelimit import RateLimiter, build_rate_limiter
 from socketrush.redis_client import RedisKeys, redis_from_settings
+from socketrush.webhooks import events
 from socketrush.webhooks.events import Event
 from socketrush.webhooks.notifier import NotifierTiming, WebhookNotifier
 from socketrush.webhooks.sender import RetryPolicy, WebhookSender
@@ -219,9 +220,14 @@ class Node:
             self.adapter.publish(RemoteBroadcast(app_id, channel, payload, except_socket_id))
 
     def announce_count(self, app_id: str, channel: str, total: int, version: int) -> None:
-        app = self._apps.get(app_id)
-        if app is not None:
-            app.tell(SubscriptionCount(channel, total, version))
+        """The cluster-wide count to every node's subscribers, and its webhook once (here),
+        if the app counts subscriptions."""
+        app = self.app_by_id(app_id)
+        if app is None or not app.settings.subscription_count_enabled:
+            return
+        app.tell(SubscriptionCount(channel, total, version))
+        if app.notifier is not None:
+            app.notifier.notify(events.subscription_count(channel, total))
         payload = orjson.dumps({"n": total, "v": version})
         self.adapter.publish(RemoteBroadcast(app_id, COUNT_PREFIX + channel, payload, None))
 

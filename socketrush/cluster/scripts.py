@@ -7,10 +7,11 @@ A presence field is `<node id>|<user id>`; node ids are hex, so the first `|` sp
 
 # KEYS: per-channel hash (node -> count), per-node hash (channel -> count)
 # ARGV: node, channel, this node's count now
-# Returns {change, total, version}: change 1 when the channel became occupied cluster-wide,
+# Returns {change, total, version, before}: change 1 when the channel became occupied cluster-wide,
 # -1 when vacated, else 0; total is the cluster-wide count after the change; version orders
 # the channel's counts (the server clock in µs: one channel's changes run on one server, one
-# at a time), so a node can drop a count that pub/sub delivered after a newer one.
+# at a time), so a node can drop a count that pub/sub delivered after a newer one; before is
+# this node's count before the write (equal to the new one: nothing changed).
 SUBSCRIPTIONS = """
 local new = tonumber(ARGV[3])
 local old, others = 0, 0
@@ -29,7 +30,7 @@ local change = 0
 if others == 0 and old == 0 and new > 0 then change = 1 end
 if others == 0 and old > 0 and new == 0 then change = -1 end
 local now = redis.call('TIME')
-return {change, others + new, tonumber(now[1]) * 1000000 + tonumber(now[2])}
+return {change, others + new, tonumber(now[1]) * 1000000 + tonumber(now[2]), old}
 """
 
 # KEYS: per-app hash (node -> connections)

@@ -77,7 +77,8 @@ class Host(Protocol):
     ) -> None: ...
 
     def announce_count(self, app_id: str, channel: str, total: int, version: int) -> None:
-        """The cluster-wide subscription count, to every node's subscribers."""
+        """The cluster-wide subscription count, to every node's subscribers, and its webhook
+        once; nothing if the app does not count subscriptions."""
 
     def notify(self, app_id: str, event: Event) -> None: ...
 
@@ -206,7 +207,7 @@ class ClusterState(Actor):
 
     def _write_count(self, app_id: str, channel: str, count: int, announce: bool) -> None:
         self._register_app(app_id)
-        change, total, version = self._subscriptions(
+        change, total, version, before = self._subscriptions(
             keys=[
                 self._keys.app(app_id, "subs", channel),
                 self._keys.app(app_id, "node", self.node_id, "channels"),
@@ -219,9 +220,9 @@ class ClusterState(Actor):
         else:
             channels.pop(channel, None)
         self._transition(app_id, channel, int(change))
-        if announce and int(total) > 0:
+        # A repeated write of the same count (a replay, a reconcile) changes no total.
+        if announce and int(total) > 0 and int(before) != count:
             self._host.announce_count(app_id, channel, int(total), int(version))
-            self._host.notify(app_id, events.subscription_count(channel, int(total)))
 
     def _transition(self, app_id: str, channel: str, change: int) -> None:
         if change > 0:
@@ -494,11 +495,15 @@ class ClusterState(Actor):
         for app_id in self._redis.smembers(self._keys.node_apps(node)):
             node_channels = self._keys.app(app_id, "node", node, "channels")
             for name in self._redis.hkeys(node_channels):
-                change, *_ = self._subscriptions(
+                change, total, version, _ = self._subscriptions(
                     keys=[self._keys.app(app_id, "subs", name), node_channels],
                     args=[node, name, 0],
                 )
                 self._transition(app_id, name, int(change))
+                if int(total) > 0 and not classify(name).is_presence:
+                    # the survivors' subscribers and webhooks learn the smaller total now,
+                    # as they would from a disconnect (only where the app enables counts)
+                    self._host.announce_count(app_id, name, int(total), int(version))
             node_presence = self._keys.app(app_id, "node", node, "presence")
             for name in self._redis.smembers(node_presence):
                 presence = self._keys.app(app_id, "presence", name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -53,11 +54,15 @@ def start_nodes(url: str, count: int, *extra: str) -> list[ServerProcess]:
 @pytest.fixture
 def nodes_on(request) -> Iterator[Callable[..., list[ServerProcess]]]:
     started: list[ServerProcess] = []
+    # Each test its own keys: a node one test killed is never reaped into the next test's
+    # channels (the Redis server is shared by the module).
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
 
     def factory(url: str, count: int = 2, *extra: str) -> list[ServerProcess]:
-        started.extend(start_nodes(url, count, *extra))
+        started.extend(start_nodes(url, count, "--redis-prefix", prefix, *extra))
         return started[-count:]
 
+    factory.prefix = prefix  # type: ignore[attr-defined]
     yield factory
     for node in started:
         node.stop()

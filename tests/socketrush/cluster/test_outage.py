@@ -42,8 +42,8 @@ def subscribe(node, channel: str) -> PusherClient:
     return client
 
 
-def connection_total(server: RedisServer) -> int:
-    counts = server.client(decode_responses=True).hgetall("{pusher:424242}:connections")
+def connection_total(server: RedisServer, prefix: str) -> int:
+    counts = server.client(decode_responses=True).hgetall(f"{{{prefix}:424242}}:connections")
     return sum(int(n) for n in counts.values())
 
 
@@ -72,13 +72,13 @@ def test_state_is_rebuilt_after_redis_restarts_empty(restartable_redis: RedisSer
     )
     for node in (first, second):
         eventually(lambda node=node: answers(node), expected)
-    assert connection_total(restartable_redis) == 5
+    assert connection_total(restartable_redis, nodes_on.prefix) == 5
 
     restartable_redis.restart()
     assert restartable_redis.client().dbsize() == 0
     for node in (first, second):
         eventually(lambda node=node: answers(node), expected, timeout=15)
-    eventually(lambda: connection_total(restartable_redis), 5)
+    eventually(lambda: connection_total(restartable_redis, nodes_on.prefix), 5)
     # Restoring what Redis forgot is no news: nobody hears of a member again.
     alice.assert_silent(1.0)
     bob.assert_silent(0.2)
