@@ -176,6 +176,11 @@ def test_terminate_connections_reaches_every_node(redis_server: RedisServer, nod
         assert code == 4009
 
 
+def webhooks_to(receiver: Receiver) -> tuple[str, ...]:
+    """Node flags that send the app's webhooks to `receiver`."""
+    return ("--app-webhooks-enabled", "true", "--app-webhook-url", receiver.url)
+
+
 def settled_count(client: PusherClient, expected: dict) -> dict:
     """The next subscription_count frame, after at most one older count that pub/sub delivered
     late: a count another node announced just before this socket's own join can reach a new
@@ -200,10 +205,7 @@ def test_subscription_count_is_cluster_wide(redis_server: RedisServer, nodes_on)
             2,
             "--app-subscription-count-enabled",
             "true",
-            "--app-webhooks-enabled",
-            "true",
-            "--app-webhook-url",
-            receiver.url,
+            *webhooks_to(receiver),
         )
         clients = []
         for node, total in ((first, 1), (second, 2), (first, 3)):
@@ -235,10 +237,7 @@ def test_a_stopped_node_removes_its_members_at_once(redis_server: RedisServer, n
             2,
             "--node-timeout-seconds",
             "60",  # reaping a silent node cannot be what removes alice
-            "--app-webhooks-enabled",
-            "true",
-            "--app-webhook-url",
-            receiver.url,
+            *webhooks_to(receiver),
             "--app-has-member-removed-webhooks",
             "true",
             "--app-has-channel-vacated-webhooks",
@@ -323,10 +322,7 @@ def test_a_killed_nodes_subscriptions_leave_the_count(redis_server: RedisServer,
             str(NODE_TIMEOUT),
             "--app-subscription-count-enabled",
             "true",
-            "--app-webhooks-enabled",
-            "true",
-            "--app-webhook-url",
-            receiver.url,
+            *webhooks_to(receiver),
         )
         watcher = PusherClient.connect(survivor)
         watcher.subscribe("counted")
@@ -359,10 +355,7 @@ def test_occupied_and_vacated_webhooks_once_per_cluster_transition(
         first, second = nodes_on(
             redis_server.url,
             2,
-            "--app-webhooks-enabled",
-            "true",
-            "--app-webhook-url",
-            receiver.url,
+            *webhooks_to(receiver),
             "--app-has-channel-occupied-webhooks",
             "true",
             "--app-has-channel-vacated-webhooks",
