@@ -15,7 +15,7 @@ from typing import Protocol
 
 from actors import Actor, ActorError, Supervisor
 from socketrush import metrics
-from socketrush.adapters.base import Adapter, RemoteBroadcast
+from socketrush.adapters.base import Adapter
 from socketrush.cache.access import CACHE_TTL_SECONDS, CacheAccess, cache_key
 from socketrush.channel import (
     Broadcast,
@@ -398,9 +398,7 @@ class AppActor(Actor):
             message.sender.send_frame(text_frame(not_subscribed_error(name)))
             return
         if not message.from_remote:
-            self._adapter.publish(
-                RemoteBroadcast(self.settings.id, name, message.payload, message.except_socket_id)
-            )
+            self._adapter.publish(self.settings.id, name, message.payload, message.except_socket_id)
 
     # -- users --
 
@@ -431,9 +429,7 @@ class AppActor(Actor):
         for conn in sockets:
             conn.close_with(Err.UNAUTHORIZED_CONNECTION, "Connection terminated by the app")
         if not message.from_remote:
-            self._adapter.publish(
-                RemoteBroadcast(self.settings.id, TERMINATE_PREFIX + message.user_id, b"", None)
-            )
+            self._adapter.publish(self.settings.id, TERMINATE_PREFIX + message.user_id, b"", None)
         return len(sockets)
 
     def _close_all(self, message: CloseAll) -> int:

@@ -20,7 +20,6 @@ import orjson
 
 from actors import Cancellable
 from socketrush import metrics
-from socketrush.adapters.base import RemoteBroadcast
 from socketrush.app import (
     AppActor,
     Connect,
@@ -539,7 +538,7 @@ class SocketActor:
         if channel is not None and channel.tell(
             Broadcast(text_frame(payload), self.socket_id, self, webhook)
         ):
-            self.node.adapter.publish(RemoteBroadcast(self._app_id, name, payload, self.socket_id))
+            self.node.adapter.publish(self._app_id, name, payload, self.socket_id)
             return
         # Not known yet (the app has not handled the subscribe) or stopped: the app routes it.
         self.app.tell(

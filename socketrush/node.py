@@ -217,7 +217,7 @@ class Node:
         if app is not None:
             app.tell(Publish(channel, payload, except_socket_id, cacheable=False, from_remote=True))
         if not local_only:
-            self.adapter.publish(RemoteBroadcast(app_id, channel, payload, except_socket_id))
+            self.adapter.publish(app_id, channel, payload, except_socket_id)
 
     def announce_count(self, app_id: str, channel: str, total: int, version: int) -> None:
         """The cluster-wide count to every node's subscribers, and its webhook once (here),
@@ -229,7 +229,7 @@ class Node:
         if app.notifier is not None:
             app.notifier.notify(events.subscription_count(channel, total))
         payload = orjson.dumps({"n": total, "v": version})
-        self.adapter.publish(RemoteBroadcast(app_id, COUNT_PREFIX + channel, payload, None))
+        self.adapter.publish(app_id, COUNT_PREFIX + channel, payload, None)
 
     def notify(self, app_id: str, event: Event) -> None:
         app = self.app_by_id(app_id)

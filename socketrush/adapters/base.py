@@ -31,7 +31,11 @@ class Adapter(ABC):
     def start(self, deliver: Deliver) -> None: ...
 
     @abstractmethod
-    def publish(self, broadcast: RemoteBroadcast) -> None: ...
+    def publish(
+        self, app_id: str, channel: str, payload: bytes, except_socket_id: str | None
+    ) -> None:
+        """Share one locally delivered broadcast with the other nodes. The parts come loose,
+        not as a `RemoteBroadcast`, so a node without peers allocates nothing per event."""
 
     @abstractmethod
     def stop(self) -> None: ...

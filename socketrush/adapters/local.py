@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from socketrush.adapters.base import Adapter, Deliver, RemoteBroadcast
+from socketrush.adapters.base import Adapter, Deliver
 
 
 class LocalAdapter(Adapter):
@@ -11,7 +11,9 @@ class LocalAdapter(Adapter):
     def start(self, deliver: Deliver) -> None:
         """Nothing arrives from other nodes, so the callback is never called."""
 
-    def publish(self, broadcast: RemoteBroadcast) -> None:
+    def publish(
+        self, app_id: str, channel: str, payload: bytes, except_socket_id: str | None
+    ) -> None:
         """No other node to tell."""
 
     def stop(self) -> None:

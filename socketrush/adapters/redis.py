@@ -90,15 +90,15 @@ class RedisAdapter(Adapter):
         self._publisher = _Publisher(self._client_factory(), self._channel, self.node_id).start()
         self._subscriber = gevent.spawn(self._subscribe_forever, deliver)
 
-    def publish(self, broadcast: RemoteBroadcast) -> None:
+    def publish(
+        self, app_id: str, channel: str, payload: bytes, except_socket_id: str | None
+    ) -> None:
         if self._publisher is None:
             return
         try:
-            self._publisher.tell(broadcast)
+            self._publisher.tell(RemoteBroadcast(app_id, channel, payload, except_socket_id))
         except MailboxFull:
-            log.warning(
-                "redis publisher backlog full: dropped a broadcast on %s", broadcast.channel
-            )
+            log.warning("redis publisher backlog full: dropped a broadcast on %s", channel)
 
     def stop(self) -> None:
         if self._subscriber is not None:
