@@ -31,6 +31,7 @@ from socketrush.app import (
     server_to_user_channel,
 )
 from socketrush.channel import Broadcast, ChannelActor, Member, not_subscribed_error
+from socketrush.http.upgrade import Handshake
 from socketrush.inbound import READ_CHUNK, socket_reader
 from socketrush.outbox import Outbox
 from socketrush.protocol import frames
@@ -85,13 +86,17 @@ def _counters(app_id: str) -> _Counters:
 class SocketActor:
     """State: the app, the channels this socket asked for, its signed-in user, its timers."""
 
-    def __init__(self, node: Node, environ: dict, websocket) -> None:
+    def __init__(
+        self, node: Node, handshake: Handshake, sock, rfile, response_head: bytes = b""
+    ) -> None:
+        """`sock` is the gevent socket, `rfile` the buffered reader the HTTP parser read the
+        request from; `response_head` is the 101 response when it has not been sent yet (it
+        then goes out with the first frame, in one send)."""
         self.node = node
-        self.environ = environ
-        self.websocket = websocket
-        handler = websocket.handler
-        self._socket = handler.socket
-        self._rfile = handler.rfile
+        self.handshake = handshake
+        self._socket = sock
+        self._rfile = rfile
+        self._response_head = response_head
         self.socket_id = new_socket_id()
         self.app: AppActor | None = None
         self.outbox = Outbox(
@@ -155,23 +160,20 @@ class SocketActor:
 
     def _accept(self) -> bool:
         """Validate app and protocol, take a connection slot, say hello."""
-        key = self.environ.get("PATH_INFO", "")[len("/app/") :].strip("/")
-        app = self.node.app_by_key(key)
+        app = self.node.app_by_key(self.handshake.app_key)
         if app is not None:
             self._app_id = app.settings.id
             self._counters = _counters(self._app_id)
         metrics.CONNECTIONS_OPENED.labels(self._app_id).inc()
         refusal = self._refusal(app)
         if refusal is not None:
-            self.close_with(*refusal)
-            self._read_loop()  # complete the close handshake (bounded by the hard-close timer)
+            self._refuse_connection(*refusal)
             return False
         assert app is not None
         if app.settings.max_connections:
             quota_error = app.ask(Connect(self))
             if quota_error is not None:
-                self.close_with(quota_error)
-                self._read_loop()
+                self._refuse_connection(quota_error)
                 return False
         else:  # no quota to check: nothing to wait for (an ask costs ~7 % of the connect rate)
             app.tell(Connect(self))
@@ -190,6 +192,13 @@ class SocketActor:
             )
         return True
 
+    def _refuse_connection(self, spec: ErrorSpec, message: str | None = None) -> None:
+        """Complete the upgrade, then send the error and close (a WebSocket client only sees
+        the reason once connected); the read loop completes the close handshake, bounded by
+        the hard-close timer."""
+        self.close_with(spec, message)
+        self._read_loop()
+
     def _refusal(self, app: AppActor | None) -> tuple[ErrorSpec, str | None] | None:
         """Why this handshake is refused (error and message), or None to accept it."""
         if not self.node.ready:  # draining (gunicorn keeps listening meanwhile): go elsewhere
@@ -198,10 +207,10 @@ class SocketActor:
             return Err.APP_NOT_FOUND, None
         if not app.settings.enabled:
             return Err.APP_DISABLED, None
-        origin = self.environ.get("HTTP_ORIGIN", "")
+        origin = self.handshake.origin
         if not origin_allowed(origin, app.settings.allowed_origins):
             return Err.UNAUTHORIZED_CONNECTION, f"Origin {origin[:200] or '(none)'} is not allowed"
-        query = self.environ.get("QUERY_STRING", "")
+        query = self.handshake.query
         protocol = next(
             (part[len("protocol=") :] for part in query.split("&") if part.startswith("protocol=")),
             None,
@@ -282,7 +291,6 @@ class SocketActor:
         metrics.CONNECTIONS_CLOSED.labels(self._app_id, str(self._close_code)).inc()
         self.outbox.flush(CLOSE_HANDSHAKE_SECONDS)
         self.outbox.close()
-        self.websocket.closed = True  # we did the close handshake; gevent-websocket must not
 
     def _start_close(self, code: int, reason: str) -> None:
         if self._closing:
@@ -314,7 +322,11 @@ class SocketActor:
     def _send(self, frame: bytes) -> None:
         """A frame this connection sends of its own accord (hello, pong, errors, close),
         counted here; broadcasts arrive through `send_frame` and are counted per broadcast."""
-        self.outbox.offer(frame)
+        if self._response_head:  # the first frame completes the upgrade, in the same send
+            self.outbox.offer(self._response_head + frame)
+            self._response_head = b""
+        else:
+            self.outbox.offer(frame)
         counters = self._counters
         counters.messages_out.pending += 1
         counters.bytes_out.pending += len(frame)
@@ -564,6 +576,18 @@ def _as_object(data: object) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def serve_upgraded(node: Node, handshake: Handshake, sock, rfile, response_head: bytes) -> None:
+    """Entry point from `socketrush serve`'s handler, which parsed the upgrade request itself
+    and leaves the 101 response to the connection (see http/upgrade.py)."""
+    SocketActor(node, handshake, sock, rfile, response_head).run()
+
+
 def serve_websocket(node: Node, environ: dict) -> None:
-    """Entry point from the WSGI callable for an upgraded `/app/{key}` request."""
-    SocketActor(node, environ, environ["wsgi.websocket"]).run()
+    """Entry point from the WSGI callable for a `/app/{key}` request gevent-websocket upgraded
+    (gunicorn workers); it already sent the 101 response."""
+    websocket = environ["wsgi.websocket"]
+    handler = websocket.handler
+    try:
+        SocketActor(node, Handshake.from_environ(environ), handler.socket, handler.rfile).run()
+    finally:
+        websocket.closed = True  # we did the close handshake; gevent-websocket must not

@@ -1,4 +1,4 @@
-"""Run one node: gevent's WSGI server with gevent-websocket's upgrade handler, until a signal.
+"""Run one node: gevent's WSGI server, answering WebSocket upgrades itself, until a signal.
 
 SIGTERM/SIGINT start a graceful stop (socketrush/shutdown.py, shared with gunicorn workers):
 the node stops being ready, the listener closes, open connections are told to reconnect
@@ -14,12 +14,14 @@ import ssl
 import gevent
 from gevent.event import Event
 from gevent.pywsgi import WSGIHandler, WSGIServer
-from geventwebsocket.handler import WebSocketHandler
 
 from socketrush import metrics
 from socketrush.config import ServerSettings
+from socketrush.connection import serve_upgraded
+from socketrush.gc_tuning import tune_garbage_collector
 from socketrush.http.entry import create_wsgi_app
 from socketrush.http.headers import RequestHeaders
+from socketrush.http.upgrade import Handshake, websocket_upgrade
 from socketrush.limits import raise_file_limit
 from socketrush.node import Node
 from socketrush.shutdown import drain
@@ -52,23 +54,44 @@ def build_ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
     return context
 
 
-class _LeanHandler(WebSocketHandler):
-    """gevent-websocket's handler with a 1 KB read buffer instead of 8 KB: the buffer lives as
+class _NodeServer(WSGIServer):
+    """gevent's WSGI server, knowing the node its WebSocket upgrades are served by."""
+
+    def __init__(self, *args, node: Node, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.node = node
+
+
+class _LeanHandler(WSGIHandler):
+    """gevent's WSGI handler, with WebSocket upgrades on `/app/` taken over after the headers
+    are read (see http/upgrade.py), and a 1 KB read buffer instead of 8 KB: the buffer lives as
     long as the connection, and after the upgrade we read the socket directly (measured:
     ~3.6 KB less RSS per idle connection). Large headers or bodies just take more reads.
     Headers are read by `RequestHeaders`, not the `email` package (see http/headers.py)."""
 
+    server: _NodeServer
+
     def __init__(self, sock, address, server, rfile=None) -> None:
         super().__init__(sock, address, server, rfile or sock.makefile("rb", 1024))
+        self._upgrade: tuple[Handshake, bytes] | None = None
 
     def MessageClass(self, rfile, *_args) -> RequestHeaders:  # noqa: N802 (gevent's name)
         return RequestHeaders.read(rfile)
 
-    def log_request(self) -> None:
-        """One access line per HTTP request through the server's access log (none when
-        --ignore-logger-middleware); gevent-websocket would log every request itself."""
-        if "101" not in str(self.status):
-            WSGIHandler.log_request(self)
+    def get_environ(self) -> dict:
+        """A valid upgrade on `/app/` needs no WSGI environ; anything else gets the full one."""
+        self._upgrade = websocket_upgrade(
+            self.command, self.request_version, self.path, self.headers
+        )
+        return {} if self._upgrade is not None else super().get_environ()
+
+    def handle_one_response(self) -> None:
+        if self._upgrade is None:
+            return super().handle_one_response()
+        handshake, response_head = self._upgrade
+        self._upgrade = None
+        self.close_connection = True  # a WebSocket from here on: no further HTTP requests
+        serve_upgraded(self.server.node, handshake, self.socket, self.rfile, response_head)
 
 
 def build_server(settings: ServerSettings, node: Node) -> WSGIServer:
@@ -77,9 +100,10 @@ def build_server(settings: ServerSettings, node: Node) -> WSGIServer:
     context = build_ssl_context(settings)
     if context is not None:
         extra["ssl_context"] = context
-    return WSGIServer(
+    return _NodeServer(
         (settings.bind_address, settings.port),
         create_wsgi_app(node),
+        node=node,
         handler_class=_LeanHandler,
         backlog=LISTEN_BACKLOG,
         log=access_log,
@@ -125,6 +149,7 @@ def run(settings: ServerSettings) -> int:
             )
             return 1
     node.start()
+    tune_garbage_collector()
     try:
         server.start()
     except OSError as error:

@@ -25,32 +25,35 @@ PING_MESSAGE = b'{"event":"pusher:ping","data":{}}'
 PONG_MESSAGE = {"event": "pusher:pong", "data": "{}"}
 
 
+RAW_QUERY = "?protocol=7&client=raw&version=1.0"
+RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 section 1.3's example
+
+
+def upgrade_request(path: str, key: str = RFC_KEY, version: str = "13") -> bytes:
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        f"Sec-WebSocket-Version: {version}\r\n\r\n"
+    ).encode()
+
+
 class RawWebSocket:
     """A client that does the upgrade itself and exchanges hand-built frames."""
 
-    def __init__(self, server: ServerProcess) -> None:
+    def __init__(self, server: ServerProcess, request: bytes | None = None) -> None:
+        """Send `request` (a valid upgrade when None) and read the response head; a default
+        upgrade must succeed with pusher:connection_established."""
         self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
         self._buffer = b""
-        self._upgrade()
-
-    def _upgrade(self) -> None:
         key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(
-            (
-                f"GET /app/{APP_KEY}?protocol=7&client=raw&version=1.0 HTTP/1.1\r\n"
-                "Host: 127.0.0.1\r\n"
-                "Upgrade: websocket\r\n"
-                "Connection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
+        self.sock.sendall(request or upgrade_request(f"/app/{APP_KEY}{RAW_QUERY}", key))
         while b"\r\n\r\n" not in self._buffer:
             self._fill()
-        head, self._buffer = self._buffer.split(b"\r\n\r\n", 1)
-        assert head.startswith(b"HTTP/1.1 101"), head
-        established = self.recv_text()
-        assert established["event"] == "pusher:connection_established", established
+        self.head, self._buffer = self._buffer.split(b"\r\n\r\n", 1)
+        if request is None:
+            assert self.head.startswith(b"HTTP/1.1 101"), self.head
+            established = self.recv_text()
+            assert established["event"] == "pusher:connection_established", established
 
     def _fill(self) -> None:
         chunk = self.sock.recv(65536)
@@ -208,3 +211,67 @@ def test_protocol_violation_closes_with_code_and_spares_others(
     bad.send_frame(OP_CLOSE, close_code.to_bytes(2, "big"))
     bad.assert_tcp_closed()
     assert_ping_pong_works(raw())
+
+
+# -- the opening handshake, answered by the server's own upgrade path (http/upgrade.py) --
+
+
+def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    """The response head and whatever followed it, up to the server's close."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    head, _, rest = received.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def test_upgrade_response_is_exact_and_followed_by_hello(server: ServerProcess) -> None:
+    client = RawWebSocket(server, upgrade_request(f"/app/{APP_KEY}{RAW_QUERY}"))
+    assert client.head == (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    )
+    hello = client.recv_text()
+    assert hello["event"] == "pusher:connection_established"
+    assert set(json.loads(hello["data"])) == {"socket_id", "activity_timeout"}
+    assert_ping_pong_works(client)
+    client.close()
+
+
+def test_frame_sent_with_the_upgrade_request_is_read(server: ServerProcess) -> None:
+    """Bytes the HTTP parser buffered past the request belong to the WebSocket."""
+    request = upgrade_request(f"/app/{APP_KEY}{RAW_QUERY}") + build_frame(OP_TEXT, PING_MESSAGE)
+    client = RawWebSocket(server, request)
+    assert client.head.startswith(b"HTTP/1.1 101 ")
+    assert client.recv_text()["event"] == "pusher:connection_established"
+    assert client.recv_text() == PONG_MESSAGE
+    client.close()
+
+
+def test_unknown_app_is_upgraded_then_refused_with_4001(server: ServerProcess) -> None:
+    client = RawWebSocket(server, upgrade_request(f"/app/no-such-key{RAW_QUERY}"))
+    assert client.head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    error = client.recv_text()
+    assert error["event"] == "pusher:error"
+    assert error["data"]["code"] == 4001
+    assert client.recv_close() == 4001
+    client.send_frame(OP_CLOSE, (4001).to_bytes(2, "big"))
+    client.assert_tcp_closed()
+    client.close()
+
+
+@pytest.mark.parametrize(
+    ("key", "version"),
+    [("not base64!", "13"), ("c2hvcnQ=", "13"), (RFC_KEY, "12")],
+    ids=["key-not-base64", "key-not-16-bytes", "unsupported-version"],
+)
+def test_invalid_upgrade_on_app_path_is_a_json_400(
+    server: ServerProcess, key: str, version: str
+) -> None:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+    sock.sendall(upgrade_request(f"/app/{APP_KEY}{RAW_QUERY}", key, version))
+    sock.shutdown(socket.SHUT_WR)
+    head, body = read_response(sock)
+    sock.close()
+    assert head.split(b"\r\n")[0] == b"HTTP/1.1 400 Bad Request"
+    assert json.loads(body) == {"error": "WebSocket upgrade required"}

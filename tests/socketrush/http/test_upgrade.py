@@ -1,0 +1,100 @@
+"""The `/app/` WebSocket handshake: which requests are upgrades, and the 101 response."""
+
+from __future__ import annotations
+
+import pytest
+
+from socketrush.http.headers import RequestHeaders
+from socketrush.http.upgrade import (
+    Handshake,
+    accept_key,
+    switching_protocols,
+    websocket_upgrade,
+)
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 section 1.3's example key
+PATH = "/app/app-key?protocol=7&client=js&version=8.4.0"
+
+
+def headers(**overrides: str | None) -> RequestHeaders:
+    fields = {
+        "Host": "127.0.0.1",
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": KEY,
+        "Sec-WebSocket-Version": "13",
+        "Origin": "https://example.com",
+    }
+    for name, value in overrides.items():
+        name = name.replace("_", "-")
+        if value is None:
+            fields.pop(name)
+        else:
+            fields[name] = value
+    return RequestHeaders(list(fields.items()))
+
+
+def test_accept_key_is_rfc_6455_example() -> None:
+    assert accept_key(KEY) == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def test_switching_protocols_is_the_complete_response_head() -> None:
+    assert switching_protocols(KEY) == (
+        b"HTTP/1.1 101 Switching Protocols\r\n"
+        b"Upgrade: websocket\r\n"
+        b"Connection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+    )
+
+
+def test_valid_upgrade_gives_handshake_and_response() -> None:
+    assert websocket_upgrade("GET", "HTTP/1.1", PATH, headers()) == (
+        Handshake("app-key", "protocol=7&client=js&version=8.4.0", "https://example.com"),
+        switching_protocols(KEY),
+    )
+
+
+def test_header_tokens_match_in_any_case_and_in_lists() -> None:
+    upgrade = websocket_upgrade(
+        "GET", "HTTP/1.1", PATH, headers(Upgrade="WebSocket", Connection="keep-alive, Upgrade")
+    )
+    assert upgrade is not None
+
+
+def test_escaped_key_and_missing_origin_and_query() -> None:
+    upgrade = websocket_upgrade("GET", "HTTP/1.1", "/app/my%20key/", headers(Origin=None))
+    assert upgrade is not None
+    assert upgrade[0] == Handshake("my key", "", "")
+
+
+@pytest.mark.parametrize(
+    ("method", "version", "path", "changes"),
+    [
+        ("POST", "HTTP/1.1", PATH, {}),
+        ("GET", "HTTP/1.0", PATH, {}),
+        ("GET", "HTTP/1.1", "/apps/123/events", {}),
+        ("GET", "HTTP/1.1", PATH, {"Upgrade": None}),
+        ("GET", "HTTP/1.1", PATH, {"Upgrade": "h2c"}),
+        ("GET", "HTTP/1.1", PATH, {"Connection": "keep-alive"}),
+        ("GET", "HTTP/1.1", PATH, {"Sec_WebSocket_Version": "12"}),
+        ("GET", "HTTP/1.1", PATH, {"Sec_WebSocket_Version": None}),
+        ("GET", "HTTP/1.1", PATH, {"Sec_WebSocket_Key": None}),
+        ("GET", "HTTP/1.1", PATH, {"Sec_WebSocket_Key": "not base64!"}),
+        ("GET", "HTTP/1.1", PATH, {"Sec_WebSocket_Key": "c2hvcnQ="}),  # 5 bytes, not 16
+    ],
+)
+def test_anything_else_is_left_to_the_wsgi_path(
+    method: str, version: str, path: str, changes: dict[str, str | None]
+) -> None:
+    assert websocket_upgrade(method, version, path, headers(**changes)) is None
+
+
+def test_handshake_from_a_wsgi_environ() -> None:
+    environ = {
+        "PATH_INFO": "/app/app-key",
+        "QUERY_STRING": "protocol=7",
+        "HTTP_ORIGIN": "https://a.example",
+    }
+    assert Handshake.from_environ(environ) == Handshake(
+        "app-key", "protocol=7", "https://a.example"
+    )
