@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import NamedTuple, Protocol, cast
 
 import orjson
 
@@ -61,8 +61,7 @@ class Leave:
     subscriber: Subscriber
 
 
-@dataclass(frozen=True, slots=True)
-class Broadcast:
+class Broadcast(NamedTuple):
     frame: bytes  # WebSocket-framed, ready for the wire
     except_socket_id: str | None = None
     # A client event's sender. Only the channel knows for sure whether it is a subscriber

@@ -528,24 +528,26 @@ class SocketActor:
         if len(message.event) > settings.max_event_name_length:
             self._error(Err.EVENT_NAME_TOO_LONG)
             return
-        if message.raw_data_size > settings.max_event_payload_in_kb * 1024:
+        frame: dict[str, object] = {"event": message.event, "channel": name, "data": message.data}
+        user_id = self.channels[name]
+        if user_id is not None:
+            frame["user_id"] = user_id
+        payload = orjson.dumps(frame)
+        limit = settings.max_event_payload_in_kb * 1024
+        # `data` is part of the payload: only a payload over the limit needs its exact size.
+        if len(payload) > limit and frames.encoded_size(message.data) > limit:
             self._error(Err.PAYLOAD_TOO_LARGE)
             return
         if self._client_events is not None and not self._client_events.take():
             metrics.RATE_LIMITED.labels(self._app_id, "client_events").inc()
             self._error(Err.CLIENT_EVENT_RATE_LIMIT)
             return
-        frame: dict[str, object] = {"event": message.event, "channel": name, "data": message.data}
-        user_id = self.channels[name]
-        if user_id is not None:
-            frame["user_id"] = user_id
         notifier = self.app.notifier
         webhook = None
         if notifier is not None and notifier.wants(events.CLIENT_EVENT):
             webhook = events.client_event(
                 name, message.event, message.data, self.socket_id, user_id
             )
-        payload = orjson.dumps(frame)
         channel = self._channel_actors.get(name)
         if channel is not None and channel.tell(
             Broadcast(text_frame(payload), self.socket_id, self, webhook)

@@ -8,7 +8,7 @@ encoding. The one exception, ``pusher:error``, lives in `errors.error_frame`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -115,15 +115,23 @@ def watchlist_events(events: list[dict]) -> bytes:
     return _frame("pusher_internal:watchlist_events", {"events": events})
 
 
-@dataclass(frozen=True, slots=True)
-class ClientMessage:
-    """A decoded client frame. `raw_data_size` is the encoded size of ``data`` in bytes, so
-    payload limits apply to what travels on the wire whatever form ``data`` was sent in."""
+class ClientMessage(NamedTuple):
+    """A decoded client frame (a tuple: built for every client message, ~3x faster than a
+    frozen dataclass)."""
 
     event: str
     channel: str | None
     data: object
-    raw_data_size: int
+
+
+def encoded_size(data: object) -> int:
+    """The size in bytes of ``data`` as relayed: a string's UTF-8 bytes, anything else's
+    compact JSON, so payload limits apply whatever form ``data`` was sent in."""
+    if data is None:
+        return 0
+    if isinstance(data, str):
+        return len(data.encode())
+    return len(orjson.dumps(data))
 
 
 class FrameError(Exception):
@@ -152,11 +160,4 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
     if not isinstance(event, str):
         raise FrameError(Err.INVALID_FRAME, "The message must have a string event")
     channel = message.get("channel")
-    data = message.get("data")
-    if data is None:
-        size = 0
-    elif isinstance(data, str):
-        size = len(data.encode())
-    else:
-        size = len(orjson.dumps(data))
-    return ClientMessage(event, channel if isinstance(channel, str) else None, data, size)
+    return ClientMessage(event, channel if isinstance(channel, str) else None, message.get("data"))

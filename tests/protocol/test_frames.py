@@ -126,7 +126,7 @@ def test_parse_subscribe_with_object_data() -> None:
         '{"event":"pusher:subscribe","data":{"channel":"private-a","auth":"k:s"}}'
     )
     assert message == frames.ClientMessage(
-        "pusher:subscribe", None, {"channel": "private-a", "auth": "k:s"}, 36
+        "pusher:subscribe", None, {"channel": "private-a", "auth": "k:s"}
     )
 
 
@@ -137,12 +137,17 @@ def test_parse_client_event_with_string_data_from_bytes() -> None:
     assert message.event == "client-x"
     assert message.channel == "private-a"
     assert message.data == '{"a":"\u00e9"}'
-    assert message.raw_data_size == 10  # é is two bytes
+    assert frames.encoded_size(message.data) == 10  # é is two bytes
 
 
 def test_parse_without_data_or_with_non_string_channel() -> None:
     message = frames.parse_client_message('{"event":"pusher:ping","channel":5}')
-    assert message == frames.ClientMessage("pusher:ping", None, None, 0)
+    assert message == frames.ClientMessage("pusher:ping", None, None)
+    assert frames.encoded_size(message.data) == 0
+
+
+def test_encoded_size_of_object_data_is_its_compact_json() -> None:
+    assert frames.encoded_size({"a": [1, 2.5, "\u00e9"]}) == len('{"a":[1,2.5,"\u00e9"]}'.encode())
 
 
 @pytest.mark.parametrize("text", ["{", "", b"\xff", "[1,", '{"event":"x"} junk'])

@@ -159,6 +159,20 @@ def test_text_round_trip_for_each_length_class(length: int) -> None:
     assert FrameParser(1 << 20).feed(frame) == [Message("text", text)]
 
 
+@pytest.mark.parametrize("length", [0, 1, 3, 4, 5, 125, 126, 1023, 1024, 1025])
+def test_one_whole_text_frame_from_a_memoryview(length: int) -> None:
+    """The connection feeds views of its read buffer; one whole small frame takes a short
+    path that must agree with the general one on every length around its limits."""
+    text = "a" * (length - 2) + "é" if length >= 2 else "a" * length  # `length` bytes
+    frame = client_frame(OP_TEXT, text.encode())
+    assert len(text.encode()) == length
+    parser = FrameParser(1 << 20)
+    assert parser.feed(memoryview(frame)) == [Message("text", text)]
+    assert parser.feed(memoryview(frame)[:3]) == []  # and the parser state stays right
+    assert parser.feed(memoryview(frame)[3:]) == [Message("text", text)]
+    assert parser.buffered_bytes == 0
+
+
 def test_unmasked_server_frames_parse_when_mask_is_not_required() -> None:
     parser = FrameParser(1 << 20, require_mask=False)
     stream = text_frame(b"Hello") + encode_frame(OP_BINARY, sample_payload(70000))
