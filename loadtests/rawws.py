@@ -1,9 +1,11 @@
-"""A lean Pusher WebSocket client for the benchmark generator, on plain (gevent) sockets.
+"""A lean Pusher WebSocket client on gevent sockets, for load generation and the perf tests.
 
 The generator has one core to receive up to tens of thousands of frames per second, so this
 skips everything a general client does that the benchmark does not need: no extensions, no
 fragmentation, text frames only. Outgoing frames use an all-zero mask key, so masking is a no-op;
-the server unmasks as usual. Only for load generation against our own server on loopback.
+the server unmasks as usual. Only for traffic to our own server on loopback. gevent sockets
+cooperate whether or not the caller monkey-patched, so the perf tests can run a server on the
+same hub as their clients.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import socket
 import struct
 from typing import Any
 
 import gevent
 import orjson
+from gevent import socket
 
 OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x8, 0x9, 0xA
 ZERO_MASK = b"\x00\x00\x00\x00"
@@ -42,13 +44,24 @@ class RawPusher:
     """One protocol 7 connection; `socket_id` is set once the handshake is done."""
 
     def __init__(
-        self, host: str, port: int, key: str, timeout: float = 10.0, source: str | None = None
+        self,
+        host: str,
+        port: int,
+        key: str,
+        timeout: float = 10.0,
+        source: str | None = None,
+        rcvbuf: int | None = None,
     ) -> None:
-        # A source address (127.0.0.x) gives each address its own range of ephemeral ports.
-        source_address = (source, 0) if source is not None else None
-        self.sock = socket.create_connection(
-            (host, port), timeout=timeout, source_address=source_address
-        )
+        """`source` (127.0.0.x) gives each address its own range of ephemeral ports; `rcvbuf`
+        shrinks the receive buffer (set before connecting, so the advertised window is small)
+        to play a slow consumer."""
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if source is not None:
+            self.sock.bind((source, 0))
+        self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffer = self._handshake(host, port, key)
         self.pending: list[bytes] = []
@@ -79,6 +92,11 @@ class RawPusher:
         if channel is not None:
             frame["channel"] = channel
         self.sock.sendall(encode_frame(OP_TEXT, orjson.dumps(frame)))
+
+    def subscribe(self, channel: str) -> None:
+        """Subscribe to a public channel and wait until the server confirms it."""
+        self.send("pusher:subscribe", {"channel": channel})
+        self.next_event("pusher_internal:subscription_succeeded")
 
     def texts(self) -> list[bytes]:
         """Every complete text payload buffered, reading (blocking) until there is one."""
@@ -136,6 +154,14 @@ class RawPusher:
                             return frame
                     if b'"event":"pusher:error"' in text:
                         raise Closed(text.decode(errors="replace"))
+
+    def read_to_eof(self) -> list[bytes]:
+        """Every text payload until the server ends the connection (EOF or a reset)."""
+        received: list[bytes] = []
+        with contextlib.suppress(ConnectionError):  # Closed is one
+            while True:
+                received += self.texts()
+        return received
 
     def close(self) -> None:
         with contextlib.suppress(OSError):  # already gone: closing is all that was wanted

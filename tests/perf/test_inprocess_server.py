@@ -7,14 +7,16 @@ import gc
 from collections.abc import Callable, Iterator
 
 import gevent
+import orjson
 import pusher
 import pytest
 
+from loadtests.rawws import RawPusher
 from socketrush import app as app_module
 from socketrush import channel as channel_module
 from socketrush.outbox import Outbox
 from socketrush.protocol import frames
-from tests.perf.inprocess import Client, InProcessServer, in_thread, serve_in_process
+from tests.perf.inprocess import InProcessServer, connect_client, in_thread, serve_in_process
 from tests.support.server import APP_ID, APP_KEY, APP_SECRET
 
 SUBSCRIBERS = 25
@@ -26,8 +28,8 @@ def server() -> Iterator[InProcessServer]:
         yield running
 
 
-def subscribed_clients(server: InProcessServer, channel: str) -> list[Client]:
-    clients = [Client(server.port) for _ in range(SUBSCRIBERS)]
+def subscribed_clients(server: InProcessServer, channel: str) -> list[RawPusher]:
+    clients = [connect_client(server.port) for _ in range(SUBSCRIBERS)]
     for client in clients:
         client.subscribe(channel)
     return clients
@@ -70,15 +72,15 @@ def test_broadcast_encodes_and_frames_once_and_offers_the_same_bytes(
 
     sdk = pusher.Pusher(APP_ID, APP_KEY, APP_SECRET, host="127.0.0.1", port=server.port, ssl=False)
     in_thread(sdk.trigger, "perf-once", "tick", {"n": 1})
-    received = [client.wait_for(b'"event":"tick"') for client in clients]
+    received = [subscriber.next_event("tick") for subscriber in clients]
 
     assert len(encoded) == 1
     assert len(framed) == 1
     assert len(offered) == SUBSCRIBERS
     assert all(frame is framed[0][1] for frame in offered)  # one object, not N copies
-    assert received == [encoded[0][1]] * SUBSCRIBERS
-    for client in clients:
-        client.close()
+    assert received == [orjson.loads(encoded[0][1])] * SUBSCRIBERS
+    for subscriber in clients:
+        subscriber.close()
 
 
 def test_idle_subscribed_connections_hold_one_greenlet_and_no_writer(
@@ -97,5 +99,5 @@ def test_idle_subscribed_connections_hold_one_greenlet_and_no_writer(
     assert [o.backlog_bytes for o in outboxes] == [0] * SUBSCRIBERS
     # Only each connection's reader (the WSGI handler greenlet) stays parked.
     assert len(new_greenlets) == SUBSCRIBERS
-    for client in clients:
-        client.close()
+    for subscriber in clients:
+        subscriber.close()

@@ -12,7 +12,8 @@ from pathlib import Path
 import gevent
 import pusher
 
-from tests.perf.inprocess import Client, in_thread
+from loadtests.rawws import RawPusher
+from tests.perf.inprocess import connect_client, in_thread
 from tests.support.server import APP_ID, APP_KEY, APP_SECRET, ServerProcess
 
 BACKLOG_LIMIT_KB = 256
@@ -54,12 +55,12 @@ def publish_stream(port: int) -> None:
         )
 
 
-def read_all(client: Client) -> list[int]:
+def read_all(subscriber: RawPusher) -> list[int]:
     """Read until the last event arrives, keeping only sequence numbers (not 10 MB of text)."""
     numbers: list[int] = []
     last = f'"data":"{TOTAL - 1:06d}'.encode()
     while True:
-        texts = client.receive()
+        texts = subscriber.texts()
         numbers += sequence_numbers(texts)
         if any(last in text for text in texts):
             return numbers
@@ -68,18 +69,17 @@ def read_all(client: Client) -> list[int]:
 def test_slow_consumer_is_disconnected_and_the_others_get_everything() -> None:
     flags = ["--socket-backlog-limit-kb", str(BACKLOG_LIMIT_KB)]
     with ServerProcess(args=flags, env={"LOG_LEVEL": "info"}) as server:
-        fast = [Client(server.port) for _ in range(2)]
-        slow = Client(server.port, rcvbuf=4096)
-        for client in (*fast, slow):
-            client.subscribe(CHANNEL)
+        fast = [connect_client(server.port) for _ in range(2)]
+        slow = connect_client(server.port, rcvbuf=4096)
+        for subscriber in (*fast, slow):
+            subscriber.subscribe(CHANNEL)
         rss_before = rss_bytes(server.process.pid)
 
-        readers = [gevent.spawn(read_all, client) for client in fast]
+        readers = [gevent.spawn(read_all, subscriber) for subscriber in fast]
         in_thread(publish_stream, server.port)
         received = [reader.get(timeout=60) for reader in readers]
         rss_after = rss_bytes(server.process.pid)
 
-        slow.texts.clear()  # the subscribe answers
         slow_numbers = sequence_numbers(slow.read_to_eof())  # cut off: EOF, not a timeout
         log = server.log()
 
