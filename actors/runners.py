@@ -1,4 +1,5 @@
-"""Greenlets that run actors' work and are kept for the next piece of work.
+"""Greenlets that run actors' work (and, in `socketrush serve`, connections) and are kept for
+the next piece of work.
 
 Why not a fresh greenlet each time: under Python 3.11 a new greenlet's first call allocates a
 new 16 KB frame-stack chunk with `mmap` and frees it with `munmap` when the greenlet ends, so
@@ -49,7 +50,7 @@ def _serve(work: Work) -> None:
         try:
             work()
         except Exception:  # the work's own bug: log it, keep the runner
-            logger.exception("actor work failed outside its actor's error handling")
+            logger.exception("work failed outside its own error handling")
         if len(_idle) >= MAX_IDLE_RUNNERS:
             return
         _idle.append(me)
