@@ -61,20 +61,22 @@ def counting(calls: list, function: Callable) -> Callable:
 def test_broadcast_encodes_and_frames_once_and_offers_the_same_bytes(
     server: InProcessServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clients = subscribed_clients(server, "perf-once")
-    encoded: list = []
-    framed: list = []
     offered: list[bytes] = []
-    monkeypatch.setattr(frames, "event_frame", counting(encoded, frames.event_frame))
-    for module in (app_module, channel_module):  # both frame payloads on the publish path
-        monkeypatch.setattr(module, "text_frame", counting(framed, module.text_frame))
     offer = Outbox.offer
 
     def recording_offer(self: Outbox, frame: bytes) -> None:
         offered.append(frame)
         offer(self, frame)
 
+    # Before connecting: each connection binds its outbox's `offer` when it is created.
     monkeypatch.setattr(Outbox, "offer", recording_offer)
+    clients = subscribed_clients(server, "perf-once")
+    offered.clear()  # the handshakes and subscriptions
+    encoded: list = []
+    framed: list = []
+    monkeypatch.setattr(frames, "event_frame", counting(encoded, frames.event_frame))
+    for module in (app_module, channel_module):  # both frame payloads on the publish path
+        monkeypatch.setattr(module, "text_frame", counting(framed, module.text_frame))
 
     sdk = pusher.Pusher(APP_ID, APP_KEY, APP_SECRET, host="127.0.0.1", port=server.port, ssl=False)
     in_thread(sdk.trigger, "perf-once", "tick", {"n": 1})
