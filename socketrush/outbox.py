@@ -30,10 +30,12 @@ Sender = Callable[[bytes], int]
 
 
 def nonblocking_sender(sock) -> tuple[Sender, bool]:
-    """A send that never waits: it returns how many bytes the kernel (or TLS) took, maybe 0.
+    """A send that never waits: it returns how many bytes the kernel (or TLS) took, or raises
+    BlockingIOError when it took none.
 
-    Plain sockets: the stdlib socket under gevent's wrapper is already non-blocking, and
-    sending on it skips gevent's per-call bookkeeping (and `sendall`'s getsockopt call).
+    Plain sockets: the stdlib socket's own `send` (it is already non-blocking under gevent's
+    wrapper), called once per recipient of every broadcast with no Python frame around it —
+    no gevent bookkeeping, no `sendall` getsockopt call.
     TLS sockets: write through OpenSSL (never to the descriptor); OpenSSL wants a retry with
     the same leading bytes, so queued frames are not joined (the bool says whether they may be).
     """
@@ -44,18 +46,10 @@ def nonblocking_sender(sock) -> tuple[Sender, bool]:
             try:
                 return sslobj.write(data)
             except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
-                return 0
+                raise BlockingIOError from None
 
         return send_tls, False
-    raw = sock._sock
-
-    def send_plain(data: bytes) -> int:
-        try:
-            return raw.send(data)
-        except BlockingIOError:
-            return 0
-
-    return send_plain, True
+    return sock._sock.send, True
 
 
 class Outbox:
@@ -103,6 +97,8 @@ class Outbox:
         if backlog is None:
             try:
                 sent = self._send(frame)
+            except BlockingIOError:
+                sent = 0
             except OSError:
                 self.closed = True
                 return
@@ -155,6 +151,8 @@ class Outbox:
                 chunk = backlog[0]
                 try:
                     sent = self._send(chunk)
+                except BlockingIOError:
+                    sent = 0
                 except OSError:
                     self.closed = True
                     break
