@@ -19,6 +19,7 @@ from socketrush.cache.access import CacheAccess, CachedEvent, cache_key
 from socketrush.cluster.messages import (
     ChannelCount,
     ClusterLink,
+    CountWritten,
     PresenceJoin,
     PresenceJoined,
     PresenceLeave,
@@ -62,6 +63,9 @@ class Leave:
 
 
 class Broadcast(NamedTuple):
+    """One frame for the channel's subscribers (a tuple: one per event, built ~3x faster
+    than a frozen dataclass)."""
+
     frame: bytes  # WebSocket-framed, ready for the wire
     except_socket_id: str | None = None
     # A client event's sender. Only the channel knows for sure whether it is a subscriber
@@ -176,7 +180,13 @@ class ChannelActor(Actor):
         self._roster: set[str] = set()
         self._ahead: dict[str, set[str]] = {}
         self._behind: dict[str, set[str]] = {}
-        self._count_version = 0  # of the last cluster-wide count sent to subscribers
+        # Cluster-wide counts: no subscriber may get one older than `_count_version`; a
+        # joiner gets none until its own join's count is written (`_unsettled`: socket id ->
+        # the `ChannelCount.seq` of that write), so none older than the one including it.
+        self._count_version = 0
+        self._count: SubscriptionCount | None = None  # the newest one sent
+        self._count_seq = 0
+        self._unsettled: dict[str, int] = {}
 
     # -- read-only snapshots (non-yielding; see docs/architecture.md "queries") --
 
@@ -225,6 +235,8 @@ class ChannelActor(Actor):
             self._send_cached(message)
         elif isinstance(message, SubscriptionCount):
             self._cluster_count(message)
+        elif isinstance(message, CountWritten):
+            self._count_written(message)
         elif isinstance(message, Leave):
             self._leave(message.subscriber)
         else:
@@ -292,7 +304,7 @@ class ChannelActor(Actor):
             self._members.setdefault(member.user_id, member)
             self._member_sockets.setdefault(member.user_id, set()).add(subscriber.socket_id)
             self._socket_user[subscriber.socket_id] = member.user_id
-        self._count_changed()
+        self._count_changed(joined=subscriber.socket_id)
 
     def _member_left(self, user_id: str) -> None:
         """This node's last socket of `user_id` left. Cluster-wide, other nodes may still
@@ -304,12 +316,20 @@ class ChannelActor(Actor):
         self._broadcast(text_frame(frames.member_removed(name, user_id)), None)
         self._webhook(events.member_removed(name, user_id))
 
-    def _count_changed(self) -> None:
-        if self._cluster is not None:
-            announce = self._settings.subscription_count_enabled and not self.info.is_presence
-            self._cluster.actor.tell(
-                ChannelCount(self._cluster.app_id, self.info.name, len(self._subscribers), announce)
-            )
+    def _count_changed(self, joined: str | None = None) -> None:
+        """Tell the cluster actor this node's count; a counted joiner waits for the answer."""
+        if self._cluster is None:
+            return
+        announce = self._settings.subscription_count_enabled and not self.info.is_presence
+        seq, reply_to = 0, None
+        if announce and joined is not None:
+            self._count_seq += 1
+            seq, reply_to = self._count_seq, self
+            self._unsettled[joined] = seq
+        count = len(self._subscribers)
+        self._cluster.actor.tell(
+            ChannelCount(self._cluster.app_id, self.info.name, count, announce, seq, reply_to)
+        )
 
     # -- presence across nodes --
 
@@ -441,6 +461,7 @@ class ChannelActor(Actor):
             return
         if self._ahead or self._behind:
             self._forget_baseline(socket_id)
+        self._unsettled.pop(socket_id, None)
         user_id = self._socket_user.pop(socket_id, None)
         if user_id is not None:
             sockets = self._member_sockets[user_id]
@@ -479,11 +500,45 @@ class ChannelActor(Actor):
             self._webhook(events.subscription_count(self.info.name, count))
 
     def _cluster_count(self, message: SubscriptionCount) -> None:
-        if message.version < self._count_version or not self._subscribers:
-            return  # older than what the subscribers have: pub/sub delivered it late
+        """A count reaches a node by two paths (its own cluster actor, pub/sub from the
+        others), so it may come after a newer one: the older is dropped."""
+        if not self._subscribers:
+            self._notify_if_empty()  # the app keeps a channel that had mail when it emptied
+            return
+        if message.version < self._count_version:
+            return
         self._count_version = message.version
-        frame = frames.subscription_count(self.info.name, message.count)
-        self._broadcast(text_frame(frame), None)
+        self._count = message
+        frame = text_frame(frames.subscription_count(self.info.name, message.count))
+        if not self._unsettled:
+            self._broadcast(frame, None)
+            return
+        sent = 0
+        for socket_id, subscriber in self._subscribers.items():
+            if socket_id not in self._unsettled:
+                subscriber.send_frame(frame)
+                sent += 1
+        metrics.count_broadcast(self._settings.app_id, sent, len(frame))
+
+    def _count_written(self, message: CountWritten) -> None:
+        """The joins up to `message.seq` are counted in Redis: their sockets take counts
+        from now on, none older than `message.version`, whose count is on its way."""
+        settled = [sid for sid, seq in self._unsettled.items() if seq <= message.seq]
+        for socket_id in settled:
+            del self._unsettled[socket_id]
+        if not self._subscribers:
+            self._notify_if_empty()  # as in `_cluster_count`
+            return
+        if message.version is None:
+            return  # no count was announced for them (Redis unreachable, or no change)
+        latest = self._count
+        if latest is None or latest.version < message.version:
+            self._count_version = message.version
+            return
+        # A newer count, which includes them, went out while they waited: theirs too.
+        frame = text_frame(frames.subscription_count(self.info.name, latest.count))
+        for socket_id in settled:
+            self._send(self._subscribers[socket_id], frame)
 
     def _webhook(self, event: Event) -> None:
         """Tell the app's notifier (never waits). The server-to-user channels are internal."""

@@ -24,12 +24,25 @@ class ActorRef(Protocol):
 class ChannelCount:
     """A channel's subscriber count on this node changed (0: none left here). `announce`:
     the channel wants the new cluster-wide count sent as subscription_count (frame to every
-    node's subscribers, webhook from this node)."""
+    node's subscribers, webhook from this node). `reply_to`: tell it `CountWritten(seq, ...)`
+    once written, before the count is announced."""
 
     app_id: str
     channel: str
     count: int
     announce: bool = False
+    seq: int = 0
+    reply_to: ActorRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CountWritten:
+    """The answer to the channel's `ChannelCount` number `seq`: `version` of the count
+    announced for it, which reaches the channel after this message; None when none was
+    (the total did not change, or Redis is unreachable and the count was journaled)."""
+
+    seq: int
+    version: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,8 @@ the same moment whether a channel became occupied or a user joined cannot both d
 A presence field is `<node id>|<user id>`; node ids are hex, so the first `|` splits it.
 """
 
+from socketrush.redis_client import RedisKeys
+
 # KEYS: per-channel hash (node -> count), per-node hash (channel -> count)
 # ARGV: node, channel, this node's count now
 # Returns {change, total, version, before}: change 1 when the channel became occupied cluster-wide,
@@ -107,3 +109,13 @@ for _, uid in ipairs(removed) do
 end
 return gone
 """
+
+
+def subscription_keys(keys: RedisKeys, app_id: str, node: str, channel: str) -> list[str]:
+    """SUBSCRIPTIONS' KEYS for `node`'s count of `channel`."""
+    return [keys.app(app_id, "subs", channel), keys.app(app_id, "node", node, "channels")]
+
+
+def presence_keys(keys: RedisKeys, app_id: str, node: str, channel: str) -> list[str]:
+    """JOIN's and LEAVE's KEYS for `node`'s members of `channel`."""
+    return [keys.app(app_id, "presence", channel), keys.app(app_id, "node", node, "presence")]

@@ -1,5 +1,6 @@
 """ChannelActor across nodes: a member event that pub/sub delivers after a joiner's member list
-already reflected it reaches only the subscribers it changes something for."""
+already reflected it reaches only the subscribers it changes something for, and a joiner gets
+no subscription count older than the one its own join produced."""
 
 from __future__ import annotations
 
@@ -17,9 +18,16 @@ from socketrush.channel import (
     Join,
     Leave,
     Member,
+    SubscriptionCount,
     member_change,
 )
-from socketrush.cluster.messages import ClusterLink, PresenceJoin, PresenceJoined
+from socketrush.cluster.messages import (
+    ChannelCount,
+    ClusterLink,
+    CountWritten,
+    PresenceJoin,
+    PresenceJoined,
+)
 from socketrush.protocol import frames
 from socketrush.protocol.channels import classify
 from socketrush.protocol.websocket import text_frame
@@ -142,3 +150,107 @@ def test_member_change_recognises_only_member_events() -> None:
     assert member_change(frames.member_added(ROOM, "u", {"a": 1})).added is True
     assert member_change(frames.member_removed(ROOM, "u")).added is False
     assert member_change(frames.event_frame("member_added", ROOM, "{}")) is None
+
+
+COUNTED = "counted"
+
+
+@pytest.fixture
+def counted(cluster: Cluster):
+    """A channel whose app counts subscriptions, on a node that shares state."""
+    settings = ChannelSettings(
+        app_id="app",
+        max_presence_members=100,
+        subscription_count_enabled=True,
+        cache=DirectCache(LocalCache()),
+        cluster=ClusterLink("app", cluster),
+    )
+    actor = ChannelActor(classify(COUNTED), settings, on_empty=lambda _: None).start()
+    yield actor
+    actor.stop()
+
+
+def subscribe(channel: ChannelActor, cluster: Cluster, socket: Socket) -> object:
+    """Subscribe `socket`; returns what the channel told the cluster about it."""
+    channel.ask(Join(socket))
+    assert socket.frames == [
+        {"event": "pusher_internal:subscription_succeeded", "channel": COUNTED, "data": "{}"}
+    ]
+    socket.frames.clear()
+    return cluster.told[-1]
+
+
+def counts(socket: Socket) -> list[int]:
+    return [orjson.loads(f["data"])["subscription_count"] for f in socket.frames]
+
+
+def test_a_join_asks_for_its_counts_version_and_a_leave_does_not(
+    counted: ChannelActor, cluster: Cluster
+) -> None:
+    alice, bob = Socket("alice"), Socket("bob")
+    assert subscribe(counted, cluster, alice) == ChannelCount("app", COUNTED, 1, True, 1, counted)
+    assert subscribe(counted, cluster, bob) == ChannelCount("app", COUNTED, 2, True, 2, counted)
+    counted.ask(Leave(bob))
+    assert cluster.told[-1] == ChannelCount("app", COUNTED, 1, True)
+
+
+def test_a_joiner_gets_no_count_older_than_its_own_joins(
+    counted: ChannelActor, cluster: Cluster
+) -> None:
+    alice, bob = Socket("alice"), Socket("bob")
+    subscribe(counted, cluster, alice)
+    counted.ask(CountWritten(1, 100))
+    counted.ask(SubscriptionCount(COUNTED, 1, 100))
+    subscribe(counted, cluster, bob)
+    # Announced elsewhere before bob's join was written: it cannot include him.
+    counted.ask(SubscriptionCount(COUNTED, 2, 150))
+    counted.ask(CountWritten(2, 200))
+    counted.ask(SubscriptionCount(COUNTED, 2, 180))  # pub/sub delivered it late
+    counted.ask(SubscriptionCount(COUNTED, 3, 200))  # the count bob's join produced
+    assert counts(alice) == [1, 2, 3]
+    assert counts(bob) == [3]
+    assert alice.frames[-1] == {
+        "event": "pusher_internal:subscription_count",
+        "channel": COUNTED,
+        "data": '{"subscription_count":3}',
+    }
+
+
+def test_a_joiner_gets_the_newer_count_that_went_out_while_it_waited(
+    counted: ChannelActor, cluster: Cluster
+) -> None:
+    alice, bob = Socket("alice"), Socket("bob")
+    subscribe(counted, cluster, alice)
+    counted.ask(CountWritten(1, 100))
+    counted.ask(SubscriptionCount(COUNTED, 1, 100))
+    subscribe(counted, cluster, bob)
+    counted.ask(SubscriptionCount(COUNTED, 3, 300))  # a later join elsewhere: bob included
+    assert counts(bob) == []
+    counted.ask(CountWritten(2, 200))
+    counted.ask(SubscriptionCount(COUNTED, 2, 200))  # older than what both have now
+    assert counts(alice) == [1, 3]
+    assert counts(bob) == [3]
+
+
+def test_a_joiner_takes_counts_as_they_come_when_none_was_announced_for_it(
+    counted: ChannelActor, cluster: Cluster
+) -> None:
+    alice = Socket("alice")
+    subscribe(counted, cluster, alice)
+    counted.ask(SubscriptionCount(COUNTED, 4, 50))
+    counted.ask(CountWritten(1, None))  # journaled: Redis was unreachable
+    counted.ask(SubscriptionCount(COUNTED, 5, 60))
+    assert counts(alice) == [5]
+
+
+def test_a_joiner_that_left_before_its_answer_is_forgotten(
+    counted: ChannelActor, cluster: Cluster
+) -> None:
+    alice, bob = Socket("alice"), Socket("bob")
+    subscribe(counted, cluster, alice)
+    subscribe(counted, cluster, bob)
+    counted.ask(Leave(alice))
+    counted.ask(SubscriptionCount(COUNTED, 1, 300))  # includes bob, not alice
+    counted.ask(CountWritten(2, 200))
+    assert counts(alice) == []
+    assert counts(bob) == [1]

@@ -3,6 +3,7 @@ while Redis was down are announced (frames and webhooks) once it answers again."
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -10,7 +11,7 @@ import redis
 
 from tests.socketrush.cluster.test_cluster import ROOM, eventually, join, settle
 from tests.socketrush.webhooks.receiver import Receiver
-from tests.support.client import PusherClient, sdk
+from tests.support.client import PusherClient, expect_close, sdk
 from tests.support.redis import RedisServer
 
 # Beats every timeout/4: recovery and its settling take a few beats.
@@ -45,6 +46,65 @@ def subscribe(node, channel: str) -> PusherClient:
 def connection_total(server: RedisServer, prefix: str) -> int:
     counts = server.client(decode_responses=True).hgetall(f"{{{prefix}:424242}}:connections")
     return sum(int(n) for n in counts.values())
+
+
+def await_beats(server: RedisServer, prefix: str, timeout: float = 10.0) -> None:
+    """Return once every node has finished a heartbeat that began after this call, so each
+    has read what Redis held now. A beat writes the node's expiry first: two new expiries
+    mean the first of them has finished."""
+    client, key = server.client(decode_responses=True), f"{{{prefix}}}:nodes"
+    seen = {node: {score} for node, score in client.zrange(key, 0, -1, withscores=True)}
+    deadline = time.monotonic() + timeout
+    while any(len(scores) < 3 for scores in seen.values()):
+        assert time.monotonic() < deadline, f"no two beats within {timeout}s: {seen}"
+        time.sleep(0.05)  # another process's timer: there is nothing to await
+        for node, score in client.zrange(key, 0, -1, withscores=True):
+            seen[node].add(score)
+
+
+def refused(node) -> None:
+    """A connection to `node` is refused as over the app's connection quota."""
+    error, code = expect_close(PusherClient(node.ws_url()))
+    assert (error["data"]["code"], code) == (4004, 4004)
+
+
+def test_connection_quota_fails_open_per_node_while_redis_is_down(
+    restartable_redis: RedisServer, nodes_on
+) -> None:
+    first, second = nodes_on(restartable_redis.url, 2, *FAST_BEATS, "--app-max-connections", "3")
+    held = [PusherClient.connect(first), PusherClient.connect(second)]
+    eventually(lambda: connection_total(restartable_redis, nodes_on.prefix), 2)
+    await_beats(restartable_redis, nodes_on.prefix)  # each node knows the other holds one
+
+    restartable_redis.stop()
+    # Each node admits against its own count plus the others' as of its last beat (1 + 1
+    # of 3): one more each, so the cluster holds 4, over the limit, rather than refuse all.
+    for node in (first, second):
+        held.append(PusherClient.connect(node))
+        refused(node)
+    # Changes the nodes make meanwhile are replayed last in a recovery: once each node's
+    # answer shows both markers, both nodes have recovered.
+    for client, marker in zip(held[:2], ("marker-0", "marker-1"), strict=True):
+        client.subscribe(marker)
+        client.recv_event("pusher_internal:subscription_succeeded")
+
+    restartable_redis.start()
+    markers = {"channels": {"marker-0": {}, "marker-1": {}}}
+    for node in (first, second):
+        eventually(lambda node=node: sdk(node).channels_info(), markers, timeout=15)
+    assert connection_total(restartable_redis, nodes_on.prefix) == 4
+    for node in (first, second):
+        refused(node)
+    # One leaves on each node: the cluster has exactly one place left again.
+    held.pop(0).close()
+    held.pop(0).close()
+    eventually(lambda: connection_total(restartable_redis, nodes_on.prefix), 2)
+    held.append(PusherClient.connect(first))
+    for node in (first, second):
+        refused(node)
+    assert connection_total(restartable_redis, nodes_on.prefix) == 3
+    for client in held:
+        client.close()
 
 
 def test_state_is_rebuilt_after_redis_restarts_empty(restartable_redis: RedisServer, nodes_on):
@@ -145,6 +205,8 @@ def test_transitions_during_an_outage_are_announced_after_it(
         assert sorted(u["id"] for u in api.users_info(ROOM)["users"]) == ["alice", "carol"]
         for client in (alice, carol, new):
             client.close()
+        for node in (first, second):  # while the receiver still takes their last webhooks
+            assert node.stop() == 0
 
 
 def test_redis_down_at_the_end_is_no_crash(restartable_redis: RedisServer, nodes_on) -> None:

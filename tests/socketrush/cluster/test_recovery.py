@@ -1,0 +1,180 @@
+"""Recovery: a count journaled during an outage is answered at once and announced after it;
+a node the others reaped comes back and announces what they announced gone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+
+from socketrush.cluster.messages import AppSnapshot, ChannelCount, CountWritten
+from socketrush.cluster.recovery import Recovery
+from socketrush.cluster.writes import Writer
+from socketrush.redis_client import RedisKeys
+from tests.socketrush.cluster.test_cluster import ROOM, eventually, join, webhooks_to
+from tests.socketrush.cluster.test_writes import Channel, Host, Log
+from tests.socketrush.webhooks.receiver import Receiver
+from tests.support.client import PusherClient, sdk
+from tests.support.redis import RedisServer
+
+
+def test_a_journaled_count_is_answered_once_and_announced_after_the_outage(
+    redis_server: RedisServer,
+) -> None:
+    log = Log()
+    host, channel = Host(log), Channel(log)
+    client = redis_server.client(decode_responses=True)
+    keys = RedisKeys(f"test-{uuid.uuid4().hex[:8]}")
+    recovery = Recovery(client, keys, Writer(client, keys, "n1", host), host)
+    recovery.stale = True  # a write failed
+    recovery.journal(ChannelCount("app", "news", 1, True, 7, channel))
+    assert log.entries == [("channel", CountWritten(7, None))]
+    host.snapshots = [AppSnapshot("app", 0, {"news": 1}, {})]
+    assert recovery.recover() is True
+    version = log.entries[-1][-1]
+    assert log.entries == [
+        ("channel", CountWritten(7, None)),
+        ("notify", "app", {"name": "channel_occupied", "channel": "news"}),
+        ("count", "app", "news", 1, version),
+    ]
+    assert recovery.stale is False
+
+
+NODE_TIMEOUT = "2"  # seconds: beats every 0.5 s, a silent node is reaped within 2.5 s
+REAP_WITHIN = 10  # seconds any wait below is bounded by
+
+
+def webhook_events(receiver: Receiver) -> list[tuple]:
+    """Every webhook event so far, in arrival order, as sorted (key, value) tuples."""
+    return [tuple(sorted(e.items())) for r in receiver.received for e in r.events]
+
+
+def count(channel: str, n: int) -> dict:
+    return {
+        "event": "pusher_internal:subscription_count",
+        "channel": channel,
+        "data": {"subscription_count": n},
+    }
+
+
+def test_a_reaped_node_that_comes_back_announces_itself_again(
+    redis_server: RedisServer, nodes_on
+) -> None:
+    with Receiver() as receiver:
+        doomed, survivor = nodes_on(
+            redis_server.url,
+            2,
+            "--node-timeout-seconds",
+            NODE_TIMEOUT,
+            "--app-subscription-count-enabled",
+            "true",
+            *webhooks_to(receiver),
+            "--webhook-member-removed-delay-ms",
+            "0",
+            *(
+                flag
+                for kind in (
+                    "channel-occupied",
+                    "channel-vacated",
+                    "member-added",
+                    "member-removed",
+                )
+                for flag in (f"--app-has-{kind}-webhooks", "true")
+            ),
+        )
+        alice, _ = join(doomed, "alice")
+        bob, presence = join(survivor, "bob")
+        assert presence["count"] == 2
+        assert alice.recv_event("pusher_internal:member_added")["data"]["user_id"] == "bob"
+        lonely = PusherClient.connect(doomed)
+        lonely.subscribe("lonely")
+        lonely.recv_event("pusher_internal:subscription_succeeded")
+        assert lonely.recv() == count("lonely", 1)
+        watcher = PusherClient.connect(survivor)
+        watcher.subscribe("news")
+        watcher.recv_event("pusher_internal:subscription_succeeded")
+        assert watcher.recv() == count("news", 1)
+        reader = PusherClient.connect(doomed)
+        reader.subscribe("news")
+        reader.recv_event("pusher_internal:subscription_succeeded")
+        assert reader.recv() == count("news", 2)
+        assert watcher.recv() == count("news", 2)
+        before = sorted(
+            [
+                (("channel", ROOM), ("name", "channel_occupied")),
+                (("channel", ROOM), ("name", "member_added"), ("user_id", "alice")),
+                (("channel", ROOM), ("name", "member_added"), ("user_id", "bob")),
+                (("channel", "lonely"), ("name", "channel_occupied")),
+                (("channel", "lonely"), ("name", "subscription_count"), ("subscription_count", 1)),
+                (("channel", "news"), ("name", "channel_occupied")),
+                (("channel", "news"), ("name", "subscription_count"), ("subscription_count", 1)),
+                (("channel", "news"), ("name", "subscription_count"), ("subscription_count", 2)),
+            ]
+        )
+        eventually(lambda: sorted(webhook_events(receiver)), before)
+
+        os.kill(doomed.process.pid, signal.SIGSTOP)
+        try:
+            # The survivor reaps it: its members, channels and subscriptions leave.
+            assert bob.recv(timeout=REAP_WITHIN) == {
+                "event": "pusher_internal:member_removed",
+                "channel": ROOM,
+                "data": {"user_id": "alice"},
+            }
+            assert watcher.recv(timeout=REAP_WITHIN) == count("news", 1)
+            reaped = sorted(
+                [
+                    (("channel", ROOM), ("name", "member_removed"), ("user_id", "alice")),
+                    (("channel", "lonely"), ("name", "channel_vacated")),
+                    (
+                        ("channel", "news"),
+                        ("name", "subscription_count"),
+                        ("subscription_count", 1),
+                    ),
+                ]
+            )
+            eventually(lambda: sorted(webhook_events(receiver)[8:]), reaped, REAP_WITHIN)
+            api = sdk(survivor)
+            assert api.users_info(ROOM) == {"users": [{"id": "bob"}]}
+            assert api.channels_info() == {"channels": {ROOM: {}, "news": {}}}
+        finally:
+            os.kill(doomed.process.pid, signal.SIGCONT)
+
+        # Back: it finds itself gone from the registry and restores its state with events.
+        assert bob.recv(timeout=REAP_WITHIN) == {
+            "event": "pusher_internal:member_added",
+            "channel": ROOM,
+            "data": {"user_id": "alice", "user_info": {"n": "alice"}},
+        }
+        assert watcher.recv(timeout=REAP_WITHIN) == count("news", 2)
+        assert lonely.recv(timeout=REAP_WITHIN) == count("lonely", 1)
+        restored = sorted(
+            [
+                (("channel", ROOM), ("name", "member_added"), ("user_id", "alice")),
+                (("channel", "lonely"), ("name", "channel_occupied")),
+                (("channel", "lonely"), ("name", "subscription_count"), ("subscription_count", 1)),
+                (("channel", "news"), ("name", "subscription_count"), ("subscription_count", 2)),
+            ]
+        )
+        eventually(lambda: sorted(webhook_events(receiver)[11:]), restored, REAP_WITHIN)
+        for node in (survivor, doomed):
+            api = sdk(node)
+            assert sorted(u["id"] for u in api.users_info(ROOM)["users"]) == ["alice", "bob"]
+            assert api.channels_info() == {"channels": {ROOM: {}, "lonely": {}, "news": {}}}
+            assert api.channel_info("news", ["subscription_count"]) == {
+                "occupied": True,
+                "subscription_count": 2,
+            }
+        # Its own reader may still find the reap's smaller count in its pub/sub backlog, but
+        # never after the restored one: that one is newer.
+        seen = [reader.recv(timeout=REAP_WITHIN)]
+        if seen[0] == count("news", 1):
+            seen.append(reader.recv(timeout=REAP_WITHIN))
+        assert seen[-1] == count("news", 2)
+        for client in (bob, watcher, reader, lonely):
+            client.assert_silent(0.5)
+        assert len(webhook_events(receiver)) == 15
+        for client in (alice, bob, lonely, watcher, reader):
+            client.close()
+        for node in (doomed, survivor):  # while the receiver still takes their last webhooks
+            assert node.stop() == 0

@@ -1,0 +1,76 @@
+"""Writer: a channel learns the version of its count before the count itself is announced."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from socketrush.cluster.messages import AppSnapshot, ChannelCount, CountWritten
+from socketrush.cluster.writes import Writer
+from socketrush.redis_client import RedisKeys
+from tests.support.redis import RedisServer
+
+
+@dataclass
+class Log:
+    """One ordered record of what the channel was told and what the node announced."""
+
+    entries: list[tuple] = field(default_factory=list)
+
+
+@dataclass
+class Channel:
+    log: Log
+
+    def tell(self, message: object) -> bool:
+        self.log.entries.append(("channel", message))
+        return True
+
+    def ask(self, message: object, timeout: float = 5.0) -> object:
+        raise AssertionError("the cluster never asks a channel")
+
+
+@dataclass
+class Host:
+    log: Log
+    snapshots: list[AppSnapshot] = field(default_factory=list)
+
+    def publish(self, *args: object, **kwargs: object) -> None:
+        self.log.entries.append(("publish", *args))
+
+    def announce_count(self, app_id: str, channel: str, total: int, version: int) -> None:
+        self.log.entries.append(("count", app_id, channel, total, version))
+
+    def notify(self, app_id: str, event: object) -> None:
+        self.log.entries.append(("notify", app_id, event))
+
+    def remote_connections(self, app_id: str, count: int) -> None:
+        raise AssertionError("not beating here")
+
+    def snapshot(self) -> list[AppSnapshot]:
+        return self.snapshots
+
+
+def writer_on(server: RedisServer, log: Log) -> Writer:
+    """A writer for node n1 under keys of this test's own."""
+    keys = RedisKeys(f"test-{uuid.uuid4().hex[:8]}")
+    return Writer(server.client(decode_responses=True), keys, "n1", Host(log))
+
+
+def test_the_channel_hears_the_version_before_the_count_is_announced(
+    redis_server: RedisServer,
+) -> None:
+    log = Log()
+    writer, channel = writer_on(redis_server, log), Channel(log)
+    writer.write_count(ChannelCount("app", "news", 1, True, 1, channel))
+    version = log.entries[-1][-1]
+    assert version > 0
+    assert log.entries == [
+        ("notify", "app", {"name": "channel_occupied", "channel": "news"}),
+        ("channel", CountWritten(1, version)),
+        ("count", "app", "news", 1, version),
+    ]
+    log.entries.clear()
+    # The same count again changes no total: nothing announced, and the channel hears so.
+    writer.write_count(ChannelCount("app", "news", 1, True, 2, channel))
+    assert log.entries == [("channel", CountWritten(2, None))]
