@@ -1,7 +1,10 @@
-"""Builds the adapter, cache and queue drivers that the settings name."""
+"""Builds the adapter, cache and queue drivers that the settings name, and the supervisors of
+the node's actors."""
 
 from __future__ import annotations
 
+from actors import Supervisor
+from socketrush import metrics
 from socketrush.adapters.base import Adapter
 from socketrush.adapters.local import LocalAdapter
 from socketrush.cache.access import ActorCache, CacheAccess, CacheActor, DirectCache
@@ -12,6 +15,13 @@ from socketrush.queues.base import Queue
 from socketrush.queues.local import LocalQueue
 
 
+def counted_supervisor(app_id: str = metrics.NODE_WIDE) -> Supervisor:
+    """Restart forever, counting each restart under `app_id`: no owner can replace these
+    actors, so stopping one after a crash loop would cut a part of the node off for good;
+    the counter (and the crash logs) are what tells an operator."""
+    return Supervisor(max_restarts=None, on_restart=metrics.restart_counter(app_id))
+
+
 def build_adapter(settings: ServerSettings) -> Adapter:
     if settings.adapter_driver == "redis":
         from socketrush.adapters.redis import RedisAdapter
@@ -20,6 +30,7 @@ def build_adapter(settings: ServerSettings) -> Adapter:
         return RedisAdapter(
             lambda: redis_from_settings(settings),
             RedisKeys(settings.redis_prefix).broadcast_channel(),
+            counted_supervisor(),
         )
     return LocalAdapter()
 
@@ -38,7 +49,7 @@ def build_cache_access(cache: Cache) -> CacheAccess:
     cache that does network I/O, which app and channel actors must not wait for."""
     if isinstance(cache, LocalCache):
         return DirectCache(cache)
-    return ActorCache(CacheActor(cache))
+    return ActorCache(CacheActor(cache, counted_supervisor()))
 
 
 def build_queue(settings: ServerSettings) -> Queue:

@@ -121,6 +121,10 @@ ADAPTER_RECEIVED = Counter(
 )
 ADAPTER_RECONNECTS = Counter("socketrush_adapter_reconnects", "Redis adapter reconnections")
 
+# The app_id label of actors that serve every app of a node (cluster state, cache, Redis
+# publisher): the same value as for connections that matched no app, "no app in particular".
+NODE_WIDE = ""
+
 
 def restart_counter(app_id: str) -> Callable[[object, BaseException], None]:
     """An `on_restart` hook for the supervisors of one app's actors (see actors.Supervisor).

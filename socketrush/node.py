@@ -29,7 +29,13 @@ from socketrush.channel import SubscriptionCount
 from socketrush.cluster.messages import AppSnapshot, ClusterLink
 from socketrush.cluster.state import ClusterState
 from socketrush.config import AppSettings, ServerSettings
-from socketrush.drivers import build_adapter, build_cache, build_cache_access, build_queue
+from socketrush.drivers import (
+    build_adapter,
+    build_cache,
+    build_cache_access,
+    build_queue,
+    counted_supervisor,
+)
 from socketrush.protocol.errors import ErrorSpec
 from socketrush.queues.base import Queue
 from socketrush.ratelimit import RateLimiter, build_rate_limiter
@@ -86,6 +92,7 @@ class Node:
             self.adapter.node_id,
             host=self,
             node_timeout=self.settings.node_timeout_seconds,
+            supervisor=counted_supervisor(),
         )
 
     def start(self) -> None:
@@ -165,7 +172,12 @@ class Node:
     def _actor_for(self, app_settings: AppSettings) -> AppActor:
         app = self._apps.get(app_settings.id)
         if app is None:
-            notifier = WebhookNotifier(app_settings, self.queue, self._webhook_timing).start()
+            notifier = WebhookNotifier(
+                app_settings,
+                self.queue,
+                self._webhook_timing,
+                supervisor=counted_supervisor(app_settings.id),
+            ).start()
             self._notifiers.append(notifier)
             link = None if self.cluster is None else ClusterLink(app_settings.id, self.cluster)
             app = AppActor(app_settings, self.cache_access, self.adapter, notifier, link).start()

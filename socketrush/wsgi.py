@@ -8,6 +8,8 @@ config file, since gunicorn owns the command line. Each worker process is one no
 SIGTERM, SIGINT and SIGQUIT drain the worker's node like `socketrush serve` does (/ready 503,
 4200 to every client, webhooks drained) before gunicorn's own handling ends the worker; give
 gunicorn a `--graceful-timeout` above `shutdown_grace_period`, or it kills workers mid-drain.
+The worker keeps listening until then (gunicorn closes its listener after our drain), so a
+client that connects meanwhile is refused with 4200 and a close too (connection.py).
 
 With metrics enabled, one worker at a time serves the metrics port; with
 `PROMETHEUS_MULTIPROC_DIR` set it reports every worker's counts (see docs/metrics.md).
@@ -20,6 +22,7 @@ import os
 
 from socketrush import metrics
 from socketrush.config import load_settings
+from socketrush.gc_tuning import tune_garbage_collector
 from socketrush.http.entry import create_wsgi_app
 from socketrush.logging_setup import configure_logging
 from socketrush.node import Node
@@ -38,6 +41,7 @@ configure_logging(settings.log_level, settings.log_format)
 node = Node(settings)
 node.start()
 app = create_wsgi_app(node)
+tune_garbage_collector()
 drain_before_worker_exit(node, settings.shutdown_grace_period)  # gunicorn set its handlers
 log.info("Socket Rush worker %d ready", os.getpid())
 if settings.metrics_enabled:

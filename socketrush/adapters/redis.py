@@ -16,7 +16,7 @@ import gevent
 import orjson
 import redis
 
-from actors import Actor, MailboxFull
+from actors import Actor, MailboxFull, Supervisor
 from socketrush import metrics
 from socketrush.adapters.base import Adapter, Deliver, RemoteBroadcast
 
@@ -48,11 +48,20 @@ def decode(raw: bytes) -> tuple[str, RemoteBroadcast]:
     )
 
 
-class _Publisher(Actor):
-    """Sends PUBLISH commands one after another; a failure costs that broadcast only."""
+class RedisPublisher(Actor):
+    """Sends PUBLISH commands one after another; a failure costs that broadcast only. (Named
+    for the `actor` label of the restart metric.)"""
 
-    def __init__(self, client: redis.Redis, channel: str, node_id: str) -> None:
-        super().__init__(mailbox_size=MAX_PENDING_PUBLISHES, name="redis-publisher")
+    def __init__(
+        self,
+        client: redis.Redis,
+        channel: str,
+        node_id: str,
+        supervisor: Supervisor | None = None,
+    ) -> None:
+        super().__init__(
+            mailbox_size=MAX_PENDING_PUBLISHES, name="redis-publisher", supervisor=supervisor
+        )
         self._client = client
         self._channel = channel
         self._node_id = node_id
@@ -73,11 +82,15 @@ class _Publisher(Actor):
 class RedisAdapter(Adapter):
     """Cross-node fan-out over one Redis pub/sub channel per deployment (the prefix)."""
 
-    def __init__(self, client_factory: ClientFactory, channel: str) -> None:
+    def __init__(
+        self, client_factory: ClientFactory, channel: str, supervisor: Supervisor | None = None
+    ) -> None:
+        """`supervisor` settles the publisher actor's crashes (None: restart, uncounted)."""
         self.node_id = uuid.uuid4().hex
         self._client_factory = client_factory
         self._channel = channel
-        self._publisher: _Publisher | None = None
+        self._supervisor = supervisor
+        self._publisher: RedisPublisher | None = None
         self._subscriber: gevent.Greenlet | None = None
         self._subscriptions = 0  # confirmed by Redis, the first one included
         self.connected = False
@@ -87,7 +100,9 @@ class RedisAdapter(Adapter):
         return self.connected
 
     def start(self, deliver: Deliver) -> None:
-        self._publisher = _Publisher(self._client_factory(), self._channel, self.node_id).start()
+        self._publisher = RedisPublisher(
+            self._client_factory(), self._channel, self.node_id, self._supervisor
+        ).start()
         self._subscriber = gevent.spawn(self._subscribe_forever, deliver)
 
     def publish(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from actors import Actor
+from actors import Actor, Supervisor
 from socketrush.cache.base import Cache
 
 CACHE_TTL_SECONDS = 30 * 60  # Pusher keeps a cache channel's last event for 30 minutes
@@ -75,8 +75,8 @@ class CacheActor(Actor):
     """The one actor per node that does cache I/O. Its Redis driver degrades on its own (a
     failed read is a miss, a failed write is dropped), so nothing here can crash on Redis."""
 
-    def __init__(self, cache: Cache) -> None:
-        super().__init__(name="cache")
+    def __init__(self, cache: Cache, supervisor: Supervisor | None = None) -> None:
+        super().__init__(name="cache", supervisor=supervisor)
         self._cache = cache
 
     def receive(self, message: object) -> object:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors import Actor, Cancellable, MailboxFull
+from actors import Actor, Cancellable, MailboxFull, Supervisor
 from socketrush.config import AppSettings
 from socketrush.queues.base import Queue
 from socketrush.webhooks import events
@@ -63,8 +63,11 @@ class WebhookNotifier(Actor):
         queue: Queue,
         timing: NotifierTiming,
         clock: Callable[[], float] = time.time,
+        supervisor: Supervisor | None = None,
     ) -> None:
-        super().__init__(mailbox_size=MAILBOX_SIZE, name=f"webhooks:{settings.id}")
+        super().__init__(
+            mailbox_size=MAILBOX_SIZE, name=f"webhooks:{settings.id}", supervisor=supervisor
+        )
         self._queue = queue
         self._timing = timing
         self._clock = clock

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.socketrush.adapters.test_redis_adapter import wait_ready
-from tests.socketrush.webhooks.receiver import Receiver
-from tests.support.client import ConnectionClosed, PusherClient, sdk
+from tests.socketrush.webhooks.receiver import HANG, Receiver
+from tests.support.client import ConnectionClosed, PusherClient, expect_close, sdk
 from tests.support.gunicorn import gunicorn_workers
 from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess
@@ -99,5 +100,67 @@ def test_stopping_gunicorn_drains_every_worker_like_serve(signum: int, tmp_path:
     told = re.findall(r"told (\d+) connections to reconnect elsewhere", log)
     assert len(told) == 2  # both workers drained, however the kernel spread the clients
     assert sum(map(int, told)) == CLIENTS
+    assert "Traceback" not in log
+    assert "Worker graceful timeout" not in log
+
+
+def worker_count(gunicorn: subprocess.Popen) -> int:
+    children = Path(f"/proc/{gunicorn.pid}/task/{gunicorn.pid}/children").read_text()
+    return len(children.split())
+
+
+def test_a_connection_that_reaches_a_draining_worker_is_told_4200_and_closed(
+    tmp_path: Path,
+) -> None:
+    """gunicorn's master closes its copy of the listener on SIGTERM, but each worker keeps
+    its own until it exits: new connections still reach a worker while it drains. One client
+    and a webhook receiver that does not answer hold one worker's drain open; once the other
+    worker (no clients, nothing to drain) is gone, a new connection can only reach the
+    draining one."""
+    server = ServerProcess()  # only for its port and URLs; gunicorn runs the node processes
+    settings = {
+        "SHUTDOWN_GRACE_PERIOD": "4",  # under the helper's --graceful-timeout 5
+        "LOG_LEVEL": "info",
+        "APP_WEBHOOKS_ENABLED": "true",
+        "APP_HAS_CHANNEL_VACATED_WEBHOOKS": "true",
+        "WEBHOOK_TIMEOUT_MS": "30000",  # the receiver, not the sender, ends the request
+        "WEBHOOK_MAX_ATTEMPTS": "1",
+    }
+    log_path = tmp_path / "gunicorn.log"
+    with Receiver([HANG]) as receiver:
+        settings["APP_WEBHOOK_URL"] = receiver.url
+        with gunicorn_workers(server.port, log_path, **settings) as gunicorn:
+            wait_for_workers(log_path, 2)
+            holder = PusherClient.connect(server)
+            holder.subscribe("room")
+            holder.recv_event("pusher_internal:subscription_succeeded")
+            gunicorn.send_signal(signal.SIGTERM)
+            error, code = expect_close(holder)
+            assert (error["data"]["code"], code) == (4200, 4200)
+            holder.close()
+            (vacated,) = receiver.wait_for(1)  # held: the worker's drain waits for it
+            assert vacated.events == [{"name": "channel_vacated", "channel": "room"}]
+            deadline = time.monotonic() + 4
+            while worker_count(gunicorn) != 1:  # another process: polled, nothing to await
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.05)
+
+            newcomer = PusherClient(server.ws_url())
+            try:
+                assert expect_close(newcomer) == (
+                    {
+                        "event": "pusher:error",
+                        "data": {"code": 4200, "message": "Server is shutting down, reconnect"},
+                    },
+                    4200,
+                )
+            finally:
+                newcomer.close()
+            assert worker_count(gunicorn) == 1  # the held worker answered
+            receiver.stop()  # ends the held request: the drain ends, then the worker
+            assert gunicorn.wait(20) == 0
+    log = log_path.read_text()
+    assert sorted(re.findall(r"told (\d+) connections to reconnect elsewhere", log)) == ["0", "1"]
+    assert "shutdown interrupted its delivery" not in log  # released, not cut by the grace period
     assert "Traceback" not in log
     assert "Worker graceful timeout" not in log

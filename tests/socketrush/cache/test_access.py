@@ -3,6 +3,7 @@ cache, through one CacheActor per node for Redis, whose answers keep each node's
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from socketrush.cache.access import (
@@ -54,10 +55,22 @@ def test_cache_key_is_the_one_the_http_api_reads() -> None:
     assert cache_key("42", "cache-prices") == "cache-channel:42:cache-prices"
 
 
+def await_key(redis_server: RedisServer, key: str, timeout: float = 5.0) -> None:
+    """The publisher's cache actor writes after the trigger was answered, and the reader has
+    no way to wait for another node's write: poll Redis."""
+    client = redis_server.client()
+    deadline = time.monotonic() + timeout
+    while not client.exists(key):
+        assert time.monotonic() < deadline, f"{key} never written"
+        time.sleep(0.02)
+    client.close()
+
+
 def test_redis_cache_channel_across_nodes(redis_server: RedisServer) -> None:
     flags = ["--cache-driver", "redis", "--redis-url", redis_server.url]
     with ServerProcess(args=flags) as publisher, ServerProcess(args=flags) as reader:
         assert sdk(publisher).trigger("cache-prices", "tick", {"n": 1}) == {}
+        await_key(redis_server, "pusher:cache:cache-channel:424242:cache-prices")
         client = PusherClient.connect(reader)
         client.subscribe("cache-prices")
         assert client.recv()["event"] == "pusher_internal:subscription_succeeded"
