@@ -13,8 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from actors import Actor, ActorError, Supervisor
-from socketrush import metrics
+from actors import Actor, ActorError
 from socketrush.adapters.base import Adapter
 from socketrush.cache.access import CACHE_TTL_SECONDS, CacheAccess, cache_key
 from socketrush.channel import (
@@ -45,6 +44,7 @@ from socketrush.protocol import frames
 from socketrush.protocol.channels import ChannelInfo, classify
 from socketrush.protocol.errors import Err, ErrorSpec
 from socketrush.protocol.websocket import text_frame
+from socketrush.supervision import counted_supervisor
 from socketrush.webhooks.events import Event
 from socketrush.webhooks.notifier import WebhookNotifier
 
@@ -187,11 +187,9 @@ class AppActor(Actor):
         notifier: WebhookNotifier | None = None,
         cluster: ClusterLink | None = None,
     ) -> None:
-        # Restart forever, as unsupervised actors do, but count it: stopping an app or a
-        # channel would strand its sockets until they are re-homed (not built yet).
-        self._supervisor = Supervisor(
-            max_restarts=None, on_restart=metrics.restart_counter(settings.id)
-        )
+        # Shared with the app's channel actors: stopping either would strand its sockets
+        # until they are re-homed (not built yet), so both restart forever, counted.
+        self._supervisor = counted_supervisor(settings.id)
         super().__init__(name=f"app:{settings.id}", supervisor=self._supervisor)
         self._cluster = cluster
         self._remote_connections = 0

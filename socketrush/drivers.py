@@ -1,10 +1,7 @@
-"""Builds the adapter, cache and queue drivers that the settings name, and the supervisors of
-the node's actors."""
+"""Builds the adapter, cache and queue drivers that the settings name."""
 
 from __future__ import annotations
 
-from actors import Supervisor
-from socketrush import metrics
 from socketrush.adapters.base import Adapter
 from socketrush.adapters.local import LocalAdapter
 from socketrush.cache.access import ActorCache, CacheAccess, CacheActor, DirectCache
@@ -13,13 +10,7 @@ from socketrush.cache.local import LocalCache
 from socketrush.config import ServerSettings
 from socketrush.queues.base import Queue
 from socketrush.queues.local import LocalQueue
-
-
-def counted_supervisor(app_id: str = metrics.NODE_WIDE) -> Supervisor:
-    """Restart forever, counting each restart under `app_id`: no owner can replace these
-    actors, so stopping one after a crash loop would cut a part of the node off for good;
-    the counter (and the crash logs) are what tells an operator."""
-    return Supervisor(max_restarts=None, on_restart=metrics.restart_counter(app_id))
+from socketrush.supervision import counted_supervisor
 
 
 def build_adapter(settings: ServerSettings) -> Adapter:

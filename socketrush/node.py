@@ -29,17 +29,12 @@ from socketrush.channel import SubscriptionCount
 from socketrush.cluster.messages import AppSnapshot, ClusterLink
 from socketrush.cluster.state import ClusterState
 from socketrush.config import AppSettings, ServerSettings
-from socketrush.drivers import (
-    build_adapter,
-    build_cache,
-    build_cache_access,
-    build_queue,
-    counted_supervisor,
-)
+from socketrush.drivers import build_adapter, build_cache, build_cache_access, build_queue
 from socketrush.protocol.errors import ErrorSpec
 from socketrush.queues.base import Queue
 from socketrush.ratelimit import RateLimiter, build_rate_limiter
 from socketrush.redis_client import RedisKeys, redis_from_settings
+from socketrush.supervision import counted_supervisor
 from socketrush.webhooks import events
 from socketrush.webhooks.events import Event
 from socketrush.webhooks.notifier import NotifierTiming, WebhookNotifier
