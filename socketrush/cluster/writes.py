@@ -8,6 +8,7 @@ reap) it is written again from there (recovery.py).
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -18,6 +19,8 @@ from socketrush.cluster import scripts
 from socketrush.cluster.host import Host, announce_transition
 from socketrush.cluster.messages import ChannelCount, CountWritten
 from socketrush.redis_client import RedisKeys
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -144,7 +147,9 @@ class Writer:
         status = int(reply[0])
         if status:
             self.mirror_of(app_id).presence.setdefault(channel, {})[user_id] = info
-        members = {reply[i]: orjson.loads(reply[i + 1]) for i in range(1, len(reply), 2)}
+        members = {
+            reply[i]: _user_info(channel, reply[i], reply[i + 1]) for i in range(1, len(reply), 2)
+        }
         return status, members
 
     def write_leave(self, app_id: str, channel: str, user_id: str) -> bool:
@@ -159,3 +164,14 @@ class Writer:
         if not members:
             presence.pop(channel, None)
         return bool(gone)
+
+
+def _user_info(channel: str, user_id: str, stored: str) -> object:
+    """A member's user_info as JOIN stored it. A value that is not JSON (only a hand-edited key
+    can hold one) lists the member without info rather than failing the join, which would
+    leave the joining client waiting for subscription_succeeded."""
+    try:
+        return orjson.loads(stored)
+    except orjson.JSONDecodeError:
+        log.warning("presence member %s of %s has invalid user_info in Redis", user_id, channel)
+        return None

@@ -74,3 +74,15 @@ def test_the_channel_hears_the_version_before_the_count_is_announced(
     # The same count again changes no total: nothing announced, and the channel hears so.
     writer.write_count(ChannelCount("app", "news", 1, True, 2, channel))
     assert log.entries == [("channel", CountWritten(2, None))]
+
+
+def test_a_member_with_unreadable_user_info_is_listed_without_it(
+    redis_server: RedisServer,
+) -> None:
+    """Only a hand-edited key holds such a value; the join must still get its member list."""
+    keys = RedisKeys(f"test-{uuid.uuid4().hex[:8]}")
+    client = redis_server.client(decode_responses=True)
+    client.hset(keys.app("app", "presence", "presence-room"), "n2|mallory", "{not json")
+    writer = Writer(client, keys, "n1", Host(Log()))
+    status, members = writer.write_join("app", "presence-room", "alice", {"name": "A"}, 100)
+    assert (status, members) == (1, {"mallory": None, "alice": {"name": "A"}})
