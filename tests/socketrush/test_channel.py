@@ -72,16 +72,21 @@ def cluster() -> Cluster:
     return Cluster()
 
 
-@pytest.fixture
-def channel(cluster: Cluster):
+def clustered_channel(cluster: Cluster, name: str, *, counted: bool) -> ChannelActor:
+    """A started channel actor on a node that shares state through `cluster`."""
     settings = ChannelSettings(
         app_id="app",
         max_presence_members=100,
-        subscription_count_enabled=False,
+        subscription_count_enabled=counted,
         cache=DirectCache(LocalCache()),
         cluster=ClusterLink("app", cluster),
     )
-    actor = ChannelActor(classify(ROOM), settings, on_empty=lambda _: None).start()
+    return ChannelActor(classify(name), settings, on_empty=lambda _: None).start()
+
+
+@pytest.fixture
+def channel(cluster: Cluster):
+    actor = clustered_channel(cluster, ROOM, counted=False)
     yield actor
     actor.stop()
 
@@ -158,14 +163,7 @@ COUNTED = "counted"
 @pytest.fixture
 def counted(cluster: Cluster):
     """A channel whose app counts subscriptions, on a node that shares state."""
-    settings = ChannelSettings(
-        app_id="app",
-        max_presence_members=100,
-        subscription_count_enabled=True,
-        cache=DirectCache(LocalCache()),
-        cluster=ClusterLink("app", cluster),
-    )
-    actor = ChannelActor(classify(COUNTED), settings, on_empty=lambda _: None).start()
+    actor = clustered_channel(cluster, COUNTED, counted=True)
     yield actor
     actor.stop()
 

@@ -279,6 +279,19 @@ def test_a_stopped_node_removes_its_members_at_once(redis_server: RedisServer, n
 NODE_TIMEOUT = 3  # seconds; --node-timeout-seconds, default 10
 
 
+def kill_and_see_alice_removed(doomed, bob: PusherClient) -> None:
+    """SIGKILL `doomed` (alice's node): bob gets member_removed within the node timeout plus
+    one heartbeat."""
+    killed_at = time.monotonic()
+    doomed.stop(signal.SIGKILL)
+    assert bob.recv(timeout=20) == {
+        "event": "pusher_internal:member_removed",
+        "channel": ROOM,
+        "data": {"user_id": "alice"},
+    }
+    assert time.monotonic() - killed_at < NODE_TIMEOUT * 1.25 + 2
+
+
 def test_a_killed_node_is_reaped_with_member_removed(redis_server: RedisServer, nodes_on) -> None:
     doomed, survivor = nodes_on(redis_server.url, 2, "--node-timeout-seconds", str(NODE_TIMEOUT))
     alice, _ = join(doomed, "alice")
@@ -292,14 +305,7 @@ def test_a_killed_node_is_reaped_with_member_removed(redis_server: RedisServer, 
     only_doomed.subscribe("lonely")
     only_doomed.recv_event("pusher_internal:subscription_succeeded")
     eventually(lambda: "lonely" in sdk(survivor).channels_info()["channels"], True)
-    killed_at = time.monotonic()
-    doomed.stop(signal.SIGKILL)
-    assert bob.recv(timeout=20) == {
-        "event": "pusher_internal:member_removed",
-        "channel": ROOM,
-        "data": {"user_id": "alice"},
-    }
-    assert time.monotonic() - killed_at < NODE_TIMEOUT * 1.25 + 2  # timeout plus one beat
+    kill_and_see_alice_removed(doomed, bob)
     api = sdk(survivor)
     assert [u["id"] for u in api.users_info(ROOM)["users"]] == ["bob"]
     assert api.channel_info(ROOM, ["user_count"]) == {"occupied": True, "user_count": 1}
@@ -406,14 +412,7 @@ def test_shared_state_on_a_redis_cluster(redis_cluster, nodes_on) -> None:
             lambda api=api: sorted(u["id"] for u in api.users_info(ROOM)["users"]),
             ["alice", "bob"],
         )
-    killed_at = time.monotonic()
-    doomed.stop(signal.SIGKILL)
-    assert bob.recv(timeout=20) == {
-        "event": "pusher_internal:member_removed",
-        "channel": ROOM,
-        "data": {"user_id": "alice"},
-    }
-    assert time.monotonic() - killed_at < NODE_TIMEOUT * 1.25 + 2
+    kill_and_see_alice_removed(doomed, bob)
     api = sdk(survivor)
     assert api.users_info(ROOM) == {"users": [{"id": "bob"}]}
     assert api.channels_info() == {"channels": {ROOM: {}}}
