@@ -207,7 +207,7 @@ class Node:
                 )
             )
 
-    # -- the cluster state actor's view of this node (see cluster.state.Host) --
+    # -- the cluster state actor's view of this node (see cluster.host.Host) --
 
     def publish(
         self,

@@ -192,14 +192,20 @@ def test_a_join_asks_for_its_counts_version_and_a_leave_does_not(
     assert cluster.told[-1] == ChannelCount("app", COUNTED, 1, True)
 
 
-def test_a_joiner_gets_no_count_older_than_its_own_joins(
-    counted: ChannelActor, cluster: Cluster
-) -> None:
+def alice_settled_then_bob_joins(counted: ChannelActor, cluster: Cluster) -> tuple[Socket, Socket]:
+    """Alice's join is written and its count (1, version 100) sent; then bob joins."""
     alice, bob = Socket("alice"), Socket("bob")
     subscribe(counted, cluster, alice)
     counted.ask(CountWritten(1, 100))
     counted.ask(SubscriptionCount(COUNTED, 1, 100))
     subscribe(counted, cluster, bob)
+    return alice, bob
+
+
+def test_a_joiner_gets_no_count_older_than_its_own_joins(
+    counted: ChannelActor, cluster: Cluster
+) -> None:
+    alice, bob = alice_settled_then_bob_joins(counted, cluster)
     # Announced elsewhere before bob's join was written: it cannot include him.
     counted.ask(SubscriptionCount(COUNTED, 2, 150))
     counted.ask(CountWritten(2, 200))
@@ -217,11 +223,7 @@ def test_a_joiner_gets_no_count_older_than_its_own_joins(
 def test_a_joiner_gets_the_newer_count_that_went_out_while_it_waited(
     counted: ChannelActor, cluster: Cluster
 ) -> None:
-    alice, bob = Socket("alice"), Socket("bob")
-    subscribe(counted, cluster, alice)
-    counted.ask(CountWritten(1, 100))
-    counted.ask(SubscriptionCount(COUNTED, 1, 100))
-    subscribe(counted, cluster, bob)
+    alice, bob = alice_settled_then_bob_joins(counted, cluster)
     counted.ask(SubscriptionCount(COUNTED, 3, 300))  # a later join elsewhere: bob included
     assert counts(bob) == []
     counted.ask(CountWritten(2, 200))

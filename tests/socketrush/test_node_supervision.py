@@ -16,6 +16,7 @@ from tests.socketrush.adapters.test_redis_adapter import wait_ready
 from tests.socketrush.test_metrics import other_free_port, scrape, scrape_until, value
 from tests.socketrush.webhooks.receiver import Receiver
 from tests.support.client import PusherClient, sdk
+from tests.support.polling import wait_until
 from tests.support.redis import RedisServer
 from tests.support.server import APP_ID, ServerProcess
 
@@ -181,10 +182,11 @@ def test_cluster_state_restarts_after_a_bad_count_in_redis_and_keeps_beating(
         alice.subscribe("room")  # a write and a query after the crash
         alice.recv_event("pusher_internal:subscription_succeeded")
         assert sdk(node).channels_info() == {"channels": {"room": {}}}
-        deadline = time.monotonic() + 10
-        while node_score(client, prefix, node_id) == crashed_beat:  # the next beat, in
-            assert time.monotonic() < deadline  # another process: polled, nothing to await
-            time.sleep(0.05)
+        wait_until(  # the next beat
+            lambda: node_score(client, prefix, node_id) != crashed_beat,
+            10,
+            lambda: "no heartbeat after the crash",
+        )
         assert value(scrape(metrics_port), RESTARTS, app_id=NODE_WIDE, actor="ClusterState") == 1
     finally:
         alice.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from tests.socketrush.adapters.test_redis_adapter import wait_ready
 from tests.socketrush.webhooks.receiver import HANG, Receiver
 from tests.support.client import ConnectionClosed, PusherClient, expect_close, sdk
 from tests.support.gunicorn import gunicorn_workers
+from tests.support.polling import wait_until
 from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess
 
@@ -53,10 +53,11 @@ def test_two_gunicorn_workers_deliver_to_every_client(
 def wait_for_workers(log_path: Path, count: int, timeout: float = 30.0) -> None:
     """Until `count` workers have built the app: a signal before that finds gunicorn's own
     handlers only. Another process's log: nothing to await, so it is polled."""
-    deadline = time.monotonic() + timeout
-    while len(re.findall(r"Socket Rush worker \d+ ready", log_path.read_text())) < count:
-        assert time.monotonic() < deadline, log_path.read_text()
-        time.sleep(0.05)
+    wait_until(
+        lambda: len(re.findall(r"Socket Rush worker \d+ ready", log_path.read_text())) >= count,
+        timeout,
+        log_path.read_text,
+    )
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -140,10 +141,7 @@ def test_a_connection_that_reaches_a_draining_worker_is_told_4200_and_closed(
             holder.close()
             (vacated,) = receiver.wait_for(1)  # held: the worker's drain waits for it
             assert vacated.events == [{"name": "channel_vacated", "channel": "room"}]
-            deadline = time.monotonic() + 4
-            while worker_count(gunicorn) != 1:  # another process: polled, nothing to await
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.05)
+            wait_until(lambda: worker_count(gunicorn) == 1, 4, log_path.read_text)
 
             newcomer = PusherClient(server.ws_url())
             try:

@@ -3,7 +3,6 @@ cache, through one CacheActor per node for Redis, whose answers keep each node's
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from socketrush.cache.access import (
@@ -16,6 +15,7 @@ from socketrush.cache.access import (
 from socketrush.cache.local import LocalCache
 from socketrush.drivers import build_cache_access
 from tests.support.client import PusherClient, sdk
+from tests.support.polling import wait_until
 from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess
 
@@ -59,10 +59,7 @@ def await_key(redis_server: RedisServer, key: str, timeout: float = 5.0) -> None
     """The publisher's cache actor writes after the trigger was answered, and the reader has
     no way to wait for another node's write: poll Redis."""
     client = redis_server.client()
-    deadline = time.monotonic() + timeout
-    while not client.exists(key):
-        assert time.monotonic() < deadline, f"{key} never written"
-        time.sleep(0.02)
+    wait_until(lambda: client.exists(key), timeout, lambda: f"{key} never written")
     client.close()
 
 
