@@ -6,6 +6,7 @@ import enum
 import itertools
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Self
 
 import gevent
@@ -154,6 +155,21 @@ class Actor:
     def mailbox_depth(self) -> int:
         """Messages queued and not yet taken by the actor's greenlet."""
         return len(self._mailbox)
+
+    def take_queued(self, accept: Callable[[object], bool], limit: int) -> list[object]:
+        """For receive(): remove and return the tells queued right behind the current message
+        while `accept` holds for them (at most `limit`), so a run of like messages can be
+        handled as one. Stops at the first ask or refused message, which keeps FIFO order.
+        """
+        mailbox = self._mailbox
+        taken: list[object] = []
+        while mailbox and len(taken) < limit:
+            message, reply = mailbox[0]
+            if reply is not None or not accept(message):
+                break
+            mailbox.popleft()
+            taken.append(message)
+        return taken
 
     def tell_later(self, delay: float, message: object) -> Cancellable:
         """Tell `message` after `delay` seconds, from a loop timer (no greenlet waits).

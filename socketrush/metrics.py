@@ -138,11 +138,12 @@ def restart_counter(app_id: str) -> Callable[[object, BaseException], None]:
     return count
 
 
-def count_broadcast(app_id: str, recipients: int, frame_bytes: int) -> None:
-    """One broadcast of one frame to `recipients` sockets: two increments, whatever the fan-out."""
+def count_broadcast(app_id: str, recipients: int, frame_bytes: int, frames: int = 1) -> None:
+    """One broadcast of `frame_bytes` (holding `frames` messages) to `recipients` sockets:
+    two increments, whatever the fan-out."""
     if recipients:
         messages, size = _outbound_tallies(app_id)
-        messages.pending += recipients
+        messages.pending += recipients * frames
         size.pending += recipients * frame_bytes
 
 

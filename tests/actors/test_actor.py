@@ -249,3 +249,42 @@ def test_a_killed_greenlet_is_replaced_and_queued_messages_are_still_handled() -
     assert queued.done.wait(1) is True
     assert actor.seen == ["queued"]
     assert actor.greenlets[-1] is not busy
+
+
+class Batcher(Actor):
+    """On "run", takes the ints queued behind it (below 3 at most) and records them as one."""
+
+    def __init__(self) -> None:
+        super().__init__(name="batcher")
+        self.seen: list[object] = []
+
+    def receive(self, message: object) -> object:
+        if message == "run":
+            self.seen.append(self.take_queued(lambda queued: isinstance(queued, int), 3))
+        else:
+            self.seen.append(message)
+        return None
+
+
+def test_take_queued_takes_a_bounded_run_of_accepted_tells_in_order() -> None:
+    actor = Batcher()
+    for message in ["run", 1, 2, 3, 4, "run", 5, "x", 6, "run"]:
+        actor.tell(message)
+    actor.start()
+    actor.stop(drain=True)
+    assert actor.join(1) is True
+    assert actor.seen == [[1, 2, 3], 4, [5], "x", 6, []]
+
+
+def test_take_queued_stops_at_an_ask() -> None:
+    actor = Batcher()
+    actor.tell("run")
+    actor.tell(1)
+    asked = gevent.spawn(actor.ask, 2)
+    gevent.idle()  # the ask is queued behind the tells
+    actor.tell(3)
+    actor.start()
+    assert asked.get(timeout=1) is None
+    actor.stop(drain=True)
+    assert actor.join(1) is True
+    assert actor.seen == [[1], 2, 3]

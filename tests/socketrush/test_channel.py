@@ -1,6 +1,7 @@
-"""ChannelActor across nodes: a member event that pub/sub delivers after a joiner's member list
-already reflected it reaches only the subscribers it changes something for, and a joiner gets
-no subscription count older than the one its own join produced."""
+"""ChannelActor: publishes queued behind each other reach a subscriber in one write; across
+nodes, a member event that pub/sub delivers after a joiner's member list already reflected it
+reaches only the subscribers it changes something for, and a joiner gets no subscription count
+older than the one its own join produced."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from dataclasses import dataclass, field
 import orjson
 import pytest
 
+from socketrush import metrics, tally
 from socketrush.cache.access import DirectCache
 from socketrush.cache.local import LocalCache
 from socketrush.channel import (
+    _RUN_BYTES,
     Broadcast,
     ChannelActor,
     ChannelSettings,
@@ -254,3 +257,77 @@ def test_a_joiner_that_left_before_its_answer_is_forgotten(
     counted.ask(CountWritten(2, 200))
     assert counts(alice) == []
     assert counts(bob) == [1]
+
+
+@dataclass
+class Wire:
+    """A subscriber that records each write as the list of JSON frames it carried."""
+
+    socket_id: str
+    writes: list[list[dict]] = field(default_factory=list)
+
+    def send_frame(self, frame: bytes) -> None:
+        carried = []
+        while frame:  # unmasked server frames, payloads under 64 KiB
+            length, start = frame[1] & 0x7F, 2
+            if length == 126:
+                length, start = int.from_bytes(frame[2:4], "big"), 4
+            carried.append(orjson.loads(frame[start : start + length]))
+            frame = frame[start + length :]
+        self.writes.append(carried)
+
+    def events(self) -> list[list[str]]:
+        return [[f["event"] for f in write] for write in self.writes]
+
+
+def publish(event: str, pad: int = 0) -> bytes:
+    return text_frame(orjson.dumps({"event": event, "channel": "news", "data": "x" * pad}))
+
+
+def local_channel() -> ChannelActor:
+    """A channel actor on a single node, not started: what is told queues up meanwhile."""
+    settings = ChannelSettings(
+        app_id="runs",
+        max_presence_members=100,
+        subscription_count_enabled=False,
+        cache=DirectCache(LocalCache()),
+    )
+    return ChannelActor(classify("news"), settings, on_empty=lambda _: None)
+
+
+def test_queued_plain_broadcasts_go_out_as_one_write_per_subscriber() -> None:
+    """A run of queued publishes is joined; one excluding a sender ends the run, in order."""
+    channel = local_channel()
+    a, b = Wire("1.1"), Wire("2.2")
+    for message in [
+        Join(a),
+        Join(b),
+        Broadcast(publish("e1")),
+        Broadcast(publish("e2")),
+        Broadcast(publish("e3")),
+        Broadcast(publish("e4"), except_socket_id="1.1"),
+        Broadcast(publish("e5")),
+    ]:
+        channel.tell(message)
+    before = metrics.MESSAGES_OUT.labels("runs")._value.get()
+    channel.start()
+    channel.stop(drain=True)
+    assert channel.join(1) is True
+    succeeded = ["pusher_internal:subscription_succeeded"]
+    assert a.events() == [succeeded, ["e1", "e2", "e3"], ["e5"]]
+    assert b.events() == [succeeded, ["e1", "e2", "e3"], ["e4"], ["e5"]]
+    tally.flush_all()
+    assert metrics.MESSAGES_OUT.labels("runs")._value.get() - before == 2 + 2 * 3 + 1 + 2
+
+
+def test_a_joined_write_stays_within_its_byte_bound() -> None:
+    channel = local_channel()
+    subscriber = Wire("1.1")
+    pad = _RUN_BYTES // 3  # two frames fit in the bound, a third does not
+    channel.tell(Join(subscriber))
+    for number in range(5):
+        channel.tell(Broadcast(publish(f"e{number}", pad)))
+    channel.start()
+    channel.stop(drain=True)
+    assert channel.join(1) is True
+    assert subscriber.events()[1:] == [["e0", "e1"], ["e2", "e3"], ["e4"]]
