@@ -227,7 +227,7 @@ class ChannelActor(Actor):
                 self._send(sender, text_frame(not_subscribed_error(self.info.name)))
             elif message.member is not None and self._cluster is not None:
                 self._member_broadcast(message.frame, message.member, message.except_socket_id)
-            elif self.mailbox_depth and message[1:] == _PLAIN:
+            elif message.except_socket_id is None and self.mailbox_depth and message[1:] == _PLAIN:
                 self._broadcast_run(message.frame)
             else:
                 self._broadcast(message.frame, message.except_socket_id)

@@ -550,7 +550,7 @@ class SocketActor:
                 name, message.event, message.data, self.socket_id, user_id
             )
         channel = self._channel_actors.get(name)
-        if channel is not None and channel.tell(
+        if channel is not None and channel.tell_inline(
             Broadcast(text_frame(payload), self.socket_id, self, webhook)
         ):
             self.node.adapter.publish(self._app_id, name, payload, self.socket_id)

@@ -288,3 +288,75 @@ def test_take_queued_stops_at_an_ask() -> None:
     actor.stop(drain=True)
     assert actor.join(1) is True
     assert actor.seen == [[1], 2, 3]
+
+
+def test_tell_inline_runs_an_idle_actor_in_the_callers_greenlet() -> None:
+    actor = Recorder().start()
+    assert actor.ask("started") == "started"
+    assert actor.tell_inline("inline") is True
+    assert actor.seen == ["started", "inline"]  # handled before tell_inline returned
+    assert actor.greenlets[-1] is gevent.getcurrent()
+    assert actor.tell_inline(Fail(ValueError("boom"))) is True  # a crash is the actor's
+    assert actor.events[-1][0] == "restart"
+    assert actor.ask("after") == "after"
+
+
+def test_tell_inline_queues_behind_work_already_there() -> None:
+    actor = Recorder().start()
+    block = blocked(actor)
+    assert actor.tell_inline("queued") is True
+    assert actor.seen == []
+    block.release.set()
+    assert actor.ask("next") == "next"
+    assert actor.seen == ["queued", "next"]
+    assert actor.greenlets[1] is not gevent.getcurrent()
+
+
+def test_tell_inline_before_start_and_after_stop_behaves_like_tell() -> None:
+    actor = Recorder()
+    assert actor.tell_inline("early") is True
+    assert actor.seen == []
+    actor.start()
+    assert actor.ask("late") == "late"
+    assert actor.seen == ["early", "late"]
+    actor.stop()
+    assert actor.tell_inline("gone") is False
+
+
+class Relayer(Actor):
+    """On "echo", tells itself "echoed"; on "stop", stops itself."""
+
+    def __init__(self) -> None:
+        super().__init__(name="relayer")
+        self.seen: list[object] = []
+        self.stopped = False
+
+    def receive(self, message: object) -> object:
+        self.seen.append(message)
+        if message == "echo":
+            self.tell("echoed")
+            assert self.seen[-1] == "echo"  # the tell from inside only queued
+        elif message == "stop":
+            self.stop()
+        return None
+
+    def on_stop(self) -> None:
+        self.stopped = True
+
+
+def test_tells_from_inside_an_inline_receive_run_after_it_in_a_runner() -> None:
+    actor = Relayer().start()
+    gevent.idle()  # on_start has run
+    assert actor.tell_inline("echo") is True
+    assert actor.seen == ["echo"]
+    assert actor.ask("sync") is None
+    assert actor.seen == ["echo", "echoed", "sync"]
+
+
+def test_an_actor_stopping_itself_inline_still_runs_on_stop() -> None:
+    actor = Relayer().start()
+    gevent.idle()
+    assert actor.tell_inline("stop") is True
+    assert actor.join(1) is True
+    assert actor.stopped is True
+    assert actor.is_alive is False
