@@ -33,7 +33,7 @@ from socketrush.app import (
 )
 from socketrush.channel import Broadcast, ChannelActor, Member, not_subscribed_error
 from socketrush.http.upgrade import Handshake
-from socketrush.inbound import READ_CHUNK, socket_reader
+from socketrush.inbound import READ_CHUNK, read_until_done
 from socketrush.outbox import Outbox
 from socketrush.protocol import frames
 from socketrush.protocol.channels import ChannelKind, classify, validate_channel_name
@@ -236,51 +236,49 @@ class SocketActor:
             self._socket.settimeout(timeout)
 
     def _read_loop(self) -> None:
+        """Handle the client's frames until the connection ends (see inbound.py: plain
+        sockets are read from an event-loop callback, so `_take` must never block)."""
         # Read the socket itself, not pywsgi's buffered rfile: `read1` allocates its whole
         # result buffer before it blocks, ~11 KB of RSS per parked connection (measured).
-        read = socket_reader(self._socket)
+        leftover, self._leftover = self._leftover, b""
+        if leftover and not self._take(leftover):
+            return
+        read_until_done(self._socket, self._take)
+
+    def _take(self, data: bytes | memoryview) -> bool:
+        """The next bytes from the client; False once the connection wants no more."""
+        self._last_seen = time.monotonic()
         counters = self._counters
-        data: bytes | memoryview
-        data, self._leftover = self._leftover, b""
-        while True:
-            if not data:
-                try:
-                    data = read()
-                except OSError:
-                    return
-                if not data:
-                    return
-            self._last_seen = time.monotonic()
-            counters.bytes_in.pending += len(data)
-            try:
-                messages = self._parser.feed(data)
-            except ProtocolViolation as violation:
-                log.info(
-                    "protocol violation on connection %s (app %s): %d %s",
-                    self.socket_id,
-                    self._app_id or "-",
-                    violation.close_code,
-                    violation.reason,
-                )
-                self._start_close(violation.close_code, violation.reason)
-                return
-            if messages:
-                counters.messages_in.pending += len(messages)
-            for message in messages:
-                if message.kind == "text":
-                    if not self._closing:
-                        self._on_text(message.payload)
-                elif message.kind == "close":
-                    if not self._closing:
-                        # Echo the peer's close, as RFC 6455 asks, then we are done.
-                        self._close_code = message.close_code or NO_STATUS
-                        self._send(close_frame(message.close_code or 1000))
-                    return
-                elif message.kind == "ping":
-                    self._send(pong_frame(message.payload))
-                elif message.kind == "binary" and not self._closing:
-                    self._error(Err.INVALID_FRAME, "Binary frames are not supported")
-            data = b""
+        counters.bytes_in.pending += len(data)
+        try:
+            messages = self._parser.feed(data)
+        except ProtocolViolation as violation:
+            log.info(
+                "protocol violation on connection %s (app %s): %d %s",
+                self.socket_id,
+                self._app_id or "-",
+                violation.close_code,
+                violation.reason,
+            )
+            self._start_close(violation.close_code, violation.reason)
+            return False
+        if messages:
+            counters.messages_in.pending += len(messages)
+        for message in messages:
+            if message.kind == "text":
+                if not self._closing:
+                    self._on_text(message.payload)
+            elif message.kind == "close":
+                if not self._closing:
+                    # Echo the peer's close, as RFC 6455 asks, then we are done.
+                    self._close_code = message.close_code or NO_STATUS
+                    self._send(close_frame(message.close_code or 1000))
+                return False
+            elif message.kind == "ping":
+                self._send(pong_frame(message.payload))
+            elif message.kind == "binary" and not self._closing:
+                self._error(Err.INVALID_FRAME, "Binary frames are not supported")
+        return True
 
     def _cleanup(self) -> None:
         for timer in (self._activity_timer, self._signin_timer, self._hard_close_timer):

@@ -1,55 +1,79 @@
-"""The inbound half of a WebSocket connection: read the socket with as few system calls as
-possible.
+"""The inbound half of a WebSocket connection: read the socket with as few system calls and
+greenlet switches as possible.
 
-gevent's `socket.recv` first tries a non-blocking `recv` and only waits for readability when
-that fails. For a request/response client (a client event, then its answer) the try almost
-always fails, so every message cost an extra failing system call (measured: one `recv` in two
-returned EAGAIN). Here a short read means the peer has sent everything it had, so the next
-read waits for readability first; a full read means more is probably queued, so it tries
-straight away.
+A connection's greenlet waiting for readability costs, per message, a waiter, a watcher start
+and stop and two greenlet switches (hub -> connection -> hub): a few microseconds, which is a
+tenth of a relayed client event. So a plain socket is read by an event-loop callback instead:
+the loop calls it when the socket is readable (level-triggered, so each call's one `recv`
+finds bytes), it hands them to the connection, and the connection's greenlet only waits for
+the end of the stream. What the connection does with the bytes must therefore never block; it
+only parses, checks and hands frames to outboxes and actors (tell, never ask).
 
 Reads go into one buffer shared by every connection of the process and come back as a view
-of it, instead of a fresh 64 KB bytes object per read. That is safe only because greenlets are
-cooperative: the caller must copy or consume the view before it can yield (the frame parser
-copies it into its own buffer at once).
+of it, instead of a fresh 64 KB bytes object per read. That is safe because the consumer runs
+to completion before anything else can read: it must copy or consume the view before it
+returns (the frame parser copies it into its own buffer at once).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from gevent.hub import Waiter
+
 READ_CHUNK = 65536
 
-Reader = Callable[[], memoryview | bytes]
+# Takes the next bytes of the stream; returns False when the connection wants no more.
+Consumer = Callable[[memoryview | bytes], bool]
 
 _shared = bytearray(READ_CHUNK)
 _shared_view = memoryview(_shared)
 
 
-def socket_reader(sock) -> Reader:
-    """A blocking read for `sock` (a gevent socket): the next bytes, empty at end of stream.
+def read_until_done(sock, consume: Consumer) -> None:
+    """Feed `consume` the stream of `sock` (a gevent socket) until it returns False or the
+    stream ends (end of stream, a reset, or the socket shut down under us).
 
-    Raises OSError when the connection fails or is closed under the reader. TLS sockets keep
-    gevent's own `recv`, which knows when OpenSSL already holds decrypted bytes.
+    Blocks the calling greenlet meanwhile; an exception from `consume` is raised here. TLS
+    sockets are read by this greenlet with gevent's own `recv`, which knows when OpenSSL
+    already holds decrypted bytes.
     """
     if getattr(sock, "_sslobj", None) is not None:
-        return lambda: sock.recv(READ_CHUNK)
+        _read_tls(sock, consume)
+        return
     recv_into = sock._sock.recv_into  # the non-blocking OS socket under gevent's wrapper
-    wait = sock._wait
     readable = sock._read_event
-    expect_more = True  # bytes may already be waiting (e.g. sent along with the handshake)
+    waiter = Waiter()
 
-    def read() -> memoryview:
-        nonlocal expect_more
-        if not expect_more:
-            wait(readable)
-        while True:
-            try:
-                size = recv_into(_shared, READ_CHUNK)
-            except BlockingIOError:
-                wait(readable)
-                continue
-            expect_more = size == READ_CHUNK
-            return _shared_view[:size]
+    def on_readable() -> None:
+        try:
+            size = recv_into(_shared, READ_CHUNK)
+        except BlockingIOError:  # spurious wake-up
+            return
+        except OSError:
+            size = 0
+        try:
+            more = size > 0 and consume(_shared_view[:size])
+        except BaseException as error:  # the connection's bug: raise it in its greenlet
+            readable.stop()
+            waiter.throw(error)
+            return
+        if not more:
+            readable.stop()
+            waiter.switch(None)
 
-    return read
+    readable.start(on_readable)
+    try:
+        waiter.get()
+    finally:
+        readable.stop()
+
+
+def _read_tls(sock, consume: Consumer) -> None:
+    while True:
+        try:
+            data = sock.recv(READ_CHUNK)
+        except OSError:
+            return
+        if not data or not consume(data):
+            return

@@ -1,0 +1,86 @@
+"""read_until_done: a plain socket's bytes reach the consumer from the event loop, in order,
+until it says stop or the stream ends; the waiting greenlet gets the consumer's errors."""
+
+from __future__ import annotations
+
+import socket
+
+import gevent
+import pytest
+from gevent import socket as gsocket
+
+from socketrush.inbound import read_until_done
+
+
+@pytest.fixture
+def pair():
+    ours, theirs = gsocket.socketpair()
+    yield ours, theirs
+    ours.close()
+    theirs.close()
+
+
+def test_bytes_arrive_in_order_until_the_consumer_stops(pair) -> None:
+    ours, theirs = pair
+    received: list[bytes] = []
+
+    def consume(data) -> bool:
+        received.append(bytes(data))
+        if bytes(data).endswith(b"two"):
+            theirs.sendall(b"three")  # still queued when the consumer stops
+            return False
+        theirs.sendall(b"two")
+        return True
+
+    theirs.sendall(b"one")
+    reader = gevent.spawn(read_until_done, ours, consume)
+    assert reader.get(timeout=2) is None
+    assert received == [b"one", b"two"]
+    ours.setblocking(False)
+    assert ours.recv(10) == b"three"  # left unread in the socket
+
+
+def test_the_end_of_the_stream_ends_the_wait(pair) -> None:
+    ours, theirs = pair
+    received: list[bytes] = []
+    reader = gevent.spawn(read_until_done, ours, lambda data: received.append(bytes(data)) or True)
+    theirs.sendall(b"last words")
+    gevent.idle()
+    theirs.close()
+    assert reader.get(timeout=2) is None
+    assert b"".join(received) == b"last words"
+
+
+def test_shutting_the_socket_down_ends_the_wait(pair) -> None:
+    """How a connection cuts itself off (SocketActor._abort)."""
+    ours, _theirs = pair
+    reader = gevent.spawn(read_until_done, ours, lambda data: True)
+    gevent.idle()
+    ours._sock.shutdown(socket.SHUT_RDWR)
+    assert reader.get(timeout=2) is None
+
+
+def test_an_error_in_the_consumer_is_raised_in_the_waiting_greenlet(pair) -> None:
+    ours, theirs = pair
+
+    def consume(data) -> bool:
+        raise ValueError(bytes(data))
+
+    reader = gevent.spawn(read_until_done, ours, consume)
+    theirs.sendall(b"bad")
+    with pytest.raises(ValueError, match="bad"):
+        reader.get(timeout=2)
+    theirs.sendall(b"unread")  # the callback is gone: nothing else is consumed
+    ours.setblocking(False)
+    assert ours.recv(10) == b"unread"
+
+
+def test_a_killed_reader_stops_watching_the_socket(pair) -> None:
+    ours, theirs = pair
+    received: list[bytes] = []
+    reader = gevent.spawn(read_until_done, ours, lambda data: received.append(bytes(data)) or True)
+    gevent.idle()
+    reader.kill()
+    theirs.sendall(b"after")
+    gevent.sleep(0.05)  # give a leftover watcher every chance to fire
+    assert received == []
