@@ -139,10 +139,11 @@ class ChannelSettings:
     cluster: ClusterLink | None = None
 
 
-# A Broadcast's fields after the frame when it is a plain publish: no sender to exclude, no
-# webhook, no member change. Runs of these are joined (`_broadcast_run`) up to these bounds,
-# which keep one write within a socket's send buffer.
-_PLAIN = (None, None, None, None)
+# A Broadcast's last fields when it is a plain publish (from the HTTP API or another node):
+# no client-event sender, no webhook, no member change. Runs of these that exclude the same
+# socket are joined (`_broadcast_run`) up to these bounds, which keep one write within a
+# socket's send buffer.
+_PLAIN = (None, None, None)
 _RUN_FRAMES = 64
 _RUN_BYTES = 16 * 1024
 
@@ -227,8 +228,8 @@ class ChannelActor(Actor):
                 self._send(sender, text_frame(not_subscribed_error(self.info.name)))
             elif message.member is not None and self._cluster is not None:
                 self._member_broadcast(message.frame, message.member, message.except_socket_id)
-            elif message.except_socket_id is None and self.mailbox_depth and message[1:] == _PLAIN:
-                self._broadcast_run(message.frame)
+            elif message.sender is None and self.mailbox_depth and message[2:] == _PLAIN:
+                self._broadcast_run(message.frame, message.except_socket_id)
             else:
                 self._broadcast(message.frame, message.except_socket_id)
                 if message.webhook is not None:
@@ -252,16 +253,20 @@ class ChannelActor(Actor):
             raise TypeError(f"unexpected message {type(message).__name__}")
         return None
 
-    def _broadcast_run(self, frame: bytes) -> None:
-        """Send this plain broadcast together with the plain ones queued behind it, as one
-        write per subscriber. Under load (a fan-out longer than the gap between publishes)
+    def _broadcast_run(self, frame: bytes, except_socket_id: str | None) -> None:
+        """Send this plain broadcast together with the plain ones queued behind it that
+        exclude the same socket (usually none), as one write per subscriber. Under load (a fan-out longer than the gap between publishes)
         the send system call is most of the cost of a delivery; joining the frames already
         waiting halves it or better and adds no delay, since nothing waits for a batch."""
         size = len(frame)
 
         def joinable(message: object) -> bool:
             nonlocal size
-            if type(message) is not Broadcast or message[1:] != _PLAIN:
+            if (
+                type(message) is not Broadcast
+                or message.except_socket_id != except_socket_id
+                or message[2:] != _PLAIN
+            ):
                 return False
             size += len(message.frame)
             return size <= _RUN_BYTES
@@ -269,7 +274,7 @@ class ChannelActor(Actor):
         run = cast(list[Broadcast], self.take_queued(joinable, _RUN_FRAMES))
         if run:
             frame = b"".join([frame, *(queued.frame for queued in run)])
-        self._broadcast(frame, None, frames=1 + len(run))
+        self._broadcast(frame, except_socket_id, frames=1 + len(run))
 
     def _broadcast(self, frame: bytes, except_socket_id: str | None, frames: int = 1) -> None:
         """`frame` may hold several WebSocket frames (`frames`), counted as that many messages."""

@@ -296,7 +296,8 @@ def local_channel() -> ChannelActor:
 
 
 def test_queued_plain_broadcasts_go_out_as_one_write_per_subscriber() -> None:
-    """A run of queued publishes is joined; one excluding a sender ends the run, in order."""
+    """A run of queued publishes is joined; one excluding another socket starts a new run,
+    and a client event (which has a sender) is never joined."""
     channel = local_channel()
     a, b = Wire("1.1"), Wire("2.2")
     for message in [
@@ -306,7 +307,10 @@ def test_queued_plain_broadcasts_go_out_as_one_write_per_subscriber() -> None:
         Broadcast(publish("e2")),
         Broadcast(publish("e3")),
         Broadcast(publish("e4"), except_socket_id="1.1"),
-        Broadcast(publish("e5")),
+        Broadcast(publish("e5"), except_socket_id="1.1"),
+        Broadcast(publish("client-1"), except_socket_id="1.1", sender=a),
+        Broadcast(publish("e6")),
+        Broadcast(publish("e7")),
     ]:
         channel.tell(message)
     before = metrics.MESSAGES_OUT.labels("runs")._value.get()
@@ -314,10 +318,17 @@ def test_queued_plain_broadcasts_go_out_as_one_write_per_subscriber() -> None:
     channel.stop(drain=True)
     assert channel.join(1) is True
     succeeded = ["pusher_internal:subscription_succeeded"]
-    assert a.events() == [succeeded, ["e1", "e2", "e3"], ["e5"]]
-    assert b.events() == [succeeded, ["e1", "e2", "e3"], ["e4"], ["e5"]]
+    assert a.events() == [succeeded, ["e1", "e2", "e3"], ["e6", "e7"]]
+    assert b.events() == [
+        succeeded,
+        ["e1", "e2", "e3"],
+        ["e4", "e5"],
+        ["client-1"],
+        ["e6", "e7"],
+    ]
     tally.flush_all()
-    assert metrics.MESSAGES_OUT.labels("runs")._value.get() - before == 2 + 2 * 3 + 1 + 2
+    sent = 2 + 2 * 3 + 2 + 1 + 2 * 2
+    assert metrics.MESSAGES_OUT.labels("runs")._value.get() - before == sent
 
 
 def test_a_joined_write_stays_within_its_byte_bound() -> None:
