@@ -102,9 +102,8 @@ class Actor:
         tells from inside queue behind it. The caller waits meanwhile: use it where receive()
         does not block (a channel relaying a client event).
         """
-        if self._greenlet is not None or self._mailbox or self._state is not _State.RUNNING:
-            return self.tell(message)
-        if self._on_start_pending:
+        busy = self._greenlet is not None or self._mailbox or self._on_start_pending
+        if busy or self._state is not _State.RUNNING:
             return self.tell(message)
         self._greenlet = current = gevent.getcurrent()
         try:
