@@ -3,9 +3,11 @@
     .venv/bin/python loadtests/bench.py > bench.json      # JSON on stdout, a table on stderr
 
 Phases, each on a fresh server: connect (N sockets subscribe to 100 public channels, then idle),
-fanout (1000 subscribers on one channel, HTTP-triggered events on a rising rate ladder) and
-client-events (private-channel pairs ping-ponging). Every loop is bounded by a count and a time,
-the whole run by --max-seconds, and all traffic stays on 127.0.0.1.
+fanout (1000 subscribers on one channel, HTTP-triggered events on a rising rate ladder),
+client-events (private-channel pairs ping-ponging) and slow_consumer (a steady stream to 1000
+subscribers, once alone and once with one more subscriber that stops reading). Every loop is
+bounded by a count and a time, the whole run by --max-seconds, and all traffic stays on
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from gevent import monkey
 monkey.patch_all()  # the pusher SDK publishes through `requests`; it must yield, not block
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
@@ -33,6 +36,7 @@ from rawws import RawPusher  # noqa: E402
 
 GENERATOR_CPU = 1
 FANOUT_EVENT = "bench-tick"
+FLOOD_CHANNEL = "bench-flood"
 P99_LIMIT_MS = 100.0
 
 
@@ -141,15 +145,18 @@ def fanout_step(
     args: argparse.Namespace,
     latencies: dict[int, list[float]],
     subscribers: int,
+    pad: int = 80,
 ) -> dict[str, Any]:
-    """Publish at `rate` ev/s for --step-seconds (open loop), then wait --drain-seconds."""
+    """Publish at `rate` ev/s for --step-seconds (open loop), then wait --drain-seconds;
+    each event carries `pad` bytes of filler."""
     latencies[step] = []
     errors = late = 0
     publishers = Pool(args.http_conns)
+    filler = "x" * pad
 
     def publish(seq: int) -> None:
         nonlocal errors
-        payload = {"k": step, "s": seq, "t": time.perf_counter() * 1000, "p": "x" * 80}
+        payload = {"k": step, "s": seq, "t": time.perf_counter() * 1000, "p": filler}
         try:
             client.trigger("bench-fanout", FANOUT_EVENT, payload)
         except Exception:  # any SDK or transport failure fails the step
@@ -189,11 +196,11 @@ def fanout_step(
     }
 
 
-def run_fanout(binary: Path, args: argparse.Namespace) -> dict[str, Any]:
-    latencies: dict[int, list[float]] = {}
+def fanout_reader(latencies: dict[int, list[float]]) -> Callable[[RawPusher], None]:
+    """A subscriber's loop: the latency of every fan-out event, filed under its step."""
+    marker = f'"event":"{FANOUT_EVENT}"'.encode()
 
-    def reader(sock: RawPusher) -> None:
-        marker = f'"event":"{FANOUT_EVENT}"'.encode()
+    def read(sock: RawPusher) -> None:
         while True:
             texts = sock.texts()
             now = time.perf_counter() * 1000
@@ -202,14 +209,18 @@ def run_fanout(binary: Path, args: argparse.Namespace) -> dict[str, Any]:
                     data = orjson.loads(orjson.loads(text)["data"])
                     latencies[data["k"]].append(now - data["t"])
 
+    return read
+
+
+def subscribe_fanout(_index: int, sock: RawPusher) -> None:
+    sock.send("pusher:subscribe", {"channel": "bench-fanout"})
+
+
+def run_fanout(binary: Path, args: argparse.Namespace) -> dict[str, Any]:
+    latencies: dict[int, list[float]] = {}
     with PinnedServer(binary) as server:
-        sockets, _, failures = open_sockets(
-            server,
-            args.subscribers,
-            lambda _, s: s.send("pusher:subscribe", {"channel": "bench-fanout"}),
-            args.window,
-        )
-        readers = [gevent.spawn(reader, sock) for sock in sockets.values()]
+        sockets, _, failures = open_sockets(server, args.subscribers, subscribe_fanout, args.window)
+        readers = [gevent.spawn(fanout_reader(latencies), sock) for sock in sockets.values()]
         client = pusher.Pusher(APP_ID, APP_KEY, APP_SECRET, host=HOST, port=server.port, ssl=False)
         steps: list[dict[str, Any]] = []
         for rate in args.rates:
@@ -235,6 +246,87 @@ def run_fanout(binary: Path, args: argparse.Namespace) -> dict[str, Any]:
         "best_events_per_s": best and best["events_per_s"],
         "steps": steps,
     }
+
+
+def run_slow_consumer(binary: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The same steady stream to --subscribers readers twice, each on a fresh server: alone,
+    then with one more subscriber that stops reading. Reports the readers' p99 both times
+    (target: at most 20 % worse), whether the stalled one was cut off, and the RSS growth."""
+    baseline = slow_consumer_run(binary, args, stalled=False)
+    with_stalled = slow_consumer_run(binary, args, stalled=True)
+    before, after = baseline["p99_ms"], with_stalled["p99_ms"]
+    return {
+        "baseline": baseline,
+        "with_stalled": with_stalled,
+        "p99_ratio": round(after / before, 2) if before and after else None,
+    }
+
+
+def slow_consumer_run(binary: Path, args: argparse.Namespace, stalled: bool) -> dict[str, Any]:
+    latencies: dict[int, list[float]] = {}
+    backlog_limit = ("--socket-backlog-limit-kb", str(args.slow_backlog_kb))
+    with PinnedServer(binary, extra=backlog_limit) as server:
+        sockets, _, failures = open_sockets(server, args.subscribers, subscribe_fanout, args.window)
+        readers = [gevent.spawn(fanout_reader(latencies), sock) for sock in sockets.values()]
+        stalled_sock = None
+        if stalled:  # a 4 KB receive window, and it never reads after subscribing
+            stalled_sock = RawPusher(HOST, server.port, APP_KEY, rcvbuf=4096)
+            for channel in ("bench-fanout", FLOOD_CHANNEL):
+                stalled_sock.send("pusher:subscribe", {"channel": channel})
+                stalled_sock.next_event("pusher_internal:subscription_succeeded")
+        client = pusher.Pusher(APP_ID, APP_KEY, APP_SECRET, host=HOST, port=server.port, ssl=False)
+        rss_before = server.rss_bytes()
+        stream = argparse.Namespace(**{**vars(args), "step_seconds": args.slow_seconds})
+        flooding = gevent.spawn(
+            flood, client, args.slow_flood_kb, time.perf_counter() + args.slow_seconds
+        )
+        step = fanout_step(
+            server, client, 0, args.slow_rate, stream, latencies, len(sockets), args.slow_pad
+        )
+        flooding.kill()
+        rss_after = server.rss_bytes()
+        cut_off = stalled_sock is not None and ended_within(stalled_sock, 5.0)
+        gevent.killall(readers)
+        close_all(sockets)
+        if stalled_sock is not None:
+            stalled_sock.close()
+    return {
+        "subscribers": len(sockets),
+        "failed": failures,
+        "stalled_subscriber": stalled,
+        "stalled_cut_off": cut_off if stalled else None,
+        "rss_growth_mib": round((rss_after - rss_before) / 2**20, 1),
+        **{key: step[key] for key in ("events_per_s", "missing_msgs", "p50_ms", "p99_ms")},
+        "max_ms": step["max_ms"],
+        "server_cpu_pct": step["server_cpu_pct"],
+        "generator_cpu_pct": step["generator_cpu_pct"],
+    }
+
+
+def flood(client: pusher.Pusher, kb_per_s: int, until: float) -> None:
+    """Large events on a channel only the stalled subscriber takes (nobody in the baseline
+    run, which pays the same HTTP work), so that its kernel buffers (megabytes on loopback)
+    fill and its backlog passes the limit within the run."""
+    batch = [{"channel": FLOOD_CHANNEL, "name": "flood", "data": "y" * 9000}] * 10
+    interval = len(batch) * 9 / kb_per_s
+    due = time.perf_counter()
+    while due < until:
+        # A refused publish only slows the flood; the stream is what is measured.
+        with contextlib.suppress(Exception):
+            client.trigger_batch(batch)
+        due += interval
+        gevent.sleep(max(0.0, due - time.perf_counter()))
+
+
+def ended_within(sock: RawPusher, seconds: float) -> bool:
+    """True if the server ended the connection: what it still holds arrives, then EOF. A
+    connection it kept would go on draining its backlog until the timeout."""
+    try:
+        with gevent.Timeout(seconds):
+            sock.read_to_eof()
+    except gevent.Timeout:
+        return False
+    return True
 
 
 def run_client_events(binary: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -301,6 +393,7 @@ def machine() -> dict[str, Any]:
 
 def table(report: dict[str, Any]) -> str:
     c, f, e = report.get("connect"), report.get("fanout"), report.get("client_events")
+    slow = report.get("slow_consumer")
     rows = [("figure", "value")]
     if c:
         rows += [
@@ -326,6 +419,15 @@ def table(report: dict[str, Any]) -> str:
             (f"client events ({e['pairs']} pairs)", f"{e['events_per_s']} ev/s"),
             ("client event p50 / p99", f"{e['p50_ms']} / {e['p99_ms']} ms"),
         ]
+    if slow:
+        base, stalled = slow["baseline"], slow["with_stalled"]
+        rows += [
+            (
+                "steady stream p99, alone / + stalled",
+                f"{base['p99_ms']} / {stalled['p99_ms']} ms (x{slow['p99_ratio']})",
+            ),
+            ("stalled subscriber cut off", str(stalled["stalled_cut_off"])),
+        ]
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{a:<{width}}  {b}" for a, b in rows)
 
@@ -334,7 +436,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     root = Path(__file__).resolve().parents[1]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--socketrush", type=Path, default=root / ".venv/bin/socketrush")
-    parser.add_argument("--phases", default="connect,fanout,client_events")
+    parser.add_argument("--phases", default="connect,fanout,client_events,slow_consumer")
     parser.add_argument("--connections", type=int, default=5000)
     parser.add_argument("--channels", type=int, default=100)
     parser.add_argument("--window", type=int, default=200, help="handshakes in flight")
@@ -351,11 +453,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--http-conns", type=int, default=8, help="publishes in flight")
     parser.add_argument("--pairs", type=int, default=100)
     parser.add_argument("--client-seconds", type=float, default=10.0)
+    parser.add_argument("--slow-rate", type=float, default=20.0, help="steady stream, ev/s")
+    parser.add_argument("--slow-seconds", type=float, default=20.0)
+    parser.add_argument("--slow-pad", type=int, default=4000, help="filler bytes per event")
+    parser.add_argument("--slow-backlog-kb", type=int, default=256, help="server backlog limit")
+    parser.add_argument("--slow-flood-kb", type=int, default=2000, help="KB/s to the stalled one")
     parser.add_argument("--max-seconds", type=float, default=240.0, help="hard limit")
     return parser.parse_args(argv)
 
 
-PHASES = {"connect": run_connect, "fanout": run_fanout, "client_events": run_client_events}
+PHASES = {
+    "connect": run_connect,
+    "fanout": run_fanout,
+    "client_events": run_client_events,
+    "slow_consumer": run_slow_consumer,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

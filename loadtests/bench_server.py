@@ -55,13 +55,14 @@ class PinnedServer:
     cpu: int = 0
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    extra: tuple[str, ...] = ()  # more `serve` flags, e.g. a lower backlog limit
 
     def command(self) -> list[str]:
         return [
             "taskset", "-c", str(self.cpu), str(self.binary), "serve",
             "--port", str(self.port), "--bind-address", HOST, "--env-file", os.devnull,
             "--app-id", APP_ID, "--app-key", APP_KEY, "--app-secret", APP_SECRET,
-            "--app-enable-client-messages", "true",
+            "--app-enable-client-messages", "true", *self.extra,
         ]  # fmt: skip
 
     def start(self, timeout: float = 15.0) -> PinnedServer:
