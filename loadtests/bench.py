@@ -455,7 +455,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--client-seconds", type=float, default=10.0)
     parser.add_argument("--slow-rate", type=float, default=20.0, help="steady stream, ev/s")
     parser.add_argument("--slow-seconds", type=float, default=20.0)
-    parser.add_argument("--slow-pad", type=int, default=4000, help="filler bytes per event")
+    parser.add_argument("--slow-pad", type=int, default=200, help="filler bytes per event")
     parser.add_argument("--slow-backlog-kb", type=int, default=256, help="server backlog limit")
     parser.add_argument("--slow-flood-kb", type=int, default=2000, help="KB/s to the stalled one")
     parser.add_argument("--max-seconds", type=float, default=240.0, help="hard limit")
