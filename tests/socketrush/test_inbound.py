@@ -8,6 +8,7 @@ import socket
 import gevent
 import pytest
 from gevent import socket as gsocket
+from gevent.event import Event
 
 from socketrush.inbound import read_until_done
 
@@ -81,6 +82,18 @@ def test_a_killed_reader_stops_watching_the_socket(pair) -> None:
     reader = gevent.spawn(read_until_done, ours, lambda data: received.append(bytes(data)) or True)
     gevent.idle()
     reader.kill()
+    # A sentinel reader on another socket, made readable at the same moment: the loop runs
+    # every ready watcher in one pass before it wakes us, so a watcher left on `ours` would
+    # have consumed "after" by the time the sentinel's event is seen.
+    sentinel_ours, sentinel_theirs = gsocket.socketpair()
+    seen = Event()
+    sentinel = gevent.spawn(read_until_done, sentinel_ours, lambda data: seen.set() or False)
     theirs.sendall(b"after")
-    gevent.sleep(0.05)  # give a leftover watcher every chance to fire
+    sentinel_theirs.sendall(b"now")
+    assert seen.wait(2)
+    sentinel.join(2)
+    sentinel_ours.close()
+    sentinel_theirs.close()
     assert received == []
+    ours.setblocking(False)
+    assert ours.recv(10) == b"after"
