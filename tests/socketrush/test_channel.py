@@ -40,12 +40,27 @@ ROOM = "presence-room"
 
 @dataclass
 class Socket:
+    """A subscriber that records each write as the JSON frames it carried."""
+
     socket_id: str
-    frames: list[dict] = field(default_factory=list)
+    writes: list[list[dict]] = field(default_factory=list)
 
     def send_frame(self, frame: bytes) -> None:
-        length = frame[1] & 0x7F  # an unmasked server frame: 2, 4 or 10 header bytes
-        self.frames.append(orjson.loads(frame[{126: 4, 127: 10}.get(length, 2) :]))
+        carried = []
+        while frame:  # unmasked server frames, payloads under 64 KiB
+            length, start = frame[1] & 0x7F, 2
+            if length == 126:
+                length, start = int.from_bytes(frame[2:4], "big"), 4
+            carried.append(orjson.loads(frame[start : start + length]))
+            frame = frame[start + length :]
+        self.writes.append(carried)
+
+    @property
+    def frames(self) -> list[dict]:
+        return [frame for write in self.writes for frame in write]
+
+    def events_per_write(self) -> list[list[str]]:
+        return [[f["event"] for f in write] for write in self.writes]
 
     def events(self) -> list[tuple[str, str]]:
         """(event, user id) of the member events received, in order."""
@@ -177,7 +192,7 @@ def subscribe(channel: ChannelActor, cluster: Cluster, socket: Socket) -> object
     assert socket.frames == [
         {"event": "pusher_internal:subscription_succeeded", "channel": COUNTED, "data": "{}"}
     ]
-    socket.frames.clear()
+    socket.writes.clear()
     return cluster.told[-1]
 
 
@@ -259,27 +274,6 @@ def test_a_joiner_that_left_before_its_answer_is_forgotten(
     assert counts(bob) == [1]
 
 
-@dataclass
-class Wire:
-    """A subscriber that records each write as the list of JSON frames it carried."""
-
-    socket_id: str
-    writes: list[list[dict]] = field(default_factory=list)
-
-    def send_frame(self, frame: bytes) -> None:
-        carried = []
-        while frame:  # unmasked server frames, payloads under 64 KiB
-            length, start = frame[1] & 0x7F, 2
-            if length == 126:
-                length, start = int.from_bytes(frame[2:4], "big"), 4
-            carried.append(orjson.loads(frame[start : start + length]))
-            frame = frame[start + length :]
-        self.writes.append(carried)
-
-    def events(self) -> list[list[str]]:
-        return [[f["event"] for f in write] for write in self.writes]
-
-
 def publish(event: str, pad: int = 0) -> bytes:
     return text_frame(orjson.dumps({"event": event, "channel": "news", "data": "x" * pad}))
 
@@ -299,7 +293,7 @@ def test_queued_plain_broadcasts_go_out_as_one_write_per_subscriber() -> None:
     """A run of queued publishes is joined; one excluding another socket starts a new run,
     and a client event (which has a sender) is never joined."""
     channel = local_channel()
-    a, b = Wire("1.1"), Wire("2.2")
+    a, b = Socket("1.1"), Socket("2.2")
     for message in [
         Join(a),
         Join(b),
@@ -318,8 +312,8 @@ def test_queued_plain_broadcasts_go_out_as_one_write_per_subscriber() -> None:
     channel.stop(drain=True)
     assert channel.join(1) is True
     succeeded = ["pusher_internal:subscription_succeeded"]
-    assert a.events() == [succeeded, ["e1", "e2", "e3"], ["e6", "e7"]]
-    assert b.events() == [
+    assert a.events_per_write() == [succeeded, ["e1", "e2", "e3"], ["e6", "e7"]]
+    assert b.events_per_write() == [
         succeeded,
         ["e1", "e2", "e3"],
         ["e4", "e5"],
@@ -333,7 +327,7 @@ def test_queued_plain_broadcasts_go_out_as_one_write_per_subscriber() -> None:
 
 def test_a_joined_write_stays_within_its_byte_bound() -> None:
     channel = local_channel()
-    subscriber = Wire("1.1")
+    subscriber = Socket("1.1")
     pad = _RUN_BYTES // 3  # two frames fit in the bound, a third does not
     channel.tell(Join(subscriber))
     for number in range(5):
@@ -341,4 +335,4 @@ def test_a_joined_write_stays_within_its_byte_bound() -> None:
     channel.start()
     channel.stop(drain=True)
     assert channel.join(1) is True
-    assert subscriber.events()[1:] == [["e0", "e1"], ["e2", "e3"], ["e4"]]
+    assert subscriber.events_per_write()[1:] == [["e0", "e1"], ["e2", "e3"], ["e4"]]
