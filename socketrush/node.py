@@ -216,15 +216,17 @@ class Node:
         payload: bytes,
         except_socket_id: str | None,
         local_only: bool = False,
+        loopback: bool = False,
     ) -> None:
         """Deliver here and to every other node (events the cluster decided). The adapter is
         told directly, not through the app: while the node stops, its apps are gone but the
-        member_removed its departure causes must still reach the other nodes."""
+        member_removed its departure causes must still reach the other nodes. `loopback`
+        delivers here too only when the adapter hands it back (see `Adapter.publish`)."""
         app = self._apps.get(app_id)
-        if app is not None:
+        if app is not None and not loopback:
             app.tell(Publish(channel, payload, except_socket_id, cacheable=False, from_remote=True))
         if not local_only:
-            self.adapter.publish(app_id, channel, payload, except_socket_id)
+            self.adapter.publish(app_id, channel, payload, except_socket_id, loopback)
 
     def announce_count(self, app_id: str, channel: str, total: int, version: int) -> None:
         """The cluster-wide count to every node's subscribers, and its webhook once (here),

@@ -19,6 +19,7 @@ class RemoteBroadcast:
     channel: str
     payload: bytes
     except_socket_id: str | None
+    loopback: bool = False  # also for the publishing node: see `Adapter.publish`
 
 
 Deliver = Callable[[RemoteBroadcast], None]
@@ -32,10 +33,19 @@ class Adapter(ABC):
 
     @abstractmethod
     def publish(
-        self, app_id: str, channel: str, payload: bytes, except_socket_id: str | None
+        self,
+        app_id: str,
+        channel: str,
+        payload: bytes,
+        except_socket_id: str | None,
+        loopback: bool = False,
     ) -> None:
         """Share one locally delivered broadcast with the other nodes. The parts come loose,
-        not as a `RemoteBroadcast`, so a node without peers allocates nothing per event."""
+        not as a `RemoteBroadcast`, so a node without peers allocates nothing per event.
+
+        `loopback`: the broadcast was not delivered locally; hand it to this node's `deliver`
+        too, ordered after every broadcast the other nodes published before it (what a node
+        says about itself after the others spoke of it must not overtake their words)."""
 
     @abstractmethod
     def stop(self) -> None: ...

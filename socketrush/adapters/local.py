@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from socketrush.adapters.base import Adapter, Deliver
+from socketrush.adapters.base import Adapter, Deliver, RemoteBroadcast
 
 
 class LocalAdapter(Adapter):
     """Every broadcast is already delivered locally by the app actor."""
 
+    def __init__(self) -> None:
+        self._deliver: Deliver | None = None
+
     def start(self, deliver: Deliver) -> None:
-        """Nothing arrives from other nodes, so the callback is never called."""
+        """Nothing arrives from other nodes: only loopback broadcasts come back at once."""
+        self._deliver = deliver
 
     def publish(
-        self, app_id: str, channel: str, payload: bytes, except_socket_id: str | None
+        self,
+        app_id: str,
+        channel: str,
+        payload: bytes,
+        except_socket_id: str | None,
+        loopback: bool = False,
     ) -> None:
-        """No other node to tell."""
+        """No other node to tell, nor to wait for."""
+        if loopback and self._deliver is not None:
+            self._deliver(RemoteBroadcast(app_id, channel, payload, except_socket_id, True))
 
     def stop(self) -> None:
         """No connection to close."""

@@ -30,21 +30,22 @@ ClientFactory = Callable[[], "redis.Redis"]
 
 
 def encode(node_id: str, broadcast: RemoteBroadcast) -> bytes:
-    return orjson.dumps(
-        {
-            "n": node_id,
-            "a": broadcast.app_id,
-            "c": broadcast.channel,
-            "p": broadcast.payload.decode(),
-            "x": broadcast.except_socket_id,
-        }
-    )
+    message = {
+        "n": node_id,
+        "a": broadcast.app_id,
+        "c": broadcast.channel,
+        "p": broadcast.payload.decode(),
+        "x": broadcast.except_socket_id,
+    }
+    if broadcast.loopback:
+        message["l"] = True
+    return orjson.dumps(message)
 
 
 def decode(raw: bytes) -> tuple[str, RemoteBroadcast]:
     message = orjson.loads(raw)
     return message["n"], RemoteBroadcast(
-        message["a"], message["c"], message["p"].encode(), message["x"]
+        message["a"], message["c"], message["p"].encode(), message["x"], bool(message.get("l"))
     )
 
 
@@ -106,12 +107,20 @@ class RedisAdapter(Adapter):
         self._subscriber = gevent.spawn(self._subscribe_forever, deliver)
 
     def publish(
-        self, app_id: str, channel: str, payload: bytes, except_socket_id: str | None
+        self,
+        app_id: str,
+        channel: str,
+        payload: bytes,
+        except_socket_id: str | None,
+        loopback: bool = False,
     ) -> None:
+        """A loopback broadcast comes back through the subscription: pub/sub keeps the
+        order in which Redis received the publishes, whichever node sent them."""
         if self._publisher is None:
             return
+        broadcast = RemoteBroadcast(app_id, channel, payload, except_socket_id, loopback)
         try:
-            self._publisher.tell(RemoteBroadcast(app_id, channel, payload, except_socket_id))
+            self._publisher.tell(broadcast)
         except MailboxFull:
             log.warning("redis publisher backlog full: dropped a broadcast on %s", channel)
 
@@ -160,6 +169,6 @@ class RedisAdapter(Adapter):
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("ignored a malformed message on %s", self._channel)
             return
-        if origin != self.node_id:
+        if origin != self.node_id or broadcast.loopback:
             metrics.ADAPTER_RECEIVED.labels(broadcast.app_id).inc()
             deliver(broadcast)

@@ -25,6 +25,7 @@ class Host(Protocol):
         payload: bytes,
         except_socket_id: str | None,
         local_only: bool = False,
+        loopback: bool = False,
     ) -> None: ...
 
     def announce_count(self, app_id: str, channel: str, total: int, version: int) -> None:
@@ -53,9 +54,10 @@ def announce_member_added(
     user_id: str,
     info: object,
     except_socket_id: str | None = None,
+    loopback: bool = False,
 ) -> None:
     payload = frames.member_added(channel, user_id, info)
-    host.publish(app_id, channel, payload, except_socket_id)
+    host.publish(app_id, channel, payload, except_socket_id, loopback=loopback)
     host.notify(app_id, events.member_added(channel, user_id))
 
 

@@ -151,7 +151,9 @@ class Recovery:
             for user_id, info in list(members.items()):
                 status, _ = self._writer.write_join(app_id, channel, user_id, info, 0)
                 if loud and status == 1:
-                    announce_member_added(self._host, app_id, channel, user_id, info)
+                    # The reap's member_removed may still be in this node's pub/sub backlog:
+                    # its own subscribers get member_added behind it, not before.
+                    announce_member_added(self._host, app_id, channel, user_id, info, loopback=True)
 
     def _replay(self, change: Journaled, last_counts: dict[tuple[str, str], ChannelCount]) -> None:
         if isinstance(change, ChannelCount):

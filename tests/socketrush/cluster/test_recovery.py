@@ -7,6 +7,8 @@ import os
 import signal
 import uuid
 
+from socketrush.adapters.base import RemoteBroadcast
+from socketrush.adapters.redis import encode
 from socketrush.cluster.messages import AppSnapshot, ChannelCount, CountWritten
 from socketrush.cluster.recovery import Recovery
 from socketrush.cluster.writes import Writer
@@ -16,6 +18,7 @@ from tests.socketrush.cluster.test_writes import Channel, Host, Log
 from tests.socketrush.webhooks.receiver import Receiver
 from tests.support.client import PusherClient, sdk
 from tests.support.redis import RedisServer
+from tests.support.server import APP_ID
 
 
 def test_a_journaled_count_is_answered_once_and_announced_after_the_outage(
@@ -178,3 +181,45 @@ def test_a_reaped_node_that_comes_back_announces_itself_again(
             client.close()
         for node in (doomed, survivor):  # while the receiver still takes their last webhooks
             assert node.stop() == 0
+
+
+def test_a_reaped_node_restores_its_members_after_the_reap_reaches_its_own_subscribers(
+    redis_server: RedisServer, nodes_on
+) -> None:
+    """The reap's member_removed reaches the comeback node's own subscribers over pub/sub,
+    behind whatever else was published while it stalled; the restore's member_added must
+    still come after it, or they end up without the members that are back."""
+    doomed, survivor = nodes_on(redis_server.url, 2, "--node-timeout-seconds", NODE_TIMEOUT)
+    alice, _ = join(doomed, "alice")
+    carol, presence = join(doomed, "carol")
+    assert sorted(presence["ids"]) == ["alice", "carol"]
+    assert alice.recv_event("pusher_internal:member_added")["data"]["user_id"] == "carol"
+    bob, presence = join(survivor, "bob")
+    assert presence["count"] == 3
+    for client in (alice, carol):
+        assert client.recv_event("pusher_internal:member_added")["data"]["user_id"] == "bob"
+
+    os.kill(doomed.process.pid, signal.SIGSTOP)
+    try:
+        # A busy cluster meanwhile: megabytes of other broadcasts queue up for the stalled
+        # node ahead of the reap's events.
+        publisher = redis_server.client()
+        backlog = encode("elsewhere", RemoteBroadcast(APP_ID, "busy", b"x" * 10_000, None))
+        pipeline = publisher.pipeline(transaction=False)
+        for _ in range(500):
+            pipeline.publish(f"{nodes_on.prefix}:broadcast", backlog)
+        pipeline.execute()
+        removed = {bob.recv(timeout=REAP_WITHIN)["data"]["user_id"] for _ in range(2)}
+        assert removed == {"alice", "carol"}
+    finally:
+        os.kill(doomed.process.pid, signal.SIGCONT)
+
+    added = {bob.recv(timeout=REAP_WITHIN)["data"]["user_id"] for _ in range(2)}
+    assert added == {"alice", "carol"}
+    # Carol hears both leave (the reap) and both come back (the restore), in that order.
+    heard = [carol.recv(timeout=REAP_WITHIN) for _ in range(4)]
+    events = [(f["event"].removeprefix("pusher_internal:"), f["data"]["user_id"]) for f in heard]
+    assert sorted(events[:2]) == [("member_removed", "alice"), ("member_removed", "carol")]
+    assert sorted(events[2:]) == [("member_added", "alice"), ("member_added", "carol")]
+    sdk(doomed).trigger(ROOM, "after", "all")  # nothing else was on its way to carol
+    assert carol.recv() == {"event": "after", "channel": ROOM, "data": "all"}
