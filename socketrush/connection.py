@@ -1,9 +1,12 @@
 """SocketActor: one per WebSocket connection.
 
-The WSGI handler greenlet that accepted the connection is the actor's greenlet: it reads
-frames, validates them and tells the app actor what the client asked for. Everything other
-actors send to a connection is already-framed bytes for its `Outbox`, or a request to close,
-so a connection needs no mailbox of its own and idle connections park no extra greenlet.
+The WSGI handler greenlet that accepted the connection checks the handshake and says hello.
+Under `socketrush serve` it then hands the socket to the event loop and is free: the loop
+feeds the client's bytes to the actor, which closes the socket itself when the stream ends,
+so an idle connection parks no greenlet at all. Under gunicorn, and for TLS, the greenlet
+stays and waits for the end instead. Either way the actor reads frames, validates them and
+tells the app actor what the client asked for. Everything other actors send to a connection
+is already-framed bytes for its `Outbox`, or a request to close, so it needs no mailbox.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import orjson
 
 from actors import Cancellable
+from actors.runners import run_soon
 from socketrush import metrics
 from socketrush.app import (
     AppActor,
@@ -33,7 +37,7 @@ from socketrush.app import (
 )
 from socketrush.channel import Broadcast, ChannelActor, Member, not_subscribed_error
 from socketrush.http.upgrade import Handshake
-from socketrush.inbound import READ_CHUNK, read_until_done
+from socketrush.inbound import READ_CHUNK, is_tls, read_until_done, watch_reads
 from socketrush.outbox import Outbox
 from socketrush.protocol import frames
 from socketrush.protocol.channels import ChannelKind, classify, validate_channel_name
@@ -149,15 +153,23 @@ class SocketActor:
 
     # -- lifecycle, in the handler greenlet --
 
-    def run(self) -> None:
+    def run(self, release: bool = False) -> bool:
+        """Serve the connection until it ends and return False; the socket is left for its
+        server to close. With `release`, an accepted plain connection is handed to the event
+        loop instead and True returned at once: no greenlet is parked per idle connection
+        (about half of its memory), and the connection cleans up and closes the socket
+        itself when its stream ends."""
+        released = False
         try:
             self._leftover = self._buffered_after_handshake()
             if self._accept():
-                self._read_loop()
+                released = self._read(release)
         except Exception:  # a bug must cost this connection, never the process
             log.exception("connection %s failed", self.socket_id)
         finally:
-            self._cleanup()
+            if not released:
+                self._cleanup()
+        return released
 
     def _accept(self) -> bool:
         """Validate app and protocol, take a connection slot, say hello."""
@@ -198,7 +210,7 @@ class SocketActor:
         the reason once connected); the read loop completes the close handshake, bounded by
         the hard-close timer."""
         self.close_with(spec, message)
-        self._read_loop()
+        self._read(release=False)
 
     def _refusal(self, app: AppActor | None) -> tuple[ErrorSpec, str | None] | None:
         """Why this handshake is refused (error and message), or None to accept it."""
@@ -235,15 +247,35 @@ class SocketActor:
         finally:
             self._socket.settimeout(timeout)
 
-    def _read_loop(self) -> None:
-        """Handle the client's frames until the connection ends (see inbound.py: plain
-        sockets are read from an event-loop callback, so `_take` must never block)."""
+    def _read(self, release: bool) -> bool:
+        """Handle the client's frames until the connection ends, or, with `release` and a
+        plain socket, from the event loop after this returns True (see inbound.py: either
+        way `_take` must never block)."""
         # Read the socket itself, not pywsgi's buffered rfile: `read1` allocates its whole
         # result buffer before it blocks, ~11 KB of RSS per parked connection (measured).
         leftover, self._leftover = self._leftover, b""
         if leftover and not self._take(leftover):
-            return
+            return False
+        if release and not is_tls(self._socket):
+            # The reader holds a reference on the socket: without it, `close` closes.
+            self._rfile.close()
+            watch_reads(self._socket, self._take, self._stream_ended)
+            return True
         read_until_done(self._socket, self._take)
+        return False
+
+    def _stream_ended(self, error: BaseException | None) -> None:
+        """A released connection's end, seen in the event loop: finish in a greenlet, since
+        the cleanup waits for the last frames to go out."""
+        run_soon(functools.partial(self._finish_released, error))
+
+    def _finish_released(self, error: BaseException | None) -> None:
+        if error is not None:
+            log.error("connection %s failed", self.socket_id, exc_info=error)
+        try:
+            self._cleanup()
+        finally:
+            self._socket.close()
 
     def _take(self, data: bytes | memoryview) -> bool:
         """The next bytes from the client; False once the connection wants no more."""
@@ -577,10 +609,11 @@ def _as_object(data: object) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def serve_upgraded(node: Node, handshake: Handshake, sock, rfile, response_head: bytes) -> None:
+def serve_upgraded(node: Node, handshake: Handshake, sock, rfile, response_head: bytes) -> bool:
     """Entry point from `socketrush serve`'s handler, which parsed the upgrade request itself
-    and leaves the 101 response to the connection (see http/upgrade.py)."""
-    SocketActor(node, handshake, sock, rfile, response_head).run()
+    and leaves the 101 response to the connection (see http/upgrade.py). True: the connection
+    took the socket over and closes it itself; the handler must forget it and return."""
+    return SocketActor(node, handshake, sock, rfile, response_head).run(release=True)
 
 
 def serve_websocket(node: Node, environ: dict) -> None:

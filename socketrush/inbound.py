@@ -5,8 +5,9 @@ A connection's greenlet waiting for readability costs, per message, a waiter, a 
 and stop and two greenlet switches (hub -> connection -> hub): a few microseconds, which is a
 tenth of a relayed client event. So a plain socket is read by an event-loop callback instead:
 the loop calls it when the socket is readable (level-triggered, so each call's one `recv`
-finds bytes), it hands them to the connection, and the connection's greenlet only waits for
-the end of the stream. What the connection does with the bytes must therefore never block; it
+finds bytes) and hands them to the connection. Under `serve` no greenlet waits meanwhile
+(`watch_reads`); elsewhere the connection's greenlet waits only for the end of the stream
+(`read_until_done`). What the connection does with the bytes must therefore never block; it
 only parses, checks and hands frames to outboxes and actors (tell, never ask).
 
 Reads go into one buffer shared by every connection of the process and come back as a view
@@ -38,12 +39,38 @@ def read_until_done(sock, consume: Consumer) -> None:
     sockets are read by this greenlet with gevent's own `recv`, which knows when OpenSSL
     already holds decrypted bytes.
     """
-    if getattr(sock, "_sslobj", None) is not None:
+    if is_tls(sock):
         _read_tls(sock, consume)
         return
+    waiter = Waiter()
+
+    def ended(error: BaseException | None) -> None:
+        if error is None:
+            waiter.switch(None)
+        else:
+            waiter.throw(error)
+
+    stop = watch_reads(sock, consume, ended)
+    try:
+        waiter.get()
+    finally:
+        stop()
+
+
+def is_tls(sock) -> bool:
+    """TLS sockets cannot be watched with `watch_reads` (see `read_until_done`)."""
+    return getattr(sock, "_sslobj", None) is not None
+
+
+def watch_reads(
+    sock, consume: Consumer, ended: Callable[[BaseException | None], None]
+) -> Callable[[], None]:
+    """Feed `consume` the stream of plain socket `sock` from the event loop, without a
+    greenlet waiting; returns a function that stops it early. When the stream ends or
+    `consume` returns False, the watcher stops and `ended(None)` is called; when `consume`
+    raises, `ended(error)`. `ended` runs in the event loop: it must not block."""
     recv_into = sock._sock.recv_into  # the non-blocking OS socket under gevent's wrapper
     readable = sock._read_event
-    waiter = Waiter()
 
     def on_readable() -> None:
         try:
@@ -54,19 +81,16 @@ def read_until_done(sock, consume: Consumer) -> None:
             size = 0
         try:
             more = size > 0 and consume(_shared_view[:size])
-        except BaseException as error:  # the connection's bug: raise it in its greenlet
+        except BaseException as error:  # the connection's bug: its owner reports it
             readable.stop()
-            waiter.throw(error)
+            ended(error)
             return
         if not more:
             readable.stop()
-            waiter.switch(None)
+            ended(None)
 
     readable.start(on_readable)
-    try:
-        waiter.get()
-    finally:
-        readable.stop()
+    return readable.stop
 
 
 def _read_tls(sock, consume: Consumer) -> None:

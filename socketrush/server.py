@@ -58,11 +58,27 @@ def build_ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
 
 
 class _NodeServer(WSGIServer):
-    """gevent's WSGI server, knowing the node its WebSocket upgrades are served by."""
+    """gevent's WSGI server, knowing the node its WebSocket upgrades are served by.
+
+    A served WebSocket connection is released from its handler greenlet and closes its
+    socket itself (see `SocketActor.run`): the server must not close that socket when the
+    handler returns."""
 
     def __init__(self, *args, node: Node, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.node = node
+        self._taken_over: set[int] = set()  # ids of sockets whose connection closes them
+
+    def take_over(self, sock) -> None:
+        self._taken_over.add(id(sock))
+
+    def do_close(self, sock, *args) -> None:
+        """Called as the handler returns, while `sock` is still referenced (its id is
+        unique until then)."""
+        if id(sock) in self._taken_over:
+            self._taken_over.discard(id(sock))
+            return
+        super().do_close(sock, *args)
 
 
 class _LeanHandler(WSGIHandler):
@@ -94,7 +110,10 @@ class _LeanHandler(WSGIHandler):
         handshake, response_head = self._upgrade
         self._upgrade = None
         self.close_connection = True  # a WebSocket from here on: no further HTTP requests
-        serve_upgraded(self.server.node, handshake, self.socket, self.rfile, response_head)
+        sock = self.socket
+        if serve_upgraded(self.server.node, handshake, sock, self.rfile, response_head):
+            self.server.take_over(sock)
+            self.socket = None  # pywsgi would drain and close it as the handler returns
 
 
 def _spawn_connection(handle: Callable[..., None], *args: object) -> None:

@@ -1,9 +1,11 @@
 """The real server in-process over real sockets: a broadcast is encoded and framed once, and
-idle subscribed connections park no writer greenlet."""
+idle subscribed connections park no greenlet."""
 
 from __future__ import annotations
 
 import gc
+import os
+import time
 from collections.abc import Callable, Iterator
 
 import gevent
@@ -91,7 +93,7 @@ def test_broadcast_encodes_and_frames_once_and_offers_the_same_bytes(
         subscriber.close()
 
 
-def test_idle_subscribed_connections_hold_one_greenlet_and_no_writer(
+def test_idle_subscribed_connections_hold_no_greenlet(
     server: InProcessServer,
 ) -> None:
     tally.tally(metrics.MESSAGES_IN.labels(APP_ID))  # its process-wide flusher runs already
@@ -104,9 +106,65 @@ def test_idle_subscribed_connections_hold_one_greenlet_and_no_writer(
     assert len(outboxes) == SUBSCRIBERS
     assert [o.has_writer for o in outboxes] == [False] * SUBSCRIBERS
     assert [o.backlog_bytes for o in outboxes] == [0] * SUBSCRIBERS
-    # At most each connection's reader (the WSGI handler's greenlet) stays parked: a writer
-    # per socket would double this. (At most: a previous test's connections may still have
+    # Their sockets are read from the event loop and written inline: no reader or writer
+    # greenlet waits per connection. (At most: a previous test's connections may still have
     # been finishing their close when `before` was counted.)
-    assert SUBSCRIBERS - 3 <= busy_greenlets() - before <= SUBSCRIBERS
+    assert busy_greenlets() - before <= 0
     for subscriber in clients:
         subscriber.close()
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def descriptors_once_down_to(expected: int, timeout: float = 5.0) -> int:
+    """The count of open descriptors once it is down to `expected`, or after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while open_descriptors() > expected and time.monotonic() < deadline:
+        gevent.sleep(0.01)  # the server's side closes in its own greenlets, on this hub
+    return open_descriptors()
+
+
+def test_a_released_connection_closes_its_socket_when_the_client_leaves(
+    server: InProcessServer,
+) -> None:
+    """No greenlet waits on a connection, so nothing of the WSGI server's closes its socket:
+    the connection itself must, or every connection would leak a descriptor."""
+    gevent.idle()
+    before = open_descriptors()
+    clients = subscribed_clients(server, "perf-leave")
+    assert open_descriptors() == before + 2 * SUBSCRIBERS  # both ends live in this process
+    for client in clients:
+        client.close()
+    assert descriptors_once_down_to(before) == before
+    assert server.node.connection_count() == 0
+
+
+def test_a_bug_handling_a_released_connections_message_costs_that_connection_only(
+    server: InProcessServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    parse = frames.parse_client_message
+
+    def buggy(text: str):
+        if "boom" in text:
+            raise RuntimeError("a bug")
+        return parse(text)
+
+    monkeypatch.setattr(frames, "parse_client_message", buggy)
+    victim, bystander = connect_client(server.port), connect_client(server.port)
+    bystander.subscribe("perf-bug")
+    gevent.idle()
+    before = open_descriptors()
+    victim.send("boom", {})
+    assert victim.read_to_eof() == []  # cut off: the server closed its socket
+    victim.sock.close()
+    assert descriptors_once_down_to(before - 2) == before - 2  # both ends of the victim's
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == [
+        f"connection {victim.socket_id} failed"
+    ]
+    sdk = pusher.Pusher(APP_ID, APP_KEY, APP_SECRET, host="127.0.0.1", port=server.port, ssl=False)
+    in_thread(sdk.trigger, "perf-bug", "still", {"n": 1})
+    assert orjson.loads(bystander.next_event("still")["data"]) == {"n": 1}
+    assert server.node.connection_count() == 1
+    bystander.close()

@@ -1,5 +1,6 @@
-"""read_until_done: a plain socket's bytes reach the consumer from the event loop, in order,
-until it says stop or the stream ends; the waiting greenlet gets the consumer's errors."""
+"""read_until_done and watch_reads: a plain socket's bytes reach the consumer from the event
+loop, in order, until it says stop or the stream ends; the waiting greenlet, or the `ended`
+callback when none waits, gets the consumer's errors."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from gevent import socket as gsocket
 from gevent.event import Event
 
-from socketrush.inbound import read_until_done
+from socketrush.inbound import read_until_done, watch_reads
 
 
 @pytest.fixture
@@ -97,3 +98,41 @@ def test_a_killed_reader_stops_watching_the_socket(pair) -> None:
     assert received == []
     ours.setblocking(False)
     assert ours.recv(10) == b"after"
+
+
+def test_watch_reads_needs_no_waiting_greenlet_and_reports_the_end(pair) -> None:
+    ours, theirs = pair
+    received: list[bytes] = []
+    ends: list[BaseException | None] = []
+    done = Event()
+
+    def ended(error: BaseException | None) -> None:
+        ends.append(error)
+        done.set()
+
+    watch_reads(ours, lambda data: received.append(bytes(data)) or True, ended)
+    theirs.sendall(b"hello")
+    theirs.close()
+    assert done.wait(2)
+    assert (b"".join(received), ends) == (b"hello", [None])
+
+
+def test_watch_reads_hands_a_consumer_error_to_ended_and_stops(pair) -> None:
+    ours, theirs = pair
+    ends: list[BaseException | None] = []
+    done = Event()
+
+    def consume(data) -> bool:
+        raise ValueError(bytes(data))
+
+    def ended(error: BaseException | None) -> None:
+        ends.append(error)
+        done.set()
+
+    watch_reads(ours, consume, ended)
+    theirs.sendall(b"bad")
+    assert done.wait(2)
+    assert [type(e) for e in ends] == [ValueError] and ends[0].args == (b"bad",)
+    theirs.sendall(b"unread")
+    ours.setblocking(False)
+    assert ours.recv(10) == b"unread"
