@@ -6,6 +6,7 @@ expiry, before any reaper has removed its state.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import redis
@@ -14,6 +15,23 @@ from socketrush.channel import ChannelStats
 from socketrush.cluster.messages import ChannelQuery, ChannelsQuery, UsersQuery
 from socketrush.protocol.channels import classify
 from socketrush.redis_client import RedisKeys
+
+log = logging.getLogger(__name__)
+
+_warned: set[tuple[str, str]] = set()  # (key, field) whose bad count was logged already
+
+
+def count_in(key: str, field: str, value: str) -> int:
+    """A count another node wrote to hash `key`. Nodes only write integers, so anything else
+    is a hand edit or corruption: it counts as 0, logged once, rather than failing every
+    heartbeat and query until someone repairs it."""
+    try:
+        return int(value)
+    except ValueError:
+        if (key, field) not in _warned:
+            _warned.add((key, field))
+            log.warning("cluster: %s[%s] is not a count (%r); counting it as 0", key, field, value)
+        return 0
 
 
 class Queries:
@@ -30,8 +48,11 @@ class Queries:
 
     def other_connections(self, app_id: str, node_id: str, live: set[str]) -> int:
         """The app's connections on the live nodes other than `node_id` (for its quota)."""
-        counts = self._redis.hgetall(self._keys.app(app_id, "connections"))
-        return sum(int(n) for node, n in counts.items() if node in live and node != node_id)
+        key = self._keys.app(app_id, "connections")
+        counts = self._redis.hgetall(key)
+        return sum(
+            count_in(key, node, n) for node, n in counts.items() if node in live and node != node_id
+        )
 
     def channels(self, message: ChannelsQuery) -> dict[str, ChannelStats]:
         totals: dict[str, int] = {}
@@ -39,16 +60,18 @@ class Queries:
             node_channels = self._keys.app(message.app_id, "node", node, "channels")
             for name, count in self._redis.hgetall(node_channels).items():
                 if name.startswith(message.prefix) and not name.startswith("#"):
-                    totals[name] = totals.get(name, 0) + int(count)
+                    totals[name] = totals.get(name, 0) + count_in(node_channels, name, count)
         return {
             name: self._stats(message.app_id, name, count, message.with_user_count)
             for name, count in totals.items()
+            if count > 0
         }
 
     def channel(self, message: ChannelQuery) -> ChannelStats | None:
         live = self.live_nodes()
-        counts = self._redis.hgetall(self._keys.app(message.app_id, "subs", message.name))
-        total = sum(int(n) for node, n in counts.items() if node in live)
+        key = self._keys.app(message.app_id, "subs", message.name)
+        counts = self._redis.hgetall(key)
+        total = sum(count_in(key, node, n) for node, n in counts.items() if node in live)
         return self._stats(message.app_id, message.name, total, True) if total else None
 
     def users(self, message: UsersQuery) -> list[str]:
