@@ -142,13 +142,14 @@ def fanout_step(
     client: pusher.Pusher,
     step: int,
     rate: float,
+    seconds: float,
     args: argparse.Namespace,
     latencies: dict[int, list[float]],
     subscribers: int,
     pad: int = 80,
 ) -> dict[str, Any]:
-    """Publish at `rate` ev/s for --step-seconds (open loop), then wait --drain-seconds;
-    each event carries `pad` bytes of filler."""
+    """Publish at `rate` ev/s for `seconds` (open loop), then wait --drain-seconds; each
+    event carries `pad` bytes of filler."""
     latencies[step] = []
     errors = late = 0
     publishers = Pool(args.http_conns)
@@ -164,7 +165,7 @@ def fanout_step(
 
     meter = CpuMeter(server)
     started = time.perf_counter()
-    total = int(rate * args.step_seconds)
+    total = int(rate * seconds)
     for seq in range(total):
         delay = started + seq / rate - time.perf_counter()
         if delay > 0:
@@ -173,7 +174,7 @@ def fanout_step(
             late += 1
         publishers.spawn(publish, seq)
     publishers.join(timeout=args.drain_seconds)
-    gevent.sleep(max(0.0, started + args.step_seconds + args.drain_seconds - time.perf_counter()))
+    gevent.sleep(max(0.0, started + seconds + args.drain_seconds - time.perf_counter()))
     cpu = meter.read()
     publishers.kill()
     received = latencies[step]
@@ -186,7 +187,7 @@ def fanout_step(
         "late_publishes": late,
         "delivered_msgs": len(received),
         "missing_msgs": expected - len(received),
-        "delivered_msg_per_s": round(len(received) / args.step_seconds),
+        "delivered_msg_per_s": round(len(received) / seconds),
         "p50_ms": percentile(received, 0.50),
         "p99_ms": p99,
         "max_ms": percentile(received, 1.0),
@@ -225,9 +226,17 @@ def run_fanout(binary: Path, args: argparse.Namespace) -> dict[str, Any]:
         steps: list[dict[str, Any]] = []
         for rate in args.rates:
             for _attempt in range(2):  # a failing step is re-run once: this machine is noisy
-                steps.append(
-                    fanout_step(server, client, len(steps), rate, args, latencies, len(sockets))
+                step = fanout_step(
+                    server,
+                    client,
+                    len(steps),
+                    rate,
+                    args.step_seconds,
+                    args,
+                    latencies,
+                    len(sockets),
                 )
+                steps.append(step)
                 if steps[-1]["passed"]:
                     break
             if not steps[-1]["passed"]:
@@ -276,12 +285,19 @@ def slow_consumer_run(binary: Path, args: argparse.Namespace, stalled: bool) -> 
                 stalled_sock.next_event("pusher_internal:subscription_succeeded")
         client = pusher.Pusher(APP_ID, APP_KEY, APP_SECRET, host=HOST, port=server.port, ssl=False)
         rss_before = server.rss_bytes()
-        stream = argparse.Namespace(**{**vars(args), "step_seconds": args.slow_seconds})
         flooding = gevent.spawn(
             flood, client, args.slow_flood_kb, time.perf_counter() + args.slow_seconds
         )
         step = fanout_step(
-            server, client, 0, args.slow_rate, stream, latencies, len(sockets), args.slow_pad
+            server,
+            client,
+            0,
+            args.slow_rate,
+            args.slow_seconds,
+            args,
+            latencies,
+            len(sockets),
+            args.slow_pad,
         )
         flooding.kill()
         rss_after = server.rss_bytes()
