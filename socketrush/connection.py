@@ -157,7 +157,7 @@ class SocketActor:
         """Serve the connection until it ends and return False; the socket is left for its
         server to close. With `release`, an accepted plain connection is handed to the event
         loop instead and True returned at once: no greenlet is parked per idle connection
-        (about half of its memory), and the connection cleans up and closes the socket
+        (most of its memory), and the connection cleans up and closes the socket
         itself when its stream ends."""
         released = False
         try:
