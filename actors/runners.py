@@ -36,21 +36,25 @@ def run_soon(work: Work) -> greenlet:
         if not runner.dead:
             get_hub().loop.run_callback(runner.switch, work)
             return runner
-    return gevent.spawn_raw(_serve, work)
+    # Handed over in a list that `_serve` empties: greenlet keeps the arguments of a
+    # greenlet's first call for as long as it runs, which for a runner is forever.
+    return gevent.spawn_raw(_serve, [work])
 
 
 def idle_runners() -> int:
     return len(_idle)
 
 
-def _serve(work: Work) -> None:
+def _serve(first: list[Work]) -> None:
     hub = get_hub()
     me = getcurrent()
+    work = first.pop()
     while True:
         try:
             work()
         except Exception:  # the work's own bug: log it, keep the runner
             logger.exception("work failed outside its own error handling")
+        del work  # a parked runner must not keep its last work (and all it refers to) alive
         if len(_idle) >= MAX_IDLE_RUNNERS:
             return
         _idle.append(me)

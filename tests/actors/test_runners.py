@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import gevent
 from gevent.event import Event
 
@@ -75,3 +78,40 @@ def test_a_runner_killed_while_parked_is_never_handed_work() -> None:
     assert runners.run_soon(lambda: ran.append(True)) is not runner
     gevent.sleep(0)
     assert ran == [True]
+
+
+class Work:
+    """A piece of work that can be watched for being freed."""
+
+    def __init__(self, ran: list[str]) -> None:
+        self.ran = ran
+
+    def __call__(self) -> None:
+        self.ran.append("ran")
+
+
+def test_a_parked_runner_keeps_no_work_alive() -> None:
+    """Work refers to whatever it serves (a whole connection): once done it must be freed,
+    whether it was a new runner's first work or a reused runner's."""
+    ran: list[str] = []
+    blocker = Event()
+    busy = runners.run_soon(blocker.wait)  # the next work needs a runner of its own
+    while runners.idle_runners():  # and no parked one may take it
+        runners.run_soon(blocker.wait)
+        gevent.sleep(0)
+    first = Work(ran)
+    watched = [weakref.ref(first)]
+    new_runner = runners.run_soon(first)
+    assert new_runner is not busy
+    del first
+    gevent.sleep(0)
+    again = Work(ran)
+    watched.append(weakref.ref(again))
+    assert runners.run_soon(again) is new_runner  # parked after the first work: reused
+    del again
+    gevent.sleep(0)
+    gc.collect()
+    assert ran == ["ran", "ran"]
+    assert [ref() for ref in watched] == [None, None]
+    blocker.set()
+    gevent.sleep(0)
