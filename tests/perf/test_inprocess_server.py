@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterator
 
 import gevent
@@ -19,6 +20,7 @@ from loadtests.rawws import RawPusher
 from socketrush import app as app_module
 from socketrush import channel as channel_module
 from socketrush import metrics, tally
+from socketrush.connection import SocketActor
 from socketrush.outbox import Outbox
 from socketrush.protocol import frames
 from tests.perf.inprocess import InProcessServer, connect_client, in_thread, serve_in_process
@@ -130,15 +132,23 @@ def test_a_released_connection_closes_its_socket_when_the_client_leaves(
     server: InProcessServer,
 ) -> None:
     """No greenlet waits on a connection, so nothing of the WSGI server's closes its socket:
-    the connection itself must, or every connection would leak a descriptor."""
+    the connection itself must, or every connection would leak a descriptor; and nothing
+    may keep the closed connection alive (its last cleanup ran in a reused runner)."""
     gevent.idle()
     before = open_descriptors()
+    older = {id(actor): actor for actor in live_objects(SocketActor)}  # held: ids stay theirs
     clients = subscribed_clients(server, "perf-leave")
     assert open_descriptors() == before + 2 * SUBSCRIBERS  # both ends live in this process
+    ours = [weakref.ref(a) for a in live_objects(SocketActor) if id(a) not in older]
+    assert len(ours) == SUBSCRIBERS
+    del older
     for client in clients:
         client.close()
     assert descriptors_once_down_to(before) == before
     assert server.node.connection_count() == 0
+    gevent.idle()
+    gc.collect()
+    assert [ref() for ref in ours] == [None] * SUBSCRIBERS  # nothing keeps them alive
 
 
 def test_a_bug_handling_a_released_connections_message_costs_that_connection_only(
