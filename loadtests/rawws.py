@@ -18,7 +18,7 @@ from typing import Any
 
 import gevent
 import orjson
-from gevent import socket
+from gevent import socket, ssl
 
 OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x8, 0x9, 0xA
 ZERO_MASK = b"\x00\x00\x00\x00"
@@ -51,10 +51,11 @@ class RawPusher:
         timeout: float = 10.0,
         source: str | None = None,
         rcvbuf: int | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         """`source` (127.0.0.x) gives each address its own range of ephemeral ports; `rcvbuf`
         shrinks the receive buffer (set before connecting, so the advertised window is small)
-        to play a slow consumer."""
+        to play a slow consumer; `tls` (a gevent.ssl context) speaks wss."""
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf is not None:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -63,6 +64,8 @@ class RawPusher:
         self.sock.settimeout(timeout)
         self.sock.connect((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname=host)
         self.buffer = self._handshake(host, port, key)
         self.pending: list[bytes] = []
         established = self.next_event("pusher:connection_established", timeout)

@@ -3,8 +3,8 @@
 The WSGI handler greenlet that accepted the connection checks the handshake and says hello.
 Under `socketrush serve` it then hands the socket to the event loop and is free: the loop
 feeds the client's bytes to the actor, which closes the socket itself when the stream ends,
-so an idle connection parks no greenlet at all. Under gunicorn, and for TLS, the greenlet
-stays and waits for the end instead. Either way the actor reads frames, validates them and
+so an idle connection parks no greenlet at all. Under gunicorn the greenlet stays and waits
+for the end instead. Either way the actor reads frames, validates them and
 tells the app actor what the client asked for. Everything other actors send to a connection
 is already-framed bytes for its `Outbox`, or a request to close, so it needs no mailbox.
 """
@@ -37,7 +37,7 @@ from socketrush.app import (
 )
 from socketrush.channel import Broadcast, ChannelActor, Member, not_subscribed_error
 from socketrush.http.upgrade import Handshake
-from socketrush.inbound import READ_CHUNK, is_tls, read_until_done, watch_reads
+from socketrush.inbound import READ_CHUNK, read_until_done, watch_reads
 from socketrush.outbox import Outbox
 from socketrush.protocol import frames
 from socketrush.protocol.channels import ChannelKind, classify, validate_channel_name
@@ -155,8 +155,8 @@ class SocketActor:
 
     def run(self, release: bool = False) -> bool:
         """Serve the connection until it ends and return False; the socket is left for its
-        server to close. With `release`, an accepted plain connection is handed to the event
-        loop instead and True returned at once: no greenlet is parked per idle connection
+        server to close. With `release`, an accepted connection is handed to the event loop
+        instead and True returned at once: no greenlet is parked per idle connection
         (most of its memory), and the connection cleans up and closes the socket
         itself when its stream ends."""
         released = False
@@ -248,15 +248,15 @@ class SocketActor:
             self._socket.settimeout(timeout)
 
     def _read(self, release: bool) -> bool:
-        """Handle the client's frames until the connection ends, or, with `release` and a
-        plain socket, from the event loop after this returns True (see inbound.py: either
-        way `_take` must never block)."""
+        """Handle the client's frames until the connection ends, or, with `release`, from the
+        event loop after this returns True (see inbound.py: either way `_take` must never
+        block)."""
         # Read the socket itself, not pywsgi's buffered rfile: `read1` allocates its whole
         # result buffer before it blocks, ~11 KB of RSS per parked connection (measured).
         leftover, self._leftover = self._leftover, b""
         if leftover and not self._take(leftover):
             return False
-        if release and not is_tls(self._socket):
+        if release:
             # The reader holds a reference on the socket: without it, `close` closes.
             self._rfile.close()
             watch_reads(self._socket, self._take, self._stream_ended)

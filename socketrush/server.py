@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import partial
 
 import gevent
+from gevent import ssl as gevent_ssl
 from gevent.event import Event
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
@@ -47,10 +48,12 @@ class _AccessLog:
 
 
 def build_ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
-    """TLS for `wss://` and `https://` on the same port, when a certificate is configured."""
+    """TLS for `wss://` and `https://` on the same port, when a certificate is configured.
+    gevent's context, so its sockets cooperate whether or not the process is monkey-patched
+    (`ssl.create_default_context` builds the standard library's when it is not)."""
     if not settings.ssl_cert:
         return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context = gevent_ssl.SSLContext(gevent_ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(
         settings.ssl_cert, settings.ssl_key, password=settings.ssl_passphrase or None
     )
@@ -72,13 +75,27 @@ class _NodeServer(WSGIServer):
     def take_over(self, sock) -> None:
         self._taken_over.add(id(sock))
 
-    def do_close(self, sock, *args) -> None:
-        """Called as the handler returns, while `sock` is still referenced (its id is
-        unique until then)."""
+    def _given_away(self, sock) -> bool:
+        """Whether a connection took `sock` over; asked once, as its handler returns, while
+        `sock` is still referenced (so its id is still its own)."""
         if id(sock) in self._taken_over:
             self._taken_over.discard(id(sock))
-            return
-        super().do_close(sock, *args)
+            return True
+        return False
+
+    def do_close(self, sock, *args) -> None:
+        if not self._given_away(sock):
+            super().do_close(sock, *args)
+
+    def wrap_socket_and_handle(self, client_socket, address):
+        """gevent's, except that it leaves a TLS socket a connection took over open. (The
+        plain socket under it is detached by the wrap, so `do_close` of it closes nothing.)"""
+        tls_socket = self.wrap_socket(client_socket, **self.ssl_args)
+        try:
+            return self.handle(tls_socket, address)
+        finally:
+            if not self._given_away(tls_socket):
+                tls_socket.close()
 
 
 class _LeanHandler(WSGIHandler):

@@ -12,8 +12,11 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import gevent
+import pusher
+from gevent import ssl
 
 from loadtests.rawws import RawPusher
 from socketrush.config import load_settings
@@ -28,31 +31,60 @@ HOST = "127.0.0.1"
 class InProcessServer:
     node: Node
     port: int
+    client_tls: ssl.SSLContext | None = None  # set when the server speaks TLS
+    cafile: Path | None = None  # its certificate, then
+
+    def connect(self) -> RawPusher:
+        """A connected client, over TLS when the server speaks it."""
+        return connect_client(self.port, tls=self.client_tls)
+
+    def sdk(self) -> pusher.Pusher:
+        """The official server SDK for the test app, over https when the server speaks it
+        (blocking: call it through `in_thread`)."""
+        tls = self.cafile is not None
+        client = pusher.Pusher(APP_ID, APP_KEY, APP_SECRET, host=HOST, port=self.port, ssl=tls)
+        if tls:
+            client._pusher_client.http.options["verify"] = str(self.cafile)
+        return client
 
 
 @contextmanager
-def serve_in_process(*flags: str) -> Iterator[InProcessServer]:
-    """Node + gevent WSGI server on a free loopback port, stopped on exit."""
+def serve_in_process(
+    *flags: str, certificate: tuple[Path, Path] | None = None
+) -> Iterator[InProcessServer]:
+    """Node + gevent WSGI server on a free loopback port, stopped on exit; with
+    `certificate` (cert, key) it serves wss/https."""
     port = free_port()
     argv = [
         "--port", str(port), "--bind-address", HOST, "--env-file", os.devnull,
         "--app-id", APP_ID, "--app-key", APP_KEY, "--app-secret", APP_SECRET, *flags,
     ]  # fmt: skip
+    client_tls, cafile = None, None
+    if certificate is not None:
+        cert, key = certificate
+        argv += ["--ssl-cert", str(cert), "--ssl-key", str(key)]
+        # gevent's own context: `ssl.create_default_context` would build the standard
+        # library's, whose sockets block, in this unpatched process.
+        client_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        client_tls.load_verify_locations(cafile=str(cert))
+        cafile = cert
     settings = load_settings(argv, environ={})
     node = Node(settings)
     server = build_server(settings, node)
     node.start()
     server.start()
     try:
-        yield InProcessServer(node, port)
+        yield InProcessServer(node, port, client_tls, cafile)
     finally:
         server.stop(timeout=1)
         node.stop(1)
 
 
-def connect_client(port: int, rcvbuf: int | None = None) -> RawPusher:
+def connect_client(
+    port: int, rcvbuf: int | None = None, tls: ssl.SSLContext | None = None
+) -> RawPusher:
     """A connected protocol 7 client of the test app (see loadtests/rawws.py)."""
-    return RawPusher(HOST, port, APP_KEY, rcvbuf=rcvbuf)
+    return RawPusher(HOST, port, APP_KEY, rcvbuf=rcvbuf, tls=tls)
 
 
 def in_thread(function, *args):

@@ -3,40 +3,49 @@ idle subscribed connections park no greenlet."""
 
 from __future__ import annotations
 
+import base64
 import gc
 import os
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import gevent
 import greenlet
 import orjson
-import pusher
 import pytest
+from gevent import socket as gsocket
 
 from actors import runners
-from loadtests.rawws import RawPusher
+from loadtests.rawws import OP_TEXT, RawPusher, encode_frame
 from socketrush import app as app_module
 from socketrush import channel as channel_module
 from socketrush import metrics, tally
 from socketrush.connection import SocketActor
 from socketrush.outbox import Outbox
 from socketrush.protocol import frames
-from tests.perf.inprocess import InProcessServer, connect_client, in_thread, serve_in_process
-from tests.support.server import APP_ID, APP_KEY, APP_SECRET
+from tests.perf.inprocess import InProcessServer, in_thread, serve_in_process
+from tests.support.server import APP_ID, APP_KEY
+from tests.support.tls import make_certificate
 
 SUBSCRIBERS = 25
 
 
-@pytest.fixture
-def server() -> Iterator[InProcessServer]:
-    with serve_in_process() as running:
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(params=["ws", "wss"])
+def server(request, certificate: tuple[Path, Path]) -> Iterator[InProcessServer]:
+    """Every test here runs over plain sockets and over TLS: both are read the same way."""
+    with serve_in_process(certificate=certificate if request.param == "wss" else None) as running:
         yield running
 
 
 def subscribed_clients(server: InProcessServer, channel: str) -> list[RawPusher]:
-    clients = [connect_client(server.port) for _ in range(SUBSCRIBERS)]
+    clients = [server.connect() for _ in range(SUBSCRIBERS)]
     for client in clients:
         client.subscribe(channel)
     return clients
@@ -82,7 +91,7 @@ def test_broadcast_encodes_and_frames_once_and_offers_the_same_bytes(
     for module in (app_module, channel_module):  # both frame payloads on the publish path
         monkeypatch.setattr(module, "text_frame", counting(framed, module.text_frame))
 
-    sdk = pusher.Pusher(APP_ID, APP_KEY, APP_SECRET, host="127.0.0.1", port=server.port, ssl=False)
+    sdk = server.sdk()
     in_thread(sdk.trigger, "perf-once", "tick", {"n": 1})
     received = [subscriber.next_event("tick") for subscriber in clients]
 
@@ -162,7 +171,7 @@ def test_a_bug_handling_a_released_connections_message_costs_that_connection_onl
         return parse(text)
 
     monkeypatch.setattr(frames, "parse_client_message", buggy)
-    victim, bystander = connect_client(server.port), connect_client(server.port)
+    victim, bystander = server.connect(), server.connect()
     bystander.subscribe("perf-bug")
     gevent.idle()
     before = open_descriptors()
@@ -173,8 +182,51 @@ def test_a_bug_handling_a_released_connections_message_costs_that_connection_onl
     assert [r.getMessage() for r in caplog.records if r.exc_info] == [
         f"connection {victim.socket_id} failed"
     ]
-    sdk = pusher.Pusher(APP_ID, APP_KEY, APP_SECRET, host="127.0.0.1", port=server.port, ssl=False)
+    sdk = server.sdk()
     in_thread(sdk.trigger, "perf-bug", "still", {"n": 1})
     assert orjson.loads(bystander.next_event("still")["data"]) == {"n": 1}
     assert server.node.connection_count() == 1
     bystander.close()
+
+
+def test_messages_arriving_together_are_all_handled(server: InProcessServer) -> None:
+    """Twenty frames in one write, then one larger than a TLS record (16 KB): over TLS,
+    OpenSSL may hold records the kernel no longer reports, so the reader must drain it."""
+    client = server.connect()
+    ping = encode_frame(OP_TEXT, orjson.dumps({"event": "pusher:ping", "data": {}}))
+    big = encode_frame(
+        OP_TEXT, orjson.dumps({"event": "pusher:ping", "data": {"pad": "x" * 60_000}})
+    )
+    client.sock.sendall(ping * 20 + big)
+    pongs: list[bytes] = []
+    with gevent.Timeout(5, False):
+        while len(pongs) < 21:
+            pongs += client.texts()
+    assert pongs == [b'{"event":"pusher:pong","data":"{}"}'] * 21
+    client.close()
+
+
+def test_a_frame_sent_with_a_large_upgrade_request_is_handled(server: InProcessServer) -> None:
+    """The request's headers are read in 1 KB pieces; over TLS, the rest of the same record
+    (here a ping sent before the 101 arrived) then waits decrypted inside OpenSSL, where no
+    readiness event announces it: the reader must look there once it starts."""
+    sock = gsocket.create_connection(("127.0.0.1", server.port), timeout=5)
+    if server.client_tls is not None:
+        sock = server.client_tls.wrap_socket(sock, server_hostname="127.0.0.1")
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET /app/{APP_KEY}?protocol=7 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nX-Padding: {'p' * 3000}\r\n\r\n"
+    )
+    ping = {"event": "pusher:ping", "data": {"pad": "x" * 5000}}  # more than the 1 KB reads
+    sock.sendall(request.encode() + encode_frame(OP_TEXT, orjson.dumps(ping)))  # one record
+    received = b""
+    with gevent.Timeout(5, False):
+        while b"pusher:pong" not in received:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed; got {received[:300]!r}"
+            received += chunk
+    assert b"pusher:pong" in received, received[:300]
+    assert received.startswith(b"HTTP/1.1 101 ")
+    sock.close()

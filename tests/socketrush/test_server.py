@@ -15,31 +15,7 @@ import websocket
 
 from tests.support.client import ConnectionClosed, PusherClient
 from tests.support.server import ServerProcess
-
-
-def _make_certificate(directory: Path, passphrase: str | None = None) -> tuple[Path, Path]:
-    """A throw-away self-signed certificate for 127.0.0.1, made with openssl."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    command = [
-        "openssl",
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-keyout",
-        str(key),
-        "-out",
-        str(cert),
-    ]
-    command += ["-passout", f"pass:{passphrase}"] if passphrase else ["-nodes"]
-    subprocess.run(command, check=True, capture_output=True, timeout=60)
-    return cert, key
+from tests.support.tls import make_certificate
 
 
 class TlsServer(ServerProcess):
@@ -67,7 +43,7 @@ class TlsServer(ServerProcess):
 
 @pytest.mark.parametrize("passphrase", [None, "s3cret"])
 def test_tls_serves_wss_and_https_on_one_port(tmp_path: Path, passphrase: str | None) -> None:
-    cert, key = _make_certificate(tmp_path, passphrase)
+    cert, key = make_certificate(tmp_path, passphrase)
     args = ["--ssl-cert", str(cert), "--ssl-key", str(key)]
     if passphrase:
         args += ["--ssl-passphrase", passphrase]
@@ -104,7 +80,7 @@ def _trigger_https(server: TlsServer, cafile: str) -> None:
 
 
 def test_tls_needs_both_files(tmp_path: Path) -> None:
-    cert, _ = _make_certificate(tmp_path)
+    cert, _ = make_certificate(tmp_path)
     result = subprocess.run(
         ServerProcess(args=["--ssl-cert", str(cert)]).command(),
         capture_output=True,
