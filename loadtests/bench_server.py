@@ -10,6 +10,7 @@ import os
 import resource
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -56,14 +57,21 @@ class PinnedServer:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     extra: tuple[str, ...] = ()  # more `serve` flags, e.g. a lower backlog limit
+    certificate: tuple[Path, Path] | None = None  # (cert, key): serve wss/https with it
 
     def command(self) -> list[str]:
         return [
             "taskset", "-c", str(self.cpu), str(self.binary), "serve",
             "--port", str(self.port), "--bind-address", HOST, "--env-file", os.devnull,
             "--app-id", APP_ID, "--app-key", APP_KEY, "--app-secret", APP_SECRET,
-            "--app-enable-client-messages", "true", *self.extra,
+            "--app-enable-client-messages", "true", *self.extra, *self._tls_flags(),
         ]  # fmt: skip
+
+    def _tls_flags(self) -> list[str]:
+        if self.certificate is None:
+            return []
+        cert, key = self.certificate
+        return ["--ssl-cert", str(cert), "--ssl-key", str(key)]
 
     def start(self, timeout: float = 15.0) -> PinnedServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "PORT"))}
@@ -74,12 +82,19 @@ class PinnedServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with status {self.process.returncode}")
             try:
-                with urllib.request.urlopen(f"http://{HOST}:{self.port}/", timeout=1):
+                with self._probe():
                     return self
             except OSError:
                 time.sleep(0.05)  # the port is not bound yet: there is no event to wait on
         self.stop()
         raise RuntimeError(f"server did not answer within {timeout}s")
+
+    def _probe(self):
+        """GET / over http, or https trusting our certificate."""
+        if self.certificate is None:
+            return urllib.request.urlopen(f"http://{HOST}:{self.port}/", timeout=1)
+        context = ssl.create_default_context(cafile=str(self.certificate[0]))
+        return urllib.request.urlopen(f"https://{HOST}:{self.port}/", timeout=1, context=context)
 
     def rss_bytes(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():

@@ -11,6 +11,8 @@ all idle for --hold-seconds while the server's CPU time is measured. The open-fi
 raised first (children inherit it): the soft limit to the hard one, and the hard one too when
 the process may (root with CAP_SYS_RESOURCE).
 
+`--tls` serves wss with a throw-away certificate (what TLS adds per connection).
+
 `--clients-only --port P` opens sockets against a running server, prints `ready <opened>
 failed <count>` and holds them until stdin closes (loadtests/memprofile.py uses it too).
 """
@@ -27,6 +29,7 @@ import math  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -34,6 +37,8 @@ from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
 from bench_server import APP_KEY, HOST, PinnedServer, raise_open_files  # noqa: E402
+from certificates import make_certificate  # noqa: E402
+from gevent import ssl  # noqa: E402
 from gevent.pool import Pool  # noqa: E402
 from rawws import RawPusher  # noqa: E402
 
@@ -43,17 +48,22 @@ FD_HEADROOM = 64  # descriptors a process needs besides its connections (listene
 
 
 def open_idle(
-    port: int, first: int, count: int, channels: int, window: int
+    port: int, first: int, count: int, channels: int, window: int, cafile: str | None = None
 ) -> tuple[list[RawPusher], int]:
-    """Open and subscribe sockets `first`..`first + count - 1`; returns them and the failures."""
+    """Open and subscribe sockets `first`..`first + count - 1` (over TLS trusting `cafile`,
+    if given); returns them and the failures."""
     opened: list[RawPusher] = []
     failures = 0
+    tls = None
+    if cafile is not None:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        tls.load_verify_locations(cafile=cafile)
 
     def one(index: int) -> None:
         nonlocal failures
         try:
             source = f"127.0.0.{1 + index // PER_SOURCE}"
-            sock = RawPusher(HOST, port, APP_KEY, source=source)
+            sock = RawPusher(HOST, port, APP_KEY, source=source, tls=tls)
             sock.send("pusher:subscribe", {"channel": f"idle-{index % channels}"})
             sock.next_event("pusher_internal:subscription_succeeded")
             opened.append(sock)
@@ -70,7 +80,7 @@ def open_idle(
 
 def clients_only(args: argparse.Namespace) -> None:
     sockets, failures = open_idle(
-        args.port, args.first, args.connections, args.channels, args.window
+        args.port, args.first, args.connections, args.channels, args.window, args.tls_ca
     )
     print(f"ready {len(sockets)} failed {failures}", flush=True)
     gevent.get_hub().threadpool.apply(sys.stdin.read)  # hold until the parent closes stdin
@@ -78,7 +88,9 @@ def clients_only(args: argparse.Namespace) -> None:
         sock.close()
 
 
-def start_clients(args: argparse.Namespace, port: int, fd_limit: int) -> list[subprocess.Popen]:
+def start_clients(
+    args: argparse.Namespace, port: int, fd_limit: int, cafile: Path | None
+) -> list[subprocess.Popen]:
     """Children sharing the connections evenly, none over its open-files limit."""
     children = math.ceil(args.connections / (fd_limit - FD_HEADROOM))
     share = math.ceil(args.connections / children)
@@ -89,6 +101,7 @@ def start_clients(args: argparse.Namespace, port: int, fd_limit: int) -> list[su
             "--first", str(first), "--connections", str(min(share, args.connections - first)),
             "--channels", str(args.channels), "--window", str(args.window),
             "--max-seconds", str(args.max_seconds),
+            *(["--tls-ca", str(cafile)] if cafile is not None else []),
         ]  # fmt: skip
         started.append(
             subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -96,12 +109,15 @@ def start_clients(args: argparse.Namespace, port: int, fd_limit: int) -> list[su
     return started
 
 
-def measure(args: argparse.Namespace, fd_limit: int) -> dict[str, Any]:
-    with PinnedServer(args.socketrush) as server:
+def measure(
+    args: argparse.Namespace, fd_limit: int, certificate: tuple[Path, Path] | None
+) -> dict[str, Any]:
+    with PinnedServer(args.socketrush, certificate=certificate) as server:
         rss_before = server.rss_bytes()
         cpu_before = server.cpu_seconds()
         started = time.perf_counter()
-        children = start_clients(args, server.port, fd_limit)
+        cafile = certificate[0] if certificate is not None else None
+        children = start_clients(args, server.port, fd_limit, cafile)
         try:
             ready = [child.stdout.readline().split() for child in children]
             elapsed = time.perf_counter() - started
@@ -119,6 +135,7 @@ def measure(args: argparse.Namespace, fd_limit: int) -> dict[str, Any]:
             for child in children:
                 child.wait(60)
     return {
+        "tls": certificate is not None,
         "connections": opened,
         "failed": sum(int(line[3]) for line in ready),
         "client_processes": len(children),
@@ -149,6 +166,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients-only", action="store_true")
     parser.add_argument("--port", type=int, help="with --clients-only: the running server")
     parser.add_argument("--first", type=int, default=0, help="with --clients-only")
+    parser.add_argument("--tls", action="store_true", help="serve and connect over wss")
+    parser.add_argument("--tls-ca", help="with --clients-only: the server's certificate")
     return parser.parse_args(argv)
 
 
@@ -167,7 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 2
         os.sched_setaffinity(0, {GENERATOR_CPU})
-        result = measure(args, fd_limit)
+        with tempfile.TemporaryDirectory(prefix="socketrush-idle-") as directory:
+            certificate = make_certificate(Path(directory)) if args.tls else None
+            result = measure(args, fd_limit, certificate)
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
     width = max(map(len, result))

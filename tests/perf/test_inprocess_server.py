@@ -18,6 +18,7 @@ import pytest
 from gevent import socket as gsocket
 
 from actors import runners
+from loadtests.certificates import make_certificate
 from loadtests.rawws import OP_TEXT, RawPusher, encode_frame
 from socketrush import app as app_module
 from socketrush import channel as channel_module
@@ -27,7 +28,6 @@ from socketrush.outbox import Outbox
 from socketrush.protocol import frames
 from tests.perf.inprocess import InProcessServer, in_thread, serve_in_process
 from tests.support.server import APP_ID, APP_KEY
-from tests.support.tls import make_certificate
 
 SUBSCRIBERS = 25
 

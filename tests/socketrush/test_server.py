@@ -13,9 +13,9 @@ import pusher
 import pytest
 import websocket
 
+from loadtests.certificates import make_certificate
 from tests.support.client import ConnectionClosed, PusherClient
 from tests.support.server import ServerProcess
-from tests.support.tls import make_certificate
 
 
 class TlsServer(ServerProcess):

@@ -1,4 +1,4 @@
-"""Throw-away TLS certificates for servers the tests start on 127.0.0.1."""
+"""Throw-away TLS certificates for servers started on 127.0.0.1 (benchmarks and tests)."""
 
 from __future__ import annotations
 
