@@ -17,8 +17,8 @@ install: $(STAMP)
 
 serve: $(STAMP)
 	@echo "Socket Rush on ws://127.0.0.1:$(PORT)/app/demo-key and http://127.0.0.1:$(PORT)"
-	@echo "demo app: id=demo-app key=demo-key secret=demo-secret (client events on)"
-	$(BIN)/socketrush serve --port $(PORT) --app-id demo-app --app-key demo-key \
+	@echo "demo app: id=1234 key=demo-key secret=demo-secret (client events on)"
+	$(BIN)/socketrush serve --port $(PORT) --app-id 1234 --app-key demo-key \
 		--app-secret demo-secret --app-enable-client-messages true
 
 lint: $(STAMP)
