@@ -1,7 +1,8 @@
 """Fixtures for pusher-js interop: the server, npm deps, the SDK-backed auth endpoint, the driver.
 
 The official Python SDK only accepts numeric app ids, so these tests run their own server with
-a numeric id instead of the shared "test-app" default.
+a numeric id instead of the shared "test-app" default. Every scenario runs twice: over ws, and
+over wss with a throw-away certificate (pusher-js, the SDK and the auth endpoint unchanged).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from collections.abc import Iterator
 import pusher
 import pytest
 
+from loadtests.certificates import make_certificate
 from tests.interop.auth_endpoint import AuthEndpoint
 from tests.interop.node_driver import INTEROP_DIR, NodeDriver
 from tests.support.npm import npm_install
-from tests.support.server import APP_KEY, APP_SECRET, ServerProcess
+from tests.support.server import APP_KEY, APP_SECRET, ServerProcess, TlsServerProcess
 
 APP_ID = "424242"
 
@@ -27,27 +29,41 @@ def pusher_js() -> None:
     npm_install(INTEROP_DIR, "pusher-js")
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module", params=["ws", "wss"])
+def server(request, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """Overrides the shared server: numeric app id for the SDK, client events enabled."""
     args = ["--app-id", APP_ID, "--app-key", APP_KEY, "--app-secret", APP_SECRET]
     args += ["--app-enable-client-messages", "true"]
-    with ServerProcess(args=args, with_default_app=False) as proc:
+    if request.param == "wss":
+        certificate = make_certificate(tmp_path_factory.mktemp("tls"))
+        proc = TlsServerProcess(args=args, with_default_app=False, certificate=certificate)
+    else:
+        proc = ServerProcess(args=args, with_default_app=False)
+    with proc:
         yield proc
+
+
+def cafile_of(server: ServerProcess) -> str | None:
+    return server.cafile if isinstance(server, TlsServerProcess) else None
 
 
 @pytest.fixture(scope="module")
 def sdk(server: ServerProcess) -> pusher.Pusher:
-    """The official Python server SDK pointed at our server, with an encryption master key."""
-    return pusher.Pusher(
+    """The official Python server SDK pointed at our server (over https, trusting its
+    certificate, when it speaks TLS), with an encryption master key."""
+    cafile = cafile_of(server)
+    client = pusher.Pusher(
         app_id=APP_ID,
         key=APP_KEY,
         secret=APP_SECRET,
         host="127.0.0.1",
         port=server.port,
-        ssl=False,
+        ssl=cafile is not None,
         encryption_master_key_base64=base64.b64encode(os.urandom(32)).decode(),
     )
+    if cafile is not None:
+        client._pusher_client.http.options["verify"] = cafile  # the SDK's requests options
+    return client
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +84,6 @@ def auth_endpoint(sdk: pusher.Pusher, server: ServerProcess) -> Iterator[AuthEnd
 @pytest.fixture
 def driver(pusher_js: None, server: ServerProcess) -> Iterator[NodeDriver]:
     """A fresh pusher-js process per scenario; it must end cleanly once told to."""
-    node = NodeDriver(server.port, APP_KEY)
+    node = NodeDriver(server.port, APP_KEY, cafile_of(server))
     yield node
     assert node.close() == 0, node.observed(source="driver")

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Drives the official pusher-js client for tests/interop/test_pusher_js.py.
 //
-// Usage: node driver.js '{"port": 6001, "key": "app-key", "timeoutMs": 20000}'
+// Usage: node driver.js '{"port": 6001, "key": "app-key", "timeoutMs": 20000, "tls": false}'
+// With "tls": true the clients speak wss (trusting the server's certificate is the caller's
+// business: NODE_EXTRA_CA_CERTS).
 //
 // The scenario arrives as JSON lines on stdin, one command each, so the Python test decides
 // when to act (e.g. trigger over the HTTP API only after a subscription succeeded). Every
@@ -60,8 +62,9 @@ function connect(cmd) {
   const pusher = new Pusher(config.key, {
     wsHost: '127.0.0.1',
     wsPort: config.port,
-    forceTLS: false,
-    enabledTransports: ['ws'],
+    wssPort: config.port,
+    forceTLS: Boolean(config.tls),
+    enabledTransports: ['ws'], // pusher-js's WebSocket transport; forceTLS makes it wss
     cluster: 'mt1',
     channelAuthorization: { endpoint: cmd.channelAuth, transport: 'ajax', params: cmd.params },
     userAuthentication: { endpoint: cmd.userAuth, transport: 'ajax', params: cmd.params },

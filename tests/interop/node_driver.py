@@ -8,6 +8,7 @@ message shows exactly what pusher-js saw.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import subprocess
 import threading
@@ -29,8 +30,10 @@ class ObservationTimeout(AssertionError):
 class NodeDriver:
     """One `node driver.js` child process speaking JSON lines on stdin/stdout."""
 
-    def __init__(self, port: int, key: str) -> None:
-        config = {"port": port, "key": key, "timeoutMs": HARD_TIMEOUT_MS}
+    def __init__(self, port: int, key: str, cafile: str | None = None) -> None:
+        """`cafile`: speak wss, trusting that certificate."""
+        config = {"port": port, "key": key, "timeoutMs": HARD_TIMEOUT_MS, "tls": bool(cafile)}
+        env = {**os.environ, "NODE_EXTRA_CA_CERTS": cafile} if cafile else None
         self.seen: list[Observation] = []  # everything, in arrival order
         self._unclaimed: list[Observation] = []  # arrived while awaiting something else
         self._lines: queue.Queue[Observation | None] = queue.Queue()
@@ -41,6 +44,7 @@ class NodeDriver:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=env,
         )
         self._stderr: list[str] = []
         threading.Thread(target=self._read_stdout, daemon=True).start()

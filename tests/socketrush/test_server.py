@@ -15,41 +15,14 @@ import websocket
 
 from loadtests.certificates import make_certificate
 from tests.support.client import ConnectionClosed, PusherClient
-from tests.support.server import ServerProcess
-
-
-class TlsServer(ServerProcess):
-    """A ServerProcess whose readiness probe speaks https."""
-
-    cafile: str = ""
-
-    def start(self, timeout: float = 15.0) -> TlsServer:
-        context = ssl.create_default_context(cafile=self.cafile)
-        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
-        original = urllib.request.urlopen
-        urllib.request.urlopen = opener.open  # the base class probes GET / with urlopen
-        try:
-            return super().start(timeout)
-        finally:
-            urllib.request.urlopen = original
-
-    @property
-    def http_url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    def ws_url(self, key: str = "test-key", protocol: int | None = 7) -> str:
-        return super().ws_url(key, protocol).replace("ws://", "wss://")
+from tests.support.server import ServerProcess, TlsServerProcess
 
 
 @pytest.mark.parametrize("passphrase", [None, "s3cret"])
 def test_tls_serves_wss_and_https_on_one_port(tmp_path: Path, passphrase: str | None) -> None:
     cert, key = make_certificate(tmp_path, passphrase)
-    args = ["--ssl-cert", str(cert), "--ssl-key", str(key)]
-    if passphrase:
-        args += ["--ssl-passphrase", passphrase]
-    server = TlsServer(args=args)
-    server.cafile = str(cert)
-    with server:
+    args = ["--ssl-passphrase", passphrase] if passphrase else []
+    with TlsServerProcess(args=args, certificate=(cert, key)) as server:
         context = ssl.create_default_context(cafile=str(cert))
         with urllib.request.urlopen(server.http_url + "/", context=context, timeout=5) as reply:
             assert reply.status == 200
@@ -65,7 +38,7 @@ def test_tls_serves_wss_and_https_on_one_port(tmp_path: Path, passphrase: str | 
         ws.close()
 
 
-def _trigger_https(server: TlsServer, cafile: str) -> None:
+def _trigger_https(server: TlsServerProcess, cafile: str) -> None:
     """Publish with the official SDK over https, trusting the throw-away certificate."""
     client = pusher.Pusher(
         app_id="424242",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -80,12 +81,16 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
-                with urllib.request.urlopen(self.http_url + "/", timeout=1):
+                with self.probe():
                     return self
             except OSError:
                 time.sleep(0.05)  # polling a port that is not yet bound: nothing to await
         self.stop()
         raise RuntimeError(f"server did not start within {timeout}s:\n{self.log()}")
+
+    def probe(self):
+        """GET / (the readiness probe of `start`)."""
+        return urllib.request.urlopen(self.http_url + "/", timeout=1)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
@@ -105,3 +110,31 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass
+class TlsServerProcess(ServerProcess):
+    """A ServerProcess serving wss/https with `certificate` (cert, key); `cafile` trusts it."""
+
+    certificate: tuple[Path, Path] | None = None
+
+    @property
+    def cafile(self) -> str:
+        assert self.certificate is not None
+        return str(self.certificate[0])
+
+    def command(self) -> list[str]:
+        assert self.certificate is not None
+        cert, key = self.certificate
+        return [*super().command(), "--ssl-cert", str(cert), "--ssl-key", str(key)]
+
+    def probe(self):
+        context = ssl.create_default_context(cafile=self.cafile)
+        return urllib.request.urlopen(self.http_url + "/", timeout=1, context=context)
+
+    @property
+    def http_url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def ws_url(self, key: str = APP_KEY, protocol: int | None = 7) -> str:
+        return super().ws_url(key, protocol).replace("ws://", "wss://")
