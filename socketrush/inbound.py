@@ -10,10 +10,10 @@ connection's greenlet waits only for the end of the stream (`read_until_done`). 
 connection does with the bytes must therefore never block; it only parses, checks and hands
 frames to outboxes and actors (tell, never ask).
 
-TLS sockets are read the same way through their OpenSSL object. One read returns at most one
-TLS record, and OpenSSL may already hold the next ones, which the kernel no longer reports as
-readable: so for TLS the callback reads until OpenSSL wants more from the socket. (A plain
-socket still readable after one `recv` simply wakes the loop again.)
+TLS sockets are read the same way, through their OpenSSL object: one read per readiness, as
+OpenSSL takes each record from the kernel as it needs it (no read-ahead), so bytes it has not
+decrypted yet keep the socket readable. Only bytes decrypted before watching began (the rest
+of the record the upgrade request arrived in) wake no watcher: those are read once at once.
 
 Reads go into one buffer shared by every connection of the process and come back as a view
 of it, instead of a fresh 64 KB bytes object per read. That is safe because the consumer runs
@@ -70,28 +70,23 @@ def watch_reads(
     readable = sock._read_event
     sslobj = getattr(sock, "_sslobj", None)
     read = _plain_reader(sock._sock) if sslobj is None else _tls_reader(sslobj)
-    drain = sslobj is not None
 
     def on_readable() -> None:
-        while True:
-            size = read()
-            if size is None:  # nothing (more) to read for now
-                return
-            try:
-                more = size > 0 and consume(_shared_view[:size])
-            except BaseException as error:  # the connection's bug: its owner reports it
-                readable.stop()
-                ended(error)
-                return
-            if not more:
-                readable.stop()
-                ended(None)
-                return
-            if not drain:
-                return
+        size = read()
+        if size is None:  # a spurious wake-up, or only part of a TLS record so far
+            return
+        try:
+            more = size > 0 and consume(_shared_view[:size])
+        except BaseException as error:  # the connection's bug: its owner reports it
+            readable.stop()
+            ended(error)
+            return
+        if not more:
+            readable.stop()
+            ended(None)
 
     readable.start(on_readable)
-    if drain:  # what OpenSSL read ahead before now wakes no watcher: look once
+    if sslobj is not None and sslobj.pending():  # decrypted already: no readiness to come
 
         def first_look() -> None:
             if readable.active:  # not stopped meanwhile

@@ -190,8 +190,8 @@ def test_a_bug_handling_a_released_connections_message_costs_that_connection_onl
 
 
 def test_messages_arriving_together_are_all_handled(server: InProcessServer) -> None:
-    """Twenty frames in one write, then one larger than a TLS record (16 KB): over TLS,
-    OpenSSL may hold records the kernel no longer reports, so the reader must drain it."""
+    """Twenty frames in one write (several frames per read), then one larger than a TLS
+    record (16 KB; one frame over several reads): each is answered once."""
     client = server.connect()
     ping = encode_frame(OP_TEXT, orjson.dumps({"event": "pusher:ping", "data": {}}))
     big = encode_frame(
