@@ -37,8 +37,7 @@ from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
 from bench_server import APP_KEY, HOST, PinnedServer, raise_open_files  # noqa: E402
-from certificates import make_certificate  # noqa: E402
-from gevent import ssl  # noqa: E402
+from certificates import client_context, make_certificate  # noqa: E402
 from gevent.pool import Pool  # noqa: E402
 from rawws import RawPusher  # noqa: E402
 
@@ -54,10 +53,7 @@ def open_idle(
     if given); returns them and the failures."""
     opened: list[RawPusher] = []
     failures = 0
-    tls = None
-    if cafile is not None:
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        tls.load_verify_locations(cafile=cafile)
+    tls = client_context(cafile) if cafile is not None else None
 
     def one(index: int) -> None:
         nonlocal failures

@@ -18,6 +18,7 @@ import gevent
 import pusher
 from gevent import ssl
 
+from loadtests.certificates import client_context
 from loadtests.rawws import RawPusher
 from socketrush.config import load_settings
 from socketrush.node import Node
@@ -63,11 +64,7 @@ def serve_in_process(
     if certificate is not None:
         cert, key = certificate
         argv += ["--ssl-cert", str(cert), "--ssl-key", str(key)]
-        # gevent's own context: `ssl.create_default_context` would build the standard
-        # library's, whose sockets block, in this unpatched process.
-        client_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        client_tls.load_verify_locations(cafile=str(cert))
-        cafile = cert
+        client_tls, cafile = client_context(cert), cert
     settings = load_settings(argv, environ={})
     node = Node(settings)
     server = build_server(settings, node)

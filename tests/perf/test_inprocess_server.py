@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import gc
 import os
-import time
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from socketrush.connection import SocketActor
 from socketrush.outbox import Outbox
 from socketrush.protocol import frames
 from tests.perf.inprocess import InProcessServer, in_thread, serve_in_process
+from tests.support.polling import wait_until
 from tests.support.server import APP_ID, APP_KEY
 
 SUBSCRIBERS = 25
@@ -129,12 +129,15 @@ def open_descriptors() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def descriptors_once_down_to(expected: int, timeout: float = 5.0) -> int:
-    """The count of open descriptors once it is down to `expected`, or after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while open_descriptors() > expected and time.monotonic() < deadline:
-        gevent.sleep(0.01)  # the server's side closes in its own greenlets, on this hub
-    return open_descriptors()
+def await_descriptors(expected: int) -> None:
+    """Until this process has `expected` open descriptors: the server's side of a connection
+    closes in its own greenlet, on this hub, with nothing to await from here."""
+    wait_until(
+        lambda: open_descriptors() == expected,
+        5,
+        lambda: f"{open_descriptors()} descriptors open, not {expected}",
+        sleep=gevent.sleep,
+    )
 
 
 def test_a_released_connection_closes_its_socket_when_the_client_leaves(
@@ -153,7 +156,7 @@ def test_a_released_connection_closes_its_socket_when_the_client_leaves(
     del older
     for client in clients:
         client.close()
-    assert descriptors_once_down_to(before) == before
+    await_descriptors(before)
     assert server.node.connection_count() == 0
     gevent.idle()
     gc.collect()
@@ -178,7 +181,7 @@ def test_a_bug_handling_a_released_connections_message_costs_that_connection_onl
     victim.send("boom", {})
     assert victim.read_to_eof() == []  # cut off: the server closed its socket
     victim.sock.close()
-    assert descriptors_once_down_to(before - 2) == before - 2  # both ends of the victim's
+    await_descriptors(before - 2)  # both ends of the victim's connection
     assert [r.getMessage() for r in caplog.records if r.exc_info] == [
         f"connection {victim.socket_id} failed"
     ]
