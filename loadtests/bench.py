@@ -237,7 +237,7 @@ def run_fanout(binary: Path, args: argparse.Namespace) -> dict[str, Any]:
                     len(sockets),
                 )
                 steps.append(step)
-                if steps[-1]["passed"]:
+                if step["passed"]:
                     break
             if not steps[-1]["passed"]:
                 break

@@ -26,6 +26,7 @@ from socketrush.app_managers import AppManager, AppManagerError, build_app_manag
 from socketrush.cache.access import ActorCache, CacheAccess
 from socketrush.cache.base import Cache
 from socketrush.channel import SubscriptionCount
+from socketrush.cluster.host import Reach
 from socketrush.cluster.messages import AppSnapshot, ClusterLink
 from socketrush.cluster.state import ClusterState
 from socketrush.config import AppSettings, ServerSettings
@@ -215,17 +216,16 @@ class Node:
         channel: str,
         payload: bytes,
         except_socket_id: str | None,
-        local_only: bool = False,
-        loopback: bool = False,
+        reach: Reach = Reach.EVERYWHERE,
     ) -> None:
-        """Deliver here and to every other node (events the cluster decided). The adapter is
-        told directly, not through the app: while the node stops, its apps are gone but the
-        member_removed its departure causes must still reach the other nodes. `loopback`
-        delivers here too only when the adapter hands it back (see `Adapter.publish`)."""
+        """Deliver an event the cluster decided as far as `reach` says. The adapter is told
+        directly, not through the app: while the node stops, its apps are gone but the
+        member_removed its departure causes must still reach the other nodes."""
         app = self._apps.get(app_id)
-        if app is not None and not loopback:
+        if app is not None and reach is not Reach.EVERYWHERE_IN_ORDER:
             app.tell(Publish(channel, payload, except_socket_id, cacheable=False, from_remote=True))
-        if not local_only:
+        if reach is not Reach.HERE:
+            loopback = reach is Reach.EVERYWHERE_IN_ORDER
             self.adapter.publish(app_id, channel, payload, except_socket_id, loopback)
 
     def announce_count(self, app_id: str, channel: str, total: int, version: int) -> None:

@@ -7,12 +7,23 @@ node only, so each cluster-wide transition produces one webhook.
 
 from __future__ import annotations
 
+import enum
 from typing import Protocol
 
 from socketrush.cluster.messages import AppSnapshot
 from socketrush.protocol import frames
 from socketrush.webhooks import events
 from socketrush.webhooks.events import Event
+
+
+class Reach(enum.Enum):
+    """Where `Host.publish` delivers an event the cluster decided."""
+
+    EVERYWHERE = "everywhere"  # this node at once, and every other node
+    HERE = "here"  # this node only: Redis is unreachable, the others learn it after
+    # every node, this one too only when the event comes back through the adapter, behind
+    # what the others published before it (see `Adapter.publish`'s loopback)
+    EVERYWHERE_IN_ORDER = "everywhere in order"
 
 
 class Host(Protocol):
@@ -24,8 +35,7 @@ class Host(Protocol):
         channel: str,
         payload: bytes,
         except_socket_id: str | None,
-        local_only: bool = False,
-        loopback: bool = False,
+        reach: Reach = Reach.EVERYWHERE,
     ) -> None: ...
 
     def announce_count(self, app_id: str, channel: str, total: int, version: int) -> None:
@@ -54,10 +64,10 @@ def announce_member_added(
     user_id: str,
     info: object,
     except_socket_id: str | None = None,
-    loopback: bool = False,
+    reach: Reach = Reach.EVERYWHERE,
 ) -> None:
     payload = frames.member_added(channel, user_id, info)
-    host.publish(app_id, channel, payload, except_socket_id, loopback=loopback)
+    host.publish(app_id, channel, payload, except_socket_id, reach)
     host.notify(app_id, events.member_added(channel, user_id))
 
 

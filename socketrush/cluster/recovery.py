@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import redis
 
-from socketrush.cluster.host import Host, announce_member_added, announce_member_removed
+from socketrush.cluster.host import Host, Reach, announce_member_added, announce_member_removed
 from socketrush.cluster.messages import (
     AppSnapshot,
     ChannelCount,
@@ -87,7 +87,7 @@ class Recovery:
             change.reply_to.tell(PresenceJoined(change.token, None))
         elif isinstance(change, PresenceLeave):
             payload = frames.member_removed(change.channel, change.user_id)
-            self._host.publish(change.app_id, change.channel, payload, None, local_only=True)
+            self._host.publish(change.app_id, change.channel, payload, None, Reach.HERE)
 
     def check_epoch(self, added: bool) -> None:
         """Tell a Redis that lost its data (restarted empty: a new epoch) from one where the
@@ -153,7 +153,9 @@ class Recovery:
                 if loud and status == 1:
                     # The reap's member_removed may still be in this node's pub/sub backlog:
                     # its own subscribers get member_added behind it, not before.
-                    announce_member_added(self._host, app_id, channel, user_id, info, loopback=True)
+                    announce_member_added(
+                        self._host, app_id, channel, user_id, info, None, Reach.EVERYWHERE_IN_ORDER
+                    )
 
     def _replay(self, change: Journaled, last_counts: dict[tuple[str, str], ChannelCount]) -> None:
         if isinstance(change, ChannelCount):
