@@ -30,6 +30,17 @@ test: $(STAMP) lint
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/interop/node_modules
 
+# Refresh the dashboard's vendored browser libraries from the versions pinned in
+# socketrush/dashboard/npm (package-lock.json): the server serves them itself, no CDN, and an
+# installed package (pip, Docker) needs no npm. A test checks the copies match npm's files.
+DASHBOARD_NPM := socketrush/dashboard/npm
+.PHONY: dashboard-assets
+dashboard-assets:
+	cd $(DASHBOARD_NPM) && npm ci --no-audit --no-fund
+	grep -v '^#' $(DASHBOARD_NPM)/vendored.txt | while read -r source target; do \
+		cp $(DASHBOARD_NPM)/node_modules/$$source socketrush/dashboard/static/vendor/$$target; \
+	done
+
 # Regenerate the configuration reference from socketrush/options.py (a test checks it is current).
 .PHONY: docs
 docs: $(STAMP)

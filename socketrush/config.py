@@ -118,6 +118,9 @@ class ServerSettings:
     metrics_enabled: bool
     metrics_port: int
     cors_allowed_origins: tuple[str, ...]
+    dashboard_enabled: bool
+    dashboard_username: str
+    dashboard_password: str
     apps: tuple[AppSettings, ...]
 
     def masked(self) -> dict:
@@ -127,6 +130,8 @@ class ServerSettings:
         data["database_url"] = _mask_url_password(self.database_url)
         if self.ssl_passphrase:
             data["ssl_passphrase"] = MASK
+        if self.dashboard_password:
+            data["dashboard_password"] = MASK
         for app in data["apps"]:
             app["secret"] = MASK
         return data
@@ -650,6 +655,7 @@ def load_settings(
     server = _resolve(defaults, layers, _SERVER_OPTIONS)
     values = {o.field: parse_value(o, server[o.name]) for o in _SERVER_OPTIONS}
     _check_tls_files(values, server)
+    _check_dashboard(values, server)
     apps: tuple[tuple[str, AppSettings], ...] = ()
     if values["app_manager"] in DATABASE_APP_MANAGERS:
         _check_database_app_manager(server, config, env, flags)
@@ -659,6 +665,18 @@ def load_settings(
     for label, app in apps:
         _check_webhooks(label, app)
     return ServerSettings(**values, apps=tuple(app for _, app in apps))
+
+
+def _check_dashboard(values: Mapping[str, object], given: Layer) -> None:
+    """The dashboard is never served without its login: refuse to start instead."""
+    if not values["dashboard_enabled"]:
+        return
+    for name in ("dashboard_username", "dashboard_password"):
+        if not values[name]:
+            raise ConfigError(
+                f"dashboard_enabled from {given['dashboard_enabled'].source} needs {name} "
+                f"(--{name.replace('_', '-')}): the dashboard is only served behind a login"
+            )
 
 
 def _check_tls_files(values: Mapping[str, object], given: Layer) -> None:

@@ -149,6 +149,7 @@ class SocketActor:
                 reason,
             )
         self._send(text_frame(error_frame(spec, message)))
+        self.node.dashboard.feed.error(self._app_id, self.socket_id, spec, message)
         self._start_close(code, reason)
 
     # -- lifecycle, in the handler greenlet --
@@ -199,6 +200,7 @@ class SocketActor:
             text_frame(frames.connection_established(self.socket_id, settings.activity_timeout))
         )
         self._arm_activity_timer(settings.activity_timeout)
+        self.node.dashboard.feed.connected(self._app_id, self.socket_id, self.handshake.origin)
         if settings.require_channel_authorization:
             self._signin_timer = Cancellable.after(
                 settings.authorization_timeout_seconds, self._signin_deadline
@@ -319,6 +321,7 @@ class SocketActor:
         if self.app is not None:
             self.app.tell(Disconnect(self, tuple(self.channels), self.user_id, self.watchlist))
             metrics.CONNECTIONS.labels(self._app_id).dec()
+            self.node.dashboard.feed.disconnected(self._app_id, self.socket_id, self._close_code)
         metrics.CONNECTIONS_CLOSED.labels(self._app_id, str(self._close_code)).inc()
         self.outbox.flush(CLOSE_HANDSHAKE_SECONDS)
         self.outbox.close()
@@ -421,6 +424,7 @@ class SocketActor:
 
     def _error(self, spec: ErrorSpec, message: str | None = None) -> None:
         self._send(text_frame(error_frame(spec, message)))
+        self.node.dashboard.feed.error(self._app_id, self.socket_id, spec, message)
 
     def _on_ping(self, _data: object) -> None:
         self._send(text_frame(frames.pong()))
@@ -435,6 +439,8 @@ class SocketActor:
             self._error(Err.INVALID_FRAME, "pusher:subscribe needs data.channel")
             return
         assert self.app is not None
+        if self.node.dashboard.feed.take_subscribe(self._app_id, self, name, data):
+            return
         settings = self.app.settings
         problem = validate_channel_name(name, settings.max_channel_name_length)
         info = classify(name)
@@ -464,6 +470,7 @@ class SocketActor:
                     return
         self.channels[name] = member.user_id if member is not None else None
         self.app.tell(Subscribe(self, info, member))
+        self.node.dashboard.feed.subscribed(self._app_id, self.socket_id, name, self.channels[name])
 
     def _subscribe_own_user_channel(self, name: str) -> None:
         """pusher-js subscribes to `#server-to-user-<id>` after sign-in. The socket already
@@ -496,6 +503,8 @@ class SocketActor:
 
     def _refuse(self, name: str, refusal: SubscriptionRefusal, message: str | None = None) -> None:
         self._send(text_frame(frames.subscription_refused(name, refusal, message)))
+        feed = self.node.dashboard.feed
+        feed.subscription_refused(self._app_id, self.socket_id, name, refusal, message)
 
     def _on_unsubscribe(self, data: object) -> None:
         data = _as_object(data)
@@ -503,6 +512,7 @@ class SocketActor:
         if not isinstance(name, str):
             self._error(Err.INVALID_FRAME, "pusher:unsubscribe needs data.channel")
             return
+        self.node.dashboard.feed.unsubscribed(self._app_id, self.socket_id, name)
         if name in self.channels:
             del self.channels[name]
             self._channel_actors.pop(name, None)
@@ -579,6 +589,8 @@ class SocketActor:
             webhook = events.client_event(
                 name, message.event, message.data, self.socket_id, user_id
             )
+        feed = self.node.dashboard.feed
+        feed.client_event(self._app_id, self.socket_id, name, message.event, message.data, user_id)
         channel = self._channel_actors.get(name)
         if channel is not None and channel.tell_inline(
             Broadcast(text_frame(payload), self.socket_id, self, webhook)

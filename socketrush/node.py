@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import gevent
 import orjson
@@ -30,6 +31,7 @@ from socketrush.cluster.host import Reach
 from socketrush.cluster.messages import AppSnapshot, ClusterLink
 from socketrush.cluster.state import ClusterState
 from socketrush.config import AppSettings, ServerSettings
+from socketrush.dashboard.service import Dashboard
 from socketrush.drivers import build_adapter, build_cache, build_cache_access, build_queue
 from socketrush.protocol.errors import ErrorSpec
 from socketrush.queues.base import Queue
@@ -39,19 +41,22 @@ from socketrush.supervision import counted_supervisor
 from socketrush.webhooks import events
 from socketrush.webhooks.events import Event
 from socketrush.webhooks.notifier import NotifierTiming, WebhookNotifier
-from socketrush.webhooks.sender import RetryPolicy, WebhookSender
+from socketrush.webhooks.sender import RetryPolicy, WebhookAttempt, WebhookSender
 
 log = logging.getLogger(__name__)
 
 
-def webhook_sender(settings: ServerSettings) -> WebhookSender:
+def webhook_sender(
+    settings: ServerSettings, observe: Callable[[WebhookAttempt], None]
+) -> WebhookSender:
     return WebhookSender(
         RetryPolicy(
             max_attempts=settings.webhook_max_attempts,
             base_delay=settings.webhook_retry_base_ms / 1000,
             max_delay=settings.webhook_retry_max_ms / 1000,
             timeout=settings.webhook_timeout_ms / 1000,
-        )
+        ),
+        observe=observe,
     )
 
 
@@ -70,6 +75,8 @@ class Node:
         shared_redis = redis_from_settings(settings) if settings.adapter_driver == "redis" else None
         self.rate_limiter: RateLimiter = build_rate_limiter(settings, shared_redis)
         self.cluster = self._build_cluster()
+        peer_id = None if self.cluster is None else self.cluster.node_id
+        self.dashboard = Dashboard(settings, lambda: self.apps, self.adapter, peer_id)
         self._apps: dict[str, AppActor] = {}  # by app id
         self._notifiers: list[WebhookNotifier] = []
         self._webhook_timing = NotifierTiming(
@@ -92,7 +99,7 @@ class Node:
         )
 
     def start(self) -> None:
-        self.queue.start(webhook_sender(self.settings))
+        self.queue.start(webhook_sender(self.settings, self.dashboard.webhook_attempt))
         if isinstance(self.cache_access, ActorCache):
             self.cache_access.actor.start()
         self.adapter.start(self._deliver_remote)
@@ -100,6 +107,7 @@ class Node:
             self.cluster.start()
         for app_settings in self.settings.apps:
             self._actor_for(app_settings)
+        self.dashboard.start()
         self.ready = True
 
     def stop(self, timeout: float) -> None:
@@ -125,6 +133,7 @@ class Node:
         for notifier in self._notifiers:
             notifier.join(max(0.0, deadline - time.monotonic()))
         self.queue.stop(max(0.0, deadline - time.monotonic()))
+        self.dashboard.stop()
         self.app_manager.close()
 
     def _await_disconnects(self, deadline: float) -> None:
@@ -183,6 +192,8 @@ class Node:
         return app
 
     def _deliver_remote(self, broadcast: RemoteBroadcast) -> None:
+        if self.dashboard.deliver(broadcast):
+            return
         app = self._apps.get(broadcast.app_id)
         if app is None:
             return

@@ -87,6 +87,7 @@ CREDENTIALS, APP_FEATURES, APP_LIMITS = "App credentials", "App features", "App 
 APP_WEBHOOKS = "App webhooks"
 WEBHOOKS = "Webhook delivery"
 OPERATIONS = "Operations"
+DASHBOARD = "Dashboard"
 
 OPTIONS: tuple[Option, ...] = (
     # --- server ---
@@ -251,6 +252,29 @@ OPTIONS: tuple[Option, ...] = (
         ("*",),
         OPERATIONS,
         "Origins browsers may call the HTTP API from; `*` wildcards allowed",
+    ),
+    # --- dashboard ---
+    _server(
+        "dashboard_enabled",
+        Kind.BOOL,
+        False,
+        DASHBOARD,
+        "Serve the live dashboard and debug console at /dashboard (over TLS or to loopback only)",
+    ),
+    _server(
+        "dashboard_username",
+        Kind.STR,
+        "",
+        DASHBOARD,
+        "User name of the dashboard's HTTP Basic login (required with --dashboard-enabled)",
+    ),
+    _server(
+        "dashboard_password",
+        Kind.STR,
+        "",
+        DASHBOARD,
+        "Password of the dashboard's HTTP Basic login (required with --dashboard-enabled)",
+        secret=True,
     ),
     # --- webhook delivery ---
     _server(

@@ -26,6 +26,7 @@ from socketrush.app import (
     TerminateUser,
 )
 from socketrush.http.cors import enable_cors
+from socketrush.http.dashboard import create_dashboard
 from socketrush.node import Node
 from socketrush.protocol import frames
 from socketrush.protocol.channels import classify
@@ -61,6 +62,8 @@ def create_flask_app(node: Node) -> Flask:
     flask_app = Flask("socketrush")
     flask_app.config["MAX_CONTENT_LENGTH"] = _max_body_bytes(node)
     enable_cors(flask_app, node.settings.cors_allowed_origins)
+    if node.dashboard.enabled:
+        flask_app.register_blueprint(create_dashboard(node))
 
     @flask_app.after_request
     def count_request(response: Response) -> Response:
@@ -142,6 +145,7 @@ def create_flask_app(node: Node) -> Flask:
             for channel in event.channels:
                 payload = frames.event_frame(event.name, channel, event.data)
                 app.tell(Publish(channel, payload, event.socket_id))
+            node.dashboard.feed.api_event(app.settings.id, event)
 
     def _channel_info(app: AppActor, channel: str, info: frozenset[str]) -> dict:
         stats = app.ask(QueryChannel(channel), ASK_TIMEOUT)

@@ -17,6 +17,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import gevent
 import orjson
@@ -81,6 +82,28 @@ class RetryPolicy:
         return min(self.max_delay, self.base_delay * 2 ** (failed_attempts - 1))
 
 
+class WebhookAttempt(NamedTuple):
+    """One try at one request, for whoever watches deliveries (the dashboard)."""
+
+    app_id: str
+    url: str
+    body: bytes
+    attempt: int
+    status: int | None  # None: no HTTP answer (timeout, connection error)
+    outcome: str
+
+    def event_names(self) -> list[str]:
+        """The names of the events the request carries (its body is ours: see events.body)."""
+        try:
+            return [str(event["name"]) for event in orjson.loads(self.body)["events"]]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return []
+
+
+def _ignore(_attempt: WebhookAttempt) -> None:
+    pass
+
+
 def _retryable(status: int) -> bool:
     return status in RETRYABLE_STATUSES or status >= 500
 
@@ -94,23 +117,30 @@ class WebhookSender:
         *,
         send: Callable[[Request, float], int] = post,
         sleep: Callable[[float], None] = gevent.sleep,
+        observe: Callable[[WebhookAttempt], None] = _ignore,
     ) -> None:
+        """`observe` hears of every attempt and must not block."""
         self.policy = policy
         self._send = send
         self._sleep = sleep
+        self._observe = observe
 
     def __call__(self, job: Job) -> None:
         request = request_of(job)
         for attempt in range(1, self.policy.max_attempts + 1):
+            status: int | None = None
             try:
                 status = self._send(request, self.policy.timeout)
+                outcome = f"HTTP {status}"
             except OSError as error:
                 outcome = f"{type(error).__name__}: {error}"
-            else:
+            self._observe(
+                WebhookAttempt(job.app_id, request.url, request.body, attempt, status, outcome)
+            )
+            if status is not None:
                 if 200 <= status < 300:
                     metrics.WEBHOOKS_SENT.labels(job.app_id).inc()
                     return
-                outcome = f"HTTP {status}"
                 if not _retryable(status):
                     metrics.WEBHOOKS_FAILED.labels(job.app_id).inc()
                     raise DeliveryFailed(f"{request.url} refused the webhook ({outcome})")

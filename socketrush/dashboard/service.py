@@ -1,0 +1,66 @@
+"""Dashboard: the node's handle on the dashboard, enabled or not.
+
+The node builds one and the server's hooks reach the debug feed through it
+(`node.dashboard.feed`). Disabled, it has no hub and no access: the feed's hooks find no one
+listening, the debug channel refuses every subscribe, and the HTTP views are not mounted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from socketrush.adapters.base import Adapter, RemoteBroadcast
+from socketrush.config import ServerSettings
+from socketrush.dashboard import peers
+from socketrush.dashboard.access import DashboardAccess
+from socketrush.dashboard.feed import DebugFeed
+from socketrush.dashboard.hub import DashboardHub
+from socketrush.webhooks.sender import WebhookAttempt
+
+if TYPE_CHECKING:
+    from socketrush.app import AppActor
+
+
+class Dashboard:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        apps: Callable[[], list[AppActor]],
+        adapter: Adapter,
+        node_id: str | None,
+    ) -> None:
+        """`node_id`: this node's id among its peers, None when it has none (local adapter)."""
+        self.enabled = settings.dashboard_enabled
+        self.access: DashboardAccess | None = None
+        self.hub: DashboardHub | None = None
+        if self.enabled:
+            self.access = DashboardAccess(settings.dashboard_username, settings.dashboard_password)
+            share = None
+            if node_id is not None:
+
+                def share(app_id: str, channel: str, payload: bytes) -> None:
+                    adapter.publish(app_id, channel, payload, None)
+
+            self.hub = DashboardHub(apps, share, node_id or "")
+        self.feed = DebugFeed(self.hub, self.access)
+
+    def start(self) -> None:
+        if self.hub is not None:
+            self.hub.start()
+
+    def stop(self) -> None:
+        if self.hub is not None:
+            self.hub.stop()
+
+    def deliver(self, broadcast: RemoteBroadcast) -> bool:
+        """Take a broadcast another node's dashboard sent (True), or leave it to the apps."""
+        if not broadcast.channel.startswith(peers.PREFIX):
+            return False
+        message = peers.decode(broadcast)
+        if message is not None and self.hub is not None and self.hub.has_room:
+            self.hub.tell(message)
+        return True
+
+    def webhook_attempt(self, attempt: WebhookAttempt) -> None:
+        self.feed.webhook_attempt(attempt)
