@@ -228,7 +228,10 @@ function chart(target, label, color) {
       height: 180,
       series: [{}, { label, stroke: color, width: 2, fill: `${color}22` }],
       axes: [{}, { size: 50 }],
-      scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
+      scales: {
+        x: { time: true, range: () => [Date.now() / 1000 - 3600, Date.now() / 1000] }, // the last hour
+        y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] },
+      },
       legend: { show: false },
     },
     [[], []],
