@@ -32,6 +32,7 @@ from socketrush.webhooks.sender import WebhookAttempt
 log = logging.getLogger(__name__)
 
 DATA_SHOWN = 2048
+DEBUG_AUTH_REFUSED = "Invalid signature: only the dashboard authorises its debug channel"
 
 
 def _shown(data: object) -> object:
@@ -73,7 +74,7 @@ class DebugFeed:
         if access is None or hub is None:
             refusal, message = Err.SUBSCRIPTION_BAD_AUTH, "The dashboard is not enabled"
         elif not access.channel_auth_valid(app_id, subscriber.socket_id, data.get("auth")):
-            refusal, message = Err.SUBSCRIPTION_BAD_AUTH, None
+            refusal, message = Err.SUBSCRIPTION_BAD_AUTH, DEBUG_AUTH_REFUSED
         else:
             self._pages.add(subscriber.socket_id)
             hub.tell(AddListener(app_id, subscriber))
@@ -194,7 +195,7 @@ class DebugFeed:
                 {
                     "type": "webhook",
                     "url": attempt.url,
-                    "events": attempt.event_names(),
+                    "events": attempt.events(),
                     "attempt": attempt.attempt,
                     "status": attempt.status,
                     "outcome": attempt.outcome,

@@ -92,11 +92,15 @@ class WebhookAttempt(NamedTuple):
     status: int | None  # None: no HTTP answer (timeout, connection error)
     outcome: str
 
-    def event_names(self) -> list[str]:
-        """The names of the events the request carries (its body is ours: see events.body)."""
+    def events(self) -> list[dict[str, object]]:
+        """Name and channel of each event the request carries (the body is ours: see
+        events.body)."""
         try:
-            return [str(event["name"]) for event in orjson.loads(self.body)["events"]]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return [
+                {"name": event["name"], "channel": event.get("channel")}
+                for event in orjson.loads(self.body)["events"]
+            ]
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
             return []
 
 

@@ -141,7 +141,7 @@ function summary(record) {
     case "client_event":
       return `client event ${record.event} on ${record.channel} from ${record.socket_id}${user}: ${typeof record.data === "string" ? record.data : JSON.stringify(record.data)}`;
     case "webhook":
-      return `webhook ${record.events.join(", ")} to ${record.url}: ${record.outcome} (attempt ${record.attempt})`;
+      return `webhook ${record.events.map((e) => `${e.name} ${e.channel ?? ""}`.trim()).join(", ")} to ${record.url}: ${record.outcome} (attempt ${record.attempt})`;
     case "error":
       return `error to ${record.socket_id}: ${record.code ? record.code + " " : ""}${record.message}`;
     case "dropped":
