@@ -31,6 +31,7 @@ import gevent  # noqa: E402
 import orjson  # noqa: E402
 import pusher  # noqa: E402
 from bench_server import APP_ID, APP_KEY, APP_SECRET, HOST, PinnedServer  # noqa: E402
+from dashboard_watch import server_flags, watch  # noqa: E402
 from gevent.pool import Pool  # noqa: E402
 from rawws import RawPusher  # noqa: E402
 
@@ -219,7 +220,8 @@ def subscribe_fanout(_index: int, sock: RawPusher) -> None:
 
 def run_fanout(binary: Path, args: argparse.Namespace) -> dict[str, Any]:
     latencies: dict[int, list[float]] = {}
-    with PinnedServer(binary) as server:
+    with PinnedServer(binary, extra=server_flags(args.dashboard)) as server:
+        watcher = watch(server, args.dashboard)
         sockets, _, failures = open_sockets(server, args.subscribers, subscribe_fanout, args.window)
         readers = [gevent.spawn(fanout_reader(latencies), sock) for sock in sockets.values()]
         client = pusher.Pusher(APP_ID, APP_KEY, APP_SECRET, host=HOST, port=server.port, ssl=False)
@@ -244,6 +246,7 @@ def run_fanout(binary: Path, args: argparse.Namespace) -> dict[str, Any]:
         rss = server.rss_bytes()
         gevent.killall(readers)
         close_all(sockets)
+        records = watcher.close() if watcher else None
     passed = [s for s in steps if s["passed"]]
     best = passed[-1] if passed else None
     return {
@@ -253,6 +256,7 @@ def run_fanout(binary: Path, args: argparse.Namespace) -> dict[str, Any]:
         "best_delivered_msg_per_s": best and best["delivered_msg_per_s"],
         "best_p99_ms": best and best["p99_ms"],
         "best_events_per_s": best and best["events_per_s"],
+        "dashboard_records": records,
         "steps": steps,
     }
 
@@ -365,7 +369,8 @@ def run_client_events(binary: Path, args: argparse.Namespace) -> dict[str, Any]:
             volley(ping, pong, channel, "client-ping")
             volley(pong, ping, channel, "client-pong")
 
-    with PinnedServer(binary) as server:
+    with PinnedServer(binary, extra=server_flags(args.dashboard)) as server:
+        watcher = watch(server, args.dashboard)
         client = pusher.Pusher(APP_ID, APP_KEY, APP_SECRET, host=HOST, port=server.port, ssl=False)
         sockets, _, failures = open_sockets(server, 2 * args.pairs, subscribe, args.window)
         pairs = [p for p in range(args.pairs) if 2 * p in sockets and 2 * p + 1 in sockets]
@@ -378,8 +383,10 @@ def run_client_events(binary: Path, args: argparse.Namespace) -> dict[str, Any]:
         errors = sum(1 for g in loops if g.exception is not None)
         gevent.killall(loops)
         close_all(sockets)
+        records = watcher.close() if watcher else None
     return {
         "pairs": len(pairs),
+        "dashboard_records": records,
         "failed": failures,
         "pair_errors": errors,
         "events_per_s": round(len(latencies) / elapsed),
@@ -475,6 +482,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--slow-backlog-kb", type=int, default=256, help="server backlog limit")
     parser.add_argument("--slow-flood-kb", type=int, default=2000, help="KB/s to the stalled one")
     parser.add_argument("--max-seconds", type=float, default=240.0, help="hard limit")
+    parser.add_argument(
+        "--dashboard",
+        choices=("off", "idle", "watching"),
+        default="off",
+        help="fanout and client-events with the dashboard off, on with no page, or watched",
+    )
     return parser.parse_args(argv)
 
 
