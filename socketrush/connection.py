@@ -562,6 +562,8 @@ class SocketActor:
             return
         if not isinstance(name, str) or name not in self.channels:
             self._send(text_frame(not_subscribed_error(str(name))))
+            feed = self.node.dashboard.feed
+            feed.error(self._app_id, self.socket_id, Err.CLIENT_EVENT_NOT_SUBSCRIBED, None)
             return
         if not classify(name).allows_client_events:
             self._error(Err.CLIENT_EVENT_NOT_ALLOWED)

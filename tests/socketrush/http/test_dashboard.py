@@ -12,19 +12,22 @@ import base64
 import hashlib
 import hmac
 import json
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
+from pathlib import Path
 
 import pytest
 
+from loadtests.certificates import make_certificate
 from socketrush.dashboard.feed import DEBUG_AUTH_REFUSED
 from socketrush.dashboard.hub import DEBUG_CHANNEL
 from socketrush.protocol.errors import Err
 from tests.socketrush.webhooks.receiver import Receiver
 from tests.support.client import PusherClient, subscribe_signed
-from tests.support.server import APP_ID, APP_KEY, APP_SECRET, ServerProcess
+from tests.support.server import APP_ID, APP_KEY, APP_SECRET, ServerProcess, TlsServerProcess
 
 USERNAME, PASSWORD = "ops", "correct horse battery staple"
 UNAUTHORIZED = {"error": "Unauthorized"}
@@ -153,6 +156,18 @@ def test_login_opens_a_strict_http_only_session(server: ServerProcess) -> None:
     assert cookie["samesite"] == "Strict"
     assert cookie["secure"] == ""  # plain HTTP on loopback; over TLS it is Secure
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+
+
+def test_over_tls_the_session_cookie_is_secure(tmp_path: Path) -> None:
+    with TlsServerProcess(args=DASHBOARD, certificate=make_certificate(tmp_path)) as server:
+        context = ssl.create_default_context(cafile=server.cafile)
+        login = urllib.request.Request(
+            server.http_url + "/dashboard", headers=basic(USERNAME, PASSWORD)
+        )
+        with urllib.request.urlopen(login, timeout=5, context=context) as response:
+            cookie = SimpleCookie(response.headers["Set-Cookie"])["socketrush_dashboard"]
+    assert cookie["secure"] is True
+    assert cookie["samesite"] == "Strict"
 
 
 ENDPOINTS = [
@@ -291,6 +306,13 @@ def test_records_of_a_connection_s_life(server: ServerProcess, session: dict[str
         "channel": "private-chat",
         "event": "client-typing",
         "data": {"who": "me"},
+    }
+    client.send("client-typing", {}, channel="private-elsewhere")
+    assert next_record(listener, "error") == {
+        "type": "error",
+        "socket_id": client.socket_id,
+        "code": None,
+        "message": Err.CLIENT_EVENT_NOT_SUBSCRIBED.message,
     }
     client.send("pusher:nonsense")
     assert next_record(listener, "error") == {

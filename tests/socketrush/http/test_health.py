@@ -51,7 +51,12 @@ def test_accept_traffic_follows_readiness_not_the_adapter(ready: bool, status: i
     """Starting and draining nodes are not ready; the listener is closed as a drain starts,
     so the 503 is asserted in process."""
     settings = SimpleNamespace(apps=(), cors_allowed_origins=())
-    node = SimpleNamespace(settings=settings, ready=ready, adapter=SimpleNamespace(healthy=False))
+    node = SimpleNamespace(
+        settings=settings,
+        ready=ready,
+        adapter=SimpleNamespace(healthy=False),
+        dashboard=SimpleNamespace(enabled=False),
+    )
     response = create_flask_app(node).test_client().get("/accept-traffic")
     body = b"OK" if ready else b"NOT ACCEPTING TRAFFIC"
     assert (response.status_code, response.data) == (status, body)
