@@ -51,7 +51,11 @@ def _serve(settings: ServerSettings) -> int:
     log.debug("effective settings: %s", orjson.dumps(settings.masked()).decode())
     from socketrush.server import run  # heavy (gevent server, Flask); only `serve` needs it
 
-    return run(settings)
+    try:
+        return run(settings)
+    except ConfigError as error:  # found while building a driver: a bad database URL, no boto3
+        sys.stderr.write(f"socketrush: {error}\n")
+        return 2
 
 
 def _apps(argv: Sequence[str]) -> int:

@@ -132,6 +132,25 @@ def test_console_script_bad_input_exit_2_without_traceback(tmp_path: Path) -> No
     )
 
 
+def test_a_driver_setting_refused_at_start_up_exits_2_without_traceback(tmp_path: Path) -> None:
+    """Some settings are checked when their driver is built, after the server began to start."""
+    result = subprocess.run(
+        [str(CONSOLE_SCRIPT), "serve", "--app-manager", "postgres"]
+        + ["--database-url", "redis://db", "--log-level", "error"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "socketrush: invalid database_url 'redis://db' for app_manager postgres: the scheme "
+        "must be postgres or postgresql; expected postgres://user:password@host:5432/database "
+        "(optionally ?sslmode=disable|require|verify-full)\n"
+    )
+
+
 # logging_setup is exercised here because `serve` is its only caller.
 
 
