@@ -15,7 +15,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY actors ./actors
 COPY socketrush ./socketrush
-RUN --mount=type=cache,target=/root/.cache/pip /opt/venv/bin/pip install .
+# The `aws` extra (boto3) serves --app-manager dynamodb.
+RUN --mount=type=cache,target=/root/.cache/pip /opt/venv/bin/pip install '.[aws]'
 
 # --- runtime: the venv only, no sources or build caches ---------------------------------------
 FROM python:3.11-slim

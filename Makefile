@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,load]'
+	$(BIN)/pip install --quiet -e '.[test,load,aws]'
 	touch $(STAMP)
 
 install: $(STAMP)

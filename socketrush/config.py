@@ -37,6 +37,8 @@ DEFAULTS_FILE = Path(__file__).with_name("settings.toml")
 MASK = "***"
 _CREDENTIALS = ("app_id", "app_key", "app_secret")
 DATABASE_APP_MANAGERS = ("postgres", "mysql")
+# App managers that read apps from a store, never from flags, environment or the config file.
+STORED_APP_MANAGERS = (*DATABASE_APP_MANAGERS, "dynamodb")
 
 
 class ConfigError(Exception):
@@ -115,6 +117,9 @@ class ServerSettings:
     webhook_retry_max_ms: int
     queue_workers: int
     queue_redis_lease_ms: int
+    app_manager_dynamodb_table: str
+    app_manager_dynamodb_region: str
+    app_manager_dynamodb_endpoint: str
     metrics_enabled: bool
     metrics_port: int
     cors_allowed_origins: tuple[str, ...]
@@ -602,11 +607,12 @@ def _reject_duplicates(apps: Iterable[tuple[str, AppSettings]]) -> None:
 def _check_database_app_manager(
     server: Layer, config: _ConfigFile, env: Layer, flags: Layer
 ) -> None:
-    """A database app manager needs its URL, and takes apps from the database only: refusing apps
-    also given by flags, environment or config file beats silently ignoring them."""
+    """A database app manager needs its URL, and takes apps from the database (or DynamoDB) only:
+    refusing apps also given by flags, environment or config file beats silently ignoring them."""
     manager = server["app_manager"]
     name = str(manager.value).strip().lower()
-    if not str(server["database_url"].value):
+    store = "its DynamoDB table" if name == "dynamodb" else "the database"
+    if name in DATABASE_APP_MANAGERS and not str(server["database_url"].value):
         raise ConfigError(
             f"app_manager {name} from {manager.source} needs database_url: give it with the flag "
             "--database-url, the environment variable DATABASE_URL (or the .env file), or "
@@ -616,7 +622,7 @@ def _check_database_app_manager(
     static += [label for label, _ in config.apps]
     if static:
         raise ConfigError(
-            f"app_manager {name} from {manager.source} reads apps from the database, but an app "
+            f"app_manager {name} from {manager.source} reads apps from {store}, but an app "
             f"is also given by {static[0]}; remove it (add the app to the table instead) or use "
             "--app-manager array"
         )
@@ -657,7 +663,7 @@ def load_settings(
     _check_tls_files(values, server)
     _check_dashboard(values, server)
     apps: tuple[tuple[str, AppSettings], ...] = ()
-    if values["app_manager"] in DATABASE_APP_MANAGERS:
+    if values["app_manager"] in STORED_APP_MANAGERS:
         _check_database_app_manager(server, config, env, flags)
     elif not server_only:
         apps = _build_apps(defaults, config, env, flags, prefer_file)

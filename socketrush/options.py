@@ -86,6 +86,7 @@ SERVER, CONFIG, DRIVERS, REDIS, LOGGING = "Server", "Configuration", "Drivers", 
 CREDENTIALS, APP_FEATURES, APP_LIMITS = "App credentials", "App features", "App limits"
 APP_WEBHOOKS = "App webhooks"
 WEBHOOKS = "Webhook delivery"
+AWS = "AWS"
 OPERATIONS = "Operations"
 DASHBOARD = "Dashboard"
 
@@ -166,8 +167,8 @@ OPTIONS: tuple[Option, ...] = (
         Kind.CHOICE,
         "array",
         DRIVERS,
-        "Where apps are defined: flags/env/config file (array) or a database table",
-        choices=("array", "postgres", "mysql"),
+        "Where apps are defined: flags/env/config file (array), a database or DynamoDB table",
+        choices=("array", "postgres", "mysql", "dynamodb"),
     ),
     _server(
         "database_url",
@@ -182,7 +183,8 @@ OPTIONS: tuple[Option, ...] = (
         Kind.INT,
         10,
         DRIVERS,
-        "Seconds a database app lookup (found or not) is reused; 0 asks the database every time",
+        "Seconds an app lookup in a database or DynamoDB (found or not) is reused; 0 asks "
+        "every time",
         minimum=0,
     ),
     # --- redis ---
@@ -348,6 +350,29 @@ OPTIONS: tuple[Option, ...] = (
         WEBHOOKS,
         "Redis queue: a node silent this long is presumed dead and its in-flight jobs re-queued",
         minimum=1000,
+    ),
+    # --- AWS: credentials come from boto3's standard chain (AWS_ACCESS_KEY_ID, roles, ...) ---
+    _server(
+        "app_manager_dynamodb_table",
+        Kind.STR,
+        "apps",
+        AWS,
+        "DynamoDB table of --app-manager dynamodb (key AppId, index AppKeyIndex on AppKey)",
+    ),
+    _server(
+        "app_manager_dynamodb_region",
+        Kind.STR,
+        "",
+        AWS,
+        "Region of the DynamoDB table; not set: AWS_REGION, AWS_DEFAULT_REGION or the AWS "
+        "config file, else us-east-1",
+    ),
+    _server(
+        "app_manager_dynamodb_endpoint",
+        Kind.STR,
+        "",
+        AWS,
+        "DynamoDB endpoint URL instead of AWS's, e.g. http://localhost:8000 (DynamoDB Local)",
     ),
     # --- app credentials ---
     _app(

@@ -1,8 +1,8 @@
 """App managers: where the server finds its applications.
 
 `array` serves the apps given by flags, environment or config file; `postgres` and `mysql` read
-them from a database table (see docs/app-managers.md) through a TTL cache, so apps added or
-disabled there take effect without a restart.
+them from a database table and `dynamodb` from a DynamoDB table (see docs/app-managers.md),
+through a TTL cache, so apps added or disabled there take effect without a restart.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from socketrush.app_managers.array import ArrayAppManager
 from socketrush.app_managers.base import AppManager, AppManagerError
 from socketrush.app_managers.cached import CachedAppManager
 from socketrush.app_managers.sql import SqlAppManager, init_db
-from socketrush.config import DATABASE_APP_MANAGERS, ServerSettings
+from socketrush.aws_client import Endpoint, require_boto3
+from socketrush.config import STORED_APP_MANAGERS, ServerSettings
 
 __all__ = [
     "AppManager",
@@ -26,9 +27,22 @@ __all__ = [
 
 def build_app_manager(settings: ServerSettings) -> AppManager:
     """The manager `settings.app_manager` names; a TTL of 0 turns the cache off."""
-    if settings.app_manager not in DATABASE_APP_MANAGERS:
+    if settings.app_manager not in STORED_APP_MANAGERS:
         return ArrayAppManager(settings.apps)
-    database = SqlAppManager(settings.app_manager, settings.database_url)  # type: ignore[arg-type]
+    store: AppManager
+    if settings.app_manager == "dynamodb":
+        require_boto3("app_manager dynamodb")
+        from socketrush.app_managers.dynamodb import DynamoDbAppManager  # imports boto3
+
+        endpoint = Endpoint(
+            "dynamodb",
+            settings.app_manager_dynamodb_region,
+            settings.app_manager_dynamodb_endpoint,
+            "app_manager_dynamodb",
+        )
+        store = DynamoDbAppManager(settings.app_manager_dynamodb_table, endpoint)
+    else:
+        store = SqlAppManager(settings.app_manager, settings.database_url)  # type: ignore[arg-type]
     if settings.app_manager_cache_ttl == 0:
-        return database
-    return CachedAppManager(database, settings.app_manager_cache_ttl)
+        return store
+    return CachedAppManager(store, settings.app_manager_cache_ttl)

@@ -667,10 +667,10 @@ def test_unknown_driver_in_config_file(tmp_path: Path) -> None:
 
 
 def test_unknown_app_manager_from_env_file(tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text("APP_MANAGER=dynamodb\n")
+    (tmp_path / ".env").write_text("APP_MANAGER=mongodb\n")
     assert error_of(*CREDS) == (
-        "invalid value 'dynamodb' for app_manager from APP_MANAGER in env file .env: "
-        "expected one of: array, postgres, mysql"
+        "invalid value 'mongodb' for app_manager from APP_MANAGER in env file .env: "
+        "expected one of: array, postgres, mysql, dynamodb"
     )
 
 

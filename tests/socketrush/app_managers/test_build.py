@@ -13,6 +13,7 @@ from socketrush.app_managers import (
     SqlAppManager,
     build_app_manager,
 )
+from socketrush.app_managers.dynamodb import DynamoDbAppManager
 from socketrush.app_managers.sql import COLUMNS
 from socketrush.config import AppSettings, ConfigError, load_settings
 
@@ -82,3 +83,45 @@ def test_the_docs_describe_every_column() -> None:
     text = DOCS.read_text()
     for column in COLUMNS:
         assert f"| `{column.name}` | `{column.sql_type}` |" in text, column.name
+
+
+def test_dynamodb_manager_needs_no_database_and_is_cached() -> None:
+    settings = load(
+        "--app-manager",
+        "dynamodb",
+        "--app-manager-dynamodb-table",
+        "my-apps",
+        "--app-manager-dynamodb-region",
+        "eu-west-1",
+        "--app-manager-dynamodb-endpoint",
+        "http://127.0.0.1:1",
+    )
+    assert settings.apps == ()
+    manager = build_app_manager(settings)
+    assert isinstance(manager, CachedAppManager)
+    store = manager._inner
+    assert isinstance(store, DynamoDbAppManager)
+    assert store._table == "my-apps"
+    assert (store._client.meta.region_name, store._client.meta.endpoint_url) == (
+        "eu-west-1",
+        "http://127.0.0.1:1",
+    )
+
+
+def test_apps_given_beside_the_dynamodb_manager_are_refused() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load("--app-manager", "dynamodb", "--app-id", "1")
+    assert str(raised.value) == (
+        "app_manager dynamodb from flag --app-manager reads apps from its DynamoDB table, but an "
+        "app is also given by flag --app-id; remove it (add the app to the table instead) or use "
+        "--app-manager array"
+    )
+
+
+def test_a_bad_dynamodb_endpoint_stops_start_up_when_the_manager_is_built() -> None:
+    settings = load("--app-manager", "dynamodb", "--app-manager-dynamodb-endpoint", "not a url")
+    with pytest.raises(ConfigError) as raised:
+        build_app_manager(settings)
+    assert str(raised.value) == (
+        "invalid app_manager_dynamodb_endpoint 'not a url': expected an http:// or https:// URL"
+    )
