@@ -120,6 +120,12 @@ class ServerSettings:
     app_manager_dynamodb_table: str
     app_manager_dynamodb_region: str
     app_manager_dynamodb_endpoint: str
+    queue_sqs_url: str
+    queue_sqs_region: str
+    queue_sqs_endpoint: str
+    queue_sqs_batch_size: int
+    queue_sqs_polling_wait_time_ms: int
+    queue_sqs_visibility_timeout_seconds: int
     metrics_enabled: bool
     metrics_port: int
     cors_allowed_origins: tuple[str, ...]

@@ -7,7 +7,7 @@ from socketrush.adapters.local import LocalAdapter
 from socketrush.cache.access import ActorCache, CacheAccess, CacheActor, DirectCache
 from socketrush.cache.base import Cache
 from socketrush.cache.local import LocalCache
-from socketrush.config import ServerSettings
+from socketrush.config import ConfigError, ServerSettings
 from socketrush.queues.base import Queue
 from socketrush.queues.local import LocalQueue
 from socketrush.supervision import counted_supervisor
@@ -45,6 +45,8 @@ def build_cache_access(cache: Cache) -> CacheAccess:
 
 def build_queue(settings: ServerSettings) -> Queue:
     """The webhook queue the settings name; its workers run a WebhookSender."""
+    if settings.queue_driver == "sqs":
+        return _sqs_queue(settings)
     if settings.queue_driver == "redis":
         from socketrush.queues.redis import RedisQueue
         from socketrush.redis_client import RedisKeys, redis_from_settings
@@ -56,3 +58,47 @@ def build_queue(settings: ServerSettings) -> Queue:
             lease=settings.queue_redis_lease_ms / 1000,
         )
     return LocalQueue(workers=settings.queue_workers)
+
+
+def _sqs_queue(settings: ServerSettings) -> Queue:
+    """Checked here rather than by the loader: these settings matter only to this driver."""
+    url, visibility = settings.queue_sqs_url, settings.queue_sqs_visibility_timeout_seconds
+    if not url:
+        raise ConfigError(
+            "queue_driver sqs needs queue_sqs_url: give it with the flag --queue-sqs-url, the "
+            "environment variable QUEUE_SQS_URL (or the .env file), or server.queue_sqs_url in "
+            "a --config-file JSON"
+        )
+    if visibility * 1000 <= settings.webhook_timeout_ms:
+        raise ConfigError(
+            f"queue_sqs_visibility_timeout_seconds ({visibility}) must be longer than "
+            f"webhook_timeout_ms ({settings.webhook_timeout_ms} ms), or another node would "
+            "send a webhook again while it is still being sent"
+        )
+    from socketrush.aws_client import (
+        Endpoint,
+        Timeouts,
+        make_client,
+        region_of_sqs_url,
+        require_boto3,
+    )
+
+    require_boto3("queue_driver sqs")
+    from socketrush.queues.sqs import RECEIVE_WAIT_SECONDS, SqsQueue  # imports botocore
+
+    endpoint = Endpoint(
+        "sqs",
+        settings.queue_sqs_region or region_of_sqs_url(url),
+        settings.queue_sqs_endpoint,
+        "queue_sqs",
+    )
+    # A receive waits up to RECEIVE_WAIT_SECONDS for jobs before SQS answers.
+    reads = Timeouts(read=RECEIVE_WAIT_SECONDS + 5.0, pool=settings.queue_workers + 2)
+    return SqsQueue(
+        make_client(endpoint, reads),
+        url,
+        workers=settings.queue_workers,
+        batch_size=settings.queue_sqs_batch_size,
+        pause=settings.queue_sqs_polling_wait_time_ms / 1000,
+        visibility_timeout=visibility,
+    )

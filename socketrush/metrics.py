@@ -98,7 +98,7 @@ WEBHOOKS_DEAD_LETTERED = Counter(
 )
 QUEUE_DEPTH = Gauge(
     "socketrush_queue_depth",
-    "Jobs waiting in this process (local queue, or the redis queue's push buffer)",
+    "Jobs waiting in this process (local queue, or the redis or sqs queue's push buffer)",
     ["driver"],
     multiprocess_mode="livesum",
 )

@@ -47,7 +47,10 @@ log = logging.getLogger(__name__)
 
 
 def webhook_sender(
-    settings: ServerSettings, observe: Callable[[WebhookAttempt], None]
+    settings: ServerSettings,
+    observe: Callable[[WebhookAttempt], None],
+    *,
+    retry_here: bool = True,
 ) -> WebhookSender:
     return WebhookSender(
         RetryPolicy(
@@ -57,6 +60,7 @@ def webhook_sender(
             timeout=settings.webhook_timeout_ms / 1000,
         ),
         observe=observe,
+        retry_here=retry_here,
     )
 
 
@@ -99,7 +103,13 @@ class Node:
         )
 
     def start(self) -> None:
-        self.queue.start(webhook_sender(self.settings, self.dashboard.webhook_attempt))
+        self.queue.start(
+            webhook_sender(
+                self.settings,
+                self.dashboard.webhook_attempt,
+                retry_here=not self.queue.redelivers,
+            )
+        )
         if isinstance(self.cache_access, ActorCache):
             self.cache_access.actor.start()
         self.adapter.start(self._deliver_remote)

@@ -152,7 +152,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     # --- drivers ---
     _server("cache_driver", Kind.CHOICE, "local", DRIVERS, "Cache driver to use", choices=_DRIVERS),
-    _server("queue_driver", Kind.CHOICE, "local", DRIVERS, "Queue driver to use", choices=_DRIVERS),
+    _server(
+        "queue_driver",
+        Kind.CHOICE,
+        "local",
+        DRIVERS,
+        "Queue driver to use",
+        choices=(*_DRIVERS, "sqs"),
+    ),
     _server(
         "adapter_driver",
         Kind.CHOICE,
@@ -373,6 +380,49 @@ OPTIONS: tuple[Option, ...] = (
         "",
         AWS,
         "DynamoDB endpoint URL instead of AWS's, e.g. http://localhost:8000 (DynamoDB Local)",
+    ),
+    _server("queue_sqs_url", Kind.STR, "", AWS, "URL of the SQS queue of --queue-driver sqs"),
+    _server(
+        "queue_sqs_region",
+        Kind.STR,
+        "",
+        AWS,
+        "Region of the SQS queue; not set: the region in its URL, else as for DynamoDB",
+    ),
+    _server(
+        "queue_sqs_endpoint",
+        Kind.STR,
+        "",
+        AWS,
+        "SQS endpoint URL instead of AWS's, e.g. http://localhost:4566 (LocalStack)",
+    ),
+    _server(
+        "queue_sqs_batch_size",
+        Kind.INT,
+        10,
+        AWS,
+        "Most jobs one SQS receive takes (never more than idle queue workers)",
+        minimum=1,
+        maximum=10,
+    ),
+    _server(
+        "queue_sqs_polling_wait_time_ms",
+        Kind.INT,
+        0,
+        AWS,
+        "Pause after each SQS receive before the next (a receive itself waits up to 5 s for "
+        "jobs)",
+        minimum=0,
+    ),
+    _server(
+        "queue_sqs_visibility_timeout_seconds",
+        Kind.INT,
+        30,
+        AWS,
+        "A received job stays hidden from other nodes this long: a node killed mid-delivery "
+        "has its jobs sent by another node after it; must exceed webhook_timeout_ms",
+        minimum=1,
+        maximum=43200,
     ),
     # --- app credentials ---
     _app(

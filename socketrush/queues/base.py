@@ -7,24 +7,57 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
+
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One unit of background work, e.g. one webhook request for one app."""
+    """One unit of background work, e.g. one webhook request for one app.
+
+    `attempt` counts the tries of this job, this one included; only a queue that `redelivers`
+    counts beyond 1 (it is not part of the encoded job)."""
 
     kind: str
     app_id: str
     payload: bytes
+    attempt: int = 1
+
+
+class RetryLater(Exception):
+    """Raised by the handler of a queue that `redelivers`: this try failed, a later one may
+    not; the queue offers the job again after `delay` seconds."""
+
+    def __init__(self, delay: float, reason: str) -> None:
+        super().__init__(reason)
+        self.delay = delay
 
 
 # Returns when the job is done; raises when it failed for good (the queue dead-letters it).
 Handler = Callable[[Job], None]
 
 
+def encode(job: Job) -> bytes:
+    """A job as the bytes a shared queue (Redis, SQS) stores."""
+    return orjson.dumps({"kind": job.kind, "app_id": job.app_id, "payload": job.payload.decode()})
+
+
+def decode(raw: bytes) -> Job:
+    """Raises ValueError, KeyError or AttributeError for bytes that are not an encoded job."""
+    data = orjson.loads(raw)
+    return Job(data["kind"], data["app_id"], data["payload"].encode())
+
+
 class Queue(ABC):
-    """`push` never blocks the caller; `start` attaches the handler that processes jobs."""
+    """`push` never blocks the caller; `start` attaches the handler that processes jobs.
+
+    A queue that `redelivers` retries failed jobs itself (SQS: the message becomes visible
+    again): its handler makes one try per call and raises RetryLater to be called again.
+    Otherwise the handler retries within the call and raises only when it gives up.
+    """
+
+    redelivers = False
 
     @abstractmethod
     def start(self, handler: Handler) -> None: ...

@@ -28,7 +28,7 @@ from gevent.event import Event
 from gevent.queue import Full, JoinableQueue
 
 from socketrush import metrics
-from socketrush.queues.base import Handler, Job, Queue, run_job
+from socketrush.queues.base import Handler, Job, Queue, decode, encode, run_job
 from socketrush.redis_client import RedisKeys
 
 log = logging.getLogger(__name__)
@@ -36,15 +36,6 @@ log = logging.getLogger(__name__)
 MAX_BUFFERED_PUSHES = 100_000
 POLL_SECONDS = 1.0  # a BLMOVE waits at most this long, so stopping is never slower
 RETRY_SECONDS = 0.5  # pause after a Redis error before trying again
-
-
-def encode(job: Job) -> bytes:
-    return orjson.dumps({"kind": job.kind, "app_id": job.app_id, "payload": job.payload.decode()})
-
-
-def decode(raw: bytes) -> Job:
-    data = orjson.loads(raw)
-    return Job(data["kind"], data["app_id"], data["payload"].encode())
 
 
 class QueueKeys:

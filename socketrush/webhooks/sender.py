@@ -7,6 +7,10 @@ Outcome rules: 2xx is done; 408, 429, 5xx, timeouts and connection errors are re
 backoff `base * 2**n` capped at `cap`, up to `max_attempts` tries; any other status (3xx, 4xx)
 will never succeed as sent, so it is not retried. A request that is not delivered raises
 `DeliveryFailed`, and the queue moves the job to its dead-letter list.
+
+For a queue that redelivers (SQS) the sender makes one try per call and raises `RetryLater`
+with the backoff instead of sleeping: the queue hides the job that long, so a node that dies
+while waiting loses nothing, and the job's `attempt` (counted by the queue) decides the last try.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import gevent
 import orjson
 
 from socketrush import metrics
-from socketrush.queues.base import Job
+from socketrush.queues.base import Job, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +117,8 @@ def _retryable(status: int) -> bool:
 
 
 class WebhookSender:
-    """A queue handler: `sender(job)` returns once delivered or raises DeliveryFailed."""
+    """A queue handler: `sender(job)` returns once delivered or raises DeliveryFailed (or, with
+    `retry_here=False`, RetryLater after a failed try that may succeed later)."""
 
     def __init__(
         self,
@@ -122,33 +127,23 @@ class WebhookSender:
         send: Callable[[Request, float], int] = post,
         sleep: Callable[[float], None] = gevent.sleep,
         observe: Callable[[WebhookAttempt], None] = _ignore,
+        retry_here: bool = True,
     ) -> None:
         """`observe` hears of every attempt and must not block."""
         self.policy = policy
         self._send = send
         self._sleep = sleep
         self._observe = observe
+        self._retry_here = retry_here
 
     def __call__(self, job: Job) -> None:
         request = request_of(job)
-        for attempt in range(1, self.policy.max_attempts + 1):
-            status: int | None = None
-            try:
-                status = self._send(request, self.policy.timeout)
-                outcome = f"HTTP {status}"
-            except OSError as error:
-                outcome = f"{type(error).__name__}: {error}"
-            self._observe(
-                WebhookAttempt(job.app_id, request.url, request.body, attempt, status, outcome)
-            )
-            if status is not None:
-                if 200 <= status < 300:
-                    metrics.WEBHOOKS_SENT.labels(job.app_id).inc()
-                    return
-                if not _retryable(status):
-                    metrics.WEBHOOKS_FAILED.labels(job.app_id).inc()
-                    raise DeliveryFailed(f"{request.url} refused the webhook ({outcome})")
-            if attempt == self.policy.max_attempts:
+        attempt = job.attempt
+        while True:
+            outcome = self._try(job, request, attempt)
+            if outcome is None:
+                return
+            if attempt >= self.policy.max_attempts:
                 break
             delay = self.policy.delay(attempt)
             metrics.WEBHOOKS_RETRIED.labels(job.app_id).inc()
@@ -160,8 +155,31 @@ class WebhookSender:
                 self.policy.max_attempts,
                 delay,
             )
+            if not self._retry_here:
+                raise RetryLater(delay, outcome)
             self._sleep(delay)
+            attempt += 1
         metrics.WEBHOOKS_FAILED.labels(job.app_id).inc()
-        raise DeliveryFailed(
-            f"{request.url} failed {self.policy.max_attempts} times, last: {outcome}"
+        raise DeliveryFailed(f"{request.url} failed {attempt} times, last: {outcome}")
+
+    def _try(self, job: Job, request: Request, attempt: int) -> str | None:
+        """One POST: None once delivered, else what went wrong if a retry may succeed; raises
+        DeliveryFailed when no retry can."""
+        status: int | None = None
+        try:
+            status = self._send(request, self.policy.timeout)
+            outcome = f"HTTP {status}"
+        except OSError as error:
+            outcome = f"{type(error).__name__}: {error}"
+        self._observe(
+            WebhookAttempt(job.app_id, request.url, request.body, attempt, status, outcome)
         )
+        if status is None:
+            return outcome
+        if 200 <= status < 300:
+            metrics.WEBHOOKS_SENT.labels(job.app_id).inc()
+            return None
+        if not _retryable(status):
+            metrics.WEBHOOKS_FAILED.labels(job.app_id).inc()
+            raise DeliveryFailed(f"{request.url} refused the webhook ({outcome})")
+        return outcome

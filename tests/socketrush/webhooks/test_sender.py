@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import orjson
 import pytest
 
+from socketrush.queues.base import RetryLater
 from socketrush.webhooks import events
 from socketrush.webhooks.sender import (
     ID_HEADER,
@@ -116,3 +118,32 @@ def test_body_is_sent_byte_for_byte() -> None:
     with Receiver() as receiver:
         sender([])(make_job("1", receiver.url, body, events.headers("k", "s", body)))
         assert receiver.wait_for(1)[0].body == body
+
+
+@pytest.mark.parametrize("receiver", [[503, 500, 500]], indirect=True)
+def test_for_a_redelivering_queue_each_call_is_one_try(receiver: Receiver) -> None:
+    """SQS counts the tries in `job.attempt`; the sender never sleeps, it says how long to wait."""
+    policy = RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=1.5, timeout=2.0)
+    sleeps: list[float] = []
+    once = WebhookSender(policy, sleep=sleeps.append, retry_here=False)
+    job = make_job("424242", receiver.url, BODY, HEADERS)
+    with pytest.raises(RetryLater) as first:
+        once(job)
+    assert (first.value.delay, str(first.value)) == (0.5, "HTTP 503")
+    with pytest.raises(RetryLater) as second:
+        once(dataclasses.replace(job, attempt=2))
+    assert (second.value.delay, str(second.value)) == (1.0, "HTTP 500")
+    with pytest.raises(DeliveryFailed) as last:
+        once(dataclasses.replace(job, attempt=3))
+    assert str(last.value) == f"{receiver.url} failed 3 times, last: HTTP 500"
+    assert [r.status for r in receiver.wait_for(3)] == [503, 500, 500]
+    once(dataclasses.replace(job, attempt=4))  # a 200 counts at any attempt
+    assert len(receiver.delivered()) == 1
+    assert sleeps == []
+
+
+@pytest.mark.parametrize("receiver", [[404]], indirect=True)
+def test_for_a_redelivering_queue_a_refusal_is_final_at_once(receiver: Receiver) -> None:
+    once = WebhookSender(RetryPolicy(max_attempts=3), retry_here=False)
+    with pytest.raises(DeliveryFailed, match=r"refused the webhook \(HTTP 404\)$"):
+        once(make_job("424242", receiver.url, BODY, HEADERS))

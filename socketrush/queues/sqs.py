@@ -1,0 +1,320 @@
+"""SQS queue: webhook jobs in an Amazon SQS queue that every node long-polls.
+
+A job is one SQS message (the same encoding as the Redis queue). A node receives up to
+`batch_size` messages at a time, never more than it has idle workers for, and hides them from
+other nodes for `visibility_timeout` seconds while it sends them. Then:
+
+- delivered: the message is deleted;
+- a failure a retry may fix (5xx, timeout, ...): the message stays and is hidden for the
+  sender's backoff (ChangeMessageVisibility), so any node tries it again after that; SQS counts
+  the receives (`ApproximateReceiveCount`), which is the job's `attempt`;
+- a failure for good (a 4xx, or the last attempt): the message is moved to the queue's
+  dead-letter queue (found through its redrive policy) and deleted; without one it is logged
+  at error level and deleted. A redrive policy also catches a job whose node keeps dying.
+
+A node that dies mid-delivery (even SIGKILL) deletes nothing, so the message reappears after its
+visibility timeout and another node sends it: delivery is at least once, with the same webhook
+id header each time. A graceful stop hands unfinished jobs back at once instead. Pushing goes through a local buffer drained by one greenlet in batches of
+ten (SendMessageBatch), so the actor that pushes never waits for AWS, and jobs wait out an SQS
+outage instead of being lost. FIFO queues (`.fifo`) work too: jobs are grouped by app, so one
+app's retried request holds back that app's later ones, as FIFO order demands.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from dataclasses import replace
+from typing import Any
+
+import gevent
+import orjson
+from botocore.exceptions import BotoCoreError, ClientError
+from gevent.event import Event
+from gevent.pool import Pool
+from gevent.queue import Empty, Full, JoinableQueue
+
+from socketrush import metrics
+from socketrush.aws_client import describe
+from socketrush.queues.base import Handler, Job, Queue, RetryLater, decode, encode
+
+log = logging.getLogger(__name__)
+
+# One long poll's wait: an idle node asks 12 times a minute, and a graceful stop waits at most
+# this long for the receive under way, which it cannot cancel (what a cut receive would have
+# returned is hidden from every node for the visibility timeout).
+RECEIVE_WAIT_SECONDS = 5
+MAX_BUFFERED_PUSHES = 100_000
+SEND_BATCH = 10  # SendMessageBatch takes at most 10 messages
+RETRY_SECONDS = 1.0  # pause after an SQS error before trying again
+REASON_ATTRIBUTE = "socketrush-dead-letter-reason"
+_AWS_ERRORS = (BotoCoreError, ClientError)
+
+
+class SqsQueue(Queue):
+    redelivers = True
+
+    def __init__(
+        self,
+        client: Any,
+        url: str,
+        *,
+        workers: int = 8,
+        batch_size: int = 10,
+        pause: float = 0.0,
+        visibility_timeout: int = 30,
+    ) -> None:
+        self._sqs = client
+        self.url = url
+        self._batch_size = batch_size
+        self._pause = pause
+        self._visibility = visibility_timeout
+        self._pool = Pool(workers)
+        self._buffer: JoinableQueue = JoinableQueue(MAX_BUFFERED_PUSHES)
+        self._stopping = Event()
+        self._feeder: gevent.Greenlet | None = None
+        self._poller: gevent.Greenlet | None = None
+        self._sending: list[Job] = []  # taken from the buffer by the feeder, not yet in SQS
+        self._receipts: dict[gevent.Greenlet, str] = {}  # messages being delivered
+        self._dead_letter_url: str | None = None
+        self._depth = metrics.QUEUE_DEPTH.labels("sqs")
+
+    # -- Queue --
+
+    def start(self, handler: Handler) -> None:
+        self._feeder = gevent.spawn(self._feed)
+        self._poller = gevent.spawn(self._poll, handler)
+
+    def push(self, job: Job) -> None:
+        try:
+            self._buffer.put_nowait(job)
+        except Full:
+            self._lost(job, f"push buffer full ({MAX_BUFFERED_PUSHES} jobs)")
+        else:
+            self._depth.inc()
+
+    def stop(self, timeout: float) -> None:
+        """Within `timeout`: buffered pushes are sent, the receive under way ends (what it
+        brings is handed back at once) and deliveries under way finish. Jobs still unfinished
+        then are handed back (made visible) for any node to send."""
+        deadline = time.monotonic() + timeout
+        self._buffer.join(max(0.0, deadline - time.monotonic()))
+        self._stopping.set()
+        running = [g for g in (self._poller, *self._pool) if g is not None]
+        gevent.joinall(running, timeout=max(0.0, deadline - time.monotonic()))
+        unfinished = list(self._receipts.values())
+        gevent.killall([g for g in (self._feeder, self._poller) if g], block=True, timeout=1)
+        self._pool.kill(block=True, timeout=1)
+        for receipt in unfinished:
+            self._hide(receipt, 0)
+        if unfinished:
+            log.warning("sqs queue: handed %d unfinished jobs back on stop", len(unfinished))
+        for job in self._sending:
+            self._lost(job, "SQS unreachable at stop")
+        while True:
+            try:
+                self._lost(self._buffer.get_nowait(), "SQS unreachable at stop")
+            except Empty:
+                break
+            self._depth.dec()
+            self._buffer.task_done()
+
+    # -- receiving and delivering --
+
+    def _poll(self, handler: Handler) -> None:
+        self._dead_letter_url = self._find_dead_letter_queue()
+        while not self._stopping.is_set():
+            self._pool.wait_available()
+            wanted = max(1, min(self._batch_size, self._pool.free_count()))
+            try:
+                response = self._sqs.receive_message(
+                    QueueUrl=self.url,
+                    MaxNumberOfMessages=wanted,
+                    WaitTimeSeconds=RECEIVE_WAIT_SECONDS,
+                    VisibilityTimeout=self._visibility,
+                    MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                )
+            except _AWS_ERRORS as error:
+                log.warning("sqs queue: receive failed, will retry: %s", describe(error))
+                gevent.sleep(RETRY_SECONDS)
+                continue
+            messages = response.get("Messages", [])
+            if self._stopping.is_set():  # received while the node stops: for other nodes
+                for message in messages:
+                    self._hide(message["ReceiptHandle"], 0)
+                return
+            for message in messages:
+                self._pool.spawn(self._deliver, handler, message)
+            if self._pause:
+                gevent.sleep(self._pause)
+
+    def _deliver(self, handler: Handler, message: dict) -> None:
+        receipt = message["ReceiptHandle"]
+        me = gevent.getcurrent()
+        self._receipts[me] = receipt
+        try:
+            self._run(handler, message, receipt)
+        finally:
+            self._receipts.pop(me, None)
+
+    def _run(self, handler: Handler, message: dict, receipt: str) -> None:
+        body = message["Body"].encode()
+        try:
+            job = decode(body)
+        except (ValueError, KeyError, AttributeError):
+            unreadable = Job("unreadable", "?", body)  # kept for a person to inspect
+            self._dead_letter(unreadable, body, receipt, "not a job this version can read")
+            return
+        attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
+        try:
+            handler(replace(job, attempt=attempt))
+        except RetryLater as later:
+            self._hide(receipt, math.ceil(later.delay))
+        except Exception as error:
+            reason = f"{type(error).__name__}: {error}"
+            log.error("dead-lettered %s job for app %s: %s", job.kind, job.app_id, reason)
+            self._dead_letter(job, body, receipt, reason)
+        else:
+            self._delete(receipt)
+
+    def _find_dead_letter_queue(self) -> str | None:
+        """The URL of the dead-letter queue the redrive policy names; asked until SQS answers."""
+        while not self._stopping.is_set():
+            try:
+                attributes = self._sqs.get_queue_attributes(
+                    QueueUrl=self.url, AttributeNames=["RedrivePolicy"]
+                ).get("Attributes", {})
+                policy = attributes.get("RedrivePolicy")
+                if not policy:
+                    log.warning(
+                        "sqs queue %s has no redrive policy: webhooks that fail for good are "
+                        "logged and dropped; give it a dead-letter queue (docs/webhooks.md)",
+                        self.url,
+                    )
+                    return None
+                arn = str(orjson.loads(policy)["deadLetterTargetArn"])
+                _, _, _, _, account, name = arn.split(":", 5)
+                return self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)[
+                    "QueueUrl"
+                ]
+            except _AWS_ERRORS as error:
+                log.warning(
+                    "sqs queue %s: cannot read its redrive policy, will retry: %s",
+                    self.url,
+                    describe(error),
+                )
+            except (ValueError, KeyError) as error:
+                log.error("sqs queue %s: unreadable redrive policy (%s)", self.url, error)
+                return None
+            gevent.sleep(RETRY_SECONDS)
+        return None
+
+    # -- pushing --
+
+    def _feed(self) -> None:
+        while True:
+            batch = [self._buffer.get()]
+            while len(batch) < SEND_BATCH:
+                try:
+                    batch.append(self._buffer.get_nowait())
+                except Empty:
+                    break
+            self._sending = batch
+            self._send(batch)
+            self._sending = []
+            for _ in batch:
+                self._depth.dec()
+                self._buffer.task_done()
+
+    def _send(self, jobs: list[Job]) -> None:
+        """SendMessageBatch until every job is in, or refused by SQS for good (then logged)."""
+        pending = {str(index): job for index, job in enumerate(jobs)}
+        while pending:
+            entries = [self._entry(entry_id, job) for entry_id, job in pending.items()]
+            try:
+                response = self._sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
+            except _AWS_ERRORS as error:
+                log.warning("sqs queue: push failed, will retry: %s", describe(error))
+                gevent.sleep(RETRY_SECONDS)
+                continue
+            retry: dict[str, Job] = {}
+            for failed in response.get("Failed", []):
+                job = pending[failed["Id"]]
+                reason = f"{failed.get('Code')}: {failed.get('Message', '')}"
+                if failed.get("SenderFault"):
+                    self._lost(job, f"SQS refused it ({reason})")
+                else:
+                    retry[failed["Id"]] = job
+            if retry:
+                log.warning("sqs queue: %d pushes failed, will retry", len(retry))
+                gevent.sleep(RETRY_SECONDS)
+            pending = retry
+
+    def _entry(self, entry_id: str, job: Job) -> dict:
+        body = encode(job)
+        return {
+            "Id": entry_id,
+            "MessageBody": body.decode(),
+            **_fifo_fields(self.url, job.app_id, body),
+        }
+
+    # -- helpers --
+
+    def _delete(self, receipt: str) -> None:
+        try:
+            self._sqs.delete_message(QueueUrl=self.url, ReceiptHandle=receipt)
+        except _AWS_ERRORS as error:  # it reappears and is sent again: the id dedupes it
+            log.warning("sqs queue: could not delete a delivered job: %s", describe(error))
+
+    def _hide(self, receipt: str, seconds: int) -> None:
+        try:
+            self._sqs.change_message_visibility(
+                QueueUrl=self.url, ReceiptHandle=receipt, VisibilityTimeout=seconds
+            )
+        except _AWS_ERRORS as error:  # it reappears after the visibility timeout instead
+            log.warning("sqs queue: could not reschedule a job: %s", describe(error))
+
+    def _dead_letter(self, job: Job, body: bytes, receipt: str, reason: str) -> None:
+        metrics.WEBHOOKS_DEAD_LETTERED.labels(job.app_id).inc()
+        if self._dead_letter_url is None:
+            log.error(
+                "sqs queue: no dead-letter queue, dropped %s job for app %s (%s): %s",
+                job.kind,
+                job.app_id,
+                reason,
+                body.decode(errors="replace"),
+            )
+        else:
+            try:
+                self._sqs.send_message(
+                    QueueUrl=self._dead_letter_url,
+                    MessageBody=body.decode(),
+                    MessageAttributes={
+                        REASON_ATTRIBUTE: {"DataType": "String", "StringValue": reason[:1000]}
+                    },
+                    **_fifo_fields(self._dead_letter_url, job.app_id, body),
+                )
+            except _AWS_ERRORS as error:  # kept: it comes back, and SQS's redrive may take it
+                log.error("sqs queue: could not dead-letter a job: %s", describe(error))
+                return
+        self._delete(receipt)
+
+    def _lost(self, job: Job, reason: str) -> None:
+        metrics.WEBHOOKS_DEAD_LETTERED.labels(job.app_id).inc()
+        log.error(
+            "sqs queue: lost %s job for app %s (%s): %s",
+            job.kind,
+            job.app_id,
+            reason,
+            job.payload.decode(errors="replace"),
+        )
+
+
+def _fifo_fields(url: str, app_id: str, body: bytes) -> dict[str, str]:
+    """A FIFO queue wants a group (one per app keeps each app's order) and a deduplication id
+    (the job's bytes, which hold the webhook id, so two jobs never collide)."""
+    if not url.endswith(".fifo"):
+        return {}
+    return {"MessageGroupId": app_id, "MessageDeduplicationId": hashlib.sha256(body).hexdigest()}
