@@ -15,7 +15,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY actors ./actors
 COPY socketrush ./socketrush
-# The `aws` extra (boto3) serves --app-manager dynamodb.
+# The `aws` extra (boto3) serves --app-manager dynamodb, --queue-driver sqs and SNS webhooks.
 RUN --mount=type=cache,target=/root/.cache/pip /opt/venv/bin/pip install '.[aws]'
 
 # --- runtime: the venv only, no sources or build caches ---------------------------------------

@@ -126,6 +126,8 @@ class ServerSettings:
     queue_sqs_batch_size: int
     queue_sqs_polling_wait_time_ms: int
     queue_sqs_visibility_timeout_seconds: int
+    webhook_sns_region: str
+    webhook_sns_endpoint: str
     metrics_enabled: bool
     metrics_port: int
     cors_allowed_origins: tuple[str, ...]

@@ -42,6 +42,7 @@ from socketrush.webhooks import events
 from socketrush.webhooks.events import Event
 from socketrush.webhooks.notifier import NotifierTiming, WebhookNotifier
 from socketrush.webhooks.sender import RetryPolicy, WebhookAttempt, WebhookSender
+from socketrush.webhooks.sns import SnsPublisher, post_or_publish
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +53,17 @@ def webhook_sender(
     *,
     retry_here: bool = True,
 ) -> WebhookSender:
+    """POSTs to URLs and publishes to SNS topics, with the configured retries."""
+    timeout = settings.webhook_timeout_ms / 1000
+    sns = SnsPublisher(settings.webhook_sns_region, settings.webhook_sns_endpoint, timeout)
     return WebhookSender(
         RetryPolicy(
             max_attempts=settings.webhook_max_attempts,
             base_delay=settings.webhook_retry_base_ms / 1000,
             max_delay=settings.webhook_retry_max_ms / 1000,
-            timeout=settings.webhook_timeout_ms / 1000,
+            timeout=timeout,
         ),
+        send=post_or_publish(sns),
         observe=observe,
         retry_here=retry_here,
     )

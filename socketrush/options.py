@@ -424,6 +424,21 @@ OPTIONS: tuple[Option, ...] = (
         minimum=1,
         maximum=43200,
     ),
+    _server(
+        "webhook_sns_region",
+        Kind.STR,
+        "",
+        AWS,
+        "Region of the SNS topics webhooks are published to; not set: the region in each "
+        "topic's ARN",
+    ),
+    _server(
+        "webhook_sns_endpoint",
+        Kind.STR,
+        "",
+        AWS,
+        "SNS endpoint URL instead of AWS's, e.g. http://localhost:4566 (LocalStack)",
+    ),
     # --- app credentials ---
     _app(
         "app_id",
@@ -613,7 +628,7 @@ OPTIONS: tuple[Option, ...] = (
         Kind.OBJECTS,
         (),
         APP_WEBHOOKS,
-        'Webhook objects {"url", "event_types", "filter"}',
+        'Webhook objects {"url" or "sns_topic_arn", "event_types", "filter"}',
         flags=(),
         env=(),
     ),

@@ -1,4 +1,5 @@
-"""Pure webhook logic: event shapes, which URLs want which event, request body and signature.
+"""Pure webhook logic: event shapes, which destinations (URLs, SNS topics) want which event,
+request body and signature.
 
 Nothing here does I/O or keeps state, so the notifier and the sender stay thin and every rule
 the Pusher docs define (event fields, `time_ms`, HMAC-SHA256 of the body) is tested directly.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -41,6 +43,9 @@ SWITCHES: Mapping[str, str] = {
 
 FILTER_KEYS = ("channel_name_starts_with", "channel_name_ends_with")
 WEBHOOK_SCHEMES = ("http", "https")
+# A webhook object names exactly one destination: a URL to POST to or an SNS topic to publish to.
+DESTINATION_KEYS = ("url", "sns_topic_arn")
+_SNS_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
 
 
 # -- event builders (field names as in the Pusher webhook docs) --
@@ -97,11 +102,17 @@ def enabled_types(settings: AppSettings) -> frozenset[str]:
     return frozenset(name for name, switch in SWITCHES.items() if getattr(settings, switch))
 
 
+def is_sns_topic(destination: str) -> bool:
+    """Destinations are URLs or SNS topic ARNs, which no http(s) URL can be mistaken for."""
+    return destination.startswith("arn:")
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One webhook URL and what it subscribed to (None: every type the switches allow)."""
+    """One webhook destination (an http(s) URL or an SNS topic ARN) and what it subscribed to
+    (None: every type the switches allow)."""
 
-    url: str
+    destination: str
     event_types: frozenset[str] | None = None
     starts_with: str = ""
     ends_with: str = ""
@@ -116,19 +127,24 @@ class Target:
 
 
 def targets(settings: AppSettings) -> tuple[Target, ...]:
-    """The app's webhook URLs: plain `webhook_urls` first, then the JSON `webhooks` objects.
+    """The app's webhook destinations: plain `webhook_urls` first, then the JSON `webhooks`
+    objects, each with a `url` or an `sns_topic_arn`.
 
-    Raises ValueError for a malformed object or a URL no webhook could be POSTed to: the
-    config loader turns that into a start-up error and a database app manager refuses that
-    app, so a typo never silently turns a webhook off.
+    Raises ValueError for a malformed object, a URL no webhook could be POSTed to or a topic
+    that is no SNS topic ARN: the config loader turns that into a start-up error and a stored
+    app manager refuses that app, so a typo never silently turns a webhook off.
     """
+    for url in settings.webhook_urls:
+        _check_url(url)
     found = [Target(url) for url in settings.webhook_urls]
     for raw in settings.webhooks:
-        url = raw.get("url")
+        given = [key for key in DESTINATION_KEYS if raw.get(key) is not None]
+        url = raw[given[0]] if len(given) == 1 else None
         types = raw.get("event_types") or []
         flt = raw.get("filter") or {}
         if not isinstance(url, str) or not url:
-            raise ValueError(f"webhook {raw!r} needs a url")
+            raise ValueError(f"webhook {raw!r} needs a url or an sns_topic_arn (one of them)")
+        (_check_topic if given == ["sns_topic_arn"] else _check_url)(url)
         if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
             raise ValueError(f"webhook {url}: event_types must be a list of names")
         unknown = set(types) - SWITCHES.keys()
@@ -147,9 +163,15 @@ def targets(settings: AppSettings) -> tuple[Target, ...]:
                 str(flt.get(FILTER_KEYS[1]) or ""),
             )
         )
-    for target in found:
-        _check_url(target.url)
     return tuple(found)
+
+
+def _check_topic(arn: str) -> None:
+    if not _SNS_TOPIC_ARN.fullmatch(arn):
+        raise ValueError(
+            f"webhook sns_topic_arn {arn!r} is not an SNS topic ARN "
+            "(arn:aws:sns:REGION:ACCOUNT:TOPIC)"
+        )
 
 
 def _check_url(url: str) -> None:
@@ -168,12 +190,13 @@ def _check_url(url: str) -> None:
 
 
 def routes(event: Event, candidates: Iterable[Target]) -> list[str]:
-    """URLs that want `event`, each once, in configuration order."""
-    urls: list[str] = []
+    """Destinations (URLs, SNS topic ARNs) that want `event`, each once, in configuration
+    order."""
+    found: list[str] = []
     for target in candidates:
-        if target.accepts(event) and target.url not in urls:
-            urls.append(target.url)
-    return urls
+        if target.accepts(event) and target.destination not in found:
+            found.append(target.destination)
+    return found
 
 
 # -- request --

@@ -40,6 +40,11 @@ class DeliveryFailed(Exception):
     """The request was given up on; the message says why (last status or error)."""
 
 
+class Refused(Exception):
+    """Raised by a `send` whose destination refused the request for good (an SNS topic that
+    does not exist, say): not retried; the message says why."""
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     url: str
@@ -163,17 +168,23 @@ class WebhookSender:
         raise DeliveryFailed(f"{request.url} failed {attempt} times, last: {outcome}")
 
     def _try(self, job: Job, request: Request, attempt: int) -> str | None:
-        """One POST: None once delivered, else what went wrong if a retry may succeed; raises
-        DeliveryFailed when no retry can."""
+        """One try (POST or Publish): None once delivered, else what went wrong if a retry may
+        succeed; raises DeliveryFailed when no retry can."""
         status: int | None = None
+        refused = False
         try:
             status = self._send(request, self.policy.timeout)
             outcome = f"HTTP {status}"
         except OSError as error:
             outcome = f"{type(error).__name__}: {error}"
+        except Refused as refusal:
+            outcome, refused = str(refusal), True
         self._observe(
             WebhookAttempt(job.app_id, request.url, request.body, attempt, status, outcome)
         )
+        if refused:
+            metrics.WEBHOOKS_FAILED.labels(job.app_id).inc()
+            raise DeliveryFailed(f"{request.url} refused the webhook ({outcome})")
         if status is None:
             return outcome
         if 200 <= status < 300:

@@ -94,5 +94,6 @@ def test_settings_without_a_flag_are_listed_in_their_group(
     out = help_text(argv, capsys)
     group = out[out.index("\nApp webhooks:\n") :].splitlines()
     assert group[2] == (
-        '  app_webhooks (JSON config file only): Webhook objects {"url", "event_types", "filter"}'
+        "  app_webhooks (JSON config file only): Webhook objects "
+        '{"url" or "sns_topic_arn", "event_types", "filter"}'
     )

@@ -186,7 +186,7 @@ KNOWN_TYPES = (
         (
             "webhooks",
             '[{"event_types": ["cache_miss"]}]',
-            "webhook {'event_types': ['cache_miss']} needs a url",
+            "webhook {'event_types': ['cache_miss']} needs a url or an sns_topic_arn (one of them)",
         ),
         (
             "webhooks",

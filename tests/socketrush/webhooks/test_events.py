@@ -100,6 +100,69 @@ def test_bad_webhook_objects_are_refused(raw: dict, message: str) -> None:
     assert message in str(refused.value)
 
 
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:pusher-hooks"
+
+
+def test_an_sns_topic_is_a_destination_beside_urls() -> None:
+    app = dataclasses.replace(
+        APP,
+        webhook_urls=("http://a",),
+        webhooks=(
+            {"sns_topic_arn": TOPIC, "event_types": ["member_added"]},
+            {"url": "http://b", "filter": {"channel_name_starts_with": "presence-"}},
+            {"sns_topic_arn": TOPIC + ".fifo"},
+        ),
+    )
+    assert events.targets(app) == (
+        Target("http://a"),
+        Target(TOPIC, frozenset({"member_added"})),
+        Target("http://b", None, "presence-", ""),
+        Target(TOPIC + ".fifo"),
+    )
+    assert [events.is_sns_topic(t.destination) for t in events.targets(app)] == [
+        False,
+        True,
+        False,
+        True,
+    ]
+    assert events.routes(events.member_added("presence-x", "u"), events.targets(app)) == [
+        "http://a",
+        TOPIC,
+        "http://b",
+        TOPIC + ".fifo",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {"url": "http://a", "sns_topic_arn": TOPIC},
+            f"webhook {{'url': 'http://a', 'sns_topic_arn': '{TOPIC}'}} needs a url or an "
+            "sns_topic_arn (one of them)",
+        ),
+        (
+            {"sns_topic_arn": "pusher-hooks"},
+            "webhook sns_topic_arn 'pusher-hooks' is not an SNS topic ARN "
+            "(arn:aws:sns:REGION:ACCOUNT:TOPIC)",
+        ),
+        (
+            {"sns_topic_arn": "arn:aws:sqs:eu-west-1:123456789012:a-queue"},
+            "webhook sns_topic_arn 'arn:aws:sqs:eu-west-1:123456789012:a-queue' is not an SNS "
+            "topic ARN (arn:aws:sns:REGION:ACCOUNT:TOPIC)",
+        ),
+        (
+            {"url": TOPIC},
+            f"webhook url '{TOPIC}' is not an http:// or https:// URL with a host",
+        ),
+    ],
+)
+def test_bad_sns_destinations_are_refused(raw: dict, message: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        events.targets(dataclasses.replace(APP, webhooks=(raw,)))
+    assert str(refused.value) == message
+
+
 def test_routes_apply_types_and_prefix_suffix_filters_once_per_url() -> None:
     candidates = [
         Target("http://all"),
