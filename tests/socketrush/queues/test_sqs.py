@@ -246,6 +246,23 @@ def test_the_last_attempt_goes_to_the_dead_letter_queue(
     assert [r.status for r in receiver.received] == [500, 500]
 
 
+@pytest.mark.parametrize("receiver", [[500] * 5], indirect=True)
+def test_each_retry_is_a_receive_so_the_redrive_policy_limits_them_too(
+    moto_server: MotoServer,  # noqa: F811
+    sqs: Any,
+    receiver: Receiver,
+    nodes: list[ServerProcess],
+) -> None:
+    """Retries wait in SQS, not in a node: SQS moves the job after maxReceiveCount receives."""
+    queues = make_queues(sqs, max_receives=2)
+    node = start_node(nodes, moto_server, queues.url, receiver.url)
+    occupy(node)
+    [dead] = dead_letters(sqs, queues.dead_letters)
+    assert "MessageAttributes" not in dead  # moved by SQS, not by the node
+    assert json.loads(dead["Body"])["kind"] == "webhook"
+    assert [r.status for r in receiver.received] == [500, 500]
+
+
 def test_an_unreadable_message_is_dead_lettered_and_the_node_goes_on(
     moto_server: MotoServer,  # noqa: F811
     sqs: Any,
