@@ -50,6 +50,7 @@ MAX_BUFFERED_PUSHES = 100_000
 SEND_BATCH = 10  # SendMessageBatch takes at most 10 messages
 RETRY_SECONDS = 1.0  # pause after an SQS error before trying again
 REASON_ATTRIBUTE = "socketrush-dead-letter-reason"
+RECEIVE_COUNT = "ApproximateReceiveCount"  # SQS counts receives: the job's attempt
 _AWS_ERRORS = (BotoCoreError, ClientError)
 
 
@@ -134,10 +135,16 @@ class SqsQueue(Queue):
                     MaxNumberOfMessages=wanted,
                     WaitTimeSeconds=RECEIVE_WAIT_SECONDS,
                     VisibilityTimeout=self._visibility,
-                    MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                    # The attempt; also by its older name, which SQS look-alikes may only know.
+                    MessageSystemAttributeNames=[RECEIVE_COUNT],
+                    AttributeNames=[RECEIVE_COUNT],
                 )
             except _AWS_ERRORS as error:
                 log.warning("sqs queue: receive failed, will retry: %s", describe(error))
+                gevent.sleep(RETRY_SECONDS)
+                continue
+            except Exception:  # never let the only poller die: this node would stop consuming
+                log.exception("sqs queue: receive failed unexpectedly, will retry")
                 gevent.sleep(RETRY_SECONDS)
                 continue
             messages = response.get("Messages", [])
@@ -167,7 +174,7 @@ class SqsQueue(Queue):
             unreadable = Job("unreadable", "?", body)  # kept for a person to inspect
             self._dead_letter(unreadable, body, receipt, "not a job this version can read")
             return
-        attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
+        attempt = int(message.get("Attributes", {}).get(RECEIVE_COUNT, 1))
         try:
             handler(replace(job, attempt=attempt))
         except RetryLater as later:
