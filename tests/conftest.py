@@ -32,4 +32,6 @@ def start_server() -> Iterator:
 
 
 # Real Redis servers (standalone, 3-master cluster, TLS), started on free loopback ports.
+# moto's standalone server (DynamoDB, SQS, SNS), one per session: registered once, here.
+from tests.support.moto import moto_server  # noqa: E402, F401
 from tests.support.redis import redis_cluster, redis_server, redis_tls  # noqa: E402, F401

@@ -14,10 +14,11 @@ other nodes for `visibility_timeout` seconds while it sends them. Then:
 
 A node that dies mid-delivery (even SIGKILL) deletes nothing, so the message reappears after its
 visibility timeout and another node sends it: delivery is at least once, with the same webhook
-id header each time. A graceful stop hands unfinished jobs back at once instead. Pushing goes through a local buffer drained by one greenlet in batches of
-ten (SendMessageBatch), so the actor that pushes never waits for AWS, and jobs wait out an SQS
-outage instead of being lost. FIFO queues (`.fifo`) work too: jobs are grouped by app, so one
-app's retried request holds back that app's later ones, as FIFO order demands.
+id header each time. A graceful stop hands unfinished jobs back at once instead. Pushing goes
+through a local buffer drained by one greenlet in batches of ten (SendMessageBatch), so the
+actor that pushes never waits for AWS, and jobs wait out an SQS outage instead of being lost.
+FIFO queues (`.fifo`) work too: jobs are grouped by app, so one app's retried request holds back
+that app's later ones, as FIFO order demands.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.support.polling import wait_until
@@ -56,6 +55,10 @@ class MotoServer:
         }
 
     def client(self, service: str) -> Any:
+        # Imported here: boto3 loads urllib3 and ssl, and tests/conftest.py imports this module
+        # before locust's tests monkey-patch ssl, which must come first.
+        import boto3
+
         return boto3.client(
             service,
             endpoint_url=self.url,

@@ -23,7 +23,6 @@ from tests.support.moto import (
     REGION,
     MotoServer,
     create_apps_table,
-    moto_server,  # noqa: F401 (fixture)
     unique,
 )
 from tests.support.server import free_port
@@ -193,7 +192,7 @@ def test_the_docs_describe_every_attribute() -> None:
 
 
 @pytest.fixture
-def dynamodb(moto_server: MotoServer) -> Any:  # noqa: F811
+def dynamodb(moto_server: MotoServer) -> Any:
     return moto_server.client("dynamodb")
 
 
@@ -210,7 +209,7 @@ def manager_for(moto: MotoServer, table: str) -> DynamoDbAppManager:
 
 
 @pytest.fixture
-def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """boto3's default chain finds moto's dummy credentials, as a server process would."""
     for name, value in moto_server.env.items():
         monkeypatch.setenv(name, value)
@@ -218,7 +217,7 @@ def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:  
 
 @pytest.fixture
 def manager(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     table: str,
     aws_env: None,
 ) -> Iterator[DynamoDbAppManager]:
@@ -264,7 +263,7 @@ def test_two_apps_with_one_key_refuse_the_key(
 
 
 def test_a_missing_table_is_an_error_not_a_missing_app(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     aws_env: None,
 ) -> None:
     missing = manager_for(moto_server, "no-such-table")
@@ -278,7 +277,7 @@ def test_a_missing_table_is_an_error_not_a_missing_app(
 
 
 def test_a_table_without_the_key_index_is_an_error(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     dynamodb: Any,
     aws_env: None,
 ) -> None:
@@ -297,7 +296,7 @@ def test_a_table_without_the_key_index_is_an_error(
 
 
 def test_an_unreachable_endpoint_fails_the_lookup_and_is_not_cached(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     dynamodb: Any,
     table: str,
     manager,

@@ -18,7 +18,6 @@ from tests.support.moto import (
     REGION,
     MotoServer,
     create_apps_table,
-    moto_server,  # noqa: F401 (fixture)
     unique,
 )
 from tests.support.polling import wait_until
@@ -33,7 +32,7 @@ NOT_FOUND = {"event": "pusher:error", "data": {"code": 4001, "message": "Applica
 
 
 @pytest.fixture
-def table(moto_server: MotoServer) -> Iterator[str]:  # noqa: F811
+def table(moto_server: MotoServer) -> Iterator[str]:
     dynamodb = moto_server.client("dynamodb")
     name = unique("apps")
     create_apps_table(dynamodb, name)
@@ -50,7 +49,7 @@ def serve(moto: MotoServer, table: str, endpoint: str | None = None) -> ServerPr
 
 
 @pytest.fixture
-def server(moto_server: MotoServer, table: str) -> Iterator[ServerProcess]:  # noqa: F811
+def server(moto_server: MotoServer, table: str) -> Iterator[ServerProcess]:
     with serve(moto_server, table) as running:
         yield running
 
@@ -65,7 +64,7 @@ def eventually(check: Callable[[], bool], what: str) -> None:
 
 
 def test_an_app_from_the_table_connects_and_receives_an_sdk_trigger(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     table: str,
     server: ServerProcess,
 ) -> None:
@@ -82,7 +81,7 @@ def test_an_app_from_the_table_connects_and_receives_an_sdk_trigger(
 
 
 def test_a_disabled_app_is_refused(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     table: str,
     server: ServerProcess,
 ) -> None:
@@ -108,7 +107,7 @@ def test_a_disabled_app_is_refused(
 
 
 def test_a_changed_secret_is_picked_up_after_the_ttl(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     table: str,
     server: ServerProcess,
 ) -> None:
@@ -130,7 +129,7 @@ def test_a_changed_secret_is_picked_up_after_the_ttl(
 
 
 def test_a_malformed_item_refuses_that_app_only(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     table: str,
     server: ServerProcess,
 ) -> None:
@@ -178,7 +177,7 @@ class _SilentEndpoint:
 
 
 def test_a_hanging_dynamodb_stalls_only_the_lookup_waiting_for_it(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     table: str,
 ) -> None:
     silent = _SilentEndpoint()

@@ -16,7 +16,6 @@ from tests.socketrush.webhooks.receiver import HANG, Received, Receiver
 from tests.support.client import PusherClient
 from tests.support.moto import (
     MotoServer,
-    moto_server,  # noqa: F401 (fixture)
     unique,
 )
 from tests.support.polling import wait_until
@@ -33,7 +32,7 @@ class Queues(NamedTuple):
 
 
 @pytest.fixture
-def sqs(moto_server: MotoServer) -> Any:  # noqa: F811
+def sqs(moto_server: MotoServer) -> Any:
     return moto_server.client("sqs")
 
 
@@ -65,7 +64,7 @@ def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def nodes(moto_server: MotoServer) -> Iterator[list[ServerProcess]]:  # noqa: F811
+def nodes(moto_server: MotoServer) -> Iterator[list[ServerProcess]]:
     started: list[ServerProcess] = []
     yield started
     for node in started:
@@ -118,7 +117,7 @@ def dead_letters(sqs: Any, url: str) -> list[dict]:
 
 
 def test_a_job_is_delivered_once_and_deleted(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     sqs: Any,
     queues: Queues,
     receiver: Receiver,
@@ -142,7 +141,7 @@ def test_a_job_is_delivered_once_and_deleted(
 
 @pytest.mark.parametrize("receiver", [[500, 503]], indirect=True)
 def test_a_receiver_failing_twice_gets_the_event_on_the_third_try(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     sqs: Any,
     queues: Queues,
     receiver: Receiver,
@@ -162,7 +161,7 @@ def test_a_receiver_failing_twice_gets_the_event_on_the_third_try(
 
 @pytest.mark.parametrize("receiver", [[HANG]], indirect=True)
 def test_a_node_killed_mid_delivery_loses_nothing(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     sqs: Any,
     queues: Queues,
     receiver: Receiver,
@@ -187,7 +186,7 @@ def test_a_node_killed_mid_delivery_loses_nothing(
 
 @pytest.mark.parametrize("receiver", [[HANG]], indirect=True)
 def test_a_graceful_stop_hands_an_unfinished_job_back_at_once(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     sqs: Any,
     queues: Queues,
     receiver: Receiver,
@@ -212,7 +211,7 @@ def test_a_graceful_stop_hands_an_unfinished_job_back_at_once(
 
 @pytest.mark.parametrize("receiver", [[404]], indirect=True)
 def test_a_refused_job_goes_to_the_dead_letter_queue_with_its_reason(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     sqs: Any,
     queues: Queues,
     receiver: Receiver,
@@ -232,7 +231,7 @@ def test_a_refused_job_goes_to_the_dead_letter_queue_with_its_reason(
 
 @pytest.mark.parametrize("receiver", [[500, 500, 500]], indirect=True)
 def test_the_last_attempt_goes_to_the_dead_letter_queue(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     sqs: Any,
     queues: Queues,
     receiver: Receiver,
@@ -248,7 +247,7 @@ def test_the_last_attempt_goes_to_the_dead_letter_queue(
 
 @pytest.mark.parametrize("receiver", [[500] * 5], indirect=True)
 def test_each_retry_is_a_receive_so_the_redrive_policy_limits_them_too(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     sqs: Any,
     receiver: Receiver,
     nodes: list[ServerProcess],
@@ -264,7 +263,7 @@ def test_each_retry_is_a_receive_so_the_redrive_policy_limits_them_too(
 
 
 def test_an_unreadable_message_is_dead_lettered_and_the_node_goes_on(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     sqs: Any,
     queues: Queues,
     receiver: Receiver,
@@ -281,7 +280,7 @@ def test_an_unreadable_message_is_dead_lettered_and_the_node_goes_on(
 
 
 def test_a_fifo_queue_carries_jobs_too(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     sqs: Any,
     receiver: Receiver,
     nodes: list[ServerProcess],
@@ -295,7 +294,7 @@ def test_a_fifo_queue_carries_jobs_too(
 
 @pytest.mark.parametrize("receiver", [[404]], indirect=True)
 def test_without_a_redrive_policy_a_failed_job_is_logged_and_dropped(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     sqs: Any,
     receiver: Receiver,
     nodes: list[ServerProcess],
@@ -316,7 +315,7 @@ def test_without_a_redrive_policy_a_failed_job_is_logged_and_dropped(
 
 
 def test_settings_the_driver_needs_are_checked_at_start_up(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
 ) -> None:
     node = ServerProcess(args=["--queue-driver", "sqs"], env=moto_server.env)
     with pytest.raises(RuntimeError, match="server exited early") as exited:

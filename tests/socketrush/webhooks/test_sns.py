@@ -22,7 +22,7 @@ from socketrush.webhooks.sender import (
 )
 from socketrush.webhooks.sns import SnsPublisher, post_or_publish, publish_request
 from tests.socketrush.webhooks.receiver import Receiver
-from tests.support.moto import REGION, MotoServer, moto_server, unique  # noqa: F401
+from tests.support.moto import REGION, MotoServer, unique
 from tests.support.server import free_port
 
 BODY = events.body([events.member_added("presence-lobby", "alice")], 1_700_000_000_000)
@@ -59,13 +59,13 @@ def test_a_fifo_topic_groups_by_app_key_and_dedupes_by_webhook_id() -> None:
 
 
 @pytest.fixture
-def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in moto_server.env.items():
         monkeypatch.setenv(name, value)
 
 
 @pytest.fixture
-def subscribed(moto_server: MotoServer) -> Iterator[tuple[str, str]]:  # noqa: F811
+def subscribed(moto_server: MotoServer) -> Iterator[tuple[str, str]]:
     """A topic and the URL of an SQS queue that gets its messages raw (attributes kept)."""
     sns, sqs = moto_server.client("sns"), moto_server.client("sqs")
     topic = sns.create_topic(Name=unique("hooks"))["TopicArn"]
@@ -83,7 +83,7 @@ def subscribed(moto_server: MotoServer) -> Iterator[tuple[str, str]]:  # noqa: F
 
 
 def test_a_published_webhook_reaches_a_subscriber_verifiable(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     aws_env: None,
     subscribed: tuple[str, str],
 ) -> None:
@@ -110,7 +110,7 @@ def test_a_published_webhook_reaches_a_subscriber_verifiable(
 
 
 def test_a_missing_topic_is_refused_for_good(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     aws_env: None,
 ) -> None:
     missing = f"arn:aws:sns:{REGION}:123456789012:{unique('missing')}"
@@ -155,7 +155,7 @@ def test_urls_are_still_posted() -> None:
         assert receiver.wait_for(1)[0].body == BODY
 
 
-def test_clients_are_made_once_per_region(moto_server: MotoServer, aws_env: None) -> None:  # noqa: F811
+def test_clients_are_made_once_per_region(moto_server: MotoServer, aws_env: None) -> None:
     publisher = SnsPublisher(endpoint=moto_server.url)
     first = publisher._client("arn:aws:sns:eu-west-1:123456789012:a")
     assert publisher._client("arn:aws:sns:eu-west-1:123456789012:b") is first

@@ -15,7 +15,7 @@ import pytest
 from socketrush.webhooks.sender import ID_HEADER
 from tests.socketrush.webhooks.receiver import Receiver
 from tests.support.client import PusherClient, subscribe_signed
-from tests.support.moto import MotoServer, moto_server, unique  # noqa: F401 (fixture)
+from tests.support.moto import MotoServer, unique
 from tests.support.server import APP_ID, APP_KEY, APP_SECRET, ServerProcess
 
 pytestmark = pytest.mark.timeout(120)
@@ -24,7 +24,7 @@ ALICE = {"user_id": "alice", "user_info": {"name": "Alice"}}
 
 
 @pytest.fixture
-def topic_and_queue(moto_server: MotoServer) -> Iterator[tuple[str, str]]:  # noqa: F811
+def topic_and_queue(moto_server: MotoServer) -> Iterator[tuple[str, str]]:
     """A topic, and an SQS queue subscribed to it with SNS's usual JSON envelope."""
     sns, sqs = moto_server.client("sns"), moto_server.client("sqs")
     topic = sns.create_topic(Name=unique("pusher-hooks"))["TopicArn"]
@@ -75,7 +75,7 @@ def by_channel(event: dict) -> str:
 
 
 def test_presence_join_and_leave_reach_the_topic_and_the_url(
-    moto_server: MotoServer,  # noqa: F811
+    moto_server: MotoServer,
     topic_and_queue: tuple[str, str],
     receiver: Receiver,
     tmp_path: Path,
