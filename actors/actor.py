@@ -173,6 +173,12 @@ class Actor:
         return self._state is _State.RUNNING
 
     @property
+    def failure(self) -> BaseException | None:
+        """The crash that stopped the actor (its supervisor chose to stop it); None while it
+        runs and when it was stopped on request. Set before on_stop runs."""
+        return self._fatal_error
+
+    @property
     def mailbox_depth(self) -> int:
         """Messages queued and not yet taken by the actor's greenlet."""
         return len(self._mailbox)
@@ -220,6 +226,12 @@ class Actor:
 
     def on_restart(self, error: BaseException) -> None:
         """Runs after a crash the actor survives: reset state that may be half-updated."""
+
+    def on_dropped(self, message: object) -> None:
+        """A told message that stopping dropped unhandled (stop without drain, or a crash
+        the supervisor settled with a stop). Its sender was told nothing: override to hand
+        back what it asked for (a channel tells a socket whose join it never answered to
+        reconnect). Runs in whichever greenlet stopped the actor; must not block."""
 
     def state_summary(self) -> str:
         """One line describing the state, written to the log when the actor crashes."""
@@ -323,6 +335,11 @@ class Actor:
                 reply.set_exception(
                     ActorDeadError(f"{self.name} stopped before handling {type(message).__name__}")
                 )
+                continue
+            try:
+                self.on_dropped(message)
+            except Exception:
+                logger.exception("actor %s: on_dropped failed", self.name)
 
     def _deliver_later(self, message: object) -> None:
         # Runs in the hub: it must neither block nor raise.

@@ -53,6 +53,8 @@ class Recorder(Actor):
         self.seen: list[object] = []  # messages handled, in order
         self.events: list[object] = []  # hooks run, in order
         self.greenlets: list[object] = []  # the greenlet each message was handled in
+        self.dropped: list[object] = []  # tells a stop dropped unhandled
+        self.failure_at_stop: BaseException | None = None
 
     def on_start(self) -> None:
         self.events.append("start")
@@ -60,6 +62,10 @@ class Recorder(Actor):
 
     def on_stop(self) -> None:
         self.events.append("stop")
+        self.failure_at_stop = self.failure
+
+    def on_dropped(self, message: object) -> None:
+        self.dropped.append(message)
 
     def on_restart(self, error: BaseException) -> None:
         self.events.append(("restart", error))

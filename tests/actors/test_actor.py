@@ -118,7 +118,9 @@ def test_stop_without_drain_drops_what_is_queued() -> None:
     block.release.set()
     assert actor.join(1) is True
     assert actor.seen == []
+    assert actor.dropped == [1, 2, 3]  # handed to on_dropped, in order
     assert actor.events == ["start", "stop"]
+    assert actor.failure is None and actor.failure_at_stop is None  # stopped on request
 
 
 def test_stop_of_an_idle_actor_runs_on_stop_at_once_and_only_once() -> None:

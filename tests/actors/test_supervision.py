@@ -83,6 +83,10 @@ def test_stop_policy_stops_the_actor_and_reports_it_after_on_stop() -> None:
     assert actor.tell("late") is False
     assert actor.seen == []
     assert supervisor.stopped == [(actor, error, ["start", "stop"])]
+    # on_stop could tell the crash from a stop on request; the dropped tell was handed back
+    # (the ask failed instead).
+    assert actor.failure is error and actor.failure_at_stop is error
+    assert actor.dropped == ["dropped"]
 
 
 def test_an_ask_that_raises_is_not_a_crash(caplog: pytest.LogCaptureFixture) -> None:
