@@ -35,7 +35,7 @@ from socketrush.app import (
     Unsubscribe,
     server_to_user_channel,
 )
-from socketrush.channel import Broadcast, ChannelActor, Member, not_subscribed_error
+from socketrush.channels import Broadcast, ChannelActor, Member, not_subscribed_error
 from socketrush.http.upgrade import Handshake
 from socketrush.inbound import READ_CHUNK, read_until_done, watch_reads
 from socketrush.outbox import Outbox

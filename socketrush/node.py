@@ -26,7 +26,7 @@ from socketrush.app import (
 from socketrush.app_managers import AppManager, AppManagerError, build_app_manager
 from socketrush.cache.access import ActorCache, CacheAccess
 from socketrush.cache.base import Cache
-from socketrush.channel import SubscriptionCount
+from socketrush.channels import SubscriptionCount
 from socketrush.cluster.host import Reach
 from socketrush.cluster.messages import AppSnapshot, ClusterLink
 from socketrush.cluster.state import ClusterState

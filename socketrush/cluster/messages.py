@@ -1,7 +1,7 @@
 """What channel and app actors tell the cluster state actor, and what it answers.
 
-Kept apart from the actor so `channel.py` and `app.py` can import them without importing
-Redis or each other.
+Kept apart from the actor so the `channels` and `app` packages can import them without
+importing Redis or each other.
 """
 
 from __future__ import annotations

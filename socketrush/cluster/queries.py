@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import redis
 
-from socketrush.channel import ChannelStats
+from socketrush.channels import ChannelStats
 from socketrush.cluster.messages import ChannelQuery, ChannelsQuery, UsersQuery
 from socketrush.protocol.channels import classify
 from socketrush.redis_client import RedisKeys

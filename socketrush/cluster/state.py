@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import redis
 
 from actors import Actor, Supervisor
-from socketrush.channel import ChannelStats
+from socketrush.channels import ChannelStats
 from socketrush.cluster.host import Host, announce_member_added, announce_member_removed
 from socketrush.cluster.messages import (
     ChannelCount,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 
-from socketrush.channel import Subscriber
+from socketrush.channels import Subscriber
 from socketrush.dashboard.access import DashboardAccess
 from socketrush.dashboard.hub import (
     DEBUG_CHANNEL,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from actors import Actor
-from socketrush.channel import Subscriber
+from socketrush.channels import Subscriber
 from socketrush.dashboard import peers
 from socketrush.dashboard.stats import (
     SAMPLE_SECONDS,

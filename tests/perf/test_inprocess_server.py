@@ -19,9 +19,9 @@ from gevent import socket as gsocket
 from actors import runners
 from loadtests.certificates import make_certificate
 from loadtests.rawws import OP_TEXT, RawPusher, encode_frame
-from socketrush import app as app_module
-from socketrush import channel as channel_module
 from socketrush import metrics, tally
+from socketrush.app import actor as app_module
+from socketrush.channels import actor as channel_module
 from socketrush.connection import SocketActor
 from socketrush.outbox import Outbox
 from socketrush.protocol import frames

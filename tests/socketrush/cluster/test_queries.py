@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from socketrush.channel import ChannelStats
+from socketrush.channels import ChannelStats
 from socketrush.cluster.messages import ChannelQuery, ChannelsQuery
 from socketrush.cluster.queries import Queries
 from socketrush.redis_client import RedisKeys

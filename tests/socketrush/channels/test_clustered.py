@@ -1,23 +1,15 @@
-"""ChannelActor: publishes queued behind each other reach a subscriber in one write; across
-nodes, a member event that pub/sub delivers after a joiner's member list already reflected it
-reaches only the subscribers it changes something for, and a joiner gets no subscription count
-older than the one its own join produced."""
+"""ClusteredMembership: across nodes, a member event that pub/sub delivers after a joiner's
+member list already reflected it reaches only the subscribers it changes something for, a
+joiner gets no subscription count older than the one its own join produced."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import orjson
 import pytest
 
-from socketrush import metrics, tally
-from socketrush.cache.access import DirectCache
-from socketrush.cache.local import LocalCache
-from socketrush.channel import (
-    _RUN_BYTES,
+from socketrush.channels import (
     Broadcast,
     ChannelActor,
-    ChannelSettings,
     Join,
     Leave,
     Member,
@@ -26,7 +18,6 @@ from socketrush.channel import (
 )
 from socketrush.cluster.messages import (
     ChannelCount,
-    ClusterLink,
     CountWritten,
     PresenceJoin,
     PresenceJoined,
@@ -34,55 +25,9 @@ from socketrush.cluster.messages import (
 from socketrush.protocol import frames
 from socketrush.protocol.channels import classify
 from socketrush.protocol.websocket import text_frame
+from tests.support.channels import Cluster, Socket, channel_settings
 
 ROOM = "presence-room"
-
-
-@dataclass
-class Socket:
-    """A subscriber that records each write as the JSON frames it carried."""
-
-    socket_id: str
-    writes: list[list[dict]] = field(default_factory=list)
-
-    def send_frame(self, frame: bytes) -> None:
-        carried = []
-        while frame:  # unmasked server frames, payloads under 64 KiB
-            length, start = frame[1] & 0x7F, 2
-            if length == 126:
-                length, start = int.from_bytes(frame[2:4], "big"), 4
-            carried.append(orjson.loads(frame[start : start + length]))
-            frame = frame[start + length :]
-        self.writes.append(carried)
-
-    @property
-    def frames(self) -> list[dict]:
-        return [frame for write in self.writes for frame in write]
-
-    def events_per_write(self) -> list[list[str]]:
-        return [[f["event"] for f in write] for write in self.writes]
-
-    def events(self) -> list[tuple[str, str]]:
-        """(event, user id) of the member events received, in order."""
-        return [
-            (f["event"].rpartition(":")[2], orjson.loads(f["data"])["user_id"])
-            for f in self.frames
-            if f["event"].startswith("pusher_internal:member_")
-        ]
-
-
-@dataclass
-class Cluster:
-    """Stands in for the cluster state actor: records what the channel tells it."""
-
-    told: list[object] = field(default_factory=list)
-
-    def tell(self, message: object) -> bool:
-        self.told.append(message)
-        return True
-
-    def ask(self, message: object, timeout: float = 5.0) -> object:
-        raise AssertionError("a channel never asks the cluster")
 
 
 @pytest.fixture
@@ -92,13 +37,7 @@ def cluster() -> Cluster:
 
 def clustered_channel(cluster: Cluster, name: str, *, counted: bool) -> ChannelActor:
     """A started channel actor on a node that shares state through `cluster`."""
-    settings = ChannelSettings(
-        app_id="app",
-        max_presence_members=100,
-        subscription_count_enabled=counted,
-        cache=DirectCache(LocalCache()),
-        cluster=ClusterLink("app", cluster),
-    )
+    settings = channel_settings(cluster=cluster, counted=counted)
     return ChannelActor(classify(name), settings, on_empty=lambda _: None).start()
 
 
@@ -166,13 +105,6 @@ def test_a_subscriber_that_left_is_forgotten(channel: ChannelActor, cluster: Clu
     assert alice.events() == [("member_added", "bob")]
     arrives(channel, frames.member_added(ROOM, "carol", {}), except_socket_id="carol")
     assert alice.events() == [("member_added", "bob"), ("member_added", "carol")]
-
-
-def test_member_change_recognises_only_member_events() -> None:
-    assert member_change(frames.member_removed(ROOM, "u")).user_id == "u"
-    assert member_change(frames.member_added(ROOM, "u", {"a": 1})).added is True
-    assert member_change(frames.member_removed(ROOM, "u")).added is False
-    assert member_change(frames.event_frame("member_added", ROOM, "{}")) is None
 
 
 COUNTED = "counted"
@@ -274,65 +206,37 @@ def test_a_joiner_that_left_before_its_answer_is_forgotten(
     assert counts(bob) == [1]
 
 
-def publish(event: str, pad: int = 0) -> bytes:
-    return text_frame(orjson.dumps({"event": event, "channel": "news", "data": "x" * pad}))
+def test_a_late_answer_does_not_undo_the_same_users_join_from_another_socket(
+    channel: ChannelActor, cluster: Cluster
+) -> None:
+    """Bob's first socket leaves while its join is being written; his second socket's join
+    is then on its way. The first answer must not tell the cluster bob left: the second
+    join has (or will have) written him, and a leave behind it would remove him."""
+    first, second = Socket("1.1"), Socket("2.2")
+    channel.ask(Join(first, Member("bob", {})))
+    first_join = cluster.told[-1]
+    channel.ask(Leave(first))
+    channel.ask(Join(second, Member("bob", {})))
+    second_join = cluster.told[-1]
+    told_before = len(cluster.told)
+    channel.ask(PresenceJoined(first_join.token, {"bob": {}}))
+    assert cluster.told[told_before:] == []
+    channel.ask(PresenceJoined(second_join.token, {"bob": {}}))
+    assert [f["event"] for f in second.frames] == ["pusher_internal:subscription_succeeded"]
+    assert channel.user_ids() == ["bob"]
 
 
-def local_channel() -> ChannelActor:
-    """A channel actor on a single node, not started: what is told queues up meanwhile."""
-    settings = ChannelSettings(
-        app_id="runs",
-        max_presence_members=100,
-        subscription_count_enabled=False,
-        cache=DirectCache(LocalCache()),
-    )
-    return ChannelActor(classify("news"), settings, on_empty=lambda _: None)
-
-
-def test_queued_plain_broadcasts_go_out_as_one_write_per_subscriber() -> None:
-    """A run of queued publishes is joined; one excluding another socket starts a new run,
-    and a client event (which has a sender) is never joined."""
-    channel = local_channel()
-    a, b = Socket("1.1"), Socket("2.2")
-    for message in [
-        Join(a),
-        Join(b),
-        Broadcast(publish("e1")),
-        Broadcast(publish("e2")),
-        Broadcast(publish("e3")),
-        Broadcast(publish("e4"), except_socket_id="1.1"),
-        Broadcast(publish("e5"), except_socket_id="1.1"),
-        Broadcast(publish("client-1"), except_socket_id="1.1", sender=a),
-        Broadcast(publish("e6")),
-        Broadcast(publish("e7")),
-    ]:
-        channel.tell(message)
-    before = metrics.MESSAGES_OUT.labels("runs")._value.get()
-    channel.start()
-    channel.stop(drain=True)
-    assert channel.join(1) is True
-    succeeded = ["pusher_internal:subscription_succeeded"]
-    assert a.events_per_write() == [succeeded, ["e1", "e2", "e3"], ["e6", "e7"]]
-    assert b.events_per_write() == [
-        succeeded,
-        ["e1", "e2", "e3"],
-        ["e4", "e5"],
-        ["client-1"],
-        ["e6", "e7"],
-    ]
-    tally.flush_all()
-    sent = 2 + 2 * 3 + 2 + 1 + 2 * 2
-    assert metrics.MESSAGES_OUT.labels("runs")._value.get() - before == sent
-
-
-def test_a_joined_write_stays_within_its_byte_bound() -> None:
-    channel = local_channel()
-    subscriber = Socket("1.1")
-    pad = _RUN_BYTES // 3  # two frames fit in the bound, a third does not
-    channel.tell(Join(subscriber))
-    for number in range(5):
-        channel.tell(Broadcast(publish(f"e{number}", pad)))
-    channel.start()
-    channel.stop(drain=True)
-    assert channel.join(1) is True
-    assert subscriber.events_per_write()[1:] == [["e0", "e1"], ["e2", "e3"], ["e4"]]
+def test_while_redis_is_unreachable_a_join_is_decided_from_this_nodes_members(
+    channel: ChannelActor, cluster: Cluster
+) -> None:
+    """The cluster actor journals the join and answers without a list: the channel admits
+    the joiner from its own roster, and its member_added reaches only who lacks it."""
+    alice, bob = Socket("alice"), Socket("bob")
+    join(channel, cluster, alice, ["alice"])
+    channel.ask(Join(bob, Member("bob", {})))
+    channel.ask(PresenceJoined(cluster.told[-1].token, None))
+    assert [f["event"] for f in bob.frames] == ["pusher_internal:subscription_succeeded"]
+    assert orjson.loads(bob.frames[0]["data"])["presence"]["ids"] == ["alice", "bob"]
+    assert alice.events() == [("member_added", "bob")]
+    assert cluster.told[-1] == ChannelCount("app", ROOM, 2, False)
+    assert channel.user_ids() == ["alice", "bob"]

@@ -12,7 +12,7 @@ from socketrush.adapters.local import LocalAdapter
 from socketrush.app import AppActor, Publish, Subscribe
 from socketrush.cache.access import DirectCache
 from socketrush.cache.local import LocalCache
-from socketrush.channel import ChannelActor
+from socketrush.channels import ChannelActor
 from socketrush.config import AppSettings
 from socketrush.protocol.channels import classify
 

@@ -10,21 +10,38 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from typing import Protocol
 
 from actors import Actor, ActorError
 from socketrush.adapters.base import Adapter
+from socketrush.app.messages import (
+    TERMINATE_PREFIX,
+    ChannelEmpty,
+    CloseAll,
+    Connect,
+    Connection,
+    Disconnect,
+    ListChannels,
+    Publish,
+    QueryChannel,
+    QueryUsers,
+    RemoteConnections,
+    SignIn,
+    Snapshot,
+    Subscribe,
+    TerminateUser,
+    Unsubscribe,
+    UpdateSettings,
+    server_to_user_channel,
+)
+from socketrush.app.users import SignedInUsers
 from socketrush.cache.access import CACHE_TTL_SECONDS, CacheAccess, cache_key
-from socketrush.channel import (
+from socketrush.channels import (
     Broadcast,
     ChannelActor,
     ChannelSettings,
     ChannelStats,
     Join,
     Leave,
-    Member,
-    Subscriber,
     SubscriptionCount,
     member_change,
     not_subscribed_error,
@@ -40,142 +57,15 @@ from socketrush.cluster.messages import (
     UsersQuery,
 )
 from socketrush.config import AppSettings
-from socketrush.protocol import frames
 from socketrush.protocol.channels import ChannelInfo, classify
 from socketrush.protocol.errors import Err, ErrorSpec
 from socketrush.protocol.websocket import text_frame
 from socketrush.supervision import counted_supervisor
-from socketrush.webhooks.events import Event
 from socketrush.webhooks.notifier import WebhookNotifier
 
 log = logging.getLogger(__name__)
 
 RESERVE_TIMEOUT_SECONDS = 2.0  # a connecting socket waits this long for the cluster's quota
-
-
-class Connection(Subscriber, Protocol):
-    """What the app needs of a connection beyond being a subscriber."""
-
-    def close_with(self, spec: ErrorSpec, message: str | None = None) -> None: ...
-
-    def channel_ready(self, name: str, channel: ChannelActor) -> None:
-        """The actor of a channel this connection asked to join, so that its client events
-        can skip the app actor (one actor hop less on the hottest client path)."""
-
-
-def server_to_user_channel(user_id: str) -> str:
-    return f"#server-to-user-{user_id}"
-
-
-# Travels between nodes like a broadcast (no client can subscribe to a `#` name), but is a
-# command: each node closes the user's sockets it holds.
-TERMINATE_PREFIX = "#terminate-user-"
-# Likewise a cluster-wide subscription count: `#count:<channel>`, payload {"n": count, "v":
-# version}, handed to the channel as a `SubscriptionCount`.
-COUNT_PREFIX = "#count:"
-
-
-# -- messages --
-
-
-@dataclass(frozen=True, slots=True)
-class Connect:
-    connection: Connection
-    reserved: bool = False  # the cluster already counted it within the connection limit
-
-
-@dataclass(frozen=True, slots=True)
-class Disconnect:
-    connection: Connection
-    channels: tuple[str, ...]
-    user_id: str | None
-    watchlist: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Subscribe:
-    connection: Connection
-    channel: ChannelInfo
-    member: Member | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Unsubscribe:
-    connection: Connection
-    channel: str
-
-
-@dataclass(frozen=True, slots=True)
-class Publish:
-    """One event for one channel: `payload` is the JSON text, encoded once by the sender."""
-
-    channel: str
-    payload: bytes
-    except_socket_id: str | None = None
-    cacheable: bool = True
-    sender: Subscriber | None = None  # set for client events; see `Broadcast.sender`
-    from_remote: bool = False  # arrived from another node: deliver here, never re-publish
-    webhook: Event | None = None  # a client event's webhook; see `Broadcast.webhook`
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateSettings:
-    """The app manager found new settings (e.g. edited in the database)."""
-
-    settings: AppSettings
-
-
-@dataclass(frozen=True, slots=True)
-class SignIn:
-    connection: Connection
-    user_id: str
-    watchlist: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TerminateUser:
-    user_id: str
-    from_remote: bool = False  # another node asked: close ours, tell no one else
-
-
-@dataclass(frozen=True, slots=True)
-class CloseAll:
-    """Close every connection of the app with `spec` (e.g. 4200 on graceful shutdown)."""
-
-    spec: ErrorSpec
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelEmpty:
-    channel: ChannelActor
-
-
-@dataclass(frozen=True, slots=True)
-class ListChannels:
-    prefix: str
-    with_user_count: bool
-
-
-@dataclass(frozen=True, slots=True)
-class QueryChannel:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class QueryUsers:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteConnections:
-    """How many connections the app has on the other live nodes (for the quota)."""
-
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Ask for this node's state of the app, to write it to the cluster again."""
 
 
 class AppActor(Actor):
@@ -199,8 +89,7 @@ class AppActor(Actor):
         self.notifier = notifier  # read by connections to build client_event webhooks
         self._channels: dict[str, ChannelActor] = {}
         self._connections: dict[str, Connection] = {}
-        self._users: dict[str, dict[str, Connection]] = {}  # user id -> socket id -> conn
-        self._watchers: dict[str, dict[str, Connection]] = {}  # watched id -> watchers
+        self._users = SignedInUsers()
         self._apply(settings)
 
     def _apply(self, settings: AppSettings) -> None:
@@ -313,20 +202,9 @@ class AppActor(Actor):
             self._count_connections()
         for name in message.channels:
             self._leave(conn, name)
-        for watched in message.watchlist:
-            watchers = self._watchers.get(watched)
-            if watchers is not None:
-                watchers.pop(conn.socket_id, None)
-                if not watchers:
-                    del self._watchers[watched]
         if message.user_id is not None:
             self._leave(conn, server_to_user_channel(message.user_id))
-            sockets = self._users.get(message.user_id)
-            if sockets is not None:
-                sockets.pop(conn.socket_id, None)
-                if not sockets:
-                    del self._users[message.user_id]
-                    self._tell_watchers(message.user_id, "offline")
+        self._users.disconnected(conn, message.user_id, message.watchlist)
 
     # -- channels --
 
@@ -401,29 +279,12 @@ class AppActor(Actor):
     # -- users --
 
     def _sign_in(self, message: SignIn) -> None:
-        conn, user_id = message.connection, message.user_id
-        first_socket = user_id not in self._users
-        self._users.setdefault(user_id, {})[conn.socket_id] = conn
-        self._join(classify(server_to_user_channel(user_id)), Join(conn, silent=True))
-        for watched in message.watchlist:
-            self._watchers.setdefault(watched, {})[conn.socket_id] = conn
-        online = [uid for uid in message.watchlist if uid in self._users]
-        if online:
-            conn.send_frame(
-                text_frame(frames.watchlist_events([{"name": "online", "user_ids": online}]))
-            )
-        if first_socket:
-            self._tell_watchers(user_id, "online")
-
-    def _tell_watchers(self, user_id: str, name: str) -> None:
-        watchers = self._watchers.get(user_id)
-        if watchers:
-            frame = text_frame(frames.watchlist_events([{"name": name, "user_ids": [user_id]}]))
-            for conn in watchers.values():
-                conn.send_frame(frame)
+        conn = message.connection
+        self._join(classify(server_to_user_channel(message.user_id)), Join(conn, silent=True))
+        self._users.sign_in(conn, message.user_id, message.watchlist)
 
     def _terminate_user(self, message: TerminateUser) -> int:
-        sockets = list(self._users.get(message.user_id, {}).values())
+        sockets = self._users.sockets_of(message.user_id)
         for conn in sockets:
             conn.close_with(Err.UNAUTHORIZED_CONNECTION, "Connection terminated by the app")
         if not message.from_remote:

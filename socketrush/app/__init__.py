@@ -1,0 +1,51 @@
+"""Apps: one `AppActor` per app on this node, and the messages other layers send it.
+
+Layout: `messages` (what connections, the HTTP API and the node tell or ask an app), `actor`
+(registries, routing, supervision of channels), `users` (signed-in users and watchlists).
+"""
+
+from socketrush.app.actor import AppActor
+from socketrush.app.messages import (
+    COUNT_PREFIX,
+    TERMINATE_PREFIX,
+    ChannelEmpty,
+    CloseAll,
+    Connect,
+    Connection,
+    Disconnect,
+    ListChannels,
+    Publish,
+    QueryChannel,
+    QueryUsers,
+    RemoteConnections,
+    SignIn,
+    Snapshot,
+    Subscribe,
+    TerminateUser,
+    Unsubscribe,
+    UpdateSettings,
+    server_to_user_channel,
+)
+
+__all__ = [
+    "COUNT_PREFIX",
+    "TERMINATE_PREFIX",
+    "AppActor",
+    "ChannelEmpty",
+    "CloseAll",
+    "Connect",
+    "Connection",
+    "Disconnect",
+    "ListChannels",
+    "Publish",
+    "QueryChannel",
+    "QueryUsers",
+    "RemoteConnections",
+    "SignIn",
+    "Snapshot",
+    "Subscribe",
+    "TerminateUser",
+    "Unsubscribe",
+    "UpdateSettings",
+    "server_to_user_channel",
+]

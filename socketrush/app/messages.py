@@ -1,0 +1,137 @@
+"""What connections, the HTTP API, the node and the app's own channels tell or ask an app.
+
+Kept apart from the actor so senders can name them without the actor's dependencies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from socketrush.channels import ChannelActor, Member, Subscriber
+from socketrush.config import AppSettings
+from socketrush.protocol.channels import ChannelInfo
+from socketrush.protocol.errors import ErrorSpec
+from socketrush.webhooks.events import Event
+
+
+class Connection(Subscriber, Protocol):
+    """What the app needs of a connection beyond being a subscriber."""
+
+    def close_with(self, spec: ErrorSpec, message: str | None = None) -> None: ...
+
+    def channel_ready(self, name: str, channel: ChannelActor) -> None:
+        """The actor of a channel this connection asked to join, so that its client events
+        can skip the app actor (one actor hop less on the hottest client path)."""
+
+
+def server_to_user_channel(user_id: str) -> str:
+    return f"#server-to-user-{user_id}"
+
+
+# Travels between nodes like a broadcast (no client can subscribe to a `#` name), but is a
+# command: each node closes the user's sockets it holds.
+TERMINATE_PREFIX = "#terminate-user-"
+# Likewise a cluster-wide subscription count: `#count:<channel>`, payload {"n": count, "v":
+# version}, handed to the channel as a `SubscriptionCount`.
+COUNT_PREFIX = "#count:"
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    connection: Connection
+    reserved: bool = False  # the cluster already counted it within the connection limit
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    connection: Connection
+    channels: tuple[str, ...]
+    user_id: str | None
+    watchlist: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    connection: Connection
+    channel: ChannelInfo
+    member: Member | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    connection: Connection
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """One event for one channel: `payload` is the JSON text, encoded once by the sender."""
+
+    channel: str
+    payload: bytes
+    except_socket_id: str | None = None
+    cacheable: bool = True
+    sender: Subscriber | None = None  # set for client events; see `Broadcast.sender`
+    from_remote: bool = False  # arrived from another node: deliver here, never re-publish
+    webhook: Event | None = None  # a client event's webhook; see `Broadcast.webhook`
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateSettings:
+    """The app manager found new settings (e.g. edited in the database)."""
+
+    settings: AppSettings
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    connection: Connection
+    user_id: str
+    watchlist: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TerminateUser:
+    user_id: str
+    from_remote: bool = False  # another node asked: close ours, tell no one else
+
+
+@dataclass(frozen=True, slots=True)
+class CloseAll:
+    """Close every connection of the app with `spec` (e.g. 4200 on graceful shutdown)."""
+
+    spec: ErrorSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelEmpty:
+    channel: ChannelActor
+
+
+@dataclass(frozen=True, slots=True)
+class ListChannels:
+    prefix: str
+    with_user_count: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QueryChannel:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueryUsers:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteConnections:
+    """How many connections the app has on the other live nodes (for the quota)."""
+
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Ask for this node's state of the app, to write it to the cluster again."""

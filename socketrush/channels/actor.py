@@ -1,0 +1,255 @@
+"""ChannelActor: one per occupied channel on this node.
+
+It owns the channel's subscribers and presence roster, and it is the only place that fans a
+broadcast out: the frame arrives already encoded and framed, and the same bytes are offered to
+every subscriber's outbox. Who decides membership — this node alone, or the cluster — is its
+membership strategy, chosen once at creation (`membership_for`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import cast
+
+from actors import Actor, Supervisor
+from socketrush.cache.access import CachedEvent, cache_key
+from socketrush.channels.clustered import ClusteredMembership
+from socketrush.channels.fanout import fan_out, send_one
+from socketrush.channels.local import LocalMembership
+from socketrush.channels.membership import Channel, Membership
+from socketrush.channels.messages import (
+    Broadcast,
+    ChannelSettings,
+    ChannelStats,
+    Join,
+    Leave,
+    Subscriber,
+    not_subscribed_error,
+)
+from socketrush.channels.roster import PresenceRoster
+from socketrush.protocol import frames
+from socketrush.protocol.channels import ChannelInfo, ChannelKind
+from socketrush.protocol.errors import Err
+from socketrush.protocol.websocket import text_frame
+from socketrush.webhooks import events
+from socketrush.webhooks.events import Event
+
+# A Broadcast's last fields when it is a plain publish (from the HTTP API or another node):
+# no client-event sender, no webhook, no member change. Runs of these that exclude the same
+# socket are joined (`_broadcast_run`) up to these bounds, which keep one write within a
+# socket's send buffer.
+_PLAIN = (None, None, None)
+_RUN_FRAMES = 64
+_RUN_BYTES = 16 * 1024
+
+
+def membership_for(channel: Channel) -> Membership:
+    """Clustered when nodes share state; server-to-user channels are internal to a node."""
+    link = channel.settings.cluster
+    if link is None or channel.info.kind is ChannelKind.SERVER_TO_USER:
+        return LocalMembership(channel)
+    return ClusteredMembership(channel, link)
+
+
+class ChannelActor(Actor):
+    """State: subscribers by socket id, the presence roster, and the membership strategy's
+    own (see `membership_for`)."""
+
+    def __init__(
+        self,
+        info: ChannelInfo,
+        settings: ChannelSettings,
+        on_empty: Callable[[ChannelActor], None],
+        supervisor: Supervisor | None = None,
+    ) -> None:
+        super().__init__(name=f"channel:{info.name}", supervisor=supervisor)
+        self.info = info
+        self.settings = settings
+        self._app_id = settings.app_id
+        self._on_empty = on_empty
+        # Server-to-user channels are internal: no webhooks.
+        internal = info.kind is ChannelKind.SERVER_TO_USER
+        self._notifier = None if internal else settings.notifier
+        self.subscribers: dict[str, Subscriber] = {}
+        self.roster: PresenceRoster | None = PresenceRoster() if info.is_presence else None
+        self._membership: Membership = membership_for(self)
+
+    # -- read-only snapshots (non-yielding; see docs/architecture.md "queries") --
+
+    def stats(self) -> ChannelStats:
+        user_count = len(self.roster) if self.roster is not None else None
+        return ChannelStats(len(self.subscribers), user_count)
+
+    def user_ids(self) -> list[str]:
+        return self.roster.user_ids() if self.roster is not None else []
+
+    def local_presence(self) -> dict[str, object]:
+        """This node's members (user id -> info), for rewriting the cluster's state."""
+        return self.roster.info() if self.roster is not None else {}
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.subscribers and not self._membership.pending
+
+    def state_summary(self) -> str:
+        members = len(self.roster) if self.roster is not None else 0
+        return f"channel={self.info.name} subscribers={len(self.subscribers)} members={members}"
+
+    # -- messages --
+
+    def receive(self, message: object) -> object:
+        if isinstance(message, Broadcast):
+            sender = message.sender
+            if sender is not None and sender.socket_id not in self.subscribers:
+                self.send(sender, text_frame(not_subscribed_error(self.info.name)))
+            elif message.member is not None:
+                self._membership.member_event(
+                    message.frame, message.member, message.except_socket_id
+                )
+            elif sender is None and self.mailbox_depth and message[2:] == _PLAIN:
+                self._broadcast_run(message.frame, message.except_socket_id)
+            else:
+                fan_out(self._app_id, self.subscribers, message.frame, message.except_socket_id)
+                if message.webhook is not None:
+                    self.webhook(message.webhook)
+            if not self.subscribers:
+                self.notify_if_empty()  # the app keeps a channel that had mail when it emptied
+        elif isinstance(message, Join):
+            if message.member is not None:
+                self._membership.join(message)
+            else:
+                self.admit(message)
+        elif isinstance(message, Leave):
+            self._leave(message.subscriber)
+        elif isinstance(message, CachedEvent):
+            self._send_cached(message)
+        elif not self._membership.receive(message):
+            raise TypeError(f"unexpected message {type(message).__name__}")
+        return None
+
+    def _broadcast_run(self, frame: bytes, except_socket_id: str | None) -> None:
+        """Send this plain broadcast together with the plain ones queued behind it that
+        exclude the same socket (usually none), as one write per subscriber.
+
+        They queue when a fan-out takes longer than the gap between publishes, and then the
+        send system call is most of the cost of a delivery: a run of n costs one send per
+        subscriber instead of n. It adds no delay, since nothing waits for a run to fill."""
+        size = len(frame)
+
+        def joinable(message: object) -> bool:
+            nonlocal size
+            if (
+                type(message) is not Broadcast
+                or message.except_socket_id != except_socket_id
+                or message[2:] != _PLAIN
+            ):
+                return False
+            size += len(message.frame)
+            return size <= _RUN_BYTES
+
+        run = cast(list[Broadcast], self.take_queued(joinable, _RUN_FRAMES))
+        if run:
+            frame = b"".join([frame, *(queued.frame for queued in run)])
+        fan_out(self._app_id, self.subscribers, frame, except_socket_id, 1 + len(run))
+
+    # -- what the membership strategy uses (see membership.Channel) --
+
+    def broadcast(self, frame: bytes, except_socket_id: str | None = None) -> None:
+        fan_out(self._app_id, self.subscribers, frame, except_socket_id)
+
+    def send(self, subscriber: Subscriber, frame: bytes) -> None:
+        send_one(self._app_id, subscriber, frame)
+
+    def webhook(self, event: Event) -> None:
+        """Tell the app's notifier (never waits), unless someone else sends this one."""
+        notifier = self._notifier
+        if notifier is not None and event["name"] not in self._membership.webhooks_elsewhere:
+            notifier.notify(event)
+
+    def admit(self, join: Join) -> None:
+        """Subscribe as this node decides alone (its own roster and member limit)."""
+        subscriber, member = join.subscriber, join.member
+        socket_id = subscriber.socket_id
+        if socket_id in self.subscribers:
+            # A repeated subscribe is answered again, without changing membership.
+            if not join.silent:
+                self.send(subscriber, text_frame(self._succeeded_frame()))
+            return
+        roster = self.roster
+        new_member = member is not None and roster is not None and member.user_id not in roster
+        if new_member and len(roster) >= self.settings.max_presence_members:
+            self.refuse_full(subscriber)
+            return
+        occupied = not self.subscribers
+        self.add(join, roster if member is not None else None)
+        if occupied:
+            self.webhook(events.channel_occupied(self.info.name))
+        if new_member:
+            self._membership.member_added(member, socket_id)
+        if join.silent:
+            return
+        self.send(subscriber, text_frame(self._succeeded_frame()))
+        self.welcome(subscriber)
+
+    def add(self, join: Join, listed: Iterable[str] | None) -> None:
+        subscriber, member = join.subscriber, join.member
+        socket_id = subscriber.socket_id
+        self.subscribers[socket_id] = subscriber
+        if member is not None and self.roster is not None:
+            self.roster.add(socket_id, member)
+        self._membership.added(socket_id, listed)
+
+    def welcome(self, subscriber: Subscriber) -> None:
+        if self.info.is_cache:
+            key = cache_key(self._app_id, self.info.name)
+            answer = self.settings.cache.fetch(key, self, subscriber)
+            if answer is not None:
+                self._send_cached(answer)
+        self._membership.welcomed()
+
+    def refuse_full(self, subscriber: Subscriber) -> None:
+        refusal = frames.subscription_refused(self.info.name, Err.SUBSCRIPTION_PRESENCE_FULL)
+        self.send(subscriber, text_frame(refusal))
+        self.notify_if_empty()
+
+    def presence_frame(self, members: dict[str, object]) -> bytes:
+        ids = list(members)
+        presence = {"ids": ids, "hash": members, "count": len(ids)}
+        return frames.subscription_succeeded(self.info.name, presence)
+
+    def notify_if_empty(self) -> None:
+        if not self.subscribers:
+            self._on_empty(self)
+
+    # -- the rest of a subscriber's life --
+
+    def _send_cached(self, answer: CachedEvent) -> None:
+        """The cache channel's last event (or a miss) for a subscriber still here."""
+        subscriber = cast(Subscriber, answer.token)
+        if self.subscribers.get(subscriber.socket_id) is not subscriber:
+            return
+        name = self.info.name
+        payload = answer.payload if answer.payload is not None else frames.cache_miss(name)
+        self.send(subscriber, text_frame(payload))
+        if answer.payload is None:
+            self.webhook(events.cache_miss(name))
+
+    def _leave(self, subscriber: Subscriber) -> None:
+        socket_id = subscriber.socket_id
+        if self._membership.cancel_join(socket_id):
+            self.notify_if_empty()
+            return
+        if self.subscribers.pop(socket_id, None) is None:
+            return
+        user_id = self.roster.remove(socket_id) if self.roster is not None else None
+        if user_id is not None:
+            self._membership.member_left(user_id)
+        self._membership.removed(socket_id)
+        if not self.subscribers:
+            self.webhook(events.channel_vacated(self.info.name))
+        self.notify_if_empty()
+
+    def _succeeded_frame(self) -> bytes:
+        if self.roster is None:
+            return frames.subscription_succeeded(self.info.name)
+        return self.presence_frame(self.roster.info())
