@@ -113,6 +113,11 @@ QUEUE_SHARED_DEPTH = Gauge(
 ACTOR_RESTARTS = Counter(
     "socketrush_actor_restarts", "Actors restarted by their supervisor", ["app_id", "actor"]
 )
+ACTORS_STOPPED = Counter(
+    "socketrush_actors_stopped",
+    "App and channel actors stopped after a crash loop; their sockets were closed with 4200",
+    ["app_id", "actor"],
+)
 ADAPTER_PUBLISHED = Counter(
     "socketrush_adapter_published", "Broadcasts published to other nodes", ["app_id"]
 )

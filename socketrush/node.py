@@ -37,7 +37,7 @@ from socketrush.protocol.errors import ErrorSpec
 from socketrush.queues.base import Queue
 from socketrush.ratelimit import RateLimiter, build_rate_limiter
 from socketrush.redis_client import RedisKeys, redis_from_settings
-from socketrush.supervision import counted_supervisor
+from socketrush.supervision import HealingSupervisor, counted_supervisor
 from socketrush.webhooks import events
 from socketrush.webhooks.events import Event
 from socketrush.webhooks.notifier import NotifierTiming, WebhookNotifier
@@ -87,7 +87,7 @@ class Node:
         peer_id = None if self.cluster is None else self.cluster.node_id
         self.dashboard = Dashboard(settings, lambda: self.apps, self.adapter, peer_id)
         self._apps: dict[str, AppActor] = {}  # by app id
-        self._notifiers: list[WebhookNotifier] = []
+        self._notifiers: dict[str, WebhookNotifier] = {}  # by app id; outlive a replaced app
         self._webhook_timing = NotifierTiming(
             member_removed_delay=settings.webhook_member_removed_delay_ms / 1000,
             batch_window=settings.webhook_batch_window_ms / 1000,
@@ -143,9 +143,9 @@ class Node:
         if isinstance(self.cache_access, ActorCache):
             self.cache_access.actor.stop(drain=True)  # last publishes still reach the cache
         self.adapter.stop()
-        for notifier in self._notifiers:
+        for notifier in self._notifiers.values():
             notifier.stop(drain=True)
-        for notifier in self._notifiers:
+        for notifier in self._notifiers.values():
             notifier.join(max(0.0, deadline - time.monotonic()))
         self.queue.stop(max(0.0, deadline - time.monotonic()))
         self.dashboard.stop()
@@ -192,19 +192,41 @@ class Node:
     def _actor_for(self, app_settings: AppSettings) -> AppActor:
         app = self._apps.get(app_settings.id)
         if app is None:
+            app = self._start_app(app_settings)
+        elif app.settings != app_settings:  # changed in the database: apply before answering
+            app.ask(UpdateSettings(app_settings))
+        return app
+
+    def _start_app(self, app_settings: AppSettings) -> AppActor:
+        """A new app actor; at start-up, on first use, or in place of one stopped by its
+        crash loop (see socketrush/supervision.py), whose notifier carries on."""
+        app_id = app_settings.id
+        notifier = self._notifiers.get(app_id)
+        if notifier is None:
             notifier = WebhookNotifier(
                 app_settings,
                 self.queue,
                 self._webhook_timing,
-                supervisor=counted_supervisor(app_settings.id),
+                supervisor=counted_supervisor(app_id),
             ).start()
-            self._notifiers.append(notifier)
-            link = None if self.cluster is None else ClusterLink(app_settings.id, self.cluster)
-            app = AppActor(app_settings, self.cache_access, self.adapter, notifier, link).start()
-            self._apps[app_settings.id] = app
-        elif app.settings != app_settings:  # changed in the database: apply before answering
-            app.ask(UpdateSettings(app_settings))
+            self._notifiers[app_id] = notifier
+        link = None if self.cluster is None else ClusterLink(app_id, self.cluster)
+        app = AppActor(
+            app_settings,
+            self.cache_access,
+            self.adapter,
+            notifier,
+            link,
+            supervisor=HealingSupervisor(app_id, on_stopped=self._app_stopped),
+        ).start()
+        self._apps[app_id] = app
         return app
+
+    def _app_stopped(self, app: object) -> None:
+        """Called in the stopped app's greenlet, after it released its connections."""
+        assert isinstance(app, AppActor)
+        if self._apps.get(app.settings.id) is app:
+            del self._apps[app.settings.id]
 
     def _deliver_remote(self, broadcast: RemoteBroadcast) -> None:
         if self.dashboard.deliver(broadcast):

@@ -4,6 +4,10 @@ It owns the app's registry of channel actors, its connections (for the connectio
 `terminate_connections`), and its signed-in users and their watchlists. Everything that must
 see the app as a whole goes through its mailbox, so there are no locks: subscribes, publishes
 and queries are processed one at a time, in order.
+
+It is also the supervisor of its channels (see socketrush/supervision.py): a crashed channel
+rebuilds itself, one stopped by its crash loop is forgotten here and replaced on demand. A
+crash of the app itself rebuilds the app empty and releases what it held (`_release`).
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ from __future__ import annotations
 import logging
 import time
 
-from actors import Actor, ActorError
+from actors import Actor, ActorError, Supervisor
 from socketrush.adapters.base import Adapter
 from socketrush.app.messages import (
     TERMINATE_PREFIX,
     ChannelEmpty,
+    ChannelStopped,
     CloseAll,
     Connect,
     Connection,
@@ -60,7 +65,7 @@ from socketrush.config import AppSettings
 from socketrush.protocol.channels import ChannelInfo, classify
 from socketrush.protocol.errors import Err, ErrorSpec
 from socketrush.protocol.websocket import text_frame
-from socketrush.supervision import counted_supervisor
+from socketrush.supervision import CRASH_LOOP_RESTARTS, HealingSupervisor
 from socketrush.webhooks.notifier import WebhookNotifier
 
 log = logging.getLogger(__name__)
@@ -76,11 +81,18 @@ class AppActor(Actor):
         adapter: Adapter,
         notifier: WebhookNotifier | None = None,
         cluster: ClusterLink | None = None,
+        *,
+        supervisor: Supervisor | None = None,
+        channel_restarts: int = CRASH_LOOP_RESTARTS,
     ) -> None:
-        # Shared with the app's channel actors: stopping either would strand its sockets
-        # until they are re-homed (not built yet), so both restart forever, counted.
-        self._supervisor = counted_supervisor(settings.id)
-        super().__init__(name=f"app:{settings.id}", supervisor=self._supervisor)
+        """`supervisor` settles the app's own crashes (the node's); a channel is stopped when
+        it crashes again after `channel_restarts` restarts within `CRASH_LOOP_SECONDS`."""
+        super().__init__(name=f"app:{settings.id}", supervisor=supervisor)
+        self._channel_supervisor = HealingSupervisor(
+            settings.id,
+            on_stopped=lambda channel: self.tell(ChannelStopped(channel)),
+            max_restarts=channel_restarts,
+        )
         self._cluster = cluster
         self._remote_connections = 0
         self.settings = settings
@@ -173,6 +185,37 @@ class AppActor(Actor):
             raise TypeError(f"unexpected message {type(message).__name__}")
         return handler(self, message)
 
+    # -- after a crash --
+
+    def on_restart(self, error: BaseException) -> None:
+        self._release()
+
+    def on_stop(self) -> None:
+        """A stop on request (shutdown) keeps the drain's order; a crash loop releases."""
+        if self.failure is not None:
+            self._release()
+
+    def on_dropped(self, message: object) -> None:
+        """A connection's message a crash-loop stop dropped: that connection was not known
+        yet, or asked for something it will never get; it reconnects (to a new app actor)."""
+        connection = getattr(message, "connection", None)
+        if connection is not None and not isinstance(message, Disconnect):
+            connection.close_with(Err.APP_RESTARTED)
+
+    def _release(self) -> None:
+        """Start over empty: a handler that crashed half-way (a disconnect whose leaves were
+        not all told) leaves registries no one can trust. Every connection is closed with
+        4200 and every channel stopped, which releases its subscribers and members."""
+        channels, connections = self._channels, self._connections
+        self._channels, self._connections, self._users = {}, {}, SignedInUsers()
+        released = f"{len(connections)} connections told to reconnect, {len(channels)} channels"
+        log.warning("app %s released: %s stopped", self.settings.id, released)
+        for conn in connections.values():
+            conn.close_with(Err.APP_RESTARTED)
+        for channel in channels.values():
+            channel.stop()
+        self._count_connections()
+
     # -- connections --
 
     def _connect(self, message: Connect) -> ErrorSpec | None:
@@ -213,13 +256,15 @@ class AppActor(Actor):
         message.connection.channel_ready(message.channel.name, channel)
 
     def _join(self, info: ChannelInfo, join: Join) -> ChannelActor:
+        """A channel stopped by its crash loop (its `ChannelStopped` still on the way) is
+        replaced like a missing one: it released everything it held already."""
         channel = self._channels.get(info.name)
-        if channel is None:
+        if channel is None or not channel.is_alive:
             channel = ChannelActor(
                 info,
                 self._channel_settings,
                 on_empty=lambda ch: self.tell(ChannelEmpty(ch)),
-                supervisor=self._supervisor,
+                supervisor=self._channel_supervisor,
             ).start()
             self._channels[info.name] = channel
         channel.tell(join)
@@ -249,6 +294,11 @@ class AppActor(Actor):
         ):
             del self._channels[channel.info.name]
             channel.stop()
+
+    def _channel_stopped(self, message: ChannelStopped) -> None:
+        channel = message.channel
+        if self._channels.get(channel.info.name) is channel:
+            del self._channels[channel.info.name]
 
     def _publish(self, message: Publish) -> None:
         name = message.channel
@@ -337,6 +387,7 @@ class AppActor(Actor):
         SignIn: _sign_in,
         TerminateUser: _terminate_user,
         ChannelEmpty: _channel_empty,
+        ChannelStopped: _channel_stopped,
         CloseAll: _close_all,
         UpdateSettings: _update_settings,
         ListChannels: _list_channels,

@@ -18,8 +18,6 @@ from socketrush.webhooks.events import Event
 class Connection(Subscriber, Protocol):
     """What the app needs of a connection beyond being a subscriber."""
 
-    def close_with(self, spec: ErrorSpec, message: str | None = None) -> None: ...
-
     def channel_ready(self, name: str, channel: ChannelActor) -> None:
         """The actor of a channel this connection asked to join, so that its client events
         can skip the app actor (one actor hop less on the hottest client path)."""
@@ -106,6 +104,13 @@ class CloseAll:
 
 @dataclass(frozen=True, slots=True)
 class ChannelEmpty:
+    channel: ChannelActor
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStopped:
+    """The channel's crash loop stopped it: the app forgets it (it released its sockets)."""
+
     channel: ChannelActor
 
 

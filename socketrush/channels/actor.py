@@ -4,10 +4,16 @@ It owns the channel's subscribers and presence roster, and it is the only place 
 broadcast out: the frame arrives already encoded and framed, and the same bytes are offered to
 every subscriber's outbox. Who decides membership — this node alone, or the cluster — is its
 membership strategy, chosen once at creation (`membership_for`).
+
+A crash leaves state that cannot be trusted (a join half done). The channel then rebuilds it
+empty and releases what the old one held (`_release`): its subscribers are told to reconnect
+(4200: pusher-js reconnects at once and subscribes again) and its members leave as if their
+sockets had, so no ghost member stays in webhooks, in other clients' lists or in the cluster.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import cast
 
@@ -33,6 +39,8 @@ from socketrush.protocol.errors import Err
 from socketrush.protocol.websocket import text_frame
 from socketrush.webhooks import events
 from socketrush.webhooks.events import Event
+
+log = logging.getLogger(__name__)
 
 # A Broadcast's last fields when it is a plain publish (from the HTTP API or another node):
 # no client-event sender, no webhook, no member change. Runs of these that exclude the same
@@ -70,6 +78,7 @@ class ChannelActor(Actor):
         # Server-to-user channels are internal: no webhooks.
         internal = info.kind is ChannelKind.SERVER_TO_USER
         self._notifier = None if internal else settings.notifier
+        self._unanswered: list[Subscriber] = []  # joins a stop dropped: see `on_dropped`
         self.subscribers: dict[str, Subscriber] = {}
         self.roster: PresenceRoster | None = PresenceRoster() if info.is_presence else None
         self._membership: Membership = membership_for(self)
@@ -167,7 +176,10 @@ class ChannelActor(Actor):
             notifier.notify(event)
 
     def admit(self, join: Join) -> None:
-        """Subscribe as this node decides alone (its own roster and member limit)."""
+        """Subscribe as this node decides alone (its own roster and member limit).
+
+        The subscriber (and its member) is added before anything about it is announced:
+        a crash half-way through then finds it in the state it releases."""
         subscriber, member = join.subscriber, join.member
         socket_id = subscriber.socket_id
         if socket_id in self.subscribers:
@@ -253,3 +265,43 @@ class ChannelActor(Actor):
         if self.roster is None:
             return frames.subscription_succeeded(self.info.name)
         return self.presence_frame(self.roster.info())
+
+    # -- after a crash (see the module docstring) --
+
+    def on_restart(self, error: BaseException) -> None:
+        self._release()
+
+    def on_stop(self) -> None:
+        """Retired empty, this releases nothing; stopped by its app's crash or its own
+        crash loop, it releases what it still holds."""
+        self._release()
+
+    def on_dropped(self, message: object) -> None:
+        """A join a stop dropped unanswered: its socket is told to reconnect with the rest."""
+        if isinstance(message, Join):
+            self._unanswered.append(message.subscriber)
+
+    def _release(self) -> None:
+        """Start over empty; the old state's subscribers (and sockets whose join it never
+        answered) are closed with 4200, and its members and occupancy announced gone."""
+        old_subscribers, old_roster, old = self.subscribers, self.roster, self._membership
+        closing = {s.socket_id: s for s in old_subscribers.values()}
+        closing.update((sid, join.subscriber) for sid, join in old.pending.items())
+        closing.update((s.socket_id, s) for s in self._unanswered)
+        self._unanswered = []
+        if not closing and not old_roster:
+            return
+        self.subscribers = {}
+        self.roster = PresenceRoster() if self.info.is_presence else None
+        self._membership = old.renewed()
+        members = old_roster.user_ids() if old_roster else []
+        log.warning(
+            "channel %s released: %d sockets told to reconnect, %d members removed",
+            self.info.name,
+            len(closing),
+            len(members),
+        )
+        old.release(members, occupied=bool(old_subscribers))
+        for subscriber in closing.values():
+            subscriber.close_with(Err.CHANNEL_RESTARTED)
+        self.notify_if_empty()

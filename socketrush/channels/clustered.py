@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from socketrush.channels.fanout import fan_out
 from socketrush.channels.member_view import MemberView
-from socketrush.channels.membership import Channel
+from socketrush.channels.membership import Channel, Membership
 from socketrush.channels.messages import Join, Member, MemberChange, SubscriptionCount
 from socketrush.cluster.messages import (
     ChannelCount,
@@ -45,7 +45,9 @@ class ClusteredMembership:
 
     webhooks_elsewhere = CLUSTER_WEBHOOKS
 
-    def __init__(self, channel: Channel, link: ClusterLink) -> None:
+    def __init__(
+        self, channel: Channel, link: ClusterLink, count_seq: int = 0, count_version: int = 0
+    ) -> None:
         self._channel = channel
         self._link = link
         self.pending: dict[str, Join] = {}  # socket id -> its join awaiting the cluster
@@ -55,10 +57,15 @@ class ClusteredMembership:
         # No subscriber may get a count older than `_count_version`; a joiner gets none until
         # its own join's count is written (`_unsettled`: socket id -> the `ChannelCount.seq`
         # of that write), so none older than the one including it.
-        self._count_version = 0
+        self._count_version = count_version
         self._count: SubscriptionCount | None = None  # the newest one sent
-        self._count_seq = 0
+        self._count_seq = count_seq
         self._unsettled: dict[str, int] = {}
+
+    def renewed(self) -> Membership:
+        """Fresh, but counting on from here: an answer to a write of the lost state must not
+        pass for one of the new state's, nor an older count for a newer."""
+        return ClusteredMembership(self._channel, self._link, self._count_seq, self._count_version)
 
     # -- presence --
 
@@ -226,3 +233,15 @@ class ClusteredMembership:
         frame = text_frame(frames.subscription_count(channel.info.name, latest.count))
         for socket_id in settled:
             channel.send(channel.subscribers[socket_id], frame)
+
+    # -- after a crash --
+
+    def release(self, user_ids: Iterable[str], occupied: bool) -> None:
+        """Leaves for the members and the joins awaiting an answer (the cluster actor handles
+        them after those joins, in order), and a count of 0 for the subscribers."""
+        waiting = (join.member.user_id for join in self.pending.values() if join.member)
+        for user_id in dict.fromkeys([*user_ids, *waiting]):
+            self.member_left(user_id)
+        if occupied:
+            link = self._link
+            link.actor.tell(ChannelCount(link.app_id, self._channel.info.name, 0, self._counted))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-from socketrush.channels.membership import Channel
+from socketrush.channels.membership import Channel, Membership
 from socketrush.channels.messages import Join, Member, MemberChange
 from socketrush.protocol import frames
 from socketrush.protocol.websocket import text_frame
@@ -25,6 +25,9 @@ class LocalMembership:
 
     def __init__(self, channel: Channel) -> None:
         self._channel = channel
+
+    def renewed(self) -> Membership:
+        return self
 
     def join(self, join: Join) -> None:
         self._channel.admit(join)
@@ -61,6 +64,12 @@ class LocalMembership:
 
     def receive(self, message: object) -> bool:
         return False
+
+    def release(self, user_ids: Iterable[str], occupied: bool) -> None:
+        for user_id in user_ids:
+            self.member_left(user_id)
+        if occupied:
+            self._channel.webhook(events.channel_vacated(self._channel.info.name))
 
     def _announce_count(self) -> None:
         channel = self._channel

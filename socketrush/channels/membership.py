@@ -62,6 +62,9 @@ class Membership(Protocol):
     # Socket id -> its join awaiting an answer: the channel is not empty meanwhile.
     pending: Mapping[str, Join]
 
+    def renewed(self) -> Membership:
+        """A fresh strategy for the channel's rebuilt state (after a crash)."""
+
     def join(self, join: Join) -> None:
         """A presence join (`join.member` set)."""
 
@@ -90,3 +93,7 @@ class Membership(Protocol):
 
     def receive(self, message: object) -> bool:
         """Handle a message only this strategy knows; False if it is not one."""
+
+    def release(self, user_ids: Iterable[str], occupied: bool) -> None:
+        """The channel lost its state with these members (and subscribers, if `occupied`):
+        announce that they are gone, as their leaves would have."""

@@ -13,17 +13,20 @@ import orjson
 
 from socketrush.cache.access import CacheAccess
 from socketrush.cluster.messages import ClusterLink
-from socketrush.protocol.errors import Err, error_frame
+from socketrush.protocol.errors import Err, ErrorSpec, error_frame
 from socketrush.webhooks.events import Event
 from socketrush.webhooks.notifier import WebhookNotifier
 
 
 class Subscriber(Protocol):
-    """What a channel needs of a connection: an id and a non-blocking way to send bytes."""
+    """What a channel needs of a connection: an id, a non-blocking way to send bytes, and a
+    non-blocking close (a channel that lost its state tells its subscribers to reconnect)."""
 
     socket_id: str
 
     def send_frame(self, frame: bytes) -> None: ...
+
+    def close_with(self, spec: ErrorSpec, message: str | None = None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,10 @@ class Err:
     # -- 4200-4299: closed, reconnect immediately --
     # Pusher's "generic reconnect immediately": another node will take the connection.
     SERVER_SHUTTING_DOWN = ErrorSpec(4200, "Server is shutting down, reconnect", True)
+    # A channel or app actor crashed and rebuilt its state without this connection's
+    # subscriptions: reconnecting subscribes again (pusher-js does both by itself).
+    CHANNEL_RESTARTED = ErrorSpec(4200, "Channel restarted, reconnect", True)
+    APP_RESTARTED = ErrorSpec(4200, "Application restarted on this server, reconnect", True)
     PONG_NOT_RECEIVED = ErrorSpec(4201, "Pong reply not received", True)
     CLOSED_AFTER_INACTIVITY = ErrorSpec(4202, "Closed after inactivity", True)
 

@@ -16,6 +16,7 @@ from tests.socketrush.adapters.test_redis_adapter import wait_ready
 from tests.socketrush.test_metrics import other_free_port, scrape, scrape_until, value
 from tests.socketrush.webhooks.receiver import Receiver
 from tests.support.client import PusherClient, sdk
+from tests.support.patched import PatchedServer
 from tests.support.polling import wait_until
 from tests.support.redis import RedisServer
 from tests.support.server import APP_ID, ServerProcess
@@ -25,18 +26,11 @@ pytestmark = pytest.mark.timeout(60)
 RESTARTS = "socketrush_actor_restarts_total"
 NODE_WIDE = ""  # the app_id label of actors that serve every app of the node
 
-# No client input makes these actors raise (their drivers degrade on their own, every payload
-# they see was already parsed as JSON, and the cluster actor reads bad counts as 0), so the
-# node is started by a wrapper of `python -m socketrush` that hands the chosen actors one
-# message each that they cannot handle, through their public interface, right after start.
+# The node is started by a wrapper that hands the chosen actors one message each that they
+# cannot handle, through their public interface, right after start (their drivers degrade on
+# their own, every payload they see was already parsed as JSON, and the cluster actor reads
+# bad counts as 0, so no client input makes them raise).
 CRASHING_START = """
-import sys
-
-from gevent import monkey
-
-monkey.patch_all()
-
-from socketrush.cli import main
 from socketrush.node import Node
 
 start = Node.start
@@ -48,7 +42,6 @@ def start_then_crash(node):
 
 
 Node.start = start_then_crash
-sys.exit(main())
 """
 CRASH_EACH_ONCE = CRASHING_START.format(
     crashes="""    app = node.apps[0]
@@ -61,14 +54,8 @@ CRASH_CLUSTER_ONCE = CRASHING_START.format(
 )
 
 
-class CrashingNode(ServerProcess):
-    """A real node started by `script`, one of the wrappers above."""
-
-    script = CRASH_EACH_ONCE
-
-    def command(self) -> list[str]:
-        python, _dash_m, _module, *rest = super().command()
-        return [python, "-c", self.script, *rest]
+def crashing_node(patch: str = CRASH_EACH_ONCE) -> PatchedServer:
+    return PatchedServer(patch=patch)
 
 
 @pytest.fixture
@@ -93,7 +80,7 @@ def test_crashed_notifier_cache_and_publisher_restart_count_once_and_keep_workin
     redis_server: RedisServer, prefix: str, started: list[ServerProcess]
 ) -> None:
     with Receiver() as receiver:
-        crashing = CrashingNode()
+        crashing = crashing_node()
         metrics_port = other_free_port(crashing.port)
         crashing.args = [
             *on_redis(redis_server, prefix),
@@ -163,8 +150,7 @@ def node_score(client: redis.Redis, prefix: str, node_id: str) -> float:
 def test_cluster_state_restarts_after_a_crash_keeps_beating_and_reads_bad_counts_as_zero(
     redis_server: RedisServer, prefix: str, started: list[ServerProcess]
 ) -> None:
-    node = CrashingNode()
-    node.script = CRASH_CLUSTER_ONCE
+    node = crashing_node(CRASH_CLUSTER_ONCE)
     metrics_port = other_free_port(node.port)
     node.args = [
         *on_redis(redis_server, prefix),

@@ -1,5 +1,4 @@
-"""AppActor supervision: a crashed app or channel actor is restarted, counted in the
-actor-restart metric, and goes on serving its subscribers."""
+"""AppActor: the supervisor of its channels, and a crash of its own."""
 
 from __future__ import annotations
 
@@ -9,27 +8,40 @@ import gevent
 
 from socketrush import metrics
 from socketrush.adapters.local import LocalAdapter
-from socketrush.app import AppActor, Publish, Subscribe
+from socketrush.app import (
+    AppActor,
+    Connect,
+    Disconnect,
+    Publish,
+    SignIn,
+    Subscribe,
+)
 from socketrush.cache.access import DirectCache
 from socketrush.cache.local import LocalCache
-from socketrush.channels import ChannelActor
+from socketrush.channels import ChannelActor, Member
 from socketrush.config import AppSettings
 from socketrush.protocol.channels import classify
+from socketrush.protocol.errors import Err, ErrorSpec
+from socketrush.supervision import HealingSupervisor
 
 APP_ID = "restart-app"
+NEWS = b'{"event":"e","channel":"news","data":"{}"}'
 
 
 @dataclass
 class Socket:
+    """A connection that records what it is sent and every close it is asked for."""
+
     socket_id: str
     frames: list[bytes] = field(default_factory=list)
+    closes: list[ErrorSpec] = field(default_factory=list)
     channels: dict[str, ChannelActor] = field(default_factory=dict)
 
     def send_frame(self, frame: bytes) -> None:
         self.frames.append(frame)
 
-    def close_with(self, spec, message=None) -> None:
-        raise AssertionError(f"unexpected close {spec}")
+    def close_with(self, spec: ErrorSpec, message: str | None = None) -> None:
+        self.closes.append(spec)
 
     def channel_ready(self, name: str, channel: ChannelActor) -> None:
         self.channels[name] = channel
@@ -39,25 +51,117 @@ def restarts(actor: str) -> float:
     return metrics.ACTOR_RESTARTS.labels(APP_ID, actor)._value.get()
 
 
-def test_crashed_channel_and_app_actors_restart_and_are_counted() -> None:
-    app = AppActor(
-        AppSettings(id=APP_ID, key="k", secret="s"), DirectCache(LocalCache()), LocalAdapter()
-    ).start()
-    socket = Socket("1.1")
-    app.tell(Subscribe(socket, classify("news")))
+def stops(actor: str) -> float:
+    return metrics.ACTORS_STOPPED.labels(APP_ID, actor)._value.get()
+
+
+def new_app(**kwargs) -> AppActor:
+    settings = AppSettings(id=APP_ID, key="k", secret="s")
+    return AppActor(settings, DirectCache(LocalCache()), LocalAdapter(), **kwargs)
+
+
+def connected(app: AppActor, *sockets: Socket, channel: str = "news") -> None:
+    for socket in sockets:
+        app.tell(Connect(socket))
+        app.tell(Subscribe(socket, classify(channel)))
     gevent.idle()
-    channel = socket.channels["news"]
-    channels_before, apps_before = restarts("ChannelActor"), restarts("AppActor")
+
+
+def test_a_crashed_channel_is_rebuilt_counted_and_its_subscribers_told_to_reconnect() -> None:
+    app = new_app().start()
+    alice, bob = Socket("1.1"), Socket("2.2")
+    connected(app, alice, bob)
+    channel = alice.channels["news"]
+    before = restarts("ChannelActor")
 
     channel.tell("not a channel message")  # receive() raises TypeError: a crash
+    gevent.idle()
+
+    assert restarts("ChannelActor") == before + 1
+    assert alice.closes == [Err.CHANNEL_RESTARTED] and bob.closes == [Err.CHANNEL_RESTARTED]
+    # The rebuilt channel reported itself empty: the app retired it, and a new subscriber
+    # gets a new channel that works.
+    carol = Socket("3.3")
+    connected(app, carol)
+    assert carol.channels["news"] is not channel and not channel.is_alive
+    carol.frames.clear()
+    app.tell(Publish("news", NEWS))
+    gevent.idle()
+    assert carol.frames == [b"\x81*" + NEWS]
+    app.stop()
+
+
+def test_a_crashed_app_closes_its_connections_releases_its_channels_and_starts_empty() -> None:
+    app = new_app(supervisor=HealingSupervisor(APP_ID)).start()
+    alice, bob = Socket("1.1"), Socket("2.2")
+    connected(app, alice)
+    app.tell(Connect(bob))
+    app.tell(Subscribe(bob, classify("presence-room"), Member("bob", {})))
+    app.tell(SignIn(bob, "bob", ()))
+    gevent.idle()
+    channels = [alice.channels["news"], bob.channels["presence-room"]]
+    before = restarts("AppActor")
+
     app.tell("not an app message")
     gevent.idle()
 
-    assert restarts("ChannelActor") == channels_before + 1
-    assert restarts("AppActor") == apps_before + 1
-    assert channel.is_alive and app.is_alive
-    socket.frames.clear()
-    app.tell(Publish("news", b'{"event":"e","channel":"news","data":"{}"}', None))
+    assert restarts("AppActor") == before + 1
+    assert app.is_alive and app.connection_count == 0
+    # Then their channels stopped, releasing them again: a real connection ignores that.
+    assert alice.closes[0] == Err.APP_RESTARTED and bob.closes[0] == Err.APP_RESTARTED
+    assert [channel.is_alive for channel in channels] == [False, False]
+    watcher = Socket("9.9")
+    app.ask(SignIn(watcher, "watcher", ("bob",)))
+    assert watcher.frames == []  # bob is not online any more: no "online" watchlist event
+    # The connections' own disconnects, arriving after, find nothing to undo.
+    app.tell(Disconnect(alice, ("news",), None, ()))
+    app.tell(Disconnect(bob, ("presence-room",), "bob", ()))
+    carol = Socket("3.3")
+    connected(app, carol)
+    carol.frames.clear()
+    app.tell(Publish("news", NEWS))
     gevent.idle()
-    assert socket.frames == [b'\x81*{"event":"e","channel":"news","data":"{}"}']
+    assert carol.frames == [b"\x81*" + NEWS]
+    assert app.connection_count == 1
     app.stop()
+
+
+def test_a_channel_stopped_by_its_crash_loop_is_forgotten_and_replaced() -> None:
+    app = new_app(channel_restarts=0).start()  # the first crash stops a channel
+    alice = Socket("1.1")
+    connected(app, alice)
+    channel = alice.channels["news"]
+    before = stops("ChannelActor")
+    channel.tell("not a channel message")
+    gevent.idle()
+    assert not channel.is_alive and stops("ChannelActor") == before + 1
+    assert alice.closes == [Err.CHANNEL_RESTARTED]
+    bob = Socket("2.2")
+    connected(app, bob)
+    assert bob.channels["news"] is not channel and bob.channels["news"].is_alive
+    app.stop()
+
+
+def test_a_crash_loop_stops_the_app_and_closes_every_connection_it_was_told_about() -> None:
+    """Connections whose messages the stop dropped unhandled are told to reconnect too."""
+    stopped: list[object] = []
+    app = new_app(supervisor=HealingSupervisor(APP_ID, stopped.append, max_restarts=1))
+    alice, bob = Socket("1.1"), Socket("2.2")
+    before = stops("AppActor")
+    for message in [
+        Connect(alice),
+        Subscribe(alice, classify("news")),
+        "boom",
+        "boom",
+        Connect(bob),
+        Subscribe(bob, classify("news")),
+        Disconnect(alice, ("news",), None, ()),
+    ]:
+        app.tell(message)
+    app.start()
+    assert app.join(1) is True
+    assert stopped == [app] and stops("AppActor") == before + 1
+    # Closed by the first crash's release (then by its channel, which it stopped before the
+    # channel handled her join: a second close is ignored by a real connection).
+    assert alice.closes[0] == Err.APP_RESTARTED
+    assert bob.closes == [Err.APP_RESTARTED, Err.APP_RESTARTED]  # its Connect and Subscribe

@@ -1,16 +1,20 @@
 """ChannelActor: publishes queued behind each other reach a subscriber in one write, and a
-channel that empties while mail waits for it reports itself empty again."""
+channel that crashes rebuilds itself empty and releases what it held: its sockets are told to
+reconnect (4200) and its members leave, so none stays behind as a ghost."""
 
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from socketrush import metrics, tally
-from socketrush.channels import Broadcast, ChannelActor, Join, Leave
+from socketrush.channels import Broadcast, ChannelActor, ChannelStats, Join, Leave, Member
 from socketrush.channels.actor import _RUN_BYTES
 from socketrush.protocol.channels import classify
+from socketrush.protocol.errors import Err
 from socketrush.protocol.websocket import text_frame
-from tests.support.channels import Socket, channel_settings
+from socketrush.supervision import HealingSupervisor
+from tests.support.channels import Notifier, Socket, channel_settings
 
 
 def publish(event: str, pad: int = 0) -> bytes:
@@ -71,11 +75,118 @@ def test_a_joined_write_stays_within_its_byte_bound() -> None:
     assert subscriber.events_per_write()[1:] == [["e0", "e1"], ["e2", "e3"], ["e4"]]
 
 
+ROOM = "presence-room"
+SUCCEEDED = "pusher_internal:subscription_succeeded"
+
+
 class Empties(list):
     """Records each time the channel reports itself empty (the app's `on_empty`)."""
 
     def __call__(self, channel: ChannelActor) -> None:
         self.append(channel)
+
+
+def presence_channel(notifier: Notifier, on_empty=lambda _: None, **kwargs) -> ChannelActor:
+    settings = channel_settings(notifier=notifier)
+    return ChannelActor(classify(ROOM), settings, on_empty=on_empty, **kwargs)
+
+
+def joins(socket: Socket) -> Join:
+    return Join(socket, Member(socket.socket_id, {"name": socket.socket_id}))
+
+
+def test_a_crash_in_the_middle_of_a_presence_join_leaves_no_ghost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Mallory's subscription_succeeded raises after her member_added went out: the rebuilt
+    channel is empty, every socket it held is told to reconnect, and every member leaves."""
+    notifier, empties = Notifier(), Empties()
+    channel = presence_channel(notifier, empties).start()
+    alice, bob = Socket("alice"), Socket("bob")
+    mallory = Socket("mallory", fail_on=SUCCEEDED)
+    channel.ask(joins(alice))
+    channel.ask(joins(bob))
+    channel.tell(joins(mallory))  # a tell: what it raises is a crash, not the asker's
+    assert channel.ask(Leave(Socket("nobody"))) is None  # handled after the crash
+
+    assert alice.events() == [("member_added", "bob"), ("member_added", "mallory")]
+    assert bob.events() == [("member_added", "mallory")]
+    assert mallory.frames == []
+    for socket in (alice, bob, mallory):
+        assert socket.closes == [Err.CHANNEL_RESTARTED]
+    assert notifier.names() == [
+        ("channel_occupied",),
+        ("member_added", "alice"),
+        ("member_added", "bob"),
+        ("member_added", "mallory"),
+        ("member_removed", "alice"),
+        ("member_removed", "bob"),
+        ("member_removed", "mallory"),
+        ("channel_vacated",),
+    ]
+    assert channel.user_ids() == [] and channel.stats() == ChannelStats(0, 0)
+    assert channel.is_empty and empties == [channel]  # so the app can retire it
+    assert [r.getMessage().partition(";")[0] for r in caplog.records] == [
+        "actor channel:presence-room crashed handling Join",
+        "channel presence-room released: 3 sockets told to reconnect, 3 members removed",
+    ]
+    # The rebuilt channel serves the next subscriber from scratch.
+    carol = Socket("carol")
+    channel.ask(joins(carol))
+    assert (
+        carol.frames[0]["data"]
+        == orjson.dumps(
+            {"presence": {"ids": ["carol"], "hash": {"carol": {"name": "carol"}}, "count": 1}}
+        ).decode()
+    )
+    assert notifier.names()[-2:] == [("channel_occupied",), ("member_added", "carol")]
+    channel.stop()
+
+
+def test_a_channel_stopped_while_it_has_subscribers_releases_them() -> None:
+    """What a crashed app does to its channels: each releases what it holds as it stops."""
+    notifier = Notifier()
+    channel = presence_channel(notifier).start()
+    alice = Socket("alice")
+    channel.ask(joins(alice))
+    channel.stop()
+    assert channel.join(1) is True
+    assert alice.closes == [Err.CHANNEL_RESTARTED]
+    assert notifier.names()[-2:] == [("member_removed", "alice"), ("channel_vacated",)]
+
+
+def test_an_empty_channel_retired_nothing_to_release() -> None:
+    notifier = Notifier()
+    channel = presence_channel(notifier).start()
+    alice = Socket("alice")
+    channel.ask(joins(alice))
+    channel.ask(Leave(alice))
+    events_before = list(notifier.events)
+    channel.stop()
+    assert channel.join(1) is True
+    assert alice.closes == [] and notifier.events == events_before
+
+
+def test_a_crash_loop_stops_the_channel_and_closes_the_sockets_of_the_joins_it_dropped() -> None:
+    """After two restarts within the window the third crash stops the channel: the joins
+    queued behind it are never answered, so their sockets are told to reconnect too."""
+    stopped: list[object] = []
+    supervisor = HealingSupervisor("loop-app", stopped.append, max_restarts=2, within=60)
+    channel = presence_channel(Notifier(), supervisor=supervisor)
+    alice, bob, carol = Socket("alice"), Socket("bob"), Socket("carol")
+    for message in [joins(alice), "boom", "boom", "boom", joins(bob), joins(carol)]:
+        channel.tell(message)
+    restarts = metrics.ACTOR_RESTARTS.labels("loop-app", "ChannelActor")._value.get()
+    stops = metrics.ACTORS_STOPPED.labels("loop-app", "ChannelActor")._value.get()
+    channel.start()
+    assert channel.join(1) is True
+    assert stopped == [channel]
+    assert metrics.ACTOR_RESTARTS.labels("loop-app", "ChannelActor")._value.get() == restarts + 2
+    assert metrics.ACTORS_STOPPED.labels("loop-app", "ChannelActor")._value.get() == stops + 1
+    assert [f["event"] for f in alice.frames] == [SUCCEEDED]
+    assert alice.closes == [Err.CHANNEL_RESTARTED]  # released by the first crash
+    assert bob.frames == [] and bob.closes == [Err.CHANNEL_RESTARTED]
+    assert carol.frames == [] and carol.closes == [Err.CHANNEL_RESTARTED]
 
 
 def test_a_channel_that_empties_with_mail_waiting_reports_empty_again() -> None:

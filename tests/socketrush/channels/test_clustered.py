@@ -1,6 +1,7 @@
 """ClusteredMembership: across nodes, a member event that pub/sub delivers after a joiner's
 member list already reflected it reaches only the subscribers it changes something for, a
-joiner gets no subscription count older than the one its own join produced."""
+joiner gets no subscription count older than the one its own join produced, and a channel that
+crashed tells the cluster its members and subscribers are gone."""
 
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ from socketrush.cluster.messages import (
     CountWritten,
     PresenceJoin,
     PresenceJoined,
+    PresenceLeave,
 )
 from socketrush.protocol import frames
 from socketrush.protocol.channels import classify
+from socketrush.protocol.errors import Err
 from socketrush.protocol.websocket import text_frame
 from tests.support.channels import Cluster, Socket, channel_settings
 
@@ -204,6 +207,31 @@ def test_a_joiner_that_left_before_its_answer_is_forgotten(
     counted.ask(CountWritten(2, 200))
     assert counts(alice) == []
     assert counts(bob) == [1]
+
+
+def test_a_crashed_channel_tells_the_cluster_its_members_and_waiting_joins_left(
+    channel: ChannelActor, cluster: Cluster
+) -> None:
+    """The cluster actor handles these leaves after the joins it was told before, so the
+    member a waiting join wrote to Redis is removed too (its answer finds the channel
+    rebuilt, and the undo repeats the leave, which changes nothing)."""
+    alice, bob = Socket("alice"), Socket("bob")
+    join(channel, cluster, alice, ["alice"])
+    channel.ask(Join(bob, Member("bob", {})))  # the cluster has not answered yet
+    asked_for_bob = cluster.told[-1]
+    assert isinstance(asked_for_bob, PresenceJoin)
+    told_before = len(cluster.told)
+    channel.tell("not a channel message")
+    channel.ask(PresenceJoined(asked_for_bob.token, {"alice": {}, "bob": {}}))
+    assert cluster.told[told_before:] == [
+        PresenceLeave("app", ROOM, "alice"),
+        PresenceLeave("app", ROOM, "bob"),
+        ChannelCount("app", ROOM, 0, False),
+        PresenceLeave("app", ROOM, "bob"),  # the late answer's undo
+    ]
+    assert alice.closes == [Err.CHANNEL_RESTARTED] and bob.closes == [Err.CHANNEL_RESTARTED]
+    assert bob.frames == []
+    assert channel.is_empty
 
 
 def test_a_late_answer_does_not_undo_the_same_users_join_from_another_socket(
