@@ -104,6 +104,7 @@ class ServerSettings:
     log_format: str
     ignore_logger_middleware: bool
     socket_backlog_limit_kb: int
+    publish_queue_limit: int
     shutdown_grace_period: int
     ssl_cert: str
     ssl_key: str

@@ -218,6 +218,7 @@ class Node:
             notifier,
             link,
             supervisor=HealingSupervisor(app_id, on_stopped=self._app_stopped),
+            publish_limit=self.settings.publish_queue_limit,
         ).start()
         self._apps[app_id] = app
         return app

@@ -106,6 +106,15 @@ OPTIONS: tuple[Option, ...] = (
         minimum=1,
     ),
     _server(
+        "publish_queue_limit",
+        Kind.INT,
+        10_000,
+        SERVER,
+        "Messages one app may have waiting on a node before HTTP API publishes get 429 "
+        "(connections' own messages are never refused)",
+        minimum=1,
+    ),
+    _server(
         "shutdown_grace_period",
         Kind.INT,
         10,

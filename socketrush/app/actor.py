@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
-from actors import Actor, ActorError, Supervisor
+from actors import Actor, ActorError, MailboxFull, Supervisor
 from socketrush.adapters.base import Adapter
 from socketrush.app.messages import (
     TERMINATE_PREFIX,
@@ -36,6 +37,7 @@ from socketrush.app.messages import (
     TerminateUser,
     Unsubscribe,
     UpdateSettings,
+    cluster_question,
     server_to_user_channel,
 )
 from socketrush.app.users import SignedInUsers
@@ -53,13 +55,10 @@ from socketrush.channels import (
 )
 from socketrush.cluster.messages import (
     AppSnapshot,
-    ChannelQuery,
-    ChannelsQuery,
     ClusterLink,
     ClusterUnavailable,
     ConnectionCount,
     ReserveConnection,
-    UsersQuery,
 )
 from socketrush.config import AppSettings
 from socketrush.protocol.channels import ChannelInfo, classify
@@ -71,6 +70,7 @@ from socketrush.webhooks.notifier import WebhookNotifier
 log = logging.getLogger(__name__)
 
 RESERVE_TIMEOUT_SECONDS = 2.0  # a connecting socket waits this long for the cluster's quota
+DEFAULT_PUBLISH_LIMIT = 10_000  # see `publish_queue_limit` in socketrush/options.py
 
 
 class AppActor(Actor):
@@ -83,6 +83,7 @@ class AppActor(Actor):
         cluster: ClusterLink | None = None,
         *,
         supervisor: Supervisor | None = None,
+        publish_limit: int = DEFAULT_PUBLISH_LIMIT,
         channel_restarts: int = CRASH_LOOP_RESTARTS,
     ) -> None:
         """`supervisor` settles the app's own crashes (the node's); a channel is stopped when
@@ -93,6 +94,7 @@ class AppActor(Actor):
             on_stopped=lambda channel: self.tell(ChannelStopped(channel)),
             max_restarts=channel_restarts,
         )
+        self._publish_limit = publish_limit
         self._cluster = cluster
         self._remote_connections = 0
         self.settings = settings
@@ -131,6 +133,29 @@ class AppActor(Actor):
     def connection_count(self) -> int:
         return len(self._connections)
 
+    def tell(self, message: object) -> bool:
+        """An HTTP API publish is refused with `MailboxFull` while `publish_limit` messages
+        wait (see `tell_all`). Everything else is taken at any depth: a connection's message
+        dropped would leave a socket half subscribed or a member behind (and connections
+        bound their own traffic), another node's event would be lost for good."""
+        if type(message) is Publish and message.from_api:
+            self._check_room()
+        return super().tell(message)
+
+    def tell_all(self, publishes: Sequence[Publish]) -> None:
+        """Queue one API request's publishes, all or none: refused with `MailboxFull` while
+        `publish_limit` messages wait, so the API answers 429 for a request of which nothing
+        was published (it may be sent again as it is). A request let in is queued whole, so
+        the mailbox holds at most the limit plus one request's events: a publish flood
+        costs bounded memory."""
+        self._check_room()
+        for publish in publishes:
+            super().tell(publish)
+
+    def _check_room(self) -> None:
+        if self.mailbox_depth >= self._publish_limit:
+            raise MailboxFull(f"{self.name}: {self._publish_limit} messages waiting")
+
     def ask(self, message: object, timeout: float = 5.0) -> object:
         """Channel queries need every node's answer when nodes share state: the cluster state
         actor answers them (it may block on Redis; this actor must not). Without Redis they
@@ -142,7 +167,7 @@ class AppActor(Actor):
                 return Err.OVER_CONNECTION_QUOTA
             message = Connect(message.connection, reserved=bool(reserved))
         elif self._cluster is not None:
-            question = self._cluster_question(message)
+            question = cluster_question(self.settings.id, message)
             if question is not None:
                 try:
                     return self._cluster.actor.ask(question, timeout)
@@ -168,16 +193,6 @@ class AppActor(Actor):
             log.warning("connection quota: the cluster did not answer (%s)", error)
             return None
         return answer if isinstance(answer, bool) else None
-
-    def _cluster_question(self, message: object) -> object | None:
-        app_id = self.settings.id
-        if isinstance(message, ListChannels):
-            return ChannelsQuery(app_id, message.prefix, message.with_user_count)
-        if isinstance(message, QueryChannel):
-            return ChannelQuery(app_id, message.name)
-        if isinstance(message, QueryUsers):
-            return UsersQuery(app_id, message.name)
-        return None
 
     def receive(self, message: object) -> object:
         handler = self._handlers.get(type(message))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from socketrush.channels import ChannelActor, Member, Subscriber
+from socketrush.cluster.messages import ChannelQuery, ChannelsQuery, UsersQuery
 from socketrush.config import AppSettings
 from socketrush.protocol.channels import ChannelInfo
 from socketrush.protocol.errors import ErrorSpec
@@ -73,6 +74,12 @@ class Publish:
     sender: Subscriber | None = None  # set for client events; see `Broadcast.sender`
     from_remote: bool = False  # arrived from another node: deliver here, never re-publish
     webhook: Event | None = None  # a client event's webhook; see `Broadcast.webhook`
+
+    @property
+    def from_api(self) -> bool:
+        """Triggered through the HTTP API: neither a client event nor another node's (or the
+        cluster actor's) event. Only these are refused when the app is overloaded."""
+        return self.sender is None and not self.from_remote
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,3 +147,15 @@ class RemoteConnections:
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """Ask for this node's state of the app, to write it to the cluster again."""
+
+
+def cluster_question(app_id: str, message: object) -> object | None:
+    """The cluster state actor's form of a channel query, which needs every node's answer
+    when nodes share state; None for any other message."""
+    if isinstance(message, ListChannels):
+        return ChannelsQuery(app_id, message.prefix, message.with_user_count)
+    if isinstance(message, QueryChannel):
+        return ChannelQuery(app_id, message.name)
+    if isinstance(message, QueryUsers):
+        return UsersQuery(app_id, message.name)
+    return None

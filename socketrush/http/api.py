@@ -16,6 +16,7 @@ import orjson
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from actors import MailboxFull
 from socketrush import metrics
 from socketrush.app import (
     AppActor,
@@ -30,6 +31,7 @@ from socketrush.http.dashboard import create_dashboard
 from socketrush.node import Node
 from socketrush.protocol import frames
 from socketrush.protocol.channels import classify
+from socketrush.protocol.errors import Err
 from socketrush.protocol.http_api import (
     ApiError,
     TriggerEvent,
@@ -77,6 +79,14 @@ def create_flask_app(node: Node) -> Flask:
     @flask_app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:
         return json_response({"error": error.message}, error.status)
+
+    @flask_app.errorhandler(MailboxFull)
+    def overloaded(_error: MailboxFull) -> Response:
+        """The app actor refused the request's events (`AppActor.tell_all`): none was sent."""
+        spec = Err.API_APP_OVERLOADED
+        response = json_response({"error": spec.message}, spec.http_status or 429)
+        response.headers["Retry-After"] = "1"
+        return response
 
     @flask_app.errorhandler(RequestEntityTooLarge)
     def body_too_large(_error: RequestEntityTooLarge) -> Response:
@@ -141,10 +151,16 @@ def create_flask_app(node: Node) -> Flask:
 
     def _publish(app: AppActor, events: list[TriggerEvent]) -> None:
         _take(app, "backend_events", sum(len(event.channels) for event in events))
-        for event in events:
-            for channel in event.channels:
-                payload = frames.event_frame(event.name, channel, event.data)
-                app.tell(Publish(channel, payload, event.socket_id))
+        app.tell_all(
+            [
+                Publish(
+                    channel, frames.event_frame(event.name, channel, event.data), event.socket_id
+                )
+                for event in events
+                for channel in event.channels
+            ]
+        )
+        for event in events:  # only once published: a refused request never reached anyone
             node.dashboard.feed.api_event(app.settings.id, event)
 
     def _channel_info(app: AppActor, channel: str, info: frozenset[str]) -> dict:

@@ -131,6 +131,11 @@ class Err:
     API_BODY_TOO_LARGE = ErrorSpec(None, "Request body too large", False, 413)
     API_BAD_REQUEST = ErrorSpec(None, "Bad request", False, 400)
     API_RATE_LIMITED = ErrorSpec(None, "Rate limit exceeded", False, 429)
+    # The app actor's mailbox is full (`publish_queue_limit`): its publishes are not keeping
+    # up. 429 like a rate limit, because the cure is the same (send fewer, retry later).
+    API_APP_OVERLOADED = ErrorSpec(
+        None, "App is overloaded: too many events queued, retry later", False, 429
+    )
     API_APP_DISABLED = ErrorSpec(None, "App is disabled", False, 403)
 
 

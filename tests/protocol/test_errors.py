@@ -46,6 +46,7 @@ EXPECTED = {
     "API_BODY_TOO_LARGE": (None, False),
     "API_BAD_REQUEST": (None, False),
     "API_RATE_LIMITED": (None, False),
+    "API_APP_OVERLOADED": (None, False),
     "API_APP_DISABLED": (None, False),
 }
 
@@ -64,6 +65,7 @@ HTTP_STATUS = {
     "API_BODY_TOO_LARGE": 413,
     "API_BAD_REQUEST": 400,
     "API_RATE_LIMITED": 429,
+    "API_APP_OVERLOADED": 429,
     "API_APP_DISABLED": 403,
 }
 

@@ -1,11 +1,14 @@
-"""AppActor: the supervisor of its channels, and a crash of its own."""
+"""AppActor: the supervisor of its channels, a crash of its own, and the bound on what the
+HTTP API may queue for it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import gevent
+import pytest
 
+from actors import MailboxFull
 from socketrush import metrics
 from socketrush.adapters.local import LocalAdapter
 from socketrush.app import (
@@ -15,6 +18,7 @@ from socketrush.app import (
     Publish,
     SignIn,
     Subscribe,
+    Unsubscribe,
 )
 from socketrush.cache.access import DirectCache
 from socketrush.cache.local import LocalCache
@@ -165,3 +169,34 @@ def test_a_crash_loop_stops_the_app_and_closes_every_connection_it_was_told_abou
     # channel handled her join: a second close is ignored by a real connection).
     assert alice.closes[0] == Err.APP_RESTARTED
     assert bob.closes == [Err.APP_RESTARTED, Err.APP_RESTARTED]  # its Connect and Subscribe
+
+
+def test_api_publishes_are_refused_when_the_mailbox_is_full_and_nothing_else_is() -> None:
+    app = new_app(publish_limit=3)  # not started: what is told waits in the mailbox
+    alice = Socket("1.1")
+    for message in [Connect(alice), Subscribe(alice, classify("news")), Publish("news", NEWS)]:
+        assert app.tell(message) is True
+    with pytest.raises(MailboxFull):
+        app.tell(Publish("news", NEWS))
+    # Connections' messages, client events and other nodes' events are never refused.
+    assert app.tell(Publish("news", NEWS, "1.1", sender=alice)) is True
+    assert app.tell(Publish("news", NEWS, from_remote=True)) is True
+    assert app.tell(Unsubscribe(alice, "news")) is True
+    assert app.mailbox_depth == 6
+    app.start()
+    gevent.idle()
+    assert app.mailbox_depth == 0
+    assert app.tell(Publish("news", NEWS)) is True  # room again
+    app.stop()
+
+
+def test_an_api_request_is_queued_whole_or_refused_whole() -> None:
+    """A 429 means nothing of the request was published, so it may be sent again as it is;
+    a request let in is queued whole (at most the limit plus one request's events wait)."""
+    app = new_app(publish_limit=3)
+    app.tell_all([Publish("a", NEWS), Publish("b", NEWS)])
+    app.tell_all([Publish("c", NEWS)] * 5)  # 2 waiting, under the limit: all five go in
+    assert app.mailbox_depth == 7
+    with pytest.raises(MailboxFull):
+        app.tell_all([Publish("d", NEWS), Publish("e", NEWS)])
+    assert app.mailbox_depth == 7
