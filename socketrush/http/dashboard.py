@@ -10,7 +10,8 @@ response: apps are described by id, key and switches only.
 
 The queries are the HTTP API's (asked of the app actor, so cluster-wide with Redis), and the
 event creator publishes exactly as POST /apps/{id}/events does: the same validation, rate
-limit, `Publish` message and debug record.
+limit, `Publish` messages (all or none) and debug record. Its errors are rows of the same
+table (`protocol/errors.py`), answered as JSON like the API's.
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ from importlib import resources
 import orjson
 from flask import Blueprint, Response, request, send_from_directory
 
-from socketrush import metrics
-from socketrush.app import AppActor, ListChannels, Publish, QueryUsers
+from socketrush.app import AppActor, ListChannels, QueryUsers
 from socketrush.dashboard.access import SESSION_SECONDS, private_transport
 from socketrush.dashboard.hub import DEBUG_CHANNEL, Figures, Samples
+from socketrush.http.errors import error_response
+from socketrush.http.events import publish as publish_events
 from socketrush.node import Node
-from socketrush.protocol import frames
 from socketrush.protocol.channels import classify
-from socketrush.protocol.http_api import ApiError, parse_trigger
+from socketrush.protocol.errors import Err, ErrorSpec
+from socketrush.protocol.http_api import ApiError, check_users_channel, parse_json, parse_trigger
 
 ASK_TIMEOUT = 5.0
 COOKIE = "socketrush_dashboard"
@@ -42,9 +44,15 @@ def _json(body: object, status: int = 200) -> Response:
     return response
 
 
+def _refused(spec: ErrorSpec) -> Response:
+    response = error_response(ApiError(spec))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _unauthorized(challenge: bool) -> Response:
     """No details: the same answer for a missing, wrong or expired credential."""
-    response = _json({"error": "Unauthorized"}, 401)
+    response = _refused(Err.API_DASHBOARD_UNAUTHORIZED)
     if challenge:
         response.headers["WWW-Authenticate"] = (
             'Basic realm="Socket Rush dashboard", charset="UTF-8"'
@@ -61,13 +69,13 @@ def create_dashboard(node: Node) -> Blueprint:
     @blueprint.before_request
     def guard() -> Response | None:
         if not private_transport(request.is_secure, request.remote_addr):
-            return _json({"error": "The dashboard is served over TLS or to loopback only"}, 403)
+            return _refused(Err.API_DASHBOARD_PRIVATE_ONLY)
         if request.endpoint == "dashboard.page":
             return None  # it checks the Basic credentials itself
         if not access.session_valid(request.cookies.get(COOKIE)):
             return _unauthorized(challenge=False)
         if request.method == "POST" and request.mimetype not in _POST_TYPES:
-            return _json({"error": "Unsupported content type"}, 415)
+            return _refused(Err.API_UNSUPPORTED_MEDIA_TYPE)
         return None
 
     @blueprint.after_request
@@ -85,9 +93,7 @@ def create_dashboard(node: Node) -> Blueprint:
     def page() -> Response:
         if not access.login_valid(request.headers.get("Authorization")):
             return _unauthorized(challenge=True)
-        response = Response(
-            (STATIC_DIR / "index.html").read_bytes(), mimetype="text/html"
-        )
+        response = Response((STATIC_DIR / "index.html").read_bytes(), mimetype="text/html")
         response.headers["Cache-Control"] = "no-store"
         response.set_cookie(
             COOKIE,
@@ -122,9 +128,9 @@ def create_dashboard(node: Node) -> Blueprint:
 
     @blueprint.get("/api/apps/<app_id>/channels/<path:channel>/users")
     def users(app_id: str, channel: str) -> Response:
-        if not classify(channel).is_presence:
-            raise ApiError(400, "Users can only be listed for presence channels")
-        user_ids = _app(node, app_id).ask(QueryUsers(channel), ASK_TIMEOUT)
+        app = _app(node, app_id)
+        check_users_channel(channel, app.settings)
+        user_ids = app.ask(QueryUsers(channel), ASK_TIMEOUT)
         return _json({"users": [{"id": user_id} for user_id in user_ids]})
 
     @blueprint.get("/api/apps/<app_id>/samples")
@@ -135,15 +141,7 @@ def create_dashboard(node: Node) -> Blueprint:
     @blueprint.post("/api/apps/<app_id>/events")
     def publish(app_id: str) -> Response:
         app = _app(node, app_id)
-        event = parse_trigger(_event_body(), app.settings)
-        settings = app.settings
-        count = len(event.channels)
-        if not node.rate_limiter.take(settings, "backend_events", count):
-            metrics.RATE_LIMITED.labels(settings.id, "backend_events").inc()
-            raise ApiError(429, "Rate limit exceeded: too many backend events per second")
-        for channel in event.channels:
-            app.tell(Publish(channel, frames.event_frame(event.name, channel, event.data)))
-        dashboard.feed.api_event(settings.id, event)
+        publish_events(node, app, [parse_trigger(_event_body(), app.settings)])
         return _json({})
 
     @blueprint.post("/api/apps/<app_id>/auth")
@@ -152,9 +150,9 @@ def create_dashboard(node: Node) -> Blueprint:
         app = _app(node, app_id)
         socket_id = request.form.get("socket_id", "")
         if request.form.get("channel_name") != DEBUG_CHANNEL:
-            raise ApiError(403, "Only the dashboard's debug channel is authorised here")
+            raise ApiError(Err.API_DASHBOARD_DEBUG_CHANNEL_ONLY)
         if not _SOCKET_ID_RE.fullmatch(socket_id):
-            raise ApiError(400, "Invalid socket_id")
+            raise ApiError(Err.API_BAD_REQUEST, "Invalid socket_id")
         return _json({"auth": access.channel_auth(app.settings.id, socket_id)})
 
     return blueprint
@@ -166,19 +164,16 @@ _POST_TYPES = frozenset({"application/json", "application/x-www-form-urlencoded"
 def _app(node: Node, app_id: str) -> AppActor:
     app = node.app_by_id(app_id)
     if app is None:
-        raise ApiError(404, f"Unknown app id {app_id[:100]}")
+        raise ApiError(Err.API_APP_NOT_FOUND, f"Unknown app id {app_id[:100]}")
     return app
 
 
 def _event_body() -> dict:
     """The event creator's form as the HTTP API's trigger body: `data` is sent as typed (the
     page checks it is JSON), so it reaches subscribers exactly as a backend's would."""
-    try:
-        body = orjson.loads(request.get_data())
-    except orjson.JSONDecodeError as error:
-        raise ApiError(400, f"Body is not valid JSON: {error}") from None
+    body = parse_json(request.get_data())
     if not isinstance(body, dict):
-        raise ApiError(400, "Body must be a JSON object")
+        raise ApiError(Err.API_BAD_REQUEST, "Body must be a JSON object")
     fields = {"name": "event", "channel": "channel", "data": "data"}
     return {api: body[ours] for api, ours in fields.items() if ours in body}
 

@@ -124,19 +124,47 @@ class Err:
         "AuthError", "Only the signed-in user may subscribe to its own channel", 403
     )
 
-    # -- HTTP API only: the status carries the meaning, no WebSocket code --
-    API_APP_NOT_FOUND = ErrorSpec(None, "Unknown app", False, 404)
+    # -- HTTP API only: the status carries the meaning, no WebSocket code. The response body
+    #    is {"error": message}, or the detail the raiser gives (which names the culprit). --
+    API_BAD_REQUEST = ErrorSpec(None, "Bad request", False, 400)
+    API_UNSUPPORTED_INFO = ErrorSpec(None, "Unsupported info attributes", False, 400)
+    API_USER_COUNT_NEEDS_PRESENCE_PREFIX = ErrorSpec(
+        None, "info=user_count requires filter_by_prefix=presence-", False, 400
+    )
+    API_USER_COUNT_NOT_PRESENCE = ErrorSpec(
+        None, "info=user_count is only available for presence channels", False, 400
+    )
+    API_USERS_NOT_PRESENCE = ErrorSpec(
+        None, "Users can only be listed for presence channels", False, 400
+    )
+    # `/app/{key}` is the WebSocket endpoint; a plain request there cannot be served.
+    API_UPGRADE_REQUIRED = ErrorSpec(None, "WebSocket upgrade required", False, 400)
     API_BAD_SIGNATURE = ErrorSpec(None, "Invalid signature", False, 401)
     API_BAD_TIMESTAMP = ErrorSpec(None, "Timestamp expired", False, 401)
+    # The dashboard says no more than this for a missing, wrong or expired credential.
+    API_DASHBOARD_UNAUTHORIZED = ErrorSpec(None, "Unauthorized", False, 401)
+    API_APP_DISABLED = ErrorSpec(None, "App is disabled", False, 403)
+    API_DASHBOARD_PRIVATE_ONLY = ErrorSpec(
+        None, "The dashboard is served over TLS or to loopback only", False, 403
+    )
+    API_DASHBOARD_DEBUG_CHANNEL_ONLY = ErrorSpec(
+        None, "Only the dashboard's debug channel is authorised here", False, 403
+    )
+    API_APP_NOT_FOUND = ErrorSpec(None, "Unknown app id", False, 404)
+    API_NOT_FOUND = ErrorSpec(None, "Not found", False, 404)
+    API_METHOD_NOT_ALLOWED = ErrorSpec(None, "Method not allowed", False, 405)
     API_BODY_TOO_LARGE = ErrorSpec(None, "Request body too large", False, 413)
-    API_BAD_REQUEST = ErrorSpec(None, "Bad request", False, 400)
+    # The dashboard's state-changing POSTs take only what its own page sends.
+    API_UNSUPPORTED_MEDIA_TYPE = ErrorSpec(None, "Unsupported content type", False, 415)
     API_RATE_LIMITED = ErrorSpec(None, "Rate limit exceeded", False, 429)
     # The app actor's mailbox is full (`publish_queue_limit`): its publishes are not keeping
     # up. 429 like a rate limit, because the cure is the same (send fewer, retry later).
     API_APP_OVERLOADED = ErrorSpec(
         None, "App is overloaded: too many events queued, retry later", False, 429
     )
-    API_APP_DISABLED = ErrorSpec(None, "App is disabled", False, 403)
+    API_INTERNAL_ERROR = ErrorSpec(None, "Internal server error", False, 500)
+    # The app actor did not answer a query in time, or is stopping (a draining node).
+    API_UNAVAILABLE = ErrorSpec(None, "App is unavailable, retry later", False, 503)
 
 
 def error_frame(spec: ErrorSpec, message: str | None = None) -> bytes:

@@ -1,7 +1,8 @@
-"""Pusher HTTP API: request signature checks and validation of trigger bodies.
+"""Pusher HTTP API: request signature checks and validation of bodies and query parameters.
 
-Pure functions: the Flask views pass in what they read from the request and turn `ApiError`
-into a JSON response ``{"error": message}`` with `status`.
+Pure functions: the Flask views pass in what they read from the request. Every failure is an
+`ApiError` naming its row of the error table (`protocol/errors.py`), which gives its status;
+the views answer it as JSON ``{"error": message}``, the body the official SDKs report.
 """
 
 from __future__ import annotations
@@ -14,33 +15,44 @@ from typing import Protocol
 
 import orjson
 
-from socketrush.protocol.channels import validate_channel_name, validate_event_name
+from socketrush.protocol.channels import classify, validate_channel_name, validate_event_name
 from socketrush.protocol.errors import Err, ErrorSpec
 from socketrush.protocol.signatures import constant_time_equal, hmac_sha256_hex
 
 AUTH_VERSION = "1.0"
-INFO_ATTRIBUTES = frozenset({"subscription_count", "user_count"})
-_SOCKET_ID_RE = re.compile(r"\d+\.\d+")
+TRIGGER_INFO = frozenset({"subscription_count", "user_count"})
+CHANNEL_INFO = frozenset({"subscription_count", "user_count", "cache"})
+CHANNELS_INFO = frozenset({"user_count"})
+SHOWN_CHARS = 200  # of a client's input quoted back in an error, so errors stay small
+_SOCKET_ID_RE = re.compile(r"[0-9]+\.[0-9]+")
 
 
 class ApiError(Exception):
-    """An HTTP API failure with the status and message the client receives."""
+    """An HTTP API failure: its row of the error table, and optionally a detail that replaces
+    the row's message (naming the culprit). The status is always the row's."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+    def __init__(self, spec: ErrorSpec, detail: str | None = None) -> None:
+        if spec.http_status is None:
+            raise ValueError(f"{spec} has no HTTP status")
+        self.spec = spec
+        self.status: int = spec.http_status
+        self.message = spec.message if detail is None else detail
+        super().__init__(self.message)
 
 
-def _fail(spec: ErrorSpec, message: str) -> ApiError:
-    assert spec.http_status is not None, spec
-    return ApiError(spec.http_status, message)
+def error_body(error: ApiError) -> bytes:
+    """The JSON body of every error response."""
+    return orjson.dumps({"error": error.message})
+
+
+def _shown(text: str) -> str:
+    return text[:SHOWN_CHARS]
 
 
 def _required(query: Mapping[str, str], name: str) -> str:
     value = query.get(name)
     if value is None:
-        raise _fail(Err.API_BAD_SIGNATURE, f"Missing {name} query parameter")
+        raise ApiError(Err.API_BAD_SIGNATURE, f"Missing {name} query parameter")
     return value
 
 
@@ -72,42 +84,49 @@ def verify_signed_request(
     version = _required(query, "auth_version")
     signature = _required(query, "auth_signature")
     if not constant_time_equal(key, app_key):
-        raise _fail(Err.API_BAD_SIGNATURE, "auth_key does not match the app's key")
+        raise ApiError(Err.API_BAD_SIGNATURE, "auth_key does not match the app's key")
     if version != AUTH_VERSION:
-        raise _fail(Err.API_BAD_SIGNATURE, f"Unsupported auth_version {version[:20]!r}")
+        raise ApiError(Err.API_BAD_SIGNATURE, f"Unsupported auth_version {version[:20]!r}")
     try:
         skew = abs(now - int(timestamp))
     except (ValueError, OverflowError):  # not digits, or too large to compare with `now`
-        raise _fail(Err.API_BAD_TIMESTAMP, "auth_timestamp must be an integer") from None
+        raise ApiError(Err.API_BAD_TIMESTAMP, "auth_timestamp must be an integer") from None
     if skew > max_skew:
-        raise _fail(
+        raise ApiError(
             Err.API_BAD_TIMESTAMP,
-            f"Timestamp expired: given timestamp ({timestamp}) not within {max_skew}s of "
+            f"Timestamp expired: given timestamp ({_shown(timestamp)}) not within {max_skew}s of "
             f"server time ({int(now)})",
         )
     body_md5 = query.get("body_md5")
     if body_md5 is None and body:
-        raise _fail(Err.API_BAD_SIGNATURE, "Missing body_md5 query parameter for a non-empty body")
+        raise ApiError(
+            Err.API_BAD_SIGNATURE, "Missing body_md5 query parameter for a non-empty body"
+        )
     if body_md5 is not None and not constant_time_equal(body_md5, hashlib.md5(body).hexdigest()):
-        raise _fail(Err.API_BAD_SIGNATURE, "body_md5 does not match the request body")
+        raise ApiError(Err.API_BAD_SIGNATURE, "body_md5 does not match the request body")
     signed = string_to_sign(method, path, query)
     if not constant_time_equal(signature, hmac_sha256_hex(app_secret, signed)):
         # Naming the string to sign (it holds no secret) is what makes a client bug findable.
-        raise _fail(
+        raise ApiError(
             Err.API_BAD_SIGNATURE,
             f"Invalid signature: expected the HMAC-SHA256 hex digest of {signed!r} "
             "keyed with the app secret",
         )
 
 
-class TriggerLimits(Protocol):
+class ChannelLimits(Protocol):
+    """The app setting every channel name is checked against."""
+
+    max_channel_name_length: int
+
+
+class TriggerLimits(ChannelLimits, Protocol):
     """The app settings `parse_trigger` and `parse_batch` enforce."""
 
     max_event_channels_at_once: int
     max_event_name_length: int
     max_event_payload_in_kb: int
     max_event_batch_size: int
-    max_channel_name_length: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +139,7 @@ class TriggerEvent:
 
 
 def _bad(message: str) -> ApiError:
-    return _fail(Err.API_BAD_REQUEST, message)
+    return ApiError(Err.API_BAD_REQUEST, message)
 
 
 def _name(event: Mapping[str, object], limits: TriggerLimits) -> str:
@@ -129,22 +148,25 @@ def _name(event: Mapping[str, object], limits: TriggerLimits) -> str:
         raise _bad("name is required and must be a string")
     problem = validate_event_name(name, limits.max_event_name_length)
     if problem is Err.EVENT_NAME_TOO_LONG:
-        raise _fail(problem, f"Event name is longer than {limits.max_event_name_length} characters")
+        raise ApiError(
+            problem, f"Event name is longer than {limits.max_event_name_length} characters"
+        )
     if problem is not None:
-        raise _fail(problem, problem.message)
+        raise ApiError(problem)
     return name
 
 
-def _channel(name: object, limits: TriggerLimits) -> str:
+def channel_name(name: object, limits: ChannelLimits) -> str:
+    """`name` if it is a channel name the app accepts, else the error naming it."""
     if not isinstance(name, str):
         raise _bad("Channel names must be strings")
     problem = validate_channel_name(name, limits.max_channel_name_length)
     if problem is Err.CHANNEL_NAME_TOO_LONG:
-        raise _fail(
+        raise ApiError(
             problem, f"Channel name is longer than {limits.max_channel_name_length} characters"
         )
     if problem is not None:
-        raise _fail(problem, f"{problem.message}: {name[:200]}")
+        raise ApiError(problem, f"{problem.message}: {_shown(name)}")
     return name
 
 
@@ -154,11 +176,11 @@ def _channels(event: Mapping[str, object], limits: TriggerLimits, batch: bool) -
     if batch:
         if "channel" not in event:
             raise _bad("channel is required")
-        return (_channel(event["channel"], limits),)
+        return (channel_name(event["channel"], limits),)
     if ("channels" in event) == ("channel" in event):
         raise _bad("Exactly one of channels or channel is required")
     if "channel" in event:
-        return (_channel(event["channel"], limits),)
+        return (channel_name(event["channel"], limits),)
     names = event["channels"]
     if not isinstance(names, list) or not names:
         raise _bad("channels must be a non-empty array of channel names")
@@ -166,7 +188,7 @@ def _channels(event: Mapping[str, object], limits: TriggerLimits, batch: bool) -
         raise _bad(
             f"An event can be triggered on at most {limits.max_event_channels_at_once} channels"
         )
-    return tuple(dict.fromkeys(_channel(name, limits) for name in names))
+    return tuple(dict.fromkeys(channel_name(name, limits) for name in names))
 
 
 def _data(event: Mapping[str, object], limits: TriggerLimits) -> str:
@@ -178,7 +200,7 @@ def _data(event: Mapping[str, object], limits: TriggerLimits) -> str:
     text = data if isinstance(data, str) else orjson.dumps(data).decode()
     limit_kb = limits.max_event_payload_in_kb
     if len(text.encode()) > limit_kb * 1024:
-        raise _fail(Err.PAYLOAD_TOO_LARGE, f"Event data is larger than {limit_kb} KB")
+        raise ApiError(Err.PAYLOAD_TOO_LARGE, f"Event data is larger than {limit_kb} KB")
     return text
 
 
@@ -191,17 +213,23 @@ def _socket_id(event: Mapping[str, object]) -> str | None:
     return socket_id
 
 
+def info_attributes(info: str, supported: frozenset[str]) -> frozenset[str]:
+    """The attributes a comma-separated ``info`` asks for; empty parts are ignored."""
+    attributes = frozenset(part for part in info.split(",") if part)
+    unknown = attributes - supported
+    if unknown:
+        named = _shown(",".join(sorted(unknown)))
+        raise ApiError(Err.API_UNSUPPORTED_INFO, f"Unsupported info attributes: {named}")
+    return attributes
+
+
 def _info(event: Mapping[str, object]) -> frozenset[str]:
     info = event.get("info")
     if info is None:
         return frozenset()
     if not isinstance(info, str):
         raise _bad("info must be a comma-separated string")
-    attributes = frozenset(part for part in info.split(",") if part)
-    unknown = attributes - INFO_ATTRIBUTES
-    if unknown:
-        raise _bad(f"Unsupported info attributes: {','.join(sorted(unknown))}")
-    return attributes
+    return info_attributes(info, TRIGGER_INFO)
 
 
 def _event(event: object, limits: TriggerLimits, batch: bool) -> TriggerEvent:
@@ -214,6 +242,14 @@ def _event(event: object, limits: TriggerLimits, batch: bool) -> TriggerEvent:
         socket_id=_socket_id(event),
         info=_info(event),
     )
+
+
+def parse_json(body: bytes) -> object:
+    """A request body decoded once; orjson's message says where it stopped making sense."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise ApiError(Err.INVALID_JSON, f"Body is not valid JSON: {error}") from None
 
 
 def parse_trigger(body: object, limits: TriggerLimits) -> TriggerEvent:
@@ -234,5 +270,60 @@ def parse_batch(body: object, limits: TriggerLimits) -> list[TriggerEvent]:
         try:
             events.append(_event(event, limits, batch=True))
         except ApiError as error:
-            raise ApiError(error.status, f"batch[{index}]: {error.message}") from None
+            raise ApiError(error.spec, f"batch[{index}]: {error.message}") from None
     return events
+
+
+# -- query parameters of the read endpoints --
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelsListing:
+    """What ``GET /apps/{id}/channels`` asks for."""
+
+    prefix: str
+    with_user_count: bool
+
+
+def parse_channels_query(query: Mapping[str, str]) -> ChannelsListing:
+    """``filter_by_prefix`` and ``info``: only user_count, and only with a presence- prefix
+    (Pusher's rule: counting users of a listing that mixes kinds means nothing)."""
+    prefix = query.get("filter_by_prefix", "")
+    info = info_attributes(query.get("info", ""), CHANNELS_INFO)
+    with_user_count = "user_count" in info
+    if with_user_count and not prefix.startswith("presence-"):
+        raise ApiError(Err.API_USER_COUNT_NEEDS_PRESENCE_PREFIX)
+    return ChannelsListing(prefix, with_user_count)
+
+
+def parse_channel_query(
+    channel: str, query: Mapping[str, str], limits: ChannelLimits
+) -> frozenset[str]:
+    """The ``info`` attributes ``GET /apps/{id}/channels/{channel}`` asks for; user_count only
+    for presence channels. ``cache`` of a channel that is not a cache channel is ignored."""
+    channel_name(channel, limits)
+    info = info_attributes(query.get("info", ""), CHANNEL_INFO)
+    if "user_count" in info and not classify(channel).is_presence:
+        raise ApiError(Err.API_USER_COUNT_NOT_PRESENCE)
+    return info
+
+
+def check_users_channel(channel: str, limits: ChannelLimits) -> None:
+    """Only presence channels have users to list."""
+    channel_name(channel, limits)
+    if not classify(channel).is_presence:
+        raise ApiError(Err.API_USERS_NOT_PRESENCE)
+
+
+def cached_event_info(cached: bytes, ttl: float, max_ttl: int) -> dict[str, object] | None:
+    """The ``cache`` attribute of a channel's info: the last event's name and data and whole
+    seconds it has left, or None if the stored bytes are not an event (written by something
+    else sharing the cache). A key without an expiry reads as `max_ttl`, the longest a cache
+    channel keeps an event."""
+    try:
+        event = orjson.loads(cached)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    return {"event": event.get("event"), "data": event.get("data"), "ttl": int(min(ttl, max_ttl))}

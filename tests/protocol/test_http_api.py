@@ -1,4 +1,5 @@
-"""HTTP API signing (Pusher's worked example and the official SDK) and trigger validation."""
+"""HTTP API signing (Pusher's worked example and the official SDK), trigger validation, the
+read endpoints' query parameters, and errors as rows of the error table."""
 
 from __future__ import annotations
 
@@ -12,10 +13,18 @@ import pytest
 from pusher.http import Request
 from pusher.pusher_client import PusherClient
 
+from socketrush.protocol.errors import Err
 from socketrush.protocol.http_api import (
     ApiError,
+    ChannelsListing,
     TriggerEvent,
+    cached_event_info,
+    check_users_channel,
+    error_body,
     parse_batch,
+    parse_channel_query,
+    parse_channels_query,
+    parse_json,
     parse_trigger,
     string_to_sign,
     verify_signed_request,
@@ -316,3 +325,157 @@ def test_parse_batch() -> None:
 def test_parse_batch_rejects(body: object, status: int, message: str) -> None:
     error = bad(body, batch=True)
     assert (error.status, error.message) == (status, message)
+
+
+def test_batch_error_keeps_the_row_of_the_event_that_failed() -> None:
+    error = bad({"batch": [{"name": "", "channel": "x", "data": "1"}]}, batch=True)
+    assert (error.spec, error.message) == (Err.INVALID_EVENT_NAME, "batch[0]: Invalid event name")
+
+
+def test_socket_id_digits_are_ascii_only() -> None:
+    """`\\d` would also take Arabic-Indic digits, which no socket id ever has."""
+    error = bad({"name": "ev", "channel": "a", "data": "x", "socket_id": "\u0661.\u0662"})
+    assert error.message == "Invalid socket_id"
+
+
+def test_unsupported_info_is_quoted_back_bounded() -> None:
+    error = bad({"name": "ev", "channel": "a", "data": "x", "info": "z" * 10_000})
+    assert (error.spec, error.message) == (
+        Err.API_UNSUPPORTED_INFO,
+        "Unsupported info attributes: " + "z" * 200,
+    )
+
+
+# -- errors are rows of the table --
+
+
+def test_api_error_takes_status_and_message_from_its_row() -> None:
+    error = ApiError(Err.API_RATE_LIMITED)
+    assert (error.status, error.message, str(error)) == (429, "Rate limit exceeded", error.message)
+    detailed = ApiError(Err.API_APP_NOT_FOUND, "Unknown app id 7")
+    assert (detailed.status, detailed.message) == (404, "Unknown app id 7")
+
+
+def test_api_error_refuses_a_row_without_http_status() -> None:
+    with pytest.raises(ValueError, match="no HTTP status"):
+        ApiError(Err.UNKNOWN_EVENT)
+
+
+def test_every_api_row_has_a_status_and_no_websocket_code() -> None:
+    rows = [spec for name, spec in vars(Err).items() if name.startswith("API_")]
+    assert rows
+    assert all(spec.http_status and spec.code is None and not spec.closes for spec in rows)
+
+
+def test_error_body_is_the_json_the_sdks_report() -> None:
+    assert error_body(ApiError(Err.API_APP_DISABLED)) == b'{"error":"App is disabled"}'
+
+
+def test_parse_json() -> None:
+    assert parse_json(b'{"a":[1]}') == {"a": [1]}
+    for body in (b"", b"{", b"\xff", b"[" * 2000 + b"]" * 2000):
+        with pytest.raises(ApiError) as caught:
+            parse_json(body)
+        assert caught.value.spec is Err.INVALID_JSON
+        assert caught.value.message.startswith("Body is not valid JSON: ")
+
+
+# -- query parameters of GET /channels, /channels/{name} and /channels/{name}/users --
+
+
+def query_error(check: Any, *args: Any) -> ApiError:
+    with pytest.raises(ApiError) as caught:
+        check(*args)
+    return caught.value
+
+
+def test_parse_channels_query() -> None:
+    assert parse_channels_query({}) == ChannelsListing("", False)
+    assert parse_channels_query({"filter_by_prefix": "x-", "info": ""}) == ChannelsListing(
+        "x-", False
+    )
+    assert parse_channels_query(
+        {"filter_by_prefix": "presence-room-", "info": "user_count,"}
+    ) == ChannelsListing("presence-room-", True)
+
+
+@pytest.mark.parametrize(
+    ("query", "spec", "message"),
+    [
+        ({"info": "user_count"}, Err.API_USER_COUNT_NEEDS_PRESENCE_PREFIX, None),
+        (
+            {"filter_by_prefix": "private-", "info": "user_count"},
+            Err.API_USER_COUNT_NEEDS_PRESENCE_PREFIX,
+            None,
+        ),
+        (
+            {"filter_by_prefix": "presence-", "info": "subscription_count,user_count"},
+            Err.API_UNSUPPORTED_INFO,
+            "Unsupported info attributes: subscription_count",
+        ),
+    ],
+)
+def test_parse_channels_query_rejects(
+    query: dict[str, str], spec: Any, message: str | None
+) -> None:
+    error = query_error(parse_channels_query, query)
+    assert (error.spec, error.status, error.message) == (spec, 400, message or spec.message)
+
+
+def test_parse_channel_query() -> None:
+    assert parse_channel_query("presence-a", {"info": "user_count,subscription_count"}, LIMITS) == (
+        frozenset({"user_count", "subscription_count"})
+    )
+    assert parse_channel_query("cache-a", {"info": "cache"}, LIMITS) == frozenset({"cache"})
+    assert parse_channel_query("public", {}, LIMITS) == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("channel", "info", "spec", "message"),
+    [
+        ("public", "user_count", Err.API_USER_COUNT_NOT_PRESENCE, None),
+        ("public", "members", Err.API_UNSUPPORTED_INFO, "Unsupported info attributes: members"),
+        ("a b", "", Err.INVALID_CHANNEL_NAME, "Invalid channel name: a b"),
+        ("c" * 21, "", Err.CHANNEL_NAME_TOO_LONG, "Channel name is longer than 20 characters"),
+    ],
+)
+def test_parse_channel_query_rejects(
+    channel: str, info: str, spec: Any, message: str | None
+) -> None:
+    error = query_error(parse_channel_query, channel, {"info": info}, LIMITS)
+    assert (error.spec, error.status, error.message) == (spec, 400, message or spec.message)
+
+
+def test_check_users_channel() -> None:
+    check_users_channel("presence-room", LIMITS)
+    for channel, spec in [
+        ("private-room", Err.API_USERS_NOT_PRESENCE),
+        ("room", Err.API_USERS_NOT_PRESENCE),
+        ("presence-a b", Err.INVALID_CHANNEL_NAME),
+    ]:
+        assert query_error(check_users_channel, channel, LIMITS).spec is spec
+
+
+# -- the cache attribute of a channel's info --
+
+
+def test_cached_event_info() -> None:
+    frame = b'{"event":"tick","channel":"cache-a","data":"{\\"n\\":1}"}'
+    assert cached_event_info(frame, 1799.7, 1800) == {
+        "event": "tick",
+        "data": '{"n":1}',
+        "ttl": 1799,
+    }
+
+
+def test_cached_event_without_expiry_reads_as_the_longest_ttl() -> None:
+    assert cached_event_info(b'{"event":"e","data":"d"}', float("inf"), 1800) == {
+        "event": "e",
+        "data": "d",
+        "ttl": 1800,
+    }
+
+
+@pytest.mark.parametrize("cached", [b"not json", b"[1,2]", b"\xff", b""])
+def test_unreadable_cached_event_is_a_miss(cached: bytes) -> None:
+    assert cached_event_info(cached, 10, 1800) is None

@@ -4,99 +4,21 @@ hand with `urllib`."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import http.client
 import json
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from socketrush.protocol.http_api import string_to_sign
 from tests.support.client import ConnectionClosed, PusherClient, sdk
-from tests.support.server import APP_ID, APP_KEY, APP_SECRET, ServerProcess
-
-EVENTS = f"/apps/{APP_ID}/events"
-
+from tests.support.http_api import EVENTS, VALID_EVENT, post_event, send, signed, signed_query
+from tests.support.server import APP_ID, ServerProcess
 
 # -- helpers --
-
-
-def signed(
-    server: ServerProcess,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    *,
-    params: dict[str, str] | None = None,
-    key: str = APP_KEY,
-    secret: str = APP_SECRET,
-    timestamp: int | None = None,
-    body_md5: str | None = None,
-) -> tuple[int, Any]:
-    """Send a request signed as Pusher's HTTP API reference says; return (status, JSON body)."""
-    query = signed_query(
-        method,
-        path,
-        body,
-        params=params,
-        key=key,
-        secret=secret,
-        timestamp=timestamp,
-        body_md5=body_md5,
-    )
-    return send(server, method, path, query, body)
-
-
-def signed_query(
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    *,
-    params: dict[str, str] | None = None,
-    key: str = APP_KEY,
-    secret: str = APP_SECRET,
-    timestamp: int | None = None,
-    body_md5: str | None = None,
-) -> dict[str, str]:
-    """The query string of a signed request, ``auth_signature`` included."""
-    query = {
-        "auth_key": key,
-        "auth_timestamp": str(int(time.time()) if timestamp is None else timestamp),
-        "auth_version": "1.0",
-        **(params or {}),
-    }
-    if body is not None:
-        query["body_md5"] = body_md5 or hashlib.md5(body).hexdigest()
-    to_sign = string_to_sign(method, path, query)
-    query["auth_signature"] = hmac.new(
-        secret.encode(), to_sign.encode(), hashlib.sha256
-    ).hexdigest()
-    return query
-
-
-def send(
-    server: ServerProcess, method: str, path: str, query: dict[str, str], body: bytes | None
-) -> tuple[int, Any]:
-    url = f"{server.http_url}{path}?{urllib.parse.urlencode(query)}"
-    request = urllib.request.Request(
-        url, data=body, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def post_event(server: ServerProcess, event: dict[str, Any], **kwargs: Any) -> tuple[int, Any]:
-    return signed(server, "POST", EVENTS, json.dumps(event).encode(), **kwargs)
 
 
 def recv_raw(client: PusherClient) -> dict[str, Any]:
@@ -414,7 +336,7 @@ def test_golden_example_is_refused_as_stale_and_accepted_re_signed(
 
 # -- errors --
 
-VALID = {"name": "e", "channel": "errors", "data": "d"}
+VALID = VALID_EVENT
 
 
 def test_unknown_app_id(server: ServerProcess) -> None:

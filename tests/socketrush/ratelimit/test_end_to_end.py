@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.socketrush.http.test_api import VALID, post_event, signed
+from tests.support.http_api import VALID_EVENT, post_event, signed
 from tests.support.redis import RedisServer
 from tests.support.server import APP_ID, ServerProcess
 
@@ -42,7 +42,7 @@ def start_limited(nodes_on: Callable, url: str, flag: str) -> list[ServerProcess
 def test_backend_events_are_counted_across_nodes(redis_server: RedisServer, nodes_on) -> None:
     nodes = start_limited(nodes_on, redis_server.url, "--app-max-backend-events-per-second")
     answers = in_one_second(
-        [lambda node=nodes[i % 2]: post_event(node, VALID) for i in range(LIMIT + 2)]
+        [lambda node=nodes[i % 2]: post_event(node, VALID_EVENT) for i in range(LIMIT + 2)]
     )
     assert answers == [(200, {})] * LIMIT + [TOO_MANY_EVENTS] * 2
 
@@ -51,7 +51,7 @@ def test_a_batch_counts_each_event_across_nodes(redis_server: RedisServer, nodes
     first, second = start_limited(nodes_on, redis_server.url, "--app-max-backend-events-per-second")
 
     def batch(node: ServerProcess, size: int) -> Callable[[], Answer]:
-        body = json.dumps({"batch": [VALID] * size}).encode()
+        body = json.dumps({"batch": [VALID_EVENT] * size}).encode()
         return lambda: signed(node, "POST", f"/apps/{APP_ID}/batch_events", body)
 
     answers = in_one_second([batch(first, 3), batch(second, 2), batch(second, 1), batch(first, 1)])
