@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 
+from gevent.pywsgi import Input
+
 from socketrush.connection import serve_websocket
 from socketrush.http.api import create_flask_app
 from socketrush.node import Node
@@ -32,6 +34,23 @@ def create_wsgi_app(node: Node) -> WsgiApp:
                 return []
             start_response(_UPGRADE_REQUIRED_STATUS, [("Content-Type", "application/json")])
             return [_UPGRADE_REQUIRED_BODY]
+        _bound_input(environ)
         return flask_app(environ, start_response)
 
     return application
+
+
+def _bound_input(environ: dict) -> None:
+    """gevent gives a request that names an upgrade (`Connection: Upgrade` or `Upgrade:
+    websocket`) the raw socket file as its input, marked ``wsgi.input_terminated`` False.
+    Werkzeug only asks whether that key is present and would read up to the body limit from
+    the socket: the request hung until the client gave up. Every request that reaches Flask
+    is plain HTTP, so it gets the input gevent gives any other request: bounded by its
+    Content-Length, or its chunks."""
+    if environ.get("wsgi.input_terminated") is False:
+        chunked = environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
+        length = None if chunked else environ.get("CONTENT_LENGTH")  # gevent checked it
+        environ["wsgi.input"] = Input(
+            environ["wsgi.input"], int(length) if length else None, chunked_input=chunked
+        )
+        environ["wsgi.input_terminated"] = True

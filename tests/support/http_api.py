@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import time
 import urllib.error
@@ -75,3 +76,16 @@ def signed(
 def post_event(server: ServerProcess, event: dict[str, Any], **signing: Any) -> tuple[int, Any]:
     """Trigger `event` on the test app with a signed ``POST /apps/{id}/events``."""
     return signed(server, "POST", EVENTS, json.dumps(event).encode(), **signing)
+
+
+def raw_request(server: ServerProcess, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send `request` as written (no client tidies it up); (status, headers, body)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.connect()
+        connection.sock.sendall(request)
+        response = http.client.HTTPResponse(connection.sock, method="GET")
+        response.begin()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()

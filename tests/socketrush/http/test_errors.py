@@ -4,7 +4,6 @@ runtime's (a full or stopped app), and an unexpected exception's."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
@@ -17,23 +16,10 @@ from werkzeug.test import TestResponse
 from socketrush.config import load_settings
 from socketrush.http.api import create_flask_app
 from socketrush.node import Node
-from tests.support.http_api import EVENTS, signed_query
+from tests.support.http_api import EVENTS, raw_request, signed_query
 from tests.support.server import APP_ID, APP_KEY, APP_SECRET, ServerProcess
 
 JSON = "application/json"
-
-
-def raw_request(server: ServerProcess, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send `request` as written (no client tidies it up); (status, headers, body)."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        connection.connect()
-        connection.sock.sendall(request)
-        response = http.client.HTTPResponse(connection.sock, method="GET")
-        response.begin()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        connection.close()
 
 
 # -- Werkzeug's errors, from a real server --
