@@ -2,9 +2,8 @@
 API (https://pusher.com/docs/channels/library_auth_reference/rest-api/), health and usage.
 
 Views live in one Blueprint per concern (events, channels, users, health, and the dashboard
-when it is enabled); this module wires
-them with the request checks they share, the error handlers that answer every failure from
-the error table, CORS, and the request counter.
+when it is enabled); this module wires them with the request checks they share, the error
+handlers that answer every failure from the error table, CORS, and the request counter.
 """
 
 from __future__ import annotations
@@ -34,21 +33,26 @@ def create_flask_app(node: Node) -> Flask:
     register_error_handlers(flask_app, body_limit)
 
     checks = RequestChecks(node, body_limit)
-    for blueprint in (
+    api = (
         events_blueprint(checks),
         channels_blueprint(checks),
         users_blueprint(checks),
         health_blueprint(node),
-    ):
+    )
+    for blueprint in api:
         flask_app.register_blueprint(blueprint)
     if node.dashboard.enabled:
         flask_app.register_blueprint(create_dashboard(node))
+    unprefixed = frozenset(blueprint.name for blueprint in api)
 
     @flask_app.after_request
     def count_request(response: Response) -> Response:
-        """Labelled with the view's name (without its Blueprint), never the raw path, and with
-        the app id only once the app was found, so made-up URLs cannot grow the label set."""
-        endpoint = request.endpoint.rpartition(".")[2] if request.endpoint else "unknown"
+        """Labelled with the view's name, never the raw path, and with the app id only once
+        the app was found, so made-up URLs cannot grow the label set. API views are named
+        without their Blueprint (`trigger`, as before they had one); the dashboard's keep it."""
+        endpoint = request.endpoint or "unknown"
+        if request.blueprint in unprefixed:
+            endpoint = endpoint.removeprefix(f"{request.blueprint}.")
         metrics.HTTP_REQUESTS.labels(g.get("app_id", ""), endpoint, str(response.status_code)).inc()
         return response
 

@@ -7,6 +7,7 @@ import json
 import re
 import socket
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -243,3 +244,23 @@ def test_docs_list_every_metric() -> None:
         if isinstance(metric, Counter | Gauge)
     }
     assert documented == defined
+
+
+def test_http_requests_are_counted_by_view_name(metrics_server: Callable) -> None:
+    """API views keep their names without the Blueprint they live in; the dashboard's keep
+    it, so its `channels` and `users` are not counted as the API's."""
+    flags = ["--dashboard-enabled", "true", "--dashboard-username", "u"]
+    server, port = metrics_server(*flags, "--dashboard-password", "p")
+    client = sdk(server)
+    assert client.channel_info("counted") == {"occupied": False}
+    assert client.users_info("presence-counted") == {"users": []}
+    for path in ("/dashboard", "/dashboard/api/apps", "/nowhere"):
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(server.http_url + path, timeout=5)
+    samples = scrape(port)
+    http = "socketrush_http_requests_total"
+    assert value(samples, http, app_id=APP_ID, endpoint="channel", status="200") == 1
+    assert value(samples, http, app_id=APP_ID, endpoint="users", status="200") == 1
+    assert value(samples, http, app_id="", endpoint="dashboard.page", status="401") == 1
+    assert value(samples, http, app_id="", endpoint="dashboard.apps", status="401") == 1
+    assert value(samples, http, app_id="", endpoint="unknown", status="404") == 1
