@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import re
 import socket as stdlib_socket
 import time
 from collections.abc import Callable
@@ -36,12 +35,12 @@ from socketrush.app import (
     server_to_user_channel,
 )
 from socketrush.channels import Broadcast, ChannelActor, Member, not_subscribed_error
-from socketrush.http.upgrade import Handshake
 from socketrush.inbound import READ_CHUNK, read_until_done, watch_reads
 from socketrush.outbox import Outbox
 from socketrush.protocol import frames
 from socketrush.protocol.channels import ChannelKind, classify, validate_channel_name
 from socketrush.protocol.errors import Err, ErrorSpec, SubscriptionRefusal, error_frame
+from socketrush.protocol.handshake import Handshake, protocol_refusal
 from socketrush.protocol.ids import new_socket_id
 from socketrush.protocol.origins import origin_allowed
 from socketrush.protocol.signatures import channel_auth_valid, user_auth_valid
@@ -63,8 +62,6 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 256 * 1024  # larger client frames are refused before they are buffered
 CLOSE_HANDSHAKE_SECONDS = 2.0  # how long a peer gets to answer our close frame
-SUPPORTED_PROTOCOLS = range(5, 8)
-_PROTOCOL_RE = re.compile(r"^\d+$")
 NO_CLOSE_FRAME = 1006  # RFC 6455: the connection ended without a close frame
 NO_STATUS = 1005  # RFC 6455: the peer's close frame had no code
 
@@ -225,18 +222,8 @@ class SocketActor:
         origin = self.handshake.origin
         if not origin_allowed(origin, app.settings.allowed_origins):
             return Err.UNAUTHORIZED_CONNECTION, f"Origin {origin[:200] or '(none)'} is not allowed"
-        query = self.handshake.query
-        protocol = next(
-            (part[len("protocol=") :] for part in query.split("&") if part.startswith("protocol=")),
-            None,
-        )
-        if protocol is None:
-            return Err.NO_PROTOCOL, None
-        if not _PROTOCOL_RE.match(protocol):
-            return Err.INVALID_VERSION, None
-        if int(protocol) not in SUPPORTED_PROTOCOLS:
-            return Err.UNSUPPORTED_PROTOCOL, None
-        return None
+        problem = protocol_refusal(self.handshake.query)
+        return None if problem is None else (problem, None)
 
     def _buffered_after_handshake(self) -> bytes:
         """Bytes the HTTP parser read past the upgrade request, taken without blocking."""
@@ -625,7 +612,7 @@ def _as_object(data: object) -> dict | None:
 
 def serve_upgraded(node: Node, handshake: Handshake, sock, rfile, response_head: bytes) -> bool:
     """Entry point from `socketrush serve`'s handler, which parsed the upgrade request itself
-    and leaves the 101 response to the connection (see http/upgrade.py). True: the connection
+    and leaves the 101 response to the connection (see protocol/handshake.py). True: the connection
     took the socket over and closes it itself; the handler must forget it and return."""
     return SocketActor(node, handshake, sock, rfile, response_head).run(release=True)
 

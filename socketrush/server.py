@@ -25,9 +25,9 @@ from socketrush.connection import serve_upgraded
 from socketrush.gc_tuning import tune_garbage_collector
 from socketrush.http.entry import create_wsgi_app
 from socketrush.http.headers import RequestHeaders
-from socketrush.http.upgrade import Handshake, websocket_upgrade
 from socketrush.limits import raise_file_limit
 from socketrush.node import Node
+from socketrush.protocol.handshake import Handshake, websocket_upgrade
 from socketrush.shutdown import drain
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class _NodeServer(WSGIServer):
 
 class _LeanHandler(WSGIHandler):
     """gevent's WSGI handler, with WebSocket upgrades on `/app/` taken over after the headers
-    are read (see http/upgrade.py), and a 1 KB read buffer instead of 8 KB: the buffer lives as
+    are read (see protocol/handshake.py), and a 1 KB read buffer instead of 8 KB: the buffer lives as
     long as the connection, and after the upgrade we read the socket directly (measured:
     ~3.6 KB less RSS per idle connection). Large headers or bodies just take more reads.
     Headers are read by `RequestHeaders`, not the `email` package (see http/headers.py)."""

@@ -213,7 +213,7 @@ def test_protocol_violation_closes_with_code_and_spares_others(
     assert_ping_pong_works(raw())
 
 
-# -- the opening handshake, answered by the server's own upgrade path (http/upgrade.py) --
+# -- the opening handshake, answered by the server's own upgrade path (protocol/handshake.py) --
 
 
 def read_response(sock: socket.socket) -> tuple[bytes, bytes]:

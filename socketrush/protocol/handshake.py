@@ -1,4 +1,7 @@
-"""The WebSocket opening handshake for `/app/{key}`, answered without building a WSGI request.
+"""The WebSocket opening handshake for `/app/{key}`: which requests are upgrades, the 101
+response, and the Pusher protocol version a client asks for. Pure functions: the servers that
+read requests (`socketrush/http/`) and the connection that answers them both use it, and
+neither has to import the other.
 
 `socketrush serve` reads the request line and headers with gevent's handler, then, when they
 ask for a valid WebSocket upgrade on `/app/`, skips the WSGI environ, gevent-websocket's
@@ -17,11 +20,15 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import unquote
 
+from socketrush.protocol.errors import Err, ErrorSpec
+
 APP_PATH = "/app/"
 # RFC 6455 section 1.3: the server proves it read the key by hashing it with this GUID.
 _ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # 13 is RFC 6455; 7 and 8 are the drafts gevent-websocket also accepts, kept for old clients.
 SUPPORTED_VERSIONS = frozenset({"13", "8", "7"})
+# Pusher protocol versions this server speaks (`?protocol=7` in the URL).
+SUPPORTED_PROTOCOLS = range(5, 8)
 
 
 class Headers(Protocol):
@@ -97,3 +104,18 @@ def websocket_upgrade(
     path, _, query = path.partition("?")
     handshake = Handshake(_app_key(path), query, headers.get("Origin") or "")
     return handshake, switching_protocols(key)
+
+
+def protocol_refusal(query: str) -> ErrorSpec | None:
+    """Why the `protocol=` of a connection's query string is refused, or None to accept it."""
+    protocol = next(
+        (part[len("protocol=") :] for part in query.split("&") if part.startswith("protocol=")),
+        None,
+    )
+    if protocol is None:
+        return Err.NO_PROTOCOL
+    if not (protocol.isascii() and protocol.isdigit()):
+        return Err.INVALID_VERSION
+    if int(protocol) not in SUPPORTED_PROTOCOLS:
+        return Err.UNSUPPORTED_PROTOCOL
+    return None

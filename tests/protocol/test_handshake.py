@@ -1,13 +1,16 @@
-"""The `/app/` WebSocket handshake: which requests are upgrades, and the 101 response."""
+"""The `/app/` WebSocket handshake: which requests are upgrades, the 101 response, and the
+Pusher protocol version in the query string."""
 
 from __future__ import annotations
 
 import pytest
 
 from socketrush.http.headers import RequestHeaders
-from socketrush.http.upgrade import (
+from socketrush.protocol.errors import Err
+from socketrush.protocol.handshake import (
     Handshake,
     accept_key,
+    protocol_refusal,
     switching_protocols,
     websocket_upgrade,
 )
@@ -98,3 +101,22 @@ def test_handshake_from_a_wsgi_environ() -> None:
     assert Handshake.from_environ(environ) == Handshake(
         "app-key", "protocol=7", "https://a.example"
     )
+
+
+@pytest.mark.parametrize(
+    ("query", "refusal"),
+    [
+        ("protocol=7&client=js", None),
+        ("client=js&protocol=5", None),
+        ("client=js", Err.NO_PROTOCOL),
+        ("", Err.NO_PROTOCOL),
+        ("protocol=", Err.INVALID_VERSION),
+        ("protocol=seven", Err.INVALID_VERSION),
+        ("protocol=7\n", Err.INVALID_VERSION),
+        ("protocol=\u0667", Err.INVALID_VERSION),  # an Arabic-Indic seven: a digit, not ASCII
+        ("protocol=4", Err.UNSUPPORTED_PROTOCOL),
+        ("protocol=8", Err.UNSUPPORTED_PROTOCOL),
+    ],
+)
+def test_protocol_version_of_the_query(query: str, refusal: object) -> None:
+    assert protocol_refusal(query) is refusal
