@@ -11,10 +11,8 @@ is already-framed bytes for its `Outbox`, or a request to close, so it needs no 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-import socket as stdlib_socket
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
@@ -35,8 +33,6 @@ from socketrush.app import (
     server_to_user_channel,
 )
 from socketrush.channels import Broadcast, ChannelActor, Member, not_subscribed_error
-from socketrush.inbound import READ_CHUNK, read_until_done, watch_reads
-from socketrush.outbox import Outbox
 from socketrush.protocol import frames
 from socketrush.protocol.channels import ChannelKind, classify, validate_channel_name
 from socketrush.protocol.errors import Err, ErrorSpec, SubscriptionRefusal, error_frame
@@ -53,6 +49,9 @@ from socketrush.protocol.websocket import (
 )
 from socketrush.ratelimit import PerSecondLimiter
 from socketrush.tally import Tally, tally
+from socketrush.transport.inbound import READ_CHUNK, read_until_done, watch_reads
+from socketrush.transport.outbox import Outbox
+from socketrush.transport.wire import Wire
 from socketrush.webhooks import events
 
 if TYPE_CHECKING:
@@ -96,13 +95,13 @@ class SocketActor:
         then goes out with the first frame, in one send)."""
         self.node = node
         self.handshake = handshake
-        self._socket = sock
+        self._wire = Wire(sock)
         self._rfile = rfile
         self._response_head = response_head
         self.socket_id = new_socket_id()
         self.app: AppActor | None = None
         self.outbox = Outbox(
-            self._socket,
+            self._wire,
             node.settings.socket_backlog_limit_kb * 1024,
             on_overflow=self._slow_consumer,
         )
@@ -227,18 +226,11 @@ class SocketActor:
 
     def _buffered_after_handshake(self) -> bytes:
         """Bytes the HTTP parser read past the upgrade request, taken without blocking."""
-        timeout = self._socket.gettimeout()
-        self._socket.settimeout(0.0)
-        try:
-            return self._rfile.read1(READ_CHUNK) or b""
-        except OSError:
-            return b""
-        finally:
-            self._socket.settimeout(timeout)
+        return self._wire.take_buffered(self._rfile, READ_CHUNK)
 
     def _read(self, release: bool) -> bool:
         """Handle the client's frames until the connection ends, or, with `release`, from the
-        event loop after this returns True (see inbound.py: either way `_take` must never
+        event loop after this returns True (see transport/inbound.py: either way `_take` must never
         block)."""
         # Read the socket itself, not pywsgi's buffered rfile: `read1` allocates its whole
         # result buffer before it blocks, ~11 KB of RSS per parked connection (measured).
@@ -248,9 +240,9 @@ class SocketActor:
         if release:
             # The reader holds a reference on the socket: without it, `close` closes.
             self._rfile.close()
-            watch_reads(self._socket, self._take, self._stream_ended)
+            watch_reads(self._wire, self._take, self._stream_ended)
             return True
-        read_until_done(self._socket, self._take)
+        read_until_done(self._wire, self._take)
         return False
 
     def _stream_ended(self, error: BaseException | None) -> None:
@@ -264,7 +256,7 @@ class SocketActor:
         try:
             self._cleanup()
         finally:
-            self._socket.close()
+            self._wire.close()
 
     def _take(self, data: bytes | memoryview) -> bool:
         """The next bytes from the client; False once the connection wants no more."""
@@ -323,8 +315,7 @@ class SocketActor:
 
     def _abort(self) -> None:
         """Cut the TCP connection; the read loop then ends and cleans up."""
-        with contextlib.suppress(OSError):
-            self._socket._sock.shutdown(stdlib_socket.SHUT_RDWR)
+        self._wire.abort()
 
     def _slow_consumer(self) -> None:
         """The backlog is over the limit, so no close frame can get through: cut the TCP

@@ -23,8 +23,8 @@ from socketrush import metrics, tally
 from socketrush.app import actor as app_module
 from socketrush.channels import actor as channel_module
 from socketrush.connection import SocketActor
-from socketrush.outbox import Outbox
 from socketrush.protocol import frames
+from socketrush.transport.outbox import Outbox
 from tests.perf.inprocess import InProcessServer, in_thread, serve_in_process
 from tests.support.polling import wait_until
 from tests.support.server import APP_ID, APP_KEY

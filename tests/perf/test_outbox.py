@@ -7,7 +7,8 @@ import socket as stdlib_socket
 import gevent
 from gevent import socket
 
-from socketrush.outbox import Outbox
+from socketrush.transport.outbox import Outbox
+from socketrush.transport.wire import Wire
 
 FRAME = b"\x81\x7e\x10\x00" + b"x" * 4096  # a 4 KB text frame
 
@@ -46,7 +47,7 @@ def fill_kernel(outbox: Outbox) -> int:
 
 def test_idle_socket_sends_inline_without_a_writer_greenlet() -> None:
     server, client = pair()
-    outbox = Outbox(server, 1024 * 1024, on_overflow=lambda: None)
+    outbox = Outbox(Wire(server), 1024 * 1024, on_overflow=lambda: None)
     outbox.offer(b"\x81\x02hi")
     assert outbox.has_writer is False
     assert outbox.backlog_bytes == 0
@@ -56,7 +57,7 @@ def test_idle_socket_sends_inline_without_a_writer_greenlet() -> None:
 
 def test_writer_exists_only_while_a_backlog_drains() -> None:
     server, client = pair()
-    outbox = Outbox(server, 1024 * 1024, on_overflow=lambda: None)
+    outbox = Outbox(Wire(server), 1024 * 1024, on_overflow=lambda: None)
     offered = fill_kernel(outbox)
     assert outbox.has_writer is True
     reader = gevent.spawn(read_exactly, client, offered * len(FRAME))
@@ -70,7 +71,7 @@ def test_backlog_over_the_limit_closes_once_and_frees_the_queue() -> None:
     server, _client = pair()  # the peer never reads
     overflows: list[int] = []
     limit = 64 * 1024
-    outbox = Outbox(server, limit, on_overflow=lambda: overflows.append(outbox.backlog_bytes))
+    outbox = Outbox(Wire(server), limit, on_overflow=lambda: overflows.append(outbox.backlog_bytes))
     fill_kernel(outbox)
     for _ in range(limit // len(FRAME) + 1):
         outbox.offer(FRAME)

@@ -15,41 +15,15 @@ cannot interleave inside it and each socket keeps the order frames were offered 
 from __future__ import annotations
 
 import logging
-import socket
-import ssl
 from collections import deque
 from collections.abc import Callable
 
 import gevent
 from gevent.socket import wait_write
 
+from socketrush.transport.wire import Wire
+
 log = logging.getLogger(__name__)
-
-
-Sender = Callable[[bytes], int]
-
-
-def nonblocking_sender(sock) -> tuple[Sender, bool]:
-    """A send that never waits: it returns how many bytes the kernel (or TLS) took, or raises
-    BlockingIOError when it took none.
-
-    Plain sockets: the stdlib socket's own `send` (it is already non-blocking under gevent's
-    wrapper), called once per recipient of every broadcast with no Python frame around it —
-    no gevent bookkeeping, no `sendall` getsockopt call.
-    TLS sockets: write through OpenSSL (never to the descriptor); OpenSSL wants a retry with
-    the same leading bytes, so queued frames are not joined (the bool says whether they may be).
-    """
-    sslobj = getattr(sock, "_sslobj", None)
-    if sslobj is not None:
-
-        def send_tls(data: bytes) -> int:
-            try:
-                return sslobj.write(data)
-            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
-                raise BlockingIOError from None
-
-        return send_tls, False
-    return sock._sock.send, True
 
 
 class Outbox:
@@ -67,12 +41,10 @@ class Outbox:
         "closed",
     )
 
-    def __init__(self, gevent_socket, limit_bytes: int, on_overflow: Callable[[], None]) -> None:
-        # Frames are complete messages: send each at once instead of waiting for Nagle's
-        # algorithm to batch them with the next one (40 ms stalls with delayed ACKs).
-        gevent_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._send, self._coalesce = nonblocking_sender(gevent_socket)
-        self._fileno = gevent_socket.fileno()
+    def __init__(self, wire: Wire, limit_bytes: int, on_overflow: Callable[[], None]) -> None:
+        wire.set_nodelay()
+        self._send, self._coalesce = wire.sender()
+        self._fileno = wire.fileno()
         self._backlog: deque[bytes] | None = None  # a deque is ~0.6 KB: only while needed
         self._backlog_bytes = 0
         self._limit = limit_bytes

@@ -4,14 +4,13 @@ callback when none waits, gets the consumer's errors."""
 
 from __future__ import annotations
 
-import socket
-
 import gevent
 import pytest
 from gevent import socket as gsocket
 from gevent.event import Event
 
-from socketrush.inbound import read_until_done, watch_reads
+from socketrush.transport.inbound import read_until_done, watch_reads
+from socketrush.transport.wire import Wire
 
 
 @pytest.fixture
@@ -35,7 +34,7 @@ def test_bytes_arrive_in_order_until_the_consumer_stops(pair) -> None:
         return True
 
     theirs.sendall(b"one")
-    reader = gevent.spawn(read_until_done, ours, consume)
+    reader = gevent.spawn(read_until_done, Wire(ours), consume)
     assert reader.get(timeout=2) is None
     assert received == [b"one", b"two"]
     ours.setblocking(False)
@@ -45,7 +44,7 @@ def test_bytes_arrive_in_order_until_the_consumer_stops(pair) -> None:
 def test_the_end_of_the_stream_ends_the_wait(pair) -> None:
     ours, theirs = pair
     received: list[bytes] = []
-    reader = gevent.spawn(read_until_done, ours, lambda data: received.append(bytes(data)) or True)
+    reader = gevent.spawn(read_until_done, Wire(ours), lambda data: received.append(bytes(data)) or True)
     theirs.sendall(b"last words")
     gevent.idle()
     theirs.close()
@@ -54,11 +53,12 @@ def test_the_end_of_the_stream_ends_the_wait(pair) -> None:
 
 
 def test_shutting_the_socket_down_ends_the_wait(pair) -> None:
-    """How a connection cuts itself off (SocketActor._abort)."""
+    """How a connection cuts itself off (`Wire.abort`)."""
     ours, _theirs = pair
-    reader = gevent.spawn(read_until_done, ours, lambda data: True)
+    wire = Wire(ours)
+    reader = gevent.spawn(read_until_done, wire, lambda data: True)
     gevent.idle()
-    ours._sock.shutdown(socket.SHUT_RDWR)
+    wire.abort()
     assert reader.get(timeout=2) is None
 
 
@@ -68,7 +68,7 @@ def test_an_error_in_the_consumer_is_raised_in_the_waiting_greenlet(pair) -> Non
     def consume(data) -> bool:
         raise ValueError(bytes(data))
 
-    reader = gevent.spawn(read_until_done, ours, consume)
+    reader = gevent.spawn(read_until_done, Wire(ours), consume)
     theirs.sendall(b"bad")
     with pytest.raises(ValueError, match="bad"):
         reader.get(timeout=2)
@@ -80,7 +80,7 @@ def test_an_error_in_the_consumer_is_raised_in_the_waiting_greenlet(pair) -> Non
 def test_a_killed_reader_stops_watching_the_socket(pair) -> None:
     ours, theirs = pair
     received: list[bytes] = []
-    reader = gevent.spawn(read_until_done, ours, lambda data: received.append(bytes(data)) or True)
+    reader = gevent.spawn(read_until_done, Wire(ours), lambda data: received.append(bytes(data)) or True)
     gevent.idle()
     reader.kill()
     # A sentinel reader on another socket, made readable at the same moment: the loop runs
@@ -88,7 +88,7 @@ def test_a_killed_reader_stops_watching_the_socket(pair) -> None:
     # have consumed "after" by the time the sentinel's event is seen.
     sentinel_ours, sentinel_theirs = gsocket.socketpair()
     seen = Event()
-    sentinel = gevent.spawn(read_until_done, sentinel_ours, lambda data: seen.set() or False)
+    sentinel = gevent.spawn(read_until_done, Wire(sentinel_ours), lambda data: seen.set() or False)
     theirs.sendall(b"after")
     sentinel_theirs.sendall(b"now")
     assert seen.wait(2)
@@ -110,7 +110,7 @@ def test_watch_reads_needs_no_waiting_greenlet_and_reports_the_end(pair) -> None
         ends.append(error)
         done.set()
 
-    watch_reads(ours, lambda data: received.append(bytes(data)) or True, ended)
+    watch_reads(Wire(ours), lambda data: received.append(bytes(data)) or True, ended)
     theirs.sendall(b"hello")
     theirs.close()
     assert done.wait(2)
@@ -129,7 +129,7 @@ def test_watch_reads_hands_a_consumer_error_to_ended_and_stops(pair) -> None:
         ends.append(error)
         done.set()
 
-    watch_reads(ours, consume, ended)
+    watch_reads(Wire(ours), consume, ended)
     theirs.sendall(b"bad")
     assert done.wait(2)
     assert [type(e) for e in ends] == [ValueError] and ends[0].args == (b"bad",)

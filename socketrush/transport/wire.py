@@ -1,0 +1,147 @@
+"""`Wire`: a connection's gevent socket, seen from below gevent's cooperative API.
+
+Reading and writing without a greenlet per direction (see inbound.py and outbox.py) means
+working under gevent's socket objects: the OS socket a gevent socket wraps (`_sock`), the
+OpenSSL object of a TLS socket (`_sslobj`) and the libev watcher that says the descriptor is
+readable (`_read_event`). Those attributes are gevent's private business and may change
+between its versions, so they are touched here and nowhere else in the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+from collections.abc import Callable
+from typing import BinaryIO
+
+from gevent.hub import get_hub
+
+# A send that never waits: how many bytes the kernel (or OpenSSL) took; BlockingIOError
+# when it took none.
+Sender = Callable[[bytes], int]
+# One read into a buffer: the byte count, 0 at the end of the stream, None for none yet.
+Reader = Callable[[], int | None]
+
+
+class Wire:
+    """One connection's socket (plain or TLS). Holds nothing but the gevent socket, so an idle
+    connection pays one small object for it."""
+
+    __slots__ = ("_socket",)
+
+    def __init__(self, gevent_socket) -> None:
+        self._socket = gevent_socket
+
+    @property
+    def is_tls(self) -> bool:
+        return getattr(self._socket, "_sslobj", None) is not None
+
+    def fileno(self) -> int:
+        return self._socket.fileno()
+
+    def set_nodelay(self) -> None:
+        """Frames are complete messages: send each at once instead of waiting for Nagle's
+        algorithm to batch it with the next one (40 ms stalls with delayed ACKs)."""
+        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    # -- reading (see inbound.py) --
+
+    def reader(self, buffer: bytearray) -> Reader:
+        """A function that makes one non-blocking read into `buffer`.
+
+        Plain sockets: one `recv_into` on the OS socket. TLS: one OpenSSL read; OpenSSL asks
+        to write while reading only to answer the peer (renegotiation, a key update) and when
+        the socket's send buffer is full: the peer is not reading, so that is treated as the
+        end of the stream, as a slow consumer would be.
+        """
+        size = len(buffer)
+        sslobj = getattr(self._socket, "_sslobj", None)
+        if sslobj is None:
+            recv_into = self._socket._sock.recv_into
+
+            def read_plain() -> int | None:
+                try:
+                    return recv_into(buffer, size)
+                except BlockingIOError:
+                    return None
+                except OSError:
+                    return 0
+
+            return read_plain
+
+        def read_tls() -> int | None:
+            try:
+                return sslobj.read(size, buffer)
+            except ssl.SSLWantReadError:
+                return None
+            except (ssl.SSLError, OSError):  # close_notify, ragged EOF, want-write, a reset
+                return 0
+
+        return read_tls
+
+    def watch_readable(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` from the event loop whenever the socket is readable (level
+        triggered) until the returned function stops it.
+
+        A TLS socket may hold bytes OpenSSL decrypted before watching began (the rest of the
+        record the upgrade request arrived in): no readiness event will announce them, so the
+        callback also runs once soon, unless stopped meanwhile.
+        """
+        readable = self._socket._read_event
+        readable.start(callback)
+        sslobj = getattr(self._socket, "_sslobj", None)
+        if sslobj is not None and sslobj.pending():
+
+            def first_look() -> None:
+                if readable.active:
+                    callback()
+
+            get_hub().loop.run_callback(first_look)
+        return readable.stop
+
+    def take_buffered(self, rfile: BinaryIO, limit: int) -> bytes:
+        """Bytes an HTTP parser's buffered reader `rfile` read past the request, taken
+        without blocking (they belong to the WebSocket)."""
+        timeout = self._socket.gettimeout()
+        self._socket.settimeout(0.0)
+        try:
+            return rfile.read1(limit) or b""
+        except OSError:
+            return b""
+        finally:
+            self._socket.settimeout(timeout)
+
+    # -- writing (see outbox.py) --
+
+    def sender(self) -> tuple[Sender, bool]:
+        """A send that never waits, and whether queued frames may be joined into one send.
+
+        Plain sockets: the OS socket's own `send` (already non-blocking under gevent's
+        wrapper), called once per recipient of every broadcast with no Python frame around it:
+        no gevent bookkeeping, no `sendall` getsockopt call. TLS: write through OpenSSL (never
+        to the descriptor); OpenSSL wants a retry with the same leading bytes, so queued
+        frames are not joined.
+        """
+        sslobj = getattr(self._socket, "_sslobj", None)
+        if sslobj is None:
+            return self._socket._sock.send, True
+
+        def send_tls(data: bytes) -> int:
+            try:
+                return sslobj.write(data)
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                raise BlockingIOError from None
+
+        return send_tls, False
+
+    # -- ending --
+
+    def abort(self) -> None:
+        """Cut the TCP connection at once, in both directions: a pending read sees the end of
+        the stream, and the peer a reset or end of stream."""
+        with contextlib.suppress(OSError):
+            self._socket._sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._socket.close()
