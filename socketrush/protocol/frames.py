@@ -8,11 +8,9 @@ encoding. The one exception, ``pusher:error``, lives in `errors.error_frame`.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import orjson
 
-from socketrush.protocol.errors import Err, ErrorSpec, SubscriptionRefusal
+from socketrush.protocol.errors import SubscriptionRefusal
 
 
 def _json_text(value: object) -> str:
@@ -115,15 +113,6 @@ def watchlist_events(events: list[dict]) -> bytes:
     return _frame("pusher_internal:watchlist_events", {"events": events})
 
 
-class ClientMessage(NamedTuple):
-    """A decoded client frame (a tuple: built for every client message, ~3x faster than a
-    frozen dataclass)."""
-
-    event: str
-    channel: str | None
-    data: object
-
-
 def encoded_size(data: object) -> int:
     """The size in bytes of ``data`` as relayed: a string's UTF-8 bytes, anything else's
     compact JSON, so payload limits apply whatever form ``data`` was sent in."""
@@ -132,32 +121,3 @@ def encoded_size(data: object) -> int:
     if isinstance(data, str):
         return len(data.encode())
     return len(orjson.dumps(data))
-
-
-class FrameError(Exception):
-    """A client frame that cannot be handled; `spec` says which error to send back."""
-
-    def __init__(self, spec: ErrorSpec, detail: str) -> None:
-        super().__init__(detail)
-        self.spec = spec
-        self.detail = detail
-
-
-def parse_client_message(text: str | bytes) -> ClientMessage:
-    """Decode one client text frame.
-
-    ``data`` is returned as sent: pusher-js sends objects for ``pusher:subscribe`` and client
-    events, other clients may send strings, and client events are relayed unchanged.
-    A ``channel`` that is not a string is treated as absent; callers reject what needs one.
-    """
-    try:
-        message = orjson.loads(text)
-    except orjson.JSONDecodeError as error:
-        raise FrameError(Err.INVALID_JSON, f"{Err.INVALID_JSON.message}: {error}") from None
-    if not isinstance(message, dict):
-        raise FrameError(Err.INVALID_FRAME, "The message must be a JSON object")
-    event = message.get("event")
-    if not isinstance(event, str):
-        raise FrameError(Err.INVALID_FRAME, "The message must have a string event")
-    channel = message.get("channel")
-    return ClientMessage(event, channel if isinstance(channel, str) else None, message.get("data"))

@@ -23,6 +23,7 @@ from socketrush import metrics, tally
 from socketrush.app import actor as app_module
 from socketrush.channels import actor as channel_module
 from socketrush.connection import SocketActor
+from socketrush.connection import actor as actor_module
 from socketrush.protocol import frames
 from socketrush.transport.outbox import Outbox
 from tests.perf.inprocess import InProcessServer, in_thread, serve_in_process
@@ -166,14 +167,14 @@ def test_a_released_connection_closes_its_socket_when_the_client_leaves(
 def test_a_bug_handling_a_released_connections_message_costs_that_connection_only(
     server: InProcessServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    parse = frames.parse_client_message
+    parse = actor_module.parse_client_message
 
     def buggy(text: str):
         if "boom" in text:
             raise RuntimeError("a bug")
         return parse(text)
 
-    monkeypatch.setattr(frames, "parse_client_message", buggy)
+    monkeypatch.setattr(actor_module, "parse_client_message", buggy)
     victim, bystander = server.connect(), server.connect()
     bystander.subscribe("perf-bug")
     gevent.idle()

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from socketrush.protocol import frames
-from socketrush.protocol.errors import Err
 
 
 def decoded(frame: bytes) -> tuple[dict, object]:
@@ -121,45 +120,5 @@ def test_watchlist_events() -> None:
     assert data == {"events": events}
 
 
-def test_parse_subscribe_with_object_data() -> None:
-    message = frames.parse_client_message(
-        '{"event":"pusher:subscribe","data":{"channel":"private-a","auth":"k:s"}}'
-    )
-    assert message == frames.ClientMessage(
-        "pusher:subscribe", None, {"channel": "private-a", "auth": "k:s"}
-    )
-
-
-def test_parse_client_event_with_string_data_from_bytes() -> None:
-    message = frames.parse_client_message(
-        b'{"event":"client-x","channel":"private-a","data":"{\\"a\\":\\"\xc3\xa9\\"}"}'
-    )
-    assert message.event == "client-x"
-    assert message.channel == "private-a"
-    assert message.data == '{"a":"\u00e9"}'
-    assert frames.encoded_size(message.data) == 10  # é is two bytes
-
-
-def test_parse_without_data_or_with_non_string_channel() -> None:
-    message = frames.parse_client_message('{"event":"pusher:ping","channel":5}')
-    assert message == frames.ClientMessage("pusher:ping", None, None)
-    assert frames.encoded_size(message.data) == 0
-
-
 def test_encoded_size_of_object_data_is_its_compact_json() -> None:
     assert frames.encoded_size({"a": [1, 2.5, "\u00e9"]}) == len('{"a":[1,2.5,"\u00e9"]}'.encode())
-
-
-@pytest.mark.parametrize("text", ["{", "", b"\xff", "[1,", '{"event":"x"} junk'])
-def test_parse_invalid_json(text: str | bytes) -> None:
-    with pytest.raises(frames.FrameError) as caught:
-        frames.parse_client_message(text)
-    assert caught.value.spec is Err.INVALID_JSON
-    assert caught.value.detail.startswith("Invalid JSON: ")
-
-
-@pytest.mark.parametrize("text", ["[]", '"x"', "1", "null", "{}", '{"event":1}', '{"event":null}'])
-def test_parse_invalid_frame(text: str) -> None:
-    with pytest.raises(frames.FrameError) as caught:
-        frames.parse_client_message(text)
-    assert caught.value.spec is Err.INVALID_FRAME

@@ -1,0 +1,49 @@
+"""`pusher:signin`: a connection proves which user it is with user data the app signed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import orjson
+
+from socketrush.app import SignIn as SignedIn
+from socketrush.protocol import frames
+from socketrush.protocol.client_messages import SignIn
+from socketrush.protocol.errors import Err
+from socketrush.protocol.signatures import user_auth_valid
+
+if TYPE_CHECKING:
+    from socketrush.connection.actor import SocketActor
+
+
+def sign_in(conn: SocketActor, request: SignIn) -> None:
+    assert conn.app is not None
+    settings = conn.app.settings
+    user_data, auth = request.user_data, request.auth
+    if conn.user_id is not None:
+        conn.send_error(Err.INVALID_SIGNIN, "This connection is already signed in")
+        return
+    if (
+        user_data is None
+        or auth is None
+        or not user_auth_valid(settings.key, settings.secret, conn.socket_id, user_data, auth)
+    ):
+        conn.send_error(Err.INVALID_SIGNIN, "Invalid signature for pusher:signin")
+        return
+    try:
+        user = orjson.loads(user_data)
+    except orjson.JSONDecodeError:
+        user = None
+    user_id = user.get("id") if isinstance(user, dict) else None
+    if not isinstance(user_id, str) or not user_id:
+        conn.send_error(Err.INVALID_SIGNIN, "user_data must be JSON with a string id")
+        return
+    watchlist = user.get("watchlist") or []
+    if not isinstance(watchlist, list):
+        watchlist = []
+    conn.user_id = user_id
+    conn.watchlist = tuple(str(uid) for uid in watchlist)
+    if conn.signin_timer is not None:
+        conn.signin_timer.cancel()
+    conn.send_text(frames.signin_success(user_data))
+    conn.app.tell(SignedIn(conn, user_id, conn.watchlist))

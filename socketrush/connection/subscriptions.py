@@ -1,0 +1,87 @@
+"""`pusher:subscribe` and `pusher:unsubscribe`: check the channel name and its signature,
+then let the app actor (which owns the channels) do the rest."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from socketrush.app import Subscribe as JoinChannel
+from socketrush.app import Unsubscribe as LeaveChannel
+from socketrush.app import server_to_user_channel
+from socketrush.channels import Member
+from socketrush.connection.presence import presence_member
+from socketrush.protocol import frames
+from socketrush.protocol.channels import ChannelKind, classify, validate_channel_name
+from socketrush.protocol.client_messages import Subscribe, Unsubscribe
+from socketrush.protocol.errors import Err, SubscriptionRefusal
+from socketrush.protocol.signatures import channel_auth_valid
+
+if TYPE_CHECKING:
+    from socketrush.connection.actor import SocketActor
+
+
+def subscribe(conn: SocketActor, request: Subscribe) -> None:
+    assert conn.app is not None
+    name = request.channel
+    feed = conn.node.dashboard.feed
+    if feed.take_subscribe(conn.app_id, conn, name, {"auth": request.auth}):
+        return  # the dashboard's debug channel
+    settings = conn.app.settings
+    problem = validate_channel_name(name, settings.max_channel_name_length)
+    info = classify(name)
+    if problem is None and info.kind is ChannelKind.SERVER_TO_USER:
+        _subscribe_own_user_channel(conn, name)
+        return
+    if problem is not None:
+        conn.send_error(problem, f"{problem.message}: {name[:210]}")
+        return
+    member: Member | None = None
+    if info.requires_auth:
+        auth = request.auth
+        channel_data = request.channel_data if info.is_presence else None
+        if (
+            auth is None
+            or (info.is_presence and channel_data is None)
+            or not channel_auth_valid(
+                settings.key, settings.secret, conn.socket_id, name, auth, channel_data
+            )
+        ):
+            refuse(conn, name, Err.SUBSCRIPTION_BAD_AUTH)
+            return
+        if info.is_presence:
+            assert channel_data is not None
+            found = presence_member(channel_data, settings.max_presence_member_size_in_kb)
+            if not isinstance(found, Member):
+                refuse(conn, name, *found)
+                return
+            member = found
+    conn.channels[name] = member.user_id if member is not None else None
+    conn.app.tell(JoinChannel(conn, info, member))
+    feed.subscribed(conn.app_id, conn.socket_id, name, conn.channels[name])
+
+
+def _subscribe_own_user_channel(conn: SocketActor, name: str) -> None:
+    """pusher-js subscribes to `#server-to-user-<id>` after sign-in. The socket already
+    joined it when it signed in, so this only confirms; anyone else is refused."""
+    if conn.user_id is not None and name == server_to_user_channel(conn.user_id):
+        conn.send_text(frames.subscription_succeeded(name))
+        return
+    refuse(conn, name, Err.SUBSCRIPTION_NOT_OWN_USER_CHANNEL)
+
+
+def refuse(
+    conn: SocketActor, name: str, refusal: SubscriptionRefusal, message: str | None = None
+) -> None:
+    conn.send_text(frames.subscription_refused(name, refusal, message))
+    feed = conn.node.dashboard.feed
+    feed.subscription_refused(conn.app_id, conn.socket_id, name, refusal, message)
+
+
+def unsubscribe(conn: SocketActor, request: Unsubscribe) -> None:
+    name = request.channel
+    conn.node.dashboard.feed.unsubscribed(conn.app_id, conn.socket_id, name)
+    if name in conn.channels:
+        del conn.channels[name]
+        conn.channel_actors.pop(name, None)
+        assert conn.app is not None
+        conn.app.tell(LeaveChannel(conn, name))
