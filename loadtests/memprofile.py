@@ -29,8 +29,8 @@ import gevent  # noqa: E402
 from bench_server import APP_ID, APP_KEY, APP_SECRET, HOST, free_port, raise_open_files  # noqa: E402
 
 from socketrush.config import load_settings  # noqa: E402
+from socketrush.http.server import build_server  # noqa: E402
 from socketrush.node import Node  # noqa: E402
-from socketrush.server import build_server  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

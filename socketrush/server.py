@@ -1,4 +1,4 @@
-"""Run one node: gevent's WSGI server, answering WebSocket upgrades itself, until a signal.
+"""`socketrush serve`: one node behind gevent's WSGI server (http/server.py), until a signal.
 
 SIGTERM/SIGINT start a graceful stop (socketrush/shutdown.py, shared with gunicorn workers):
 the node stops being ready, the listener closes, open connections are told to reconnect
@@ -10,162 +10,19 @@ from __future__ import annotations
 import logging
 import signal
 import ssl
-from collections.abc import Callable
-from functools import partial
 
 import gevent
-from gevent import ssl as gevent_ssl
 from gevent.event import Event
-from gevent.pywsgi import WSGIHandler, WSGIServer
 
-from actors.runners import run_soon
 from socketrush import metrics
 from socketrush.config import ServerSettings
-from socketrush.connection import serve_upgraded
 from socketrush.gc_tuning import tune_garbage_collector
-from socketrush.http.entry import create_wsgi_app
-from socketrush.http.headers import RequestHeaders
+from socketrush.http.server import build_server
 from socketrush.limits import raise_file_limit
 from socketrush.node import Node
-from socketrush.protocol.handshake import Handshake, websocket_upgrade
 from socketrush.shutdown import drain
 
 log = logging.getLogger(__name__)
-
-# Connection storms arrive faster than handshakes complete; a short accept queue makes the
-# kernel drop SYNs and clients retry a second later.
-LISTEN_BACKLOG = 2048
-
-
-class _AccessLog:
-    """gevent writes one access line per request to `log.write`; route it to logging."""
-
-    def __init__(self) -> None:
-        self._logger = logging.getLogger("socketrush.http.access")
-
-    def write(self, line: str) -> None:
-        self._logger.info(line.rstrip())
-
-
-def build_ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
-    """TLS for `wss://` and `https://` on the same port, when a certificate is configured.
-    gevent's context, so its sockets cooperate whether or not the process is monkey-patched
-    (`ssl.create_default_context` builds the standard library's when it is not)."""
-    if not settings.ssl_cert:
-        return None
-    context = gevent_ssl.SSLContext(gevent_ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(
-        settings.ssl_cert, settings.ssl_key, password=settings.ssl_passphrase or None
-    )
-    return context
-
-
-class _NodeServer(WSGIServer):
-    """gevent's WSGI server, knowing the node its WebSocket upgrades are served by.
-
-    A served WebSocket connection is released from its handler greenlet and closes its
-    socket itself (see `SocketActor.run`): the server must not close that socket when the
-    handler returns."""
-
-    def __init__(self, *args, node: Node, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.node = node
-        self._taken_over: set[int] = set()  # ids of sockets whose connection closes them
-
-    def take_over(self, sock) -> None:
-        self._taken_over.add(id(sock))
-
-    def _given_away(self, sock) -> bool:
-        """Whether a connection took `sock` over; asked once, as its handler returns, while
-        `sock` is still referenced (so its id is still its own)."""
-        if id(sock) in self._taken_over:
-            self._taken_over.discard(id(sock))
-            return True
-        return False
-
-    def do_close(self, sock, *args) -> None:
-        if not self._given_away(sock):
-            super().do_close(sock, *args)
-
-    def wrap_socket_and_handle(self, client_socket, address):
-        """gevent's, except that it leaves a TLS socket a connection took over open. (The
-        plain socket under it is detached by the wrap, so `do_close` of it closes nothing.)"""
-        tls_socket = self.wrap_socket(client_socket, **self.ssl_args)
-        try:
-            return self.handle(tls_socket, address)
-        finally:
-            if not self._given_away(tls_socket):
-                tls_socket.close()
-
-
-class _LeanHandler(WSGIHandler):
-    """gevent's WSGI handler, with WebSocket upgrades on `/app/` taken over after the headers
-    are read (see protocol/handshake.py), and a 1 KB read buffer instead of 8 KB: the buffer lives as
-    long as the connection, and after the upgrade we read the socket directly (measured:
-    ~3.6 KB less RSS per idle connection). Large headers or bodies just take more reads.
-    Headers are read by `RequestHeaders`, not the `email` package (see http/headers.py)."""
-
-    server: _NodeServer
-
-    def __init__(self, sock, address, server, rfile=None) -> None:
-        super().__init__(sock, address, server, rfile or sock.makefile("rb", 1024))
-        self._upgrade: tuple[Handshake, bytes] | None = None
-
-    def MessageClass(self, rfile, *_args) -> RequestHeaders:  # noqa: N802 (gevent's name)
-        return RequestHeaders.read(rfile)
-
-    def get_environ(self) -> dict:
-        """A valid upgrade on `/app/` needs no WSGI environ; anything else gets the full one."""
-        self._upgrade = websocket_upgrade(
-            self.command, self.request_version, self.path, self.headers
-        )
-        return {} if self._upgrade is not None else super().get_environ()
-
-    def handle_one_response(self) -> None:
-        if self._upgrade is None:
-            return super().handle_one_response()
-        handshake, response_head = self._upgrade
-        self._upgrade = None
-        self.close_connection = True  # a WebSocket from here on: no further HTTP requests
-        sock = self.socket
-        if serve_upgraded(self.server.node, handshake, sock, self.rfile, response_head):
-            self.server.take_over(sock)
-            self.socket = None  # pywsgi would drain and close it as the handler returns
-
-
-def _spawn_connection(handle: Callable[..., None], *args: object) -> None:
-    """Each accepted connection runs on a parked runner greenlet (actors/runners.py) rather
-    than a new gevent Greenlet: no Greenlet bookkeeping per connection, and a runner freed
-    by a closed connection is reused with its stack by the next one (connection churn)."""
-    run_soon(partial(handle, *args))
-
-
-def build_server(settings: ServerSettings, node: Node) -> WSGIServer:
-    access_log = None if settings.ignore_logger_middleware else _AccessLog()
-    extra = {}
-    context = build_ssl_context(settings)
-    if context is not None:
-        extra["ssl_context"] = context
-    return _NodeServer(
-        (settings.bind_address, settings.port),
-        create_wsgi_app(node),
-        node=node,
-        handler_class=_LeanHandler,
-        spawn=_spawn_connection,
-        backlog=LISTEN_BACKLOG,
-        log=access_log,
-        error_log=_ErrorLog(),
-        **extra,
-    )
-
-
-class _ErrorLog:
-    def __init__(self) -> None:
-        self._logger = logging.getLogger("socketrush.http.error")
-
-    def write(self, line: str) -> None:
-        if line.strip():
-            self._logger.error(line.rstrip())
 
 
 def run(settings: ServerSettings) -> int:

@@ -21,8 +21,8 @@ from gevent import ssl
 from loadtests.certificates import client_context
 from loadtests.rawws import RawPusher
 from socketrush.config import load_settings
+from socketrush.http.server import build_server
 from socketrush.node import Node
-from socketrush.server import build_server
 from tests.support.server import APP_ID, APP_KEY, APP_SECRET, free_port
 
 HOST = "127.0.0.1"
