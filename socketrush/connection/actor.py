@@ -115,26 +115,35 @@ class SocketActor:
         self.channel_actors[name] = channel
 
     def close_with(self, spec: ErrorSpec, message: str | None = None) -> None:
-        """Send pusher:error and a close frame with the error's code, then close."""
+        """Close the connection for a closing row of the error table: its `pusher:error`
+        (unless an RFC 6455 failure), then a close frame with its close code."""
         endpoint = self.endpoint
         if endpoint.closing:
             return
-        code, reason = spec.code or 4000, message or spec.message
+        close_code = spec.close_code
+        assert close_code is not None, f"{spec.message!r} does not close"
+        reason = message or spec.message
         if spec is not Err.SERVER_SHUTTING_DOWN:  # a drain is no fault of the connection
             log.info(
                 "closing connection %s (app %s): %d %s",
                 self.socket_id,
                 self.app_id or "-",
-                code,
+                close_code,
                 reason,
             )
-        endpoint.send(text_frame(error_frame(spec, message)))
+        if spec.tells_client:
+            endpoint.send(text_frame(error_frame(spec, message)))
         self.node.dashboard.feed.error(self.app_id, self.socket_id, spec, message)
-        endpoint.start_close(code, reason)
+        endpoint.start_close(close_code, reason)
 
     # -- what the handlers use --
 
-    def send_error(self, spec: ErrorSpec, message: str | None = None) -> None:
+    def fail(self, spec: ErrorSpec, message: str | None = None) -> None:
+        """Answer an error as its row in the table says: a `pusher:error`, and a close when
+        the row closes."""
+        if spec.closes:
+            self.close_with(spec, message)
+            return
         self.endpoint.send(text_frame(error_frame(spec, message)))
         self.node.dashboard.feed.error(self.app_id, self.socket_id, spec, message)
 
@@ -235,7 +244,7 @@ class SocketActor:
         try:
             request = parse_client_message(text)
         except BadMessage as bad:
-            self.send_error(bad.spec, bad.detail)
+            self.fail(bad.spec, bad.detail)
             return
         if type(request) is ClientEvent:  # the hot path first
             relay(self, request)
@@ -243,16 +252,10 @@ class SocketActor:
         _HANDLERS[type(request)](self, request)
 
     def on_binary(self) -> None:
-        self.send_error(Err.INVALID_FRAME, "Binary frames are not supported")
+        self.fail(Err.BINARY_NOT_SUPPORTED)
 
     def on_violation(self, violation: ProtocolViolation) -> None:
-        log.info(
-            "protocol violation on connection %s (app %s): %d %s",
-            self.socket_id,
-            self.app_id or "-",
-            violation.close_code,
-            violation.reason,
-        )
+        self.close_with(violation.spec, violation.reason)
 
     def on_slow_consumer(self) -> None:
         """No close frame can get through a full backlog: the endpoint cut the connection,
@@ -264,7 +267,7 @@ class SocketActor:
             self.node.settings.socket_backlog_limit_kb,
         )
         metrics.SLOW_CONSUMERS.labels(self.app_id).inc()
-        self.endpoint.close_code = Err.SLOW_CONSUMER.code or 4100
+        self.endpoint.close_code = Err.SLOW_CONSUMER.close_code
 
     # -- timers (run in the event loop: non-blocking only) --
 

@@ -28,7 +28,7 @@ def relay(conn: SocketActor, request: ClientEvent) -> None:
     settings = app.settings
     name = request.channel
     if not settings.enable_client_messages:
-        conn.send_error(Err.CLIENT_EVENTS_DISABLED)
+        conn.fail(Err.CLIENT_EVENTS_DISABLED)
         return
     if name is None or name not in conn.channels:
         conn.send_text(not_subscribed_error(str(name)))
@@ -36,11 +36,11 @@ def relay(conn: SocketActor, request: ClientEvent) -> None:
         feed.error(conn.app_id, conn.socket_id, Err.CLIENT_EVENT_NOT_SUBSCRIBED, None)
         return
     if not classify(name).allows_client_events:
-        conn.send_error(Err.CLIENT_EVENT_NOT_ALLOWED)
+        conn.fail(Err.CLIENT_EVENT_NOT_ALLOWED)
         return
     event = request.event
     if len(event) > settings.max_event_name_length:
-        conn.send_error(Err.EVENT_NAME_TOO_LONG)
+        conn.fail(Err.EVENT_NAME_TOO_LONG)
         return
     frame: dict[str, object] = {"event": event, "channel": name, "data": request.data}
     user_id = conn.channels[name]
@@ -50,12 +50,12 @@ def relay(conn: SocketActor, request: ClientEvent) -> None:
     limit = settings.max_event_payload_in_kb * 1024
     # `data` is part of the payload: only a payload over the limit needs its exact size.
     if len(payload) > limit and frames.encoded_size(request.data) > limit:
-        conn.send_error(Err.PAYLOAD_TOO_LARGE)
+        conn.fail(Err.PAYLOAD_TOO_LARGE)
         return
     limiter = conn.client_events
     if limiter is not None and not limiter.take():
         metrics.RATE_LIMITED.labels(conn.app_id, "client_events").inc()
-        conn.send_error(Err.CLIENT_EVENT_RATE_LIMIT)
+        conn.fail(Err.CLIENT_EVENT_RATE_LIMIT)
         return
     notifier = app.notifier
     webhook = None

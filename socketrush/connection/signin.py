@@ -21,14 +21,14 @@ def sign_in(conn: SocketActor, request: SignIn) -> None:
     settings = conn.app.settings
     user_data, auth = request.user_data, request.auth
     if conn.user_id is not None:
-        conn.send_error(Err.INVALID_SIGNIN, "This connection is already signed in")
+        conn.fail(Err.INVALID_SIGNIN, "This connection is already signed in")
         return
     if (
         user_data is None
         or auth is None
         or not user_auth_valid(settings.key, settings.secret, conn.socket_id, user_data, auth)
     ):
-        conn.send_error(Err.INVALID_SIGNIN, "Invalid signature for pusher:signin")
+        conn.fail(Err.INVALID_SIGNIN, "Invalid signature for pusher:signin")
         return
     try:
         user = orjson.loads(user_data)
@@ -36,7 +36,7 @@ def sign_in(conn: SocketActor, request: SignIn) -> None:
         user = None
     user_id = user.get("id") if isinstance(user, dict) else None
     if not isinstance(user_id, str) or not user_id:
-        conn.send_error(Err.INVALID_SIGNIN, "user_data must be JSON with a string id")
+        conn.fail(Err.INVALID_SIGNIN, "user_data must be JSON with a string id")
         return
     watchlist = user.get("watchlist") or []
     if not isinstance(watchlist, list):

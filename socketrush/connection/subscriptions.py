@@ -33,7 +33,7 @@ def subscribe(conn: SocketActor, request: Subscribe) -> None:
         _subscribe_own_user_channel(conn, name)
         return
     if problem is not None:
-        conn.send_error(problem, f"{problem.message}: {name[:210]}")
+        conn.fail(problem, f"{problem.message}: {name[:210]}")
         return
     member: Member | None = None
     if info.requires_auth:

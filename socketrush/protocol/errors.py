@@ -12,6 +12,11 @@ agree on them by construction. Codes follow the Pusher Channels protocol 7 error
 Errors that do not close the connection and have no documented code are sent with
 ``"code": null``, as Pusher itself does (e.g. its "Existing subscription to channel ..." and
 "Client event rejected - only supported on private and presence channels" errors).
+
+Failures of the WebSocket protocol itself (RFC 6455: a malformed frame, invalid UTF-8, a
+message too big) have no Pusher code: their row closes with an RFC 6455 close code, and the
+connection sends only the close frame, since the client's stream can no longer be trusted to
+carry a Pusher message.
 """
 
 from __future__ import annotations
@@ -25,15 +30,34 @@ import orjson
 class ErrorSpec:
     """One error: what the client is told and what happens to its connection.
 
-    `code` is the Pusher error code (None where Pusher sends ``null``); for closing errors it
-    is also the WebSocket close code. `http_status` is set where the same condition can occur
-    on the HTTP API, so both surfaces report it consistently.
+    `code` is the Pusher error code (None where Pusher sends ``null``). `closes` says whether
+    the connection is closed, and `close_code` with which WebSocket close code: the Pusher code
+    unless the row gives another (RFC 6455 codes for protocol failures); None for errors that
+    keep the connection open. `http_status` is set where the same condition can occur on the
+    HTTP API, so both surfaces report it consistently.
     """
 
     code: int | None
     message: str
     closes: bool
     http_status: int | None = None
+    close_code: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.closes:
+            if self.close_code is not None:
+                raise ValueError(f"{self.message!r}: close_code on an error that does not close")
+            return
+        if self.close_code is None:
+            if self.code is None:
+                raise ValueError(f"{self.message!r}: a closing error needs a code or close_code")
+            object.__setattr__(self, "close_code", self.code)  # frozen: set once, here
+
+    @property
+    def tells_client(self) -> bool:
+        """Whether a `pusher:error` frame goes out: for every error but an RFC 6455 failure
+        (closing without a Pusher code), which gets only its close frame."""
+        return self.code is not None or not self.closes
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +100,11 @@ class Err:
     PONG_NOT_RECEIVED = ErrorSpec(4201, "Pong reply not received", True)
     CLOSED_AFTER_INACTIVITY = ErrorSpec(4202, "Closed after inactivity", True)
 
+    # -- RFC 6455 failures: closed with the protocol's own close code, no Pusher code --
+    PROTOCOL_ERROR = ErrorSpec(None, "WebSocket protocol error", True, close_code=1002)
+    INVALID_UTF8 = ErrorSpec(None, "Invalid UTF-8", True, close_code=1007)
+    MESSAGE_TOO_BIG = ErrorSpec(None, "Message too big", True, close_code=1009)
+
     # -- 4300-4399: the event is rejected, the connection stays open (documented) --
     CLIENT_EVENT_RATE_LIMIT = ErrorSpec(4301, "Client event rejected due to rate limit", False)
 
@@ -85,6 +114,7 @@ class Err:
         None, "Invalid message: expected a JSON object with a string event", False
     )
     UNKNOWN_EVENT = ErrorSpec(None, "Unknown event", False)
+    BINARY_NOT_SUPPORTED = ErrorSpec(None, "Binary frames are not supported", False)
     INVALID_CHANNEL_NAME = ErrorSpec(None, "Invalid channel name", False, 400)
     CHANNEL_NAME_TOO_LONG = ErrorSpec(None, "Channel name too long", False, 400)
     INVALID_EVENT_NAME = ErrorSpec(None, "Invalid event name", False, 400)

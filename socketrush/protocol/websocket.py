@@ -12,11 +12,9 @@ import codecs
 import struct
 from typing import Literal, NamedTuple
 
-OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+from socketrush.protocol.errors import Err, ErrorSpec
 
-CLOSE_PROTOCOL_ERROR = 1002
-CLOSE_INVALID_DATA = 1007
-CLOSE_MESSAGE_TOO_BIG = 1009
+OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 _FIN = 0x80
 _RSV = 0x70
@@ -87,17 +85,23 @@ class Message(NamedTuple):
 
 
 class ProtocolViolation(Exception):
-    """The peer broke RFC 6455; the connection must be closed with `close_code`.
+    """The peer broke RFC 6455; the connection must be closed as the error table's `spec`
+    says (its close code: 1002, 1007 or 1009), with `reason` as the close reason.
 
     `messages` holds what the failing `feed` call had completed before the violation, so a
     caller can still act on them whatever way TCP happened to split the stream.
     """
 
-    def __init__(self, close_code: int, reason: str) -> None:
-        super().__init__(close_code, reason)
-        self.close_code = close_code
+    def __init__(self, spec: ErrorSpec, reason: str) -> None:
+        super().__init__(spec, reason)
+        self.spec = spec
         self.reason = reason
         self.messages: tuple[Message, ...] = ()
+
+    @property
+    def close_code(self) -> int:
+        assert self.spec.close_code is not None
+        return self.spec.close_code
 
     def __str__(self) -> str:
         return f"{self.close_code}: {self.reason}"
@@ -111,7 +115,7 @@ def _unmask(data: bytearray, mask: bytes) -> bytes:
 
 
 def _protocol_error(reason: str) -> ProtocolViolation:
-    return ProtocolViolation(CLOSE_PROTOCOL_ERROR, reason)
+    return ProtocolViolation(Err.PROTOCOL_ERROR, reason)
 
 
 def _close_message(payload: bytes) -> Message:
@@ -125,7 +129,7 @@ def _close_message(payload: bytes) -> Message:
     try:
         reason = payload[2:].decode()
     except UnicodeDecodeError:
-        raise ProtocolViolation(CLOSE_INVALID_DATA, "Close reason is not valid UTF-8") from None
+        raise ProtocolViolation(Err.INVALID_UTF8, "Close reason is not valid UTF-8") from None
     return Message("close", payload, code, reason)
 
 
@@ -139,7 +143,7 @@ def _whole_message(opcode: int, payload: bytes) -> Message:
 
 
 def _invalid_text() -> ProtocolViolation:
-    return ProtocolViolation(CLOSE_INVALID_DATA, "Text message is not valid UTF-8")
+    return ProtocolViolation(Err.INVALID_UTF8, "Text message is not valid UTF-8")
 
 
 class FrameParser:
@@ -270,7 +274,7 @@ class FrameParser:
             if length >> 63:
                 raise _protocol_error("Frame length has its most significant bit set")
         if opcode < OP_CLOSE and self._message_size + length > self._max_message_size:
-            raise ProtocolViolation(CLOSE_MESSAGE_TOO_BIG, "Message too big")
+            raise ProtocolViolation(Err.MESSAGE_TOO_BIG, "Message too big")
         mask = (
             bytes(buffer[position + header_size - 4 : position + header_size]) if masked else None
         )

@@ -46,7 +46,8 @@ class Peer(Protocol):
         """A complete binary message (Pusher has none)."""
 
     def on_violation(self, violation: ProtocolViolation) -> None:
-        """The client broke RFC 6455: the connection says so (the endpoint stops parsing)."""
+        """The client broke RFC 6455: the connection closes (`violation.spec` says how); the
+        endpoint parses nothing more."""
 
     def on_slow_consumer(self) -> None:
         """The outbound backlog passed its limit: the endpoint has cut the connection."""
@@ -174,8 +175,7 @@ class Endpoint:
         try:
             messages = self._parser.feed(data)
         except ProtocolViolation as violation:
-            self._peer.on_violation(violation)
-            self.start_close(violation.close_code, violation.reason)
+            self._peer.on_violation(violation)  # the peer closes, as the error table says
             return False
         if messages:
             counts.messages_in.pending += len(messages)

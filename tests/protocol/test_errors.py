@@ -27,10 +27,14 @@ EXPECTED = {
     "APP_RESTARTED": (4200, True),
     "PONG_NOT_RECEIVED": (4201, True),
     "CLOSED_AFTER_INACTIVITY": (4202, True),
+    "PROTOCOL_ERROR": (None, True),
+    "INVALID_UTF8": (None, True),
+    "MESSAGE_TOO_BIG": (None, True),
     "CLIENT_EVENT_RATE_LIMIT": (4301, False),
     "INVALID_JSON": (None, False),
     "INVALID_FRAME": (None, False),
     "UNKNOWN_EVENT": (None, False),
+    "BINARY_NOT_SUPPORTED": (None, False),
     "INVALID_CHANNEL_NAME": (None, False),
     "CHANNEL_NAME_TOO_LONG": (None, False),
     "INVALID_EVENT_NAME": (None, False),
@@ -112,9 +116,32 @@ def test_http_status(name: str) -> None:
     assert SPECS[name].http_status == HTTP_STATUS.get(name)
 
 
-def test_closing_codes_are_in_pusher_close_ranges() -> None:
-    closing = [spec for spec in SPECS.values() if spec.closes]
-    assert all(spec.code is not None and 4000 <= spec.code < 4300 for spec in closing)
+# The WebSocket close code of every closing row: its Pusher code, or RFC 6455's for failures
+# of the WebSocket protocol itself.
+RFC_6455_CLOSE_CODES = {"PROTOCOL_ERROR": 1002, "INVALID_UTF8": 1007, "MESSAGE_TOO_BIG": 1009}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_close_code_comes_from_the_row(name: str) -> None:
+    spec = SPECS[name]
+    if not spec.closes:
+        assert spec.close_code is None
+    elif name in RFC_6455_CLOSE_CODES:
+        assert (spec.code, spec.close_code) == (None, RFC_6455_CLOSE_CODES[name])
+        assert not spec.tells_client  # only the close frame goes out
+    else:
+        assert spec.close_code == spec.code
+        assert spec.code is not None and 4000 <= spec.code < 4300
+        assert spec.tells_client
+
+
+def test_a_row_that_closes_needs_a_close_code_and_one_that_does_not_has_none() -> None:
+    with pytest.raises(ValueError, match="needs a code or close_code"):
+        ErrorSpec(None, "closes without a code", True)
+    with pytest.raises(ValueError, match="does not close"):
+        ErrorSpec(None, "stays open", False, close_code=1002)
+    assert ErrorSpec(None, "framing", True, close_code=1002).close_code == 1002
+    assert ErrorSpec(4001, "pusher", True).close_code == 4001
 
 
 def test_documented_messages() -> None:
