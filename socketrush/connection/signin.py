@@ -21,14 +21,14 @@ def sign_in(conn: SocketActor, request: SignIn) -> None:
     settings = conn.app.settings
     user_data, auth = request.user_data, request.auth
     if conn.user_id is not None:
-        conn.fail(Err.INVALID_SIGNIN, "This connection is already signed in")
+        conn.fail(Err.ALREADY_SIGNED_IN)
         return
     if (
         user_data is None
         or auth is None
         or not user_auth_valid(settings.key, settings.secret, conn.socket_id, user_data, auth)
     ):
-        conn.fail(Err.INVALID_SIGNIN, "Invalid signature for pusher:signin")
+        conn.fail(Err.SIGNIN_BAD_SIGNATURE)
         return
     try:
         user = orjson.loads(user_data)
@@ -36,7 +36,7 @@ def sign_in(conn: SocketActor, request: SignIn) -> None:
         user = None
     user_id = user.get("id") if isinstance(user, dict) else None
     if not isinstance(user_id, str) or not user_id:
-        conn.fail(Err.INVALID_SIGNIN, "user_data must be JSON with a string id")
+        conn.fail(Err.SIGNIN_BAD_USER_DATA)
         return
     watchlist = user.get("watchlist") or []
     if not isinstance(watchlist, list):

@@ -82,6 +82,10 @@ class Err:
     UNSUPPORTED_PROTOCOL = ErrorSpec(4007, "Unsupported protocol version", True)
     NO_PROTOCOL = ErrorSpec(4008, "No protocol version supplied", True)
     UNAUTHORIZED_CONNECTION = ErrorSpec(4009, "Connection is unauthorized", True)
+    # A failed pusher:signin is an unauthorized connection (4009, closed, as soketi does): a
+    # client that reconnected unchanged would only fail again, and pusher-js does not.
+    SIGNIN_BAD_SIGNATURE = ErrorSpec(4009, "Invalid signature for pusher:signin", True)
+    SIGNIN_BAD_USER_DATA = ErrorSpec(4009, "user_data must be JSON with a string id", True)
 
     # -- 4100-4199: closed, reconnect after backing off --
     OVER_CAPACITY = ErrorSpec(4100, "Over capacity", True)
@@ -129,7 +133,7 @@ class Err:
     CLIENT_EVENT_NOT_SUBSCRIBED = ErrorSpec(
         None, "Client event rejected - not subscribed to the channel", False
     )
-    INVALID_SIGNIN = ErrorSpec(None, "Invalid pusher:signin", False)
+    ALREADY_SIGNED_IN = ErrorSpec(None, "This connection is already signed in", False)
 
     # -- subscriptions refused with pusher:subscription_error (the connection stays open) --
     SUBSCRIPTION_BAD_AUTH = SubscriptionRefusal(

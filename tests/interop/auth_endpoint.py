@@ -19,6 +19,7 @@ import pusher
 CHANNEL_AUTH_PATH = "/pusher/auth"
 FORGED_CHANNEL_AUTH_PATH = "/pusher/auth-forged"  # valid shape, signed with the wrong secret
 USER_AUTH_PATH = "/pusher/user-auth"
+FORGED_USER_AUTH_PATH = "/pusher/user-auth-forged"  # valid shape, signed with the wrong secret
 
 
 def channel_authorization(sdk: pusher.Pusher, form: dict[str, str]) -> dict[str, str]:
@@ -51,6 +52,7 @@ class AuthEndpoint:
             CHANNEL_AUTH_PATH: lambda form: channel_authorization(sdk, form),
             FORGED_CHANNEL_AUTH_PATH: lambda form: channel_authorization(forger, form),
             USER_AUTH_PATH: lambda form: user_authentication(sdk, form),
+            FORGED_USER_AUTH_PATH: lambda form: user_authentication(forger, form),
         }
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(routes))
         self._server.daemon_threads = True

@@ -15,10 +15,11 @@ import pytest
 from tests.interop.auth_endpoint import (
     CHANNEL_AUTH_PATH,
     FORGED_CHANNEL_AUTH_PATH,
+    FORGED_USER_AUTH_PATH,
     USER_AUTH_PATH,
     AuthEndpoint,
 )
-from tests.interop.node_driver import NodeDriver
+from tests.interop.node_driver import NodeDriver, ObservationTimeout
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,13 +34,14 @@ def connect(
     user: str = "",
     watchlist: str = "",
     channel_auth_path: str = CHANNEL_AUTH_PATH,
+    user_auth_path: str = USER_AUTH_PATH,
 ) -> str:
     """Start a Pusher instance named `client`; return its socket_id once connected."""
     driver.send(
         "connect",
         client=client,
         channelAuth=endpoint.url(channel_auth_path),
-        userAuth=endpoint.url(USER_AUTH_PATH),
+        userAuth=endpoint.url(user_auth_path),
         params={"user_id": user, "user_name": user.title(), "watchlist": watchlist},
     )
     return driver.expect(client=client, source="connection", event="connected")["data"]["socket_id"]
@@ -217,3 +219,24 @@ def test_watchlist_reports_a_watched_user_online_then_offline(
     driver.send("disconnect", client="b")
     offline = driver.expect(client="a", source="watchlist", event="offline")
     assert offline["data"] == {"name": "offline", "user_ids": ["bob"]}
+
+
+def test_a_forged_signin_is_refused_with_4009_and_pusher_js_does_not_reconnect(
+    driver: NodeDriver, auth_endpoint: AuthEndpoint
+) -> None:
+    connect(driver, auth_endpoint, "a", user="mallory", user_auth_path=FORGED_USER_AUTH_PATH)
+
+    driver.send("signin", client="a")
+
+    error = driver.expect(client="a", source="frame", event="pusher:error")
+    assert error["data"] == {"code": 4009, "message": "Invalid signature for pusher:signin"}
+    closed = {"previous": "connected", "current": "disconnected"}
+    driver.expect(client="a", source="connection", event="state_change", data=closed)
+    assert driver.expect(client="a", event="signin_done")["data"] == {"user_data": None}
+    # 4000-4099 means "do not reconnect unchanged": pusher-js stays disconnected (a retry
+    # would come at once, a backoff after one second).
+    reconnecting = {"previous": "disconnected", "current": "connecting"}
+    with pytest.raises(ObservationTimeout):
+        driver.expect(timeout=2.5, client="a", event="state_change", data=reconnecting)
+    states = [o["data"]["current"] for o in driver.observed(client="a", event="state_change")]
+    assert states == ["connected", "disconnected"]

@@ -3,8 +3,11 @@ terminating a user's connections through the official SDK."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from socketrush.protocol.signatures import hmac_sha256_hex
 from tests.support.client import (
     PusherClient,
     assert_alive,
@@ -12,7 +15,7 @@ from tests.support.client import (
     sdk,
     sign_in,
 )
-from tests.support.server import ServerProcess
+from tests.support.server import APP_KEY, APP_SECRET, ServerProcess
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -48,15 +51,40 @@ def test_signin_success_echoes_user_data(server: ServerProcess) -> None:
         pytest.param(lambda auth: {"user_data": auth["user_data"]}, id="missing-auth"),
     ],
 )
-def test_signin_with_bad_auth_is_an_error(server: ServerProcess, tamper) -> None:
+def test_signin_with_bad_auth_is_closed_with_4009(server: ServerProcess, tamper) -> None:
     client = PusherClient.connect(server)
+    bystander = PusherClient.connect(server)
     auth = sdk(server).authenticate_user(client.socket_id, {"id": "u-bad"})
     client.send("pusher:signin", tamper(auth))
-    assert client.recv() == {
-        "event": "pusher:error",
-        "data": {"code": None, "message": "Invalid signature for pusher:signin"},
-    }
-    assert_alive(client)
+    assert expect_close(client) == (
+        {
+            "event": "pusher:error",
+            "data": {"code": 4009, "message": "Invalid signature for pusher:signin"},
+        },
+        4009,
+    )
+    assert_alive(bystander)
+    client.close()
+    bystander.close()
+
+
+@pytest.mark.parametrize(
+    "user", [{"name": "no id"}, {"id": 42}, {"id": ""}], ids=["no-id", "numeric-id", "empty-id"]
+)
+def test_signin_with_signed_user_data_without_a_string_id_is_closed_with_4009(
+    server: ServerProcess, user: dict
+) -> None:
+    client = PusherClient.connect(server)
+    user_data = json.dumps(user)  # signed by hand: the SDK refuses to sign these
+    signature = hmac_sha256_hex(APP_SECRET, f"{client.socket_id}::user::{user_data}")
+    client.send("pusher:signin", {"user_data": user_data, "auth": f"{APP_KEY}:{signature}"})
+    assert expect_close(client) == (
+        {
+            "event": "pusher:error",
+            "data": {"code": 4009, "message": "user_data must be JSON with a string id"},
+        },
+        4009,
+    )
     client.close()
 
 
