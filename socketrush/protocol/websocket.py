@@ -217,6 +217,8 @@ class FrameParser:
         if length == 126:
             length = int.from_bytes(data[2:4], "big")
             start = 8
+            if length < 126:  # not minimal: the general path refuses it
+                return None
         elif length == 127:
             return None
         if start + length != size or length > min(self._max_message_size, _LONE_FRAME_MAX):
@@ -267,12 +269,17 @@ class FrameParser:
         header_size = 2 + extended + (4 if masked else 0)
         if end - position < header_size:
             return position
+        # RFC 6455 section 5.2: "the minimal number of bytes MUST be used to encode the length".
         if length == 126:
             length = int.from_bytes(buffer[position + 2 : position + 4], "big")
+            if length < 126:
+                raise _protocol_error("Frame length not minimally encoded")
         elif length == 127:
             length = int.from_bytes(buffer[position + 2 : position + 10], "big")
             if length >> 63:
                 raise _protocol_error("Frame length has its most significant bit set")
+            if length < 0x10000:
+                raise _protocol_error("Frame length not minimally encoded")
         if opcode < OP_CLOSE and self._message_size + length > self._max_message_size:
             raise ProtocolViolation(Err.MESSAGE_TOO_BIG, "Message too big")
         mask = (

@@ -475,3 +475,28 @@ def test_parser_is_unusable_after_a_violation() -> None:
     first = violation_of(parser, client_frame(OP_BINARY, b"x" * 10, fin=False) + b"\x81\x00")
     assert parser.buffered_bytes == 0
     assert violation_of(parser, client_frame(OP_TEXT, b"fine")) is first
+
+
+@pytest.mark.parametrize(
+    ("declared_as", "length"),
+    [("!BH", 0), ("!BH", 125), ("!BQ", 0), ("!BQ", 125), ("!BQ", 126), ("!BQ", 0xFFFF)],
+    ids=["16-bit-0", "16-bit-125", "64-bit-0", "64-bit-125", "64-bit-126", "64-bit-65535"],
+)
+def test_a_length_not_minimally_encoded_is_1002(declared_as: str, length: int) -> None:
+    """RFC 6455 section 5.2: the length must use the fewest bytes; refused on the header,
+    whole frame in one feed (the one-frame path) or header alone."""
+    marker = 126 if declared_as == "!BH" else 127
+    header = bytes((0x81,)) + struct.pack(declared_as, 0x80 | marker, length) + MASK
+    payload = bytes(byte ^ MASK[i % 4] for i, byte in enumerate(b"a" * length))
+    for data in (header + payload, header):
+        violation = violation_of(FrameParser(1 << 20), data)
+        assert (violation.close_code, violation.reason) == (
+            1002,
+            "Frame length not minimally encoded",
+        )
+
+
+def test_the_shortest_lengths_of_each_form_are_accepted() -> None:
+    for length in (126, 0x10000):
+        frame = client_frame(OP_TEXT, b"a" * length)
+        assert FrameParser(1 << 20).feed(frame) == [Message("text", "a" * length)]

@@ -195,10 +195,22 @@ def _unmasked(client: RawWebSocket) -> None:
     client.send_frame(OP_TEXT, PING_MESSAGE, masked=False)
 
 
+def _length_not_minimal(client: RawWebSocket) -> None:
+    # A 33-byte ping declared with the 64-bit length form: RFC 6455 wants the 7-bit one.
+    mask = os.urandom(4)
+    header = struct.pack("!BBQ", 0x80 | OP_TEXT, 0x80 | 127, len(PING_MESSAGE)) + mask
+    client.sock.sendall(header + bytes(b ^ mask[i % 4] for i, b in enumerate(PING_MESSAGE)))
+
+
 @pytest.mark.parametrize(
     ("misbehave", "close_code"),
-    [(_invalid_utf8, 1007), (_announces_100_mb, 1009), (_unmasked, 1002)],
-    ids=["invalid-utf8", "100mb-header", "unmasked"],
+    [
+        (_invalid_utf8, 1007),
+        (_announces_100_mb, 1009),
+        (_unmasked, 1002),
+        (_length_not_minimal, 1002),
+    ],
+    ids=["invalid-utf8", "100mb-header", "unmasked", "length-not-minimal"],
 )
 def test_protocol_violation_closes_with_code_and_spares_others(
     raw: Callable[[], RawWebSocket],
