@@ -175,8 +175,15 @@ class Endpoint:
         try:
             messages = self._parser.feed(data)
         except ProtocolViolation as violation:
-            self._peer.on_violation(violation)  # the peer closes, as the error table says
-            return False
+            # The parser raises again on every later feed: what follows is discarded. Reading
+            # on (until the client closes or the hard-close timer cuts it) keeps the rest of
+            # a refused frame from sitting unread in the kernel, where closing the socket would
+            # reset the connection and could lose our close frame on its way.
+            if not self.closing:
+                self._peer.on_violation(violation)  # the peer closes, as the table says
+                if not self.outbox.backlog_bytes:  # the close frame is out: end our side
+                    self.wire.end_writing()
+            return True
         if messages:
             counts.messages_in.pending += len(messages)
         peer = self._peer

@@ -143,5 +143,11 @@ class Wire:
         with contextlib.suppress(OSError):
             self._socket._sock.shutdown(socket.SHUT_RDWR)
 
+    def end_writing(self) -> None:
+        """Send our end of the stream (a FIN) and keep reading: after a close frame that the
+        peer's garbled stream cannot answer, its end of the stream is the answer."""
+        with contextlib.suppress(OSError):
+            self._socket._sock.shutdown(socket.SHUT_WR)
+
     def close(self) -> None:
         self._socket.close()

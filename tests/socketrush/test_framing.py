@@ -287,3 +287,41 @@ def test_invalid_upgrade_on_app_path_is_a_json_400(
     sock.close()
     assert head.split(b"\r\n")[0] == b"HTTP/1.1 400 Bad Request"
     assert json.loads(body) == {"error": "WebSocket upgrade required"}
+
+
+# -- messages that cannot be parsed, however deep their JSON (hostile input) --
+
+LEVELS = 100_000
+
+
+def _nested(levels: int, opener: str, closer: str, core: str = "") -> bytes:
+    return ('{"event":"pusher:ping","data":' + opener * levels + core + closer * levels + "}").encode()
+
+
+def test_json_nested_100000_levels_is_invalid_json_and_the_connection_stays(
+    raw: Callable[[], RawWebSocket],
+) -> None:
+    client = raw()
+    client.send_frame(OP_TEXT, _nested(LEVELS, "[", "]"))  # 200 KB: under the message limit
+    error = client.recv_text()
+    assert error["event"] == "pusher:error"
+    assert error["data"]["code"] is None
+    assert error["data"]["message"].startswith("Invalid JSON: depth limit exceeded")
+    assert_ping_pong_works(client)
+
+
+def test_a_message_too_big_gets_its_close_frame_and_a_clean_end_not_a_reset(
+    raw: Callable[[], RawWebSocket],
+) -> None:
+    """100,000 levels of objects is 600 KB, over the 256 KB message limit: refused on the
+    frame header with 1009. The server reads on past the refused frame, so the rest of it is
+    not left unread in its socket (closing over unread bytes sends a TCP reset, which can
+    overtake the close frame), and the connection ends with a close handshake and a FIN."""
+    client = raw()
+    message = _nested(LEVELS, '{"a":', "}", "1")
+    assert len(message) > 512 * 1024
+    client.send_frame(OP_TEXT, message)
+    assert client.recv_frame() == (True, OP_CLOSE, (1009).to_bytes(2, "big") + b"Message too big")
+    client.send_frame(OP_CLOSE, (1009).to_bytes(2, "big"))
+    assert client.sock.recv(1) == b""  # end of stream: a reset raises ConnectionResetError
+    assert_ping_pong_works(raw())
