@@ -1,4 +1,8 @@
-"""`pusher:signin`: a connection proves which user it is with user data the app signed."""
+"""`pusher:signin`: a connection proves which user it is with user data the app signed.
+
+The user data is bounded like a presence member's (`max_presence_member_size_in_kb`): the
+connection keeps it for its lifetime and the app actor keeps the user and its watchlist.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,10 @@ def sign_in(conn: SocketActor, request: SignIn) -> None:
     user_data, auth = request.user_data, request.auth
     if conn.user_id is not None:
         conn.fail(Err.ALREADY_SIGNED_IN)
+        return
+    limit_kb = settings.max_presence_member_size_in_kb
+    if user_data is not None and len(user_data.encode()) > limit_kb * 1024:
+        conn.fail(Err.SIGNIN_USER_DATA_TOO_LARGE, f"user_data is larger than {limit_kb} KB")
         return
     if (
         user_data is None

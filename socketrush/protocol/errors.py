@@ -86,6 +86,9 @@ class Err:
     # client that reconnected unchanged would only fail again, and pusher-js does not.
     SIGNIN_BAD_SIGNATURE = ErrorSpec(4009, "Invalid signature for pusher:signin", True)
     SIGNIN_BAD_USER_DATA = ErrorSpec(4009, "user_data must be JSON with a string id", True)
+    # Bounded like a presence member (max_presence_member_size_in_kb): the user id and its
+    # watchlist are kept for the connection's lifetime and sent to the app's other actors.
+    SIGNIN_USER_DATA_TOO_LARGE = ErrorSpec(4009, "user_data is too large", True)
 
     # -- 4100-4199: closed, reconnect after backing off --
     OVER_CAPACITY = ErrorSpec(4100, "Over capacity", True)

@@ -30,6 +30,13 @@ def signed_in(server: ServerProcess, user: dict) -> PusherClient:
     return client
 
 
+def signed_by_hand(client: PusherClient, user: dict) -> None:
+    """Send `pusher:signin` for `user`, signed with the app's secret without the SDK's checks."""
+    user_data = json.dumps(user)
+    signature = hmac_sha256_hex(APP_SECRET, f"{client.socket_id}::user::{user_data}")
+    client.send("pusher:signin", {"user_data": user_data, "auth": f"{APP_KEY}:{signature}"})
+
+
 def watchlist_event(name: str, user_ids: list[str]) -> dict:
     return {
         "event": "pusher_internal:watchlist_events",
@@ -75,9 +82,7 @@ def test_signin_with_signed_user_data_without_a_string_id_is_closed_with_4009(
     server: ServerProcess, user: dict
 ) -> None:
     client = PusherClient.connect(server)
-    user_data = json.dumps(user)  # signed by hand: the SDK refuses to sign these
-    signature = hmac_sha256_hex(APP_SECRET, f"{client.socket_id}::user::{user_data}")
-    client.send("pusher:signin", {"user_data": user_data, "auth": f"{APP_KEY}:{signature}"})
+    signed_by_hand(client, user)  # the SDK refuses to sign these
     assert expect_close(client) == (
         {
             "event": "pusher:error",
@@ -86,6 +91,27 @@ def test_signin_with_signed_user_data_without_a_string_id_is_closed_with_4009(
         4009,
     )
     client.close()
+
+
+def test_signin_with_user_data_over_the_presence_member_limit_is_closed_with_4009(
+    server: ServerProcess,
+) -> None:
+    """Signed or not, 100 KB of user data is refused before anything keeps it (the limit is
+    max_presence_member_size_in_kb, 10 KB by default); 10 KB exactly is accepted."""
+    client = PusherClient.connect(server)
+    signed_by_hand(client, {"id": "u" * 100_000})  # the SDK refuses ids this long
+    assert expect_close(client) == (
+        {"event": "pusher:error", "data": {"code": 4009, "message": "user_data is larger than 10 KB"}},
+        4009,
+    )
+    client.close()
+    at_limit = PusherClient.connect(server)
+    user = {"id": "u-limit", "user_info": {"pad": ""}}
+    user["user_info"]["pad"] = "p" * (10 * 1024 - len(json.dumps(user)))
+    auth = sign_in(server, at_limit, user)
+    assert len(auth["user_data"].encode()) == 10 * 1024
+    assert at_limit.recv()["event"] == "pusher:signin_success"
+    at_limit.close()
 
 
 def test_signin_twice_is_an_error(server: ServerProcess) -> None:
