@@ -27,6 +27,7 @@ from socketrush.channels import ChannelActor
 from socketrush.connection.client_events import relay
 from socketrush.connection.signin import sign_in
 from socketrush.connection.subscriptions import subscribe, unsubscribe
+from socketrush.logtext import untrusted
 from socketrush.protocol import frames
 from socketrush.protocol.client_messages import (
     BadMessage,
@@ -129,7 +130,7 @@ class SocketActor:
                 self.socket_id,
                 self.app_id or "-",
                 close_code,
-                reason,
+                untrusted(reason),  # may quote the client (its Origin header)
             )
         if spec.tells_client:
             endpoint.send(text_frame(error_frame(spec, message)))

@@ -20,6 +20,7 @@ from socketrush.config import ServerSettings
 from socketrush.connection import serve_upgraded
 from socketrush.http.entry import create_wsgi_app
 from socketrush.http.headers import RequestHeaders
+from socketrush.logtext import untrusted
 from socketrush.node import Node
 from socketrush.protocol.handshake import Handshake, websocket_upgrade
 
@@ -35,7 +36,7 @@ class _AccessLog:
         self._logger = logging.getLogger("socketrush.http.access")
 
     def write(self, line: str) -> None:
-        self._logger.info(line.rstrip())
+        self._logger.info(untrusted(line.rstrip()))  # holds the client's request line
 
 
 def build_ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
@@ -156,4 +157,4 @@ class _ErrorLog:
 
     def write(self, line: str) -> None:
         if line.strip():
-            self._logger.error(line.rstrip())
+            self._logger.error(untrusted(line.rstrip()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import ssl
 import subprocess
 import urllib.request
@@ -94,5 +95,21 @@ def test_request_logs_follow_ignore_logger_middleware(ignore: bool) -> None:
         server.stop()
         logged = '"GET /usage HTTP/1.1" 200' in server.log()
         assert logged is not ignore
+    finally:
+        server.stop()
+
+
+def test_a_request_line_with_nul_and_high_bytes_is_logged_escaped() -> None:
+    """The access log line quotes the client's request line: a NUL or a 0xFF byte in it must
+    not make the log binary."""
+    server = ServerProcess(env={"LOG_LEVEL": "info"}).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"GET /\x00\xff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 404 ")
+        server.stop()
+        log = server.log_path.read_bytes()
+        assert b"\x00" not in log and b"\xff" not in log
+        assert '"GET /\\x00\\xff HTTP/1.1" 404' in log.decode("ascii")
     finally:
         server.stop()

@@ -97,3 +97,14 @@ def test_refusal_is_logged_with_socket_and_app(start_server: Callable) -> None:
     lines = [line for line in server.log().splitlines() if "closing connection" in line]
     assert len(lines) == 1
     assert "(app 424242): 4009 Origin https://evil.com is not allowed" in lines[0]
+
+
+def test_an_origin_with_control_characters_is_logged_escaped(start_server: Callable) -> None:
+    """The Origin header is the client's: its bytes reach the log escaped, on one line."""
+    server = start_server("--app-allowed-origins", ALLOWED, env={"LOG_LEVEL": "info"})
+    origin = "https://evil.com\x00\x1b[31m"
+    assert handshake(server, origin) == refused(f"Origin {origin} is not allowed")
+    log = server.log_path.read_bytes()
+    assert b"\x00" not in log and b"\x1b" not in log
+    lines = [line for line in log.decode().splitlines() if "closing connection" in line]
+    assert lines[0].endswith("4009 Origin https://evil.com\\x00\\x1b[31m is not allowed")
