@@ -105,6 +105,8 @@ class ServerSettings:
     ignore_logger_middleware: bool
     socket_backlog_limit_kb: int
     publish_queue_limit: int
+    handshake_timeout_ms: int
+    frame_timeout_ms: int
     shutdown_grace_period: int
     ssl_cert: str
     ssl_key: str

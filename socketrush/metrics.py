@@ -63,6 +63,16 @@ SLOW_CONSUMERS = Counter(
     "Connections closed because their outbound backlog passed socket_backlog_limit_kb",
     ["app_id"],
 )
+HANDSHAKE_TIMEOUTS = Counter(
+    "socketrush_handshake_timeouts",
+    "Connections closed because their TLS handshake or HTTP request head took longer than "
+    "handshake_timeout_ms (slow or silent clients)",
+)
+FRAME_TIMEOUTS = Counter(
+    "socketrush_frame_timeouts",
+    "WebSocket connections closed because a frame took longer than frame_timeout_ms to arrive",
+    ["app_id"],
+)
 RATE_LIMITED = Counter(
     "socketrush_rate_limit_rejections",
     "Requests or client events refused by a per-second limit",

@@ -115,6 +115,24 @@ OPTIONS: tuple[Option, ...] = (
         minimum=1,
     ),
     _server(
+        "handshake_timeout_ms",
+        Kind.INT,
+        5000,
+        SERVER,
+        "Time a new connection has to complete its TLS handshake and send its HTTP request "
+        "head (a WebSocket upgrade or an API call) before it is closed (serve only)",
+        minimum=100,
+    ),
+    _server(
+        "frame_timeout_ms",
+        Kind.INT,
+        10000,
+        SERVER,
+        "Time a WebSocket client has to complete a frame once its first byte arrived before "
+        "the connection is closed (1008)",
+        minimum=100,
+    ),
+    _server(
         "shutdown_grace_period",
         Kind.INT,
         10,

@@ -94,8 +94,14 @@ class SocketActor:
         self.socket_id = new_socket_id()
         self.app: AppActor | None = None
         self.app_id = ""  # metrics and log label; stays empty when the key matches no app
+        settings = node.settings
         self.endpoint = Endpoint(
-            Wire(sock), rfile, response_head, self, node.settings.socket_backlog_limit_kb * 1024
+            Wire(sock),
+            rfile,
+            response_head,
+            self,
+            settings.socket_backlog_limit_kb * 1024,
+            settings.frame_timeout_ms / 1000,
         )
         # Other actors hand this connection frames with `send_frame`: the outbox's own method,
         # so a broadcast costs one Python call per recipient, not two.
@@ -269,6 +275,13 @@ class SocketActor:
         )
         metrics.SLOW_CONSUMERS.labels(self.app_id).inc()
         self.endpoint.close_code = Err.SLOW_CONSUMER.close_code
+
+    def on_frame_timeout(self) -> None:
+        metrics.FRAME_TIMEOUTS.labels(self.app_id).inc()
+        self.close_with(
+            Err.FRAME_TIMEOUT,
+            f"Frame not completed within {self.node.settings.frame_timeout_ms} ms",
+        )
 
     # -- timers (run in the event loop: non-blocking only) --
 

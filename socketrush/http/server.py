@@ -3,6 +3,11 @@
 A valid upgrade skips the WSGI environ and gevent-websocket (see protocol/handshake.py) and
 goes straight to a connection, which is then released from its handler greenlet (see
 `SocketActor.run`). Everything else is an ordinary WSGI request for http/entry.py.
+
+Every accepted connection has `handshake_timeout_ms` to complete its TLS handshake and send
+its request head; a keep-alive connection has as long again for each further request head.
+Without that deadline a client that sends nothing, or one header byte a second, holds a
+descriptor and a greenlet for as long as it likes.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ import ssl
 from collections.abc import Callable
 from functools import partial
 
+import gevent
 from gevent import ssl as gevent_ssl
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from actors.runners import run_soon
+from socketrush import metrics
 from socketrush.config import ServerSettings
 from socketrush.connection import serve_upgraded
 from socketrush.http.entry import create_wsgi_app
@@ -59,10 +66,26 @@ class NodeServer(WSGIServer):
     socket itself (see `SocketActor.run`): the server must not close that socket when the
     handler returns."""
 
-    def __init__(self, *args, node: Node, **kwargs) -> None:
+    def __init__(self, *args, node: Node, handshake_timeout: float, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.node = node
+        self.handshake_timeout = handshake_timeout
         self._taken_over: set[int] = set()  # ids of sockets whose connection closes them
+
+    def handle(self, sock, address, deadline: gevent.Timeout | None = None) -> None:
+        """gevent's, with the handshake deadline: started here for a plain connection, or
+        before the TLS handshake (`wrap_socket_and_handle`); the handler stops it once a
+        request head is read."""
+        if deadline is None:
+            deadline = gevent.Timeout.start_new(self.handshake_timeout)
+        try:
+            self.handler_class(sock, address, self, deadline=deadline).handle()
+        except gevent.Timeout as expired:
+            if expired is not deadline:
+                raise
+            metrics.HANDSHAKE_TIMEOUTS.inc()  # the handler closed the socket on its way out
+        finally:
+            deadline.cancel()
 
     def take_over(self, sock) -> None:
         self._taken_over.add(id(sock))
@@ -80,11 +103,30 @@ class NodeServer(WSGIServer):
             super().do_close(sock, *args)
 
     def wrap_socket_and_handle(self, client_socket, address):
-        """gevent's, except that it leaves a TLS socket a connection took over open. (The
-        plain socket under it is detached by the wrap, so `do_close` of it closes nothing.)"""
-        tls_socket = self.wrap_socket(client_socket, **self.ssl_args)
+        """gevent's, with the handshake deadline running from before the TLS handshake, and
+        leaving a TLS socket a connection took over open. (The plain socket under it is
+        detached by the wrap, so `do_close` of it closes nothing.)"""
+        # The TLS socket takes the descriptor over at once; its handshake is made here, under
+        # the deadline, so that an expired one leaves a socket to close.
+        tls_socket = self.wrap_socket(
+            client_socket, **self.ssl_args, do_handshake_on_connect=False
+        )
+        deadline = gevent.Timeout.start_new(self.handshake_timeout)
         try:
-            return self.handle(tls_socket, address)
+            tls_socket.do_handshake()
+        except gevent.Timeout as expired:
+            deadline.cancel()
+            tls_socket.close()
+            if expired is not deadline:
+                raise
+            metrics.HANDSHAKE_TIMEOUTS.inc()
+            return None
+        except BaseException:
+            deadline.cancel()
+            tls_socket.close()
+            raise
+        try:
+            return self.handle(tls_socket, address, deadline)
         finally:
             if not self._given_away(tls_socket):
                 tls_socket.close()
@@ -99,15 +141,29 @@ class LeanHandler(WSGIHandler):
 
     server: NodeServer
 
-    def __init__(self, sock, address, server, rfile=None) -> None:
+    def __init__(
+        self, sock, address, server, rfile=None, deadline: gevent.Timeout | None = None
+    ) -> None:
+        """`deadline` (started) bounds the wait for the first request head; it is started
+        again for each further one."""
         super().__init__(sock, address, server, rfile or sock.makefile("rb", 1024))
         self._upgrade: tuple[Handshake, bytes] | None = None
+        self._deadline = deadline
+
+    def handle_one_request(self):
+        deadline = self._deadline
+        if deadline is not None and not deadline.pending:  # a keep-alive connection's next
+            deadline.start()
+        return super().handle_one_request()
 
     def MessageClass(self, rfile, *_args) -> RequestHeaders:  # noqa: N802 (gevent's name)
         return RequestHeaders.read(rfile)
 
     def get_environ(self) -> dict:
-        """A valid upgrade on `/app/` needs no WSGI environ; anything else gets the full one."""
+        """A valid upgrade on `/app/` needs no WSGI environ; anything else gets the full one.
+        Called once the request head is read: the handshake deadline is met."""
+        if self._deadline is not None:
+            self._deadline.cancel()
         self._upgrade = websocket_upgrade(
             self.command, self.request_version, self.path, self.headers
         )
@@ -142,6 +198,7 @@ def build_server(settings: ServerSettings, node: Node) -> WSGIServer:
         (settings.bind_address, settings.port),
         create_wsgi_app(node),
         node=node,
+        handshake_timeout=settings.handshake_timeout_ms / 1000,
         handler_class=LeanHandler,
         spawn=_spawn_connection,
         backlog=LISTEN_BACKLOG,

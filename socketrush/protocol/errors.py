@@ -111,6 +111,8 @@ class Err:
     PROTOCOL_ERROR = ErrorSpec(None, "WebSocket protocol error", True, close_code=1002)
     INVALID_UTF8 = ErrorSpec(None, "Invalid UTF-8", True, close_code=1007)
     MESSAGE_TOO_BIG = ErrorSpec(None, "Message too big", True, close_code=1009)
+    # 1008 "policy violation": the frame is well formed, it just never arrives whole.
+    FRAME_TIMEOUT = ErrorSpec(None, "Frame not completed in time", True, close_code=1008)
 
     # -- 4300-4399: the event is rejected, the connection stays open (documented) --
     CLIENT_EVENT_RATE_LIMIT = ErrorSpec(4301, "Client event rejected due to rate limit", False)

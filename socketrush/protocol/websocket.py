@@ -165,6 +165,7 @@ class FrameParser:
         "_parts",
         "_decoder",
         "_failure",
+        "in_frame",
     )
 
     def __init__(self, max_message_size: int, require_mask: bool = True) -> None:
@@ -178,6 +179,9 @@ class FrameParser:
         self._parts: list[bytes] | list[str] = []
         self._decoder: codecs.IncrementalDecoder | None = None
         self._failure: ProtocolViolation | None = None
+        # Whether the stream ends inside a frame (part of a header or payload): its sender
+        # owes the rest. An attribute, not a property: the connection reads it per read.
+        self.in_frame = False
 
     @property
     def buffered_bytes(self) -> int:
@@ -252,6 +256,7 @@ class FrameParser:
             if message is not None:
                 messages.append(message)
         del buffer[:position]
+        self.in_frame = bool(buffer) or self._header is not None
 
     def _read_header(self, buffer: bytearray, position: int, end: int) -> int:
         """Validate and consume a frame header; return the new position (unchanged if partial)."""

@@ -52,6 +52,10 @@ class Peer(Protocol):
     def on_slow_consumer(self) -> None:
         """The outbound backlog passed its limit: the endpoint has cut the connection."""
 
+    def on_frame_timeout(self) -> None:
+        """A frame started more than the frame timeout ago is still incomplete: the
+        connection closes (a slow or stalled client)."""
+
     def on_stream_end(self, error: BaseException | None) -> None:
         """A released stream (see `Endpoint.read`) ended; called in a greenlet, which may
         block; `error` is a bug raised while handling the stream."""
@@ -92,6 +96,8 @@ class Endpoint:
         "_response_head",
         "_parser",
         "_hard_close_timer",
+        "_frame_timeout",
+        "_frame_timer",
     )
 
     def __init__(
@@ -101,10 +107,12 @@ class Endpoint:
         response_head: bytes,
         peer: Peer,
         backlog_limit_bytes: int,
+        frame_timeout: float,
     ) -> None:
         """`rfile` is the buffered reader the HTTP parser read the request from (it may hold
         the first frames); `response_head` is the 101 response when it has not been sent
-        yet: it then goes out with the first frame, in one send."""
+        yet: it then goes out with the first frame, in one send. A frame must arrive whole
+        within `frame_timeout` seconds of its first byte."""
         self.wire = wire
         self.outbox = Outbox(wire, backlog_limit_bytes, on_overflow=self._overflowed)
         self.counters = counters("")
@@ -116,6 +124,8 @@ class Endpoint:
         self._response_head = response_head
         self._parser = FrameParser(MAX_MESSAGE_BYTES)
         self._hard_close_timer: Cancellable | None = None
+        self._frame_timeout = frame_timeout
+        self._frame_timer: Cancellable | None = None
 
     # -- writing --
 
@@ -186,6 +196,12 @@ class Endpoint:
             return True
         if messages:
             counts.messages_in.pending += len(messages)
+        if self._parser.in_frame:  # the rest of a frame is owed: not forever
+            if self._frame_timer is None:
+                self._frame_timer = Cancellable.after(self._frame_timeout, self._frame_expired)
+        elif self._frame_timer is not None:
+            self._frame_timer.cancel()
+            self._frame_timer = None
         peer = self._peer
         for message in messages:
             kind = message.kind
@@ -216,6 +232,11 @@ class Endpoint:
         self.send(close_frame(code, reason))
         self._hard_close_timer = Cancellable.after(CLOSE_HANDSHAKE_SECONDS, self.wire.abort)
 
+    def _frame_expired(self) -> None:
+        self._frame_timer = None
+        if not self.closing:
+            self._peer.on_frame_timeout()
+
     def _overflowed(self) -> None:
         """The backlog is over the limit, so no close frame can get through: cut the TCP
         connection (the reader then ends and the connection cleans up)."""
@@ -225,8 +246,9 @@ class Endpoint:
 
     def finish(self) -> None:
         """After the stream ended: let the last frames go out (bounded), then stop writing."""
-        if self._hard_close_timer is not None:
-            self._hard_close_timer.cancel()
+        for timer in (self._hard_close_timer, self._frame_timer):
+            if timer is not None:
+                timer.cancel()
         self.outbox.flush(CLOSE_HANDSHAKE_SECONDS)
         self.outbox.close()
 

@@ -33,6 +33,7 @@ EXPECTED = {
     "PROTOCOL_ERROR": (None, True),
     "INVALID_UTF8": (None, True),
     "MESSAGE_TOO_BIG": (None, True),
+    "FRAME_TIMEOUT": (None, True),
     "CLIENT_EVENT_RATE_LIMIT": (4301, False),
     "INVALID_JSON": (None, False),
     "INVALID_FRAME": (None, False),
@@ -121,7 +122,12 @@ def test_http_status(name: str) -> None:
 
 # The WebSocket close code of every closing row: its Pusher code, or RFC 6455's for failures
 # of the WebSocket protocol itself.
-RFC_6455_CLOSE_CODES = {"PROTOCOL_ERROR": 1002, "INVALID_UTF8": 1007, "MESSAGE_TOO_BIG": 1009}
+RFC_6455_CLOSE_CODES = {
+    "PROTOCOL_ERROR": 1002,
+    "FRAME_TIMEOUT": 1008,
+    "INVALID_UTF8": 1007,
+    "MESSAGE_TOO_BIG": 1009,
+}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

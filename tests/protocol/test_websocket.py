@@ -500,3 +500,20 @@ def test_the_shortest_lengths_of_each_form_are_accepted() -> None:
     for length in (126, 0x10000):
         frame = client_frame(OP_TEXT, b"a" * length)
         assert FrameParser(1 << 20).feed(frame) == [Message("text", "a" * length)]
+
+
+def test_in_frame_says_whether_the_stream_stopped_inside_a_frame() -> None:
+    """The connection's frame deadline runs while it is True: a header or payload begun."""
+    frame = client_frame(OP_TEXT, b"x" * 300)
+    parser = FrameParser(1 << 20)
+    assert parser.in_frame is False
+    for cut, inside in ((1, True), (4, True), (8, True), (100, True)):
+        parser = FrameParser(1 << 20)
+        assert parser.feed(frame[:cut]) == []
+        assert parser.in_frame is inside
+        assert parser.feed(frame[cut:]) == [Message("text", "x" * 300)]
+        assert parser.in_frame is False
+    first = client_frame(OP_TEXT, b"a", fin=False)  # between fragments no frame is owed
+    parser.feed(first)
+    assert parser.in_frame is False
+    assert parser.feed(client_frame(OP_CONT, b"b")) == [Message("text", "ab")]

@@ -13,11 +13,13 @@ import json
 import os
 import socket
 import struct
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.support.server import APP_KEY, ServerProcess
+from tests.support.metrics import other_free_port, scrape_until, value
+from tests.support.server import APP_ID, APP_KEY, ServerProcess
 
 OP_CONT, OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x8, 0x9, 0xA
 TIMEOUT = 5.0
@@ -325,3 +327,55 @@ def test_a_message_too_big_gets_its_close_frame_and_a_clean_end_not_a_reset(
     client.send_frame(OP_CLOSE, (1009).to_bytes(2, "big"))
     assert client.sock.recv(1) == b""  # end of stream: a reset raises ConnectionResetError
     assert_ping_pong_works(raw())
+
+
+# -- a frame that never completes (hostile input) --
+
+
+@pytest.fixture
+def quick_frames(start_server) -> ServerProcess:
+    """Frame timeout 300 ms; metrics on the port `quick_frames.metrics_port`."""
+    metrics_port = other_free_port(0)
+    server = start_server(
+        "--frame-timeout-ms", "300",
+        "--metrics-enabled", "true", "--metrics-port", str(metrics_port),
+        env={"LOG_LEVEL": "info"},
+    )  # fmt: skip
+    server.metrics_port = metrics_port
+    return server
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        pytest.param(lambda frame: frame[:1], id="first-byte"),
+        pytest.param(lambda frame: frame[:6], id="header"),
+        pytest.param(lambda frame: frame[:-1], id="all-but-the-last-byte"),
+    ],
+)
+def test_a_frame_that_stops_arriving_is_closed_with_1008(
+    quick_frames: ServerProcess, sent: Callable[[bytes], bytes]
+) -> None:
+    client = RawWebSocket(quick_frames)
+    client.sock.sendall(sent(build_frame(OP_TEXT, PING_MESSAGE)))
+    assert client.recv_close() == 1008  # within the 5 s socket timeout, after 0.3 s
+    client.send_frame(OP_CLOSE, (1008).to_bytes(2, "big"))
+    client.assert_tcp_closed()
+    assert "1008 Frame not completed within 300 ms" in quick_frames.log()
+    counter, labels = "socketrush_frame_timeouts_total", {"app_id": APP_ID}
+    samples = scrape_until(quick_frames.metrics_port, counter, 1, **labels)
+    assert value(samples, counter, **labels) == 1
+    assert_ping_pong_works(RawWebSocket(quick_frames))
+
+
+def test_a_frame_completed_in_pieces_within_the_timeout_is_handled(
+    quick_frames: ServerProcess,
+) -> None:
+    client = RawWebSocket(quick_frames)
+    frame = build_frame(OP_TEXT, PING_MESSAGE)
+    for start in range(0, len(frame), 10):
+        client.sock.sendall(frame[start : start + 10])
+        time.sleep(0.02)  # pacing a slow (but not too slow) client
+    assert client.recv_text() == PONG_MESSAGE
+    time.sleep(0.6)  # then idle, between frames, past the frame timeout: nothing is owed
+    assert_ping_pong_works(client)

@@ -1,0 +1,119 @@
+"""`serve`'s handshake deadline, against real server processes: a connection that sends
+nothing, or its request one byte at a time, or never starts TLS, is closed after
+handshake_timeout_ms and counted; connections that finished their handshake are not."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from http.client import HTTPConnection
+from pathlib import Path
+
+import pytest
+
+from loadtests.certificates import make_certificate
+from tests.support.client import PusherClient, assert_alive
+from tests.support.metrics import other_free_port, scrape_until, value
+from tests.support.server import ServerProcess, TlsServerProcess
+
+pytestmark = pytest.mark.timeout(60)
+
+DEADLINE_MS = 300
+COUNTER = "socketrush_handshake_timeouts_total"
+
+
+def with_metrics(server: ServerProcess) -> tuple[ServerProcess, int]:
+    port = other_free_port(server.port)
+    server.args = [
+        *server.args,
+        "--handshake-timeout-ms", str(DEADLINE_MS),
+        "--metrics-enabled", "true", "--metrics-port", str(port),
+    ]  # fmt: skip
+    return server.start(), port
+
+
+@pytest.fixture
+def strict() -> Iterator[tuple[ServerProcess, int]]:
+    server, port = with_metrics(ServerProcess())
+    yield server, port
+    server.stop()
+
+
+def raw_connection(server: ServerProcess) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=5)
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server ended the connection (end of stream, or a reset)."""
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_connections_that_send_nothing_are_closed_and_counted(
+    strict: tuple[ServerProcess, int],
+) -> None:
+    server, metrics_port = strict
+    silent = [raw_connection(server) for _ in range(20)]
+    assert [closed_by_server(sock) for sock in silent] == [True] * 20  # recv waits up to 5 s
+    samples = scrape_until(metrics_port, COUNTER, 20)
+    assert value(samples, COUNTER) == 20
+    for sock in silent:
+        sock.close()
+
+
+def test_a_request_head_sent_a_byte_at_a_time_is_cut_off(
+    strict: tuple[ServerProcess, int],
+) -> None:
+    """Slowloris: each byte arrives in time for the last, but the head never completes."""
+    server, metrics_port = strict
+    sock = raw_connection(server)
+    request = b"GET /usage HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"p" * 200
+    started = time.monotonic()
+    cut_off = False
+    for byte in request:
+        try:
+            sock.sendall(bytes((byte,)))
+        except (BrokenPipeError, ConnectionResetError):
+            cut_off = True
+            break
+        time.sleep(0.02)  # pacing the attack itself, not waiting for the server
+    cut_off = cut_off or closed_by_server(sock)
+    sock.close()
+    assert cut_off
+    assert time.monotonic() - started < 5 * DEADLINE_MS / 1000 + 2  # long before the end
+    assert value(scrape_until(metrics_port, COUNTER, 1), COUNTER) == 1
+
+
+def test_connections_that_completed_their_handshake_are_not_cut(
+    strict: tuple[ServerProcess, int],
+) -> None:
+    """The deadline ends with the request head: an idle WebSocket stays, and a keep-alive
+    HTTP connection serves a second request sent within the deadline."""
+    server, metrics_port = strict
+    client = PusherClient.connect(server)
+    http = HTTPConnection("127.0.0.1", server.port, timeout=5)
+    for _ in range(2):
+        http.request("GET", "/usage")
+        response = http.getresponse()
+        assert (response.status, response.getheader("Connection")) == (200, None)  # kept
+        response.read()
+    assert closed_by_server(http.sock)  # then idle: the next head is owed within the deadline
+    http.close()
+    time.sleep(2 * DEADLINE_MS / 1000)  # idle past the deadline on purpose
+    assert_alive(client)
+    client.close()
+    assert value(scrape_until(metrics_port, COUNTER, 1), COUNTER) == 1
+
+
+def test_a_connection_that_never_starts_tls_is_closed_and_counted(tmp_path: Path) -> None:
+    server, metrics_port = with_metrics(TlsServerProcess(certificate=make_certificate(tmp_path)))
+    try:
+        sock = raw_connection(server)
+        assert closed_by_server(sock)
+        sock.close()
+        assert value(scrape_until(metrics_port, COUNTER, 1), COUNTER) == 1
+    finally:
+        server.stop()
