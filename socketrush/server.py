@@ -1,8 +1,9 @@
 """`socketrush serve`: one node behind gevent's WSGI server (http/server.py), until a signal.
 
 SIGTERM/SIGINT start a graceful stop (socketrush/shutdown.py, shared with gunicorn workers):
-the node stops being ready, the listener closes, open connections are told to reconnect
-elsewhere (4200), webhooks drain, and the process exits within the grace period.
+the node stops being ready (new upgrades get HTTP 503), open connections are told to reconnect
+elsewhere (4200), webhooks drain, the listener closes and the process exits within the grace
+period.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def run(settings: ServerSettings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, stop.set)
     stop.wait()
-    drain(node, settings.shutdown_grace_period, stop_accepting=server.close)
+    drain(node, settings.shutdown_grace_period)  # still listening: upgrades get 503 meanwhile
     server.stop(timeout=1)  # the drain waited for connections to close; cut any left over
     if exporter is not None:  # last, so the drain itself can be watched
         exporter.stop(timeout=1)

@@ -1,8 +1,10 @@
 """The graceful stop of one node, the same under `socketrush serve` and in a gunicorn worker.
 
-Order matters: the node stops being ready first (load balancers stop sending clients), then no
-new connections are taken, then every connection is told 4200 "reconnect elsewhere" and the
-node stops, which waits for those disconnects and drains the webhooks they cause.
+Order matters: the node stops being ready first, then every connection is told 4200
+"reconnect elsewhere" and the node stops, which waits for those disconnects and drains the
+webhooks they cause. The listener stays open meanwhile: `/ready` answers 503 for load
+balancers, the HTTP API still works, and a WebSocket upgrade is refused with HTTP 503 (see
+`Err.SERVER_DRAINING`), so that clients back off instead of reconnecting to this node at once.
 
 gunicorn's gevent workers handle SIGTERM (graceful: stop accepting, wait for requests) and
 SIGINT/SIGQUIT (quick: exit now) themselves, with Python signal handlers set before the app
@@ -30,14 +32,12 @@ WORKER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 SignalHandler = Callable[[int, FrameType | None], object]
 
 
-def drain(node: Node, grace_period: float, stop_accepting: Callable[[], None]) -> None:
+def drain(node: Node, grace_period: float) -> None:
     """Stop `node` gracefully within about `grace_period` seconds; blocks the calling greenlet.
-
-    `stop_accepting` closes the listener (serve), or does nothing where the listener is not
-    ours (gunicorn closes it itself once the worker's handler has run)."""
+    The caller closes the listener afterwards (gunicorn closes a worker's once its handler
+    for the signal has run)."""
     log.info("shutting down (grace period %ss)", grace_period)
-    node.ready = False  # /ready and /accept-traffic answer 503 from here on
-    stop_accepting()
+    node.ready = False  # /ready answers 503 and upgrades are refused from here on
     closing = node.close_connections(Err.SERVER_SHUTTING_DOWN)
     log.info("told %d connections to reconnect elsewhere", closing)
     node.stop(grace_period)
@@ -51,7 +51,7 @@ def drain_before_worker_exit(node: Node, grace_period: float) -> None:
     draining: list[gevent.Greenlet] = []
 
     def then_exit(signum: int, previous: SignalHandler | int | None) -> None:
-        drain(node, grace_period, stop_accepting=lambda: None)
+        drain(node, grace_period)
         if callable(previous):
             previous(signum, None)
 

@@ -1,6 +1,6 @@
-"""`socketrush.wsgi:app` for gunicorn with gevent-websocket workers:
+"""`socketrush.wsgi:app` for gunicorn:
 
-    gunicorn -k geventwebsocket.gunicorn.workers.GeventWebSocketWorker -w 2 socketrush.wsgi:app
+    gunicorn -k socketrush.gunicorn_worker.Worker -w 2 socketrush.wsgi:app
 
 Settings come from the environment (and `.env`); `SOCKETRUSH_CONFIG_FILE` names a JSON
 config file, since gunicorn owns the command line. Each worker process is one node.
@@ -8,8 +8,10 @@ config file, since gunicorn owns the command line. Each worker process is one no
 SIGTERM, SIGINT and SIGQUIT drain the worker's node like `socketrush serve` does (/ready 503,
 4200 to every client, webhooks drained) before gunicorn's own handling ends the worker; give
 gunicorn a `--graceful-timeout` above `shutdown_grace_period`, or it kills workers mid-drain.
-The worker keeps listening until then (gunicorn closes its listener after our drain), so a
-client that connects meanwhile is refused with 4200 and a close too (connection.py).
+The worker keeps listening until then (gunicorn closes its listener after our drain): with
+`socketrush.gunicorn_worker.Worker` a client that connects meanwhile gets HTTP 503 and backs
+off; gevent-websocket's own worker (`geventwebsocket.gunicorn.workers.GeventWebSocketWorker`,
+which also works) upgrades it first, so it is closed with 4100 instead (connection/actor.py).
 
 With metrics enabled, one worker at a time serves the metrics port; with
 `PROMETHEUS_MULTIPROC_DIR` set it reports every worker's counts (see docs/metrics.md).

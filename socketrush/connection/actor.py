@@ -215,8 +215,8 @@ class SocketActor:
 
     def _refusal(self, app: AppActor | None) -> tuple[ErrorSpec, str | None] | None:
         """Why this handshake is refused (error and message), or None to accept it."""
-        if not self.node.ready:  # draining (gunicorn keeps listening meanwhile): go elsewhere
-            return Err.SERVER_SHUTTING_DOWN, None
+        if not self.node.ready:  # draining, and the server could not refuse the upgrade
+            return Err.SERVER_DRAINING, None
         if app is None:
             return Err.APP_NOT_FOUND, None
         if not app.settings.enabled:

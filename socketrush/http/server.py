@@ -167,6 +167,8 @@ class LeanHandler(WSGIHandler):
         self._upgrade = websocket_upgrade(
             self.command, self.request_version, self.path, self.headers
         )
+        if self._upgrade is not None and not self.server.node.ready:
+            self._upgrade = None  # draining: the WSGI path answers 503, so clients back off
         return {} if self._upgrade is not None else super().get_environ()
 
     def handle_one_response(self) -> None:

@@ -92,6 +92,12 @@ class Err:
 
     # -- 4100-4199: closed, reconnect after backing off --
     OVER_CAPACITY = ErrorSpec(4100, "Over capacity", True)
+    # A new connection while the node drains: refused so that clients back off instead of
+    # reconnecting at once to the same draining node (204 retries in 0.7 s with pusher-js when
+    # it answered 4200). HTTP 503 before the upgrade where the server can still refuse it
+    # (pusher-js then retries after its connection timeout); 4100 after a completed upgrade
+    # (gevent-websocket's own gunicorn worker), which pusher-js retries after a second.
+    SERVER_DRAINING = ErrorSpec(4100, "Server is shutting down, try again later", True, 503)
     # Not in Pusher's list; 4100 because a slow client should back off before reconnecting.
     SLOW_CONSUMER = ErrorSpec(
         4100, "Over capacity: the outbound backlog for this connection was exceeded", True

@@ -21,6 +21,13 @@ const clients = new Map(); // name -> Pusher instance
 // pusher-js logs through Pusher.log; stdout is reserved for observations.
 Pusher.log = (message) => process.stderr.write(`pusher-js: ${message}\n`);
 
+// Every WebSocket pusher-js opens, observed: how often it (re)connects, whatever the outcome.
+const createWebSocket = Pusher.Runtime.createWebSocket;
+Pusher.Runtime.createWebSocket = function (url) {
+  emit(null, 'driver', 'websocket', null, { url });
+  return createWebSocket.call(this, url);
+};
+
 /**
  * A JSON-safe copy: pusher-js hands out Members objects, Errors and socket events that may
  * be cyclic. Only a true cycle is cut; an object shared by two branches (a presence member's

@@ -81,6 +81,21 @@ class NodeDriver:
                 return observation
             self._unclaimed.append(observation)
 
+    def watch(self, seconds: float) -> None:
+        """Take in whatever arrives for `seconds` (an observation window: for counting what
+        pusher-js does meanwhile, e.g. how often it reconnects); `observed` sees it all."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                observation = self._lines.get(timeout=left)
+            except queue.Empty:
+                return
+            if observation is None:
+                self._lines.put(None)
+                return
+            self.seen.append(observation)
+            self._unclaimed.append(observation)
+
     def observed(self, **match: Any) -> list[Observation]:
         """Every observation so far that matches, awaited or not."""
         return [o for o in self.seen if _matches(o, match)]

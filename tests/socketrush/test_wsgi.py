@@ -3,9 +3,11 @@ server, and stopping gunicorn drains every worker the way `socketrush serve` dra
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
+from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from tests.socketrush.adapters.test_redis_adapter import wait_ready
 from tests.socketrush.webhooks.receiver import HANG, Receiver
 from tests.support.client import ConnectionClosed, PusherClient, expect_close, sdk
-from tests.support.gunicorn import gunicorn_workers
+from tests.support.gunicorn import STOCK_WORKER_CLASS, WORKER_CLASS, gunicorn_workers
 from tests.support.polling import wait_until
 from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess
@@ -27,7 +29,9 @@ def test_two_gunicorn_workers_deliver_to_every_client(
     server = ServerProcess()  # only for its port and URLs; gunicorn runs the node processes
     clients: list[PusherClient] = []
     settings = {"ADAPTER_DRIVER": "redis", "REDIS_URL": redis_server.url}
-    with gunicorn_workers(server.port, tmp_path / "gunicorn.log", **settings) as gunicorn:
+    log_path = tmp_path / "gunicorn.log"
+    # gevent-websocket's own worker class: still works (the documented one is tested below).
+    with gunicorn_workers(server.port, log_path, worker_class=STOCK_WORKER_CLASS, **settings) as gunicorn:
         try:
             wait_ready(server, timeout=30)
             children = Path(f"/proc/{gunicorn.pid}/task/{gunicorn.pid}/children").read_text()
@@ -110,14 +114,23 @@ def worker_count(gunicorn: subprocess.Popen) -> int:
     return len(children.split())
 
 
-def test_a_connection_that_reaches_a_draining_worker_is_told_4200_and_closed(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("worker_class", "refusal"),
+    [
+        (WORKER_CLASS, None),  # HTTP 503 before any upgrade
+        (STOCK_WORKER_CLASS, 4100),  # upgraded by gevent-websocket first: a backoff close
+    ],
+    ids=["socketrush-worker", "gevent-websocket-worker"],
+)
+def test_a_connection_that_reaches_a_draining_worker_is_refused_so_it_backs_off(
+    tmp_path: Path, worker_class: str, refusal: int | None
 ) -> None:
     """gunicorn's master closes its copy of the listener on SIGTERM, but each worker keeps
     its own until it exits: new connections still reach a worker while it drains. One client
     and a webhook receiver that does not answer hold one worker's drain open; once the other
     worker (no clients, nothing to drain) is gone, a new connection can only reach the
-    draining one."""
+    draining one, which must not answer 4200 (pusher-js would reconnect at once, again and
+    again: 204 times in 0.7 s)."""
     server = ServerProcess()  # only for its port and URLs; gunicorn runs the node processes
     settings = {
         "SHUTDOWN_GRACE_PERIOD": "4",  # under the helper's --graceful-timeout 5
@@ -130,30 +143,42 @@ def test_a_connection_that_reaches_a_draining_worker_is_told_4200_and_closed(
     log_path = tmp_path / "gunicorn.log"
     with Receiver([HANG]) as receiver:
         settings["APP_WEBHOOK_URL"] = receiver.url
-        with gunicorn_workers(server.port, log_path, **settings) as gunicorn:
+        with gunicorn_workers(
+            server.port, log_path, worker_class=worker_class, **settings
+        ) as gunicorn:
             wait_for_workers(log_path, 2)
             holder = PusherClient.connect(server)
             holder.subscribe("room")
             holder.recv_event("pusher_internal:subscription_succeeded")
             gunicorn.send_signal(signal.SIGTERM)
             error, code = expect_close(holder)
-            assert (error["data"]["code"], code) == (4200, 4200)
+            assert (error["data"]["code"], code) == (4200, 4200)  # once, to those connected
             holder.close()
             (vacated,) = receiver.wait_for(1)  # held: the worker's drain waits for it
             assert vacated.events == [{"name": "channel_vacated", "channel": "room"}]
             wait_until(lambda: worker_count(gunicorn) == 1, 4, log_path.read_text)
 
-            newcomer = PusherClient(server.ws_url())
-            try:
-                assert expect_close(newcomer) == (
-                    {
-                        "event": "pusher:error",
-                        "data": {"code": 4200, "message": "Server is shutting down, reconnect"},
-                    },
-                    4200,
+            if refusal is None:
+                assert refused_upgrade(server) == (
+                    503,
+                    "5",
+                    {"error": "Server is shutting down, try again later"},
                 )
-            finally:
-                newcomer.close()
+            else:
+                newcomer = PusherClient(server.ws_url())
+                try:
+                    assert expect_close(newcomer) == (
+                        {
+                            "event": "pusher:error",
+                            "data": {
+                                "code": 4100,
+                                "message": "Server is shutting down, try again later",
+                            },
+                        },
+                        4100,
+                    )
+                finally:
+                    newcomer.close()
             assert worker_count(gunicorn) == 1  # the held worker answered
             receiver.stop()  # ends the held request: the drain ends, then the worker
             assert gunicorn.wait(20) == 0
@@ -162,3 +187,19 @@ def test_a_connection_that_reaches_a_draining_worker_is_told_4200_and_closed(
     assert "shutdown interrupted its delivery" not in log  # released, not cut by the grace period
     assert "Traceback" not in log
     assert "Worker graceful timeout" not in log
+
+
+def refused_upgrade(server: ServerProcess) -> tuple[int, str | None, dict]:
+    """A WebSocket upgrade on /app/: the status, Retry-After and JSON body of the refusal."""
+    connection = HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        connection.request("GET", server.ws_url().split(str(server.port), 1)[1], headers={
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version": "13",
+        })  # fmt: skip
+        response = connection.getresponse()
+        return response.status, response.getheader("Retry-After"), json.loads(response.read())
+    finally:
+        connection.close()

@@ -12,15 +12,21 @@ from pathlib import Path
 
 from tests.support.server import APP_ID, APP_KEY, APP_SECRET, REPO_ROOT
 
-WORKER_CLASS = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"
+WORKER_CLASS = "socketrush.gunicorn_worker.Worker"  # the documented one
+STOCK_WORKER_CLASS = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"  # works too
 
 
 @contextmanager
 def gunicorn_workers(
-    port: int, log_path: Path, workers: int = 2, **settings: str
+    port: int,
+    log_path: Path,
+    workers: int = 2,
+    worker_class: str = WORKER_CLASS,
+    **settings: str,
 ) -> Iterator[subprocess.Popen]:
-    """`gunicorn -w N socketrush.wsgi:app` on 127.0.0.1:port with the test app plus `settings`
-    (environment variables); stopped with SIGTERM (then SIGKILL) when the block ends."""
+    """`gunicorn -k <worker_class> -w N socketrush.wsgi:app` on 127.0.0.1:port with the test
+    app plus `settings` (environment variables); stopped with SIGTERM (then SIGKILL) when the
+    block ends."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
     env.update(APP_ID=APP_ID, APP_KEY=APP_KEY, APP_SECRET=APP_SECRET, LOG_LEVEL="warn")
     env.update(settings)
@@ -31,7 +37,7 @@ def gunicorn_workers(
                 "-m",
                 "gunicorn",
                 "-k",
-                WORKER_CLASS,
+                worker_class,
                 "-w",
                 str(workers),
                 "--graceful-timeout",
