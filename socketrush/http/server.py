@@ -108,9 +108,7 @@ class NodeServer(WSGIServer):
         detached by the wrap, so `do_close` of it closes nothing.)"""
         # The TLS socket takes the descriptor over at once; its handshake is made here, under
         # the deadline, so that an expired one leaves a socket to close.
-        tls_socket = self.wrap_socket(
-            client_socket, **self.ssl_args, do_handshake_on_connect=False
-        )
+        tls_socket = self.wrap_socket(client_socket, **self.ssl_args, do_handshake_on_connect=False)
         deadline = gevent.Timeout.start_new(self.handshake_timeout)
         try:
             tls_socket.do_handshake()

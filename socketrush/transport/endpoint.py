@@ -251,4 +251,3 @@ class Endpoint:
                 timer.cancel()
         self.outbox.flush(CLOSE_HANDSHAKE_SECONDS)
         self.outbox.close()
-

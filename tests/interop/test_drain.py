@@ -50,7 +50,9 @@ def serve(receiver: Receiver, _tmp_path: Path) -> Iterator[tuple[ServerProcess, 
 
 
 @contextmanager
-def gunicorn(receiver: Receiver, tmp_path: Path) -> Iterator[tuple[ServerProcess, subprocess.Popen]]:
+def gunicorn(
+    receiver: Receiver, tmp_path: Path
+) -> Iterator[tuple[ServerProcess, subprocess.Popen]]:
     server = ServerProcess()  # only for its port and URLs
     settings = drain_settings(receiver)
     log_path = tmp_path / "gunicorn.log"
@@ -94,7 +96,10 @@ def test_a_drain_tells_clients_4200_once_and_they_back_off(
             process.send_signal(signal.SIGTERM)
             for client in CLIENTS:
                 error = driver.expect(client=client, source="frame", event="pusher:error")
-                assert error["data"] == {"code": 4200, "message": "Server is shutting down, reconnect"}
+                assert error["data"] == {
+                    "code": 4200,
+                    "message": "Server is shutting down, reconnect",
+                }
             receiver.wait_for(1)  # the drain is held open from here on
             assert status_of(server, "/ready") == 503
             driver.watch(WATCH_SECONDS)  # reconnects are counted over this window

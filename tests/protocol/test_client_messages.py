@@ -104,7 +104,10 @@ def test_json_nested_beyond_the_limit_is_invalid_json_at_any_depth(levels: int) 
         ('{"event":"pusher:subscribe"}', "pusher:subscribe needs data.channel"),
         ('{"event":"pusher:subscribe","data":[]}', "pusher:subscribe needs data.channel"),
         ('{"event":"pusher:subscribe","data":"not json"}', "pusher:subscribe needs data.channel"),
-        ('{"event":"pusher:subscribe","data":{"channel":7}}', "pusher:subscribe needs data.channel"),
+        (
+            '{"event":"pusher:subscribe","data":{"channel":7}}',
+            "pusher:subscribe needs data.channel",
+        ),
         ('{"event":"pusher:unsubscribe","data":{}}', "pusher:unsubscribe needs data.channel"),
         ('{"event":"pusher:unsubscribe","data":"[1]"}', "pusher:unsubscribe needs data.channel"),
     ],

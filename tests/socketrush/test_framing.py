@@ -297,7 +297,9 @@ LEVELS = 100_000
 
 
 def _nested(levels: int, opener: str, closer: str, core: str = "") -> bytes:
-    return ('{"event":"pusher:ping","data":' + opener * levels + core + closer * levels + "}").encode()
+    return (
+        '{"event":"pusher:ping","data":' + opener * levels + core + closer * levels + "}"
+    ).encode()
 
 
 def test_json_nested_100000_levels_is_invalid_json_and_the_connection_stays(

@@ -28,6 +28,7 @@ from tests.support.server import APP_ID, REPO_ROOT, ServerProcess
 
 pytestmark = pytest.mark.timeout(60)
 
+
 @pytest.fixture
 def metrics_server() -> Iterator[Callable[..., tuple[ServerProcess, int]]]:
     """Factory for servers with metrics on (`enabled=False`: left at the default): returns the

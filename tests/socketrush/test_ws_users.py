@@ -101,7 +101,10 @@ def test_signin_with_user_data_over_the_presence_member_limit_is_closed_with_400
     client = PusherClient.connect(server)
     signed_by_hand(client, {"id": "u" * 100_000})  # the SDK refuses ids this long
     assert expect_close(client) == (
-        {"event": "pusher:error", "data": {"code": 4009, "message": "user_data is larger than 10 KB"}},
+        {
+            "event": "pusher:error",
+            "data": {"code": 4009, "message": "user_data is larger than 10 KB"},
+        },
         4009,
     )
     client.close()

@@ -31,7 +31,9 @@ def test_two_gunicorn_workers_deliver_to_every_client(
     settings = {"ADAPTER_DRIVER": "redis", "REDIS_URL": redis_server.url}
     log_path = tmp_path / "gunicorn.log"
     # gevent-websocket's own worker class: still works (the documented one is tested below).
-    with gunicorn_workers(server.port, log_path, worker_class=STOCK_WORKER_CLASS, **settings) as gunicorn:
+    with gunicorn_workers(
+        server.port, log_path, worker_class=STOCK_WORKER_CLASS, **settings
+    ) as gunicorn:
         try:
             wait_ready(server, timeout=30)
             children = Path(f"/proc/{gunicorn.pid}/task/{gunicorn.pid}/children").read_text()
