@@ -120,7 +120,8 @@ OPTIONS: tuple[Option, ...] = (
         5000,
         SERVER,
         "Time a new connection has to complete its TLS handshake and send its HTTP request "
-        "head (a WebSocket upgrade or an API call) before it is closed (serve only)",
+        "head (a WebSocket upgrade or an API call) before it is closed (serve; under gunicorn "
+        "the request head only, with socketrush.gunicorn_worker.Worker)",
         minimum=100,
     ),
     _server(

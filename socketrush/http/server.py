@@ -5,9 +5,8 @@ goes straight to a connection, which is then released from its handler greenlet 
 `SocketActor.run`). Everything else is an ordinary WSGI request for http/entry.py.
 
 Every accepted connection has `handshake_timeout_ms` to complete its TLS handshake and send
-its request head; a keep-alive connection has as long again for each further request head.
-Without that deadline a client that sends nothing, or one header byte a second, holds a
-descriptor and a greenlet for as long as it likes.
+its request head; a keep-alive connection has as long again for each further request head
+(http/deadline.py).
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from actors.runners import run_soon
 from socketrush import metrics
 from socketrush.config import ServerSettings
 from socketrush.connection import serve_upgraded
+from socketrush.http.deadline import HeadDeadline
 from socketrush.http.entry import create_wsgi_app
 from socketrush.http.headers import RequestHeaders
 from socketrush.logtext import untrusted
@@ -73,19 +73,11 @@ class NodeServer(WSGIServer):
         self._taken_over: set[int] = set()  # ids of sockets whose connection closes them
 
     def handle(self, sock, address, deadline: gevent.Timeout | None = None) -> None:
-        """gevent's, with the handshake deadline: started here for a plain connection, or
-        before the TLS handshake (`wrap_socket_and_handle`); the handler stops it once a
-        request head is read."""
+        """gevent's, with the handshake deadline (http/deadline.py): started here for a plain
+        connection, or before the TLS handshake (`wrap_socket_and_handle`)."""
         if deadline is None:
             deadline = gevent.Timeout.start_new(self.handshake_timeout)
-        try:
-            self.handler_class(sock, address, self, deadline=deadline).handle()
-        except gevent.Timeout as expired:
-            if expired is not deadline:
-                raise
-            metrics.HANDSHAKE_TIMEOUTS.inc()  # the handler closed the socket on its way out
-        finally:
-            deadline.cancel()
+        self.handler_class(sock, address, self, deadline=deadline).handle()
 
     def take_over(self, sock) -> None:
         self._taken_over.add(id(sock))
@@ -130,7 +122,7 @@ class NodeServer(WSGIServer):
                 tls_socket.close()
 
 
-class LeanHandler(WSGIHandler):
+class LeanHandler(HeadDeadline, WSGIHandler):
     """gevent's WSGI handler, with WebSocket upgrades on `/app/` taken over after the headers
     are read (see protocol/handshake.py), and a 1 KB read buffer instead of 8 KB: the buffer lives as
     long as the connection, and after the upgrade we read the socket directly (measured:
@@ -148,12 +140,6 @@ class LeanHandler(WSGIHandler):
         self._upgrade: tuple[Handshake, bytes] | None = None
         self._deadline = deadline
 
-    def handle_one_request(self):
-        deadline = self._deadline
-        if deadline is not None and not deadline.pending:  # a keep-alive connection's next
-            deadline.start()
-        return super().handle_one_request()
-
     def MessageClass(self, rfile, *_args) -> RequestHeaders:  # noqa: N802 (gevent's name)
         return RequestHeaders.read(rfile)
 
@@ -161,7 +147,7 @@ class LeanHandler(WSGIHandler):
         """A valid upgrade on `/app/` needs no WSGI environ; anything else gets the full one.
         Called once the request head is read: the handshake deadline is met."""
         if self._deadline is not None:
-            self._deadline.cancel()
+            self._deadline.cancel()  # also done by HeadDeadline, which an upgrade skips
         self._upgrade = websocket_upgrade(
             self.command, self.request_version, self.path, self.headers
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 from http.client import HTTPConnection
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from tests.socketrush.adapters.test_redis_adapter import wait_ready
 from tests.socketrush.webhooks.receiver import HANG, Receiver
-from tests.support.client import ConnectionClosed, PusherClient, expect_close, sdk
+from tests.support.client import ConnectionClosed, PusherClient, assert_alive, expect_close, sdk
 from tests.support.gunicorn import STOCK_WORKER_CLASS, WORKER_CLASS, gunicorn_workers
 from tests.support.polling import wait_until
 from tests.support.redis import RedisServer
@@ -205,3 +206,19 @@ def refused_upgrade(server: ServerProcess) -> tuple[int, str | None, dict]:
         return response.status, response.getheader("Retry-After"), json.loads(response.read())
     finally:
         connection.close()
+
+
+def test_the_worker_class_closes_connections_that_send_no_request_head(tmp_path: Path) -> None:
+    """socketrush.gunicorn_worker.Worker gives each request head handshake_timeout_ms, as
+    serve does; a connection that completed its upgrade is not affected."""
+    server = ServerProcess()  # only for its port and URLs; gunicorn runs the node processes
+    log_path = tmp_path / "gunicorn.log"
+    settings = {"HANDSHAKE_TIMEOUT_MS": "300", "LOG_LEVEL": "info"}
+    with gunicorn_workers(server.port, log_path, workers=1, **settings):
+        wait_for_workers(log_path, 1)
+        client = PusherClient.connect(server)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as silent:
+            assert silent.recv(1) == b""  # closed by the worker, long before the 5 s timeout
+        assert_alive(client)  # idle past the deadline since its upgrade: still served
+        client.close()
+    assert "Traceback" not in log_path.read_text()
