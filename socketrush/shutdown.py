@@ -3,7 +3,7 @@
 Order matters: the node stops being ready first, then every connection is told 4200
 "reconnect elsewhere" and the node stops, which waits for those disconnects and drains the
 webhooks they cause. The listener stays open meanwhile: `/ready` answers 503 for load
-balancers, the HTTP API still works, and a WebSocket upgrade is refused with HTTP 503 (see
+balancers, and a WebSocket upgrade (or an HTTP API call) is refused with HTTP 503 (see
 `Err.SERVER_DRAINING`), so that clients back off instead of reconnecting to this node at once.
 
 gunicorn's gevent workers handle SIGTERM (graceful: stop accepting, wait for requests) and

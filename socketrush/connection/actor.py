@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_DRAIN_ERRORS = (Err.SERVER_SHUTTING_DOWN, Err.SERVER_DRAINING)
+
 
 class SocketActor:
     """State: the app, the channels this socket asked for, its signed-in user, its timers."""
@@ -130,7 +132,7 @@ class SocketActor:
         close_code = spec.close_code
         assert close_code is not None, f"{spec.message!r} does not close"
         reason = message or spec.message
-        if spec is not Err.SERVER_SHUTTING_DOWN:  # a drain is no fault of the connection
+        if spec not in _DRAIN_ERRORS:  # a drain is no fault of the connection
             log.info(
                 "closing connection %s (app %s): %d %s",
                 self.socket_id,

@@ -112,6 +112,7 @@ def test_a_drain_tells_clients_4200_once_and_they_back_off(
                          if o["data"]["code"] == 4200]  # fmt: skip
             assert len(shut_down) == len(CLIENTS)  # 4200 once per client, never to a newcomer
             assert status_of(server, f"/app/{APP_KEY}?protocol=7", upgrade=True) == 503
+            assert status_of(server, "/apps/424242/channels") == 503  # not 401: before auth
             assert status_of(server, "/ready") == 503  # still draining: still not ready
         finally:
             driver.close()

@@ -44,7 +44,9 @@ def test_bytes_arrive_in_order_until_the_consumer_stops(pair) -> None:
 def test_the_end_of_the_stream_ends_the_wait(pair) -> None:
     ours, theirs = pair
     received: list[bytes] = []
-    reader = gevent.spawn(read_until_done, Wire(ours), lambda data: received.append(bytes(data)) or True)
+    reader = gevent.spawn(
+        read_until_done, Wire(ours), lambda data: received.append(bytes(data)) or True
+    )
     theirs.sendall(b"last words")
     gevent.idle()
     theirs.close()
@@ -80,7 +82,9 @@ def test_an_error_in_the_consumer_is_raised_in_the_waiting_greenlet(pair) -> Non
 def test_a_killed_reader_stops_watching_the_socket(pair) -> None:
     ours, theirs = pair
     received: list[bytes] = []
-    reader = gevent.spawn(read_until_done, Wire(ours), lambda data: received.append(bytes(data)) or True)
+    reader = gevent.spawn(
+        read_until_done, Wire(ours), lambda data: received.append(bytes(data)) or True
+    )
     gevent.idle()
     reader.kill()
     # A sentinel reader on another socket, made readable at the same moment: the loop runs
