@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 
+from gevent.monkey import get_original
+
 from socketrush.protocol.ids import new_socket_id
 
 
@@ -20,7 +22,10 @@ def test_unique() -> None:
 def test_a_forked_child_does_not_repeat_its_parents_next_ids() -> None:
     new_socket_id()  # the pool now holds ids the parent has not handed out yet
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    # The system's fork: once tests/loadtests has imported locust, which monkey-patches the
+    # whole test process, `os.fork` is gevent's, whose child hangs while the hub's threadpool
+    # has a thread left by an earlier test. The hook under test runs on either fork.
+    pid = get_original("os", "fork")()
     if pid == 0:  # the child reports its first id and leaves at once
         os.write(write_end, new_socket_id().encode())
         os._exit(0)
