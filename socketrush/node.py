@@ -8,13 +8,16 @@ import time
 from collections.abc import Callable
 
 import gevent
-import orjson
 
-from socketrush.adapters.base import Adapter, RemoteBroadcast
+from socketrush.adapters.base import Adapter
+from socketrush.adapters.messages import (
+    NodeMessage,
+    RemoteBroadcast,
+    SubscriptionTotal,
+    TerminateUserConnections,
+)
 from socketrush.adapters.redis import RedisAdapter
 from socketrush.app import (
-    COUNT_PREFIX,
-    TERMINATE_PREFIX,
     AppActor,
     CloseAll,
     Publish,
@@ -229,33 +232,27 @@ class Node:
         if self._apps.get(app.settings.id) is app:
             del self._apps[app.settings.id]
 
-    def _deliver_remote(self, broadcast: RemoteBroadcast) -> None:
-        if self.dashboard.deliver(broadcast):
+    def _deliver_remote(self, message: NodeMessage) -> None:
+        """What another node published or asked for, handed to the app it belongs to."""
+        if isinstance(message, RemoteBroadcast) and self.dashboard.deliver(message):
             return
-        app = self._apps.get(broadcast.app_id)
+        app = self._apps.get(message.app_id)
         if app is None:
             return
-        if broadcast.channel.startswith(TERMINATE_PREFIX):
-            user_id = broadcast.channel[len(TERMINATE_PREFIX) :]
-            app.tell(TerminateUser(user_id, from_remote=True))
-        elif broadcast.channel.startswith(COUNT_PREFIX):
-            try:
-                count = orjson.loads(broadcast.payload)
-                total, version = int(count["n"]), int(count["v"])
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                log.warning("ignored a malformed subscription count for %s", broadcast.channel)
-                return
-            app.tell(SubscriptionCount(broadcast.channel[len(COUNT_PREFIX) :], total, version))
-        else:
+        if isinstance(message, RemoteBroadcast):
             app.tell(
                 Publish(
-                    broadcast.channel,
-                    broadcast.payload,
-                    broadcast.except_socket_id,
+                    message.channel,
+                    message.payload,
+                    message.except_socket_id,
                     cacheable=False,
                     from_remote=True,
                 )
             )
+        elif isinstance(message, SubscriptionTotal):
+            app.tell(SubscriptionCount(message.channel, message.total, message.version))
+        elif isinstance(message, TerminateUserConnections):
+            app.tell(TerminateUser(message.user_id, from_remote=True))
 
     # -- the cluster state actor's view of this node (see cluster.host.Host) --
 
@@ -286,8 +283,7 @@ class Node:
         app.tell(SubscriptionCount(channel, total, version))
         if app.notifier is not None:
             app.notifier.notify(events.subscription_count(channel, total))
-        payload = orjson.dumps({"n": total, "v": version})
-        self.adapter.publish(app_id, COUNT_PREFIX + channel, payload, None)
+        self.adapter.send(SubscriptionTotal(app_id, channel, total, version))
 
     def notify(self, app_id: str, event: Event) -> None:
         app = self.app_by_id(app_id)

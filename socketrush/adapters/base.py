@@ -1,32 +1,24 @@
-"""The adapter interface: how a node shares broadcasts with the other nodes of a cluster.
+"""The adapter interface: how a node shares broadcasts and commands with the other nodes.
 
-A node publishes every broadcast it delivers locally once through its adapter; the adapter
-hands broadcasts published by *other* nodes to `deliver`, which the node wires to its apps.
+A node publishes every broadcast it delivers locally once through its adapter, and sends the
+commands only other nodes can carry out (see `messages.py`); the adapter hands what *other*
+nodes published to `deliver`, which the node wires to its apps.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from socketrush.adapters.messages import Command, NodeMessage, RemoteBroadcast
 
-@dataclass(frozen=True, slots=True)
-class RemoteBroadcast:
-    """One broadcast as it travels between nodes: already encoded, never re-encoded."""
+__all__ = ["Adapter", "Deliver", "RemoteBroadcast"]
 
-    app_id: str
-    channel: str
-    payload: bytes
-    except_socket_id: str | None
-    loopback: bool = False  # also for the publishing node: see `Adapter.publish`
-
-
-Deliver = Callable[[RemoteBroadcast], None]
+Deliver = Callable[[NodeMessage], None]
 
 
 class Adapter(ABC):
-    """Cross-node fan-out. `start` receives the callback for broadcasts from other nodes."""
+    """Cross-node fan-out. `start` receives the callback for messages from other nodes."""
 
     @abstractmethod
     def start(self, deliver: Deliver) -> None: ...
@@ -46,6 +38,11 @@ class Adapter(ABC):
         `loopback`: the broadcast was not delivered locally; hand it to this node's `deliver`
         too, ordered after every broadcast the other nodes published before it (what a node
         says about itself after the others spoke of it must not overtake their words)."""
+
+    @abstractmethod
+    def send(self, command: Command) -> None:
+        """Have every other node carry out `command` (never this one: the caller does its
+        own share itself)."""
 
     @abstractmethod
     def stop(self) -> None: ...

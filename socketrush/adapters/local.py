@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from socketrush.adapters.base import Adapter, Deliver, RemoteBroadcast
+from socketrush.adapters.base import Adapter, Deliver
+from socketrush.adapters.messages import Command, RemoteBroadcast
 
 
 class LocalAdapter(Adapter):
@@ -26,6 +27,9 @@ class LocalAdapter(Adapter):
         """No other node to tell, nor to wait for."""
         if loopback and self._deliver is not None:
             self._deliver(RemoteBroadcast(app_id, channel, payload, except_socket_id, True))
+
+    def send(self, command: Command) -> None:
+        """No other node to carry it out."""
 
     def stop(self) -> None:
         """No connection to close."""

@@ -13,12 +13,19 @@ import uuid
 from collections.abc import Callable
 
 import gevent
-import orjson
 import redis
 
 from actors import Actor, MailboxFull, Supervisor
 from socketrush import metrics
-from socketrush.adapters.base import Adapter, Deliver, RemoteBroadcast
+from socketrush.adapters.base import Adapter, Deliver
+from socketrush.adapters.messages import (
+    Command,
+    MalformedMessage,
+    NodeMessage,
+    RemoteBroadcast,
+    decode,
+    encode,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,28 +36,8 @@ BACKOFF_MAX_SECONDS = 5.0
 ClientFactory = Callable[[], "redis.Redis"]
 
 
-def encode(node_id: str, broadcast: RemoteBroadcast) -> bytes:
-    message = {
-        "n": node_id,
-        "a": broadcast.app_id,
-        "c": broadcast.channel,
-        "p": broadcast.payload.decode(),
-        "x": broadcast.except_socket_id,
-    }
-    if broadcast.loopback:
-        message["l"] = True
-    return orjson.dumps(message)
-
-
-def decode(raw: bytes) -> tuple[str, RemoteBroadcast]:
-    message = orjson.loads(raw)
-    return message["n"], RemoteBroadcast(
-        message["a"], message["c"], message["p"].encode(), message["x"], bool(message.get("l"))
-    )
-
-
 class RedisPublisher(Actor):
-    """Sends PUBLISH commands one after another; a failure costs that broadcast only. (Named
+    """Sends PUBLISH commands one after another; a failure costs that message only. (Named
     for the `actor` label of the restart metric.)"""
 
     def __init__(
@@ -69,7 +56,7 @@ class RedisPublisher(Actor):
         self.failures = 0
 
     def receive(self, message: object) -> None:
-        assert isinstance(message, RemoteBroadcast)
+        assert isinstance(message, NodeMessage)
         try:
             self._client.publish(self._channel, encode(self._node_id, message))
         except redis.RedisError as error:
@@ -124,6 +111,14 @@ class RedisAdapter(Adapter):
         except MailboxFull:
             log.warning("redis publisher backlog full: dropped a broadcast on %s", channel)
 
+    def send(self, command: Command) -> None:
+        if self._publisher is None:
+            return
+        try:
+            self._publisher.tell(command)
+        except MailboxFull:
+            log.warning("redis publisher backlog full: dropped a %s", type(command).__name__)
+
     def stop(self) -> None:
         if self._subscriber is not None:
             self._subscriber.kill(block=False)
@@ -165,10 +160,10 @@ class RedisAdapter(Adapter):
         if message.get("type") != "message":
             return
         try:
-            origin, broadcast = decode(message["data"])
-        except (ValueError, KeyError, TypeError, AttributeError):
+            origin, received = decode(message["data"])
+        except MalformedMessage:
             log.warning("ignored a malformed message on %s", self._channel)
             return
-        if origin != self.node_id or broadcast.loopback:
-            metrics.ADAPTER_RECEIVED.labels(broadcast.app_id).inc()
-            deliver(broadcast)
+        if origin != self.node_id or (isinstance(received, RemoteBroadcast) and received.loopback):
+            metrics.ADAPTER_RECEIVED.labels(received.app_id).inc()
+            deliver(received)

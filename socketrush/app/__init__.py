@@ -6,8 +6,6 @@ Layout: `messages` (what connections, the HTTP API and the node tell or ask an a
 
 from socketrush.app.actor import AppActor
 from socketrush.app.messages import (
-    COUNT_PREFIX,
-    TERMINATE_PREFIX,
     ChannelEmpty,
     ChannelStopped,
     CloseAll,
@@ -29,8 +27,6 @@ from socketrush.app.messages import (
 )
 
 __all__ = [
-    "COUNT_PREFIX",
-    "TERMINATE_PREFIX",
     "AppActor",
     "ChannelEmpty",
     "ChannelStopped",

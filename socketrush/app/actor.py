@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 from actors import Actor, ActorError, MailboxFull, Supervisor
 from socketrush.adapters.base import Adapter
+from socketrush.adapters.messages import TerminateUserConnections
 from socketrush.app.messages import (
-    TERMINATE_PREFIX,
     ChannelEmpty,
     ChannelStopped,
     CloseAll,
@@ -353,7 +353,7 @@ class AppActor(Actor):
         for conn in sockets:
             conn.close_with(Err.UNAUTHORIZED_CONNECTION, "Connection terminated by the app")
         if not message.from_remote:
-            self._adapter.publish(self.settings.id, TERMINATE_PREFIX + message.user_id, b"", None)
+            self._adapter.send(TerminateUserConnections(self.settings.id, message.user_id))
         return len(sockets)
 
     def _close_all(self, message: CloseAll) -> int:

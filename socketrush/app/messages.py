@@ -28,14 +28,6 @@ def server_to_user_channel(user_id: str) -> str:
     return f"#server-to-user-{user_id}"
 
 
-# Travels between nodes like a broadcast (no client can subscribe to a `#` name), but is a
-# command: each node closes the user's sockets it holds.
-TERMINATE_PREFIX = "#terminate-user-"
-# Likewise a cluster-wide subscription count: `#count:<channel>`, payload {"n": count, "v":
-# version}, handed to the channel as a `SubscriptionCount`.
-COUNT_PREFIX = "#count:"
-
-
 @dataclass(frozen=True, slots=True)
 class Connect:
     connection: Connection

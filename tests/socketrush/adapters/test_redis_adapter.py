@@ -8,11 +8,8 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 
-import orjson
 import pytest
 
-from socketrush.adapters.base import RemoteBroadcast
-from socketrush.adapters.redis import decode, encode
 from tests.support.client import PusherClient, sdk, subscribe_signed
 from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess
@@ -152,18 +149,3 @@ def test_nodes_survive_a_redis_restart(nodes_on) -> None:
         finally:
             local.close()
             remote.close()
-
-
-def test_a_broadcast_keeps_its_parts_and_loopback_flag_on_the_wire() -> None:
-    plain = RemoteBroadcast("1", "news", b'{"event":"e"}', "1.2")
-    assert orjson.loads(encode("node-a", plain)) == {
-        "n": "node-a",
-        "a": "1",
-        "c": "news",
-        "p": '{"event":"e"}',
-        "x": "1.2",
-    }
-    assert decode(encode("node-a", plain)) == ("node-a", plain)
-    back = RemoteBroadcast("1", "presence-room", b"{}", None, loopback=True)
-    assert orjson.loads(encode("node-a", back))["l"] is True
-    assert decode(encode("node-a", back)) == ("node-a", back)

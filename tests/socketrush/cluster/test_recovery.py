@@ -7,8 +7,7 @@ import os
 import signal
 import uuid
 
-from socketrush.adapters.base import RemoteBroadcast
-from socketrush.adapters.redis import encode
+from socketrush.adapters.messages import RemoteBroadcast, encode
 from socketrush.cluster.messages import AppSnapshot, ChannelCount, CountWritten
 from socketrush.cluster.recovery import Recovery
 from socketrush.cluster.writes import Writer

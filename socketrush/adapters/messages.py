@@ -1,0 +1,123 @@
+"""What nodes tell each other, as typed values, and their one wire form for every adapter.
+
+A broadcast carries an already encoded event for a channel's subscribers. A command asks the
+other nodes to do something for one app: close a user's sockets, or pass a channel's
+cluster-wide subscription count to its subscribers. Each travels as one JSON object whose
+`k` field names its kind, so no channel name is ever read as an instruction. Mixed-version
+nodes are out of scope: every node of a deployment speaks this form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteBroadcast:
+    """One broadcast as it travels between nodes: already encoded, never re-encoded."""
+
+    app_id: str
+    channel: str
+    payload: bytes
+    except_socket_id: str | None
+    loopback: bool = False  # also for the publishing node: see `Adapter.publish`
+
+
+@dataclass(frozen=True, slots=True)
+class TerminateUserConnections:
+    """Every node closes the sockets it holds for `user_id` (the HTTP API's terminate)."""
+
+    app_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionTotal:
+    """A channel's cluster-wide subscription count, for every node's subscribers; `version`
+    orders one channel's totals (a node drops one older than the newest it sent)."""
+
+    app_id: str
+    channel: str
+    total: int
+    version: int
+
+
+Command = TerminateUserConnections | SubscriptionTotal
+NodeMessage = RemoteBroadcast | Command
+
+
+class MalformedMessage(ValueError):
+    """Bytes on the bus that are not a message of ours (another program, or corruption)."""
+
+
+_BROADCAST, _TERMINATE, _TOTAL = "b", "t", "c"
+
+
+def encode(origin: str, message: NodeMessage) -> bytes:
+    """The wire form of `message` sent by node `origin`."""
+    if isinstance(message, RemoteBroadcast):
+        fields: dict[str, object] = {
+            "k": _BROADCAST,
+            "n": origin,
+            "a": message.app_id,
+            "c": message.channel,
+            "p": message.payload.decode(),
+            "x": message.except_socket_id,
+        }
+        if message.loopback:
+            fields["l"] = True
+    elif isinstance(message, TerminateUserConnections):
+        fields = {"k": _TERMINATE, "n": origin, "a": message.app_id, "u": message.user_id}
+    else:
+        fields = {
+            "k": _TOTAL,
+            "n": origin,
+            "a": message.app_id,
+            "c": message.channel,
+            "t": message.total,
+            "v": message.version,
+        }
+    return orjson.dumps(fields)
+
+
+def decode(raw: bytes) -> tuple[str, NodeMessage]:
+    """(origin node, message); raises MalformedMessage for anything else."""
+    try:
+        fields = orjson.loads(raw)
+        kind, origin, app_id = fields["k"], _text(fields["n"]), _text(fields["a"])
+        if kind == _BROADCAST:
+            except_socket_id = fields["x"]
+            if except_socket_id is not None:
+                except_socket_id = _text(except_socket_id)
+            message: NodeMessage = RemoteBroadcast(
+                app_id,
+                _text(fields["c"]),
+                _text(fields["p"]).encode(),
+                except_socket_id,
+                fields.get("l") is True,
+            )
+        elif kind == _TERMINATE:
+            message = TerminateUserConnections(app_id, _text(fields["u"]))
+        elif kind == _TOTAL:
+            message = SubscriptionTotal(
+                app_id, _text(fields["c"]), _count(fields["t"]), _count(fields["v"])
+            )
+        else:
+            raise MalformedMessage(f"unknown kind {kind!r}")
+    except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+        raise MalformedMessage(str(error)) from None
+    return origin, message
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
