@@ -32,6 +32,7 @@ from socketrush.cache.base import Cache
 from socketrush.channels import SubscriptionCount
 from socketrush.cluster.host import Reach
 from socketrush.cluster.messages import AppSnapshot, ClusterLink
+from socketrush.cluster.redis_store import RedisStore
 from socketrush.cluster.state import ClusterState
 from socketrush.config import AppSettings, ServerSettings
 from socketrush.dashboard.service import Dashboard
@@ -102,8 +103,10 @@ class Node:
         if not isinstance(self.adapter, RedisAdapter):
             return None
         return ClusterState(
-            redis_from_settings(self.settings, decode_responses=True),
-            RedisKeys(self.settings.redis_prefix),
+            RedisStore(
+                redis_from_settings(self.settings, decode_responses=True),
+                RedisKeys(self.settings.redis_prefix),
+            ),
             self.adapter.node_id,
             host=self,
             node_timeout=self.settings.node_timeout_seconds,

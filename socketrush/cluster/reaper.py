@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import logging
 
-import redis
-
-from socketrush.cluster import scripts
 from socketrush.cluster.host import Host, announce_member_removed, announce_transition
+from socketrush.cluster.store import ClusterStore
 from socketrush.protocol.channels import classify
-from socketrush.redis_client import RedisKeys
 
 log = logging.getLogger(__name__)
 
@@ -22,46 +19,35 @@ REAP_LOCK_SECONDS = 60
 
 
 class Reaper:
-    """Used by the cluster actor's greenlet only; may raise `redis.RedisError`."""
+    """Used by the cluster actor's greenlet only; may raise the store's `errors`."""
 
-    def __init__(self, client: redis.Redis, keys: RedisKeys, node_id: str, host: Host) -> None:
-        self._redis = client
-        self._keys = keys
+    def __init__(self, store: ClusterStore, node_id: str, host: Host) -> None:
+        self._store = store
         self._node_id = node_id
         self._host = host
-        self._subscriptions = client.register_script(scripts.SUBSCRIPTIONS)
-        self._reap_presence = client.register_script(scripts.REAP_PRESENCE)
 
     def reap_expired(self, now_ms: int) -> None:
         """Reap the nodes whose heartbeat expired before `now_ms`. The caller must have
-        reached Redis for a whole timeout: after an outage every node's heartbeat looks
+        reached the store for a whole timeout: after an outage every node's heartbeat looks
         expired until it beats."""
-        for dead in self._redis.zrangebyscore(self._keys.nodes(), "-inf", now_ms):
-            lock = self._keys.reap_lock(dead)
-            if self._redis.set(lock, self._node_id, nx=True, ex=REAP_LOCK_SECONDS):
+        for dead in self._store.expired_nodes(now_ms):
+            if self._store.lock_reap(dead, self._node_id, REAP_LOCK_SECONDS):
                 log.warning("cluster: node %s stopped beating; removing its state", dead)
                 self.reap(dead)
 
     def reap(self, node: str) -> None:
         """Remove `node`'s state and send what its departure means (also our own at stop)."""
-        for app_id in self._redis.smembers(self._keys.node_apps(node)):
-            node_channels = self._keys.app(app_id, "node", node, "channels")
-            for name in self._redis.hkeys(node_channels):
-                change, total, version, _ = self._subscriptions(
-                    keys=scripts.subscription_keys(self._keys, app_id, node, name),
-                    args=[node, name, 0],
-                )
-                announce_transition(self._host, app_id, name, int(change))
-                if int(total) > 0 and not classify(name).is_presence:
+        store = self._store
+        for app_id in store.node_apps(node):
+            for name in store.node_channels(app_id, node):
+                written = store.write_subscriptions(app_id, node, name, 0)
+                announce_transition(self._host, app_id, name, written.change)
+                if written.total > 0 and not classify(name).is_presence:
                     # the survivors' subscribers and webhooks learn the smaller total now,
                     # as they would from a disconnect (only where the app enables counts)
-                    self._host.announce_count(app_id, name, int(total), int(version))
-            node_presence = self._keys.app(app_id, "node", node, "presence")
-            for name in self._redis.smembers(node_presence):
-                presence = self._keys.app(app_id, "presence", name)
-                for user_id in self._reap_presence(keys=[presence], args=[node]):
+                    self._host.announce_count(app_id, name, written.total, written.version)
+            for name in store.node_presence_channels(app_id, node):
+                for user_id in store.reap_presence(app_id, name, node):
                     announce_member_removed(self._host, app_id, name, user_id)
-            self._redis.hdel(self._keys.app(app_id, "connections"), node)
-            self._redis.delete(node_channels, node_presence)
-        self._redis.delete(self._keys.node_apps(node))
-        self._redis.zrem(self._keys.nodes(), node)
+            store.drop_node_app(app_id, node)
+        store.forget_node(node)

@@ -1,7 +1,7 @@
-"""Redis outages: the journal of changes Redis has not seen, and the way back after one.
+"""Store outages: the journal of changes the store has not seen, and the way back after one.
 
 While a write fails, the changes that can be transitions are journaled (bounded) and decided
-locally. When Redis answers again, recovery restores this node's mirror if Redis lost it
+locally. When the store answers again, recovery restores this node's mirror if it lost it
 (silently after a restart: nobody announced its loss; with events after a reap: the other
 nodes did), waits a few beats after a silent restore so every node has restored its own,
 replays the journal through the same scripts so the transitions of the outage are announced
@@ -12,11 +12,8 @@ full journal dropped.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections import deque
 from dataclasses import replace
-
-import redis
 
 from socketrush.cluster.host import Host, Reach, announce_member_added, announce_member_removed
 from socketrush.cluster.messages import (
@@ -27,15 +24,15 @@ from socketrush.cluster.messages import (
     PresenceJoined,
     PresenceLeave,
 )
+from socketrush.cluster.store import NEW_MEMBER, ClusterStore
 from socketrush.cluster.writes import Mirror, Writer
 from socketrush.protocol import frames
 from socketrush.protocol.channels import classify
-from socketrush.redis_client import RedisKeys
 
 log = logging.getLogger(__name__)
 
-JOURNAL_LIMIT = 10_000  # changes kept while Redis is unreachable; older ones are dropped
-# After Redis lost everything, every live node restores its own state within one beat; a
+JOURNAL_LIMIT = 10_000  # changes kept while the store is unreachable; older ones are dropped
+# After the store lost everything, every live node restores its own state within one beat; a
 # journal replayed before the others restored would see channels and members as gone.
 SETTLE_BEATS = 2
 
@@ -43,20 +40,20 @@ Journaled = ChannelCount | PresenceJoin | PresenceLeave
 
 
 class Recovery:
-    """Used by the cluster actor's greenlet only. State: whether Redis is behind (`stale`),
-    the journal, the Redis epoch this node wrote under, and how far a recovery has got."""
+    """Used by the cluster actor's greenlet only. State: whether the store is behind
+    (`stale`), the journal, the store's epoch this node wrote under, and how far a recovery
+    has got."""
 
-    def __init__(self, client: redis.Redis, keys: RedisKeys, writer: Writer, host: Host) -> None:
-        self.stale = False  # a write failed: journal until Redis answers, then recover
-        self._redis = client
-        self._keys = keys
+    def __init__(self, store: ClusterStore, writer: Writer, host: Host) -> None:
+        self.stale = False  # a write failed: journal until the store answers, then recover
+        self._store = store
         self._writer = writer
         self._host = host
         self._journal: deque[Journaled] = deque(maxlen=JOURNAL_LIMIT)
         self._dropped = 0  # journal entries lost to the limit in this outage
-        self._restore: str | None = None  # "silent" | "loud": Redis lost our state
+        self._restore: str | None = None  # "silent" | "loud": the store lost our state
         self._settling = 0  # beats to wait after a silent restore before replaying
-        self._epoch: str | None = None  # identifies the Redis data set we wrote to
+        self._epoch: str | None = None  # identifies the store's data set we wrote to
 
     @property
     def journaled(self) -> int:
@@ -64,11 +61,11 @@ class Recovery:
 
     @property
     def pending(self) -> bool:
-        """Redis is behind this node: `recover` has work."""
+        """The store is behind this node: `recover` has work."""
         return self.stale or self._restore is not None
 
     def journal(self, change: Journaled) -> None:
-        """Keep a change Redis has not seen, and do now what this node can do alone: a join
+        """Keep a change the store has not seen, and do now what this node can do alone: a join
         is decided by the channel from its own members, a leave is announced here, a count's
         channel hears that no version is coming."""
         if len(self._journal) == self._journal.maxlen:
@@ -90,11 +87,9 @@ class Recovery:
             self._host.publish(change.app_id, change.channel, payload, None, Reach.HERE)
 
     def check_epoch(self, added: bool) -> None:
-        """Tell a Redis that lost its data (restarted empty: a new epoch) from one where the
+        """Tell a store that lost its data (restarted empty: a new epoch) from one where the
         other nodes reaped us (same epoch, but `added`: we were gone from the registry)."""
-        key = epoch_key(self._keys)
-        self._redis.set(key, uuid.uuid4().hex, nx=True)
-        epoch = self._redis.get(key)
+        epoch = self._store.epoch()
         if self._epoch is not None and epoch != self._epoch:
             self._restore = "silent"
             self.stale = True
@@ -105,12 +100,12 @@ class Recovery:
         self._epoch = epoch
 
     def recover(self) -> bool:
-        """Bring Redis up to date, one step per beat where the other nodes must catch up;
-        True once it is. Each step is safe to repeat: Redis failing half-way leaves the rest
-        for the next beat."""
+        """Bring the store up to date, one step per beat where the other nodes must catch up;
+        True once it is. Each step is safe to repeat: the store failing half-way leaves the
+        rest for the next beat."""
         if self._restore is not None:
             loud = self._restore == "loud"
-            log.warning("cluster: redis lost this node's state; restoring it")
+            log.warning("cluster: the store lost this node's state; restoring it")
             self._writer.apps.clear()
             for app_id, mirror in list(self._writer.mirrors.items()):
                 self._restore_app(app_id, mirror, loud)
@@ -122,7 +117,8 @@ class Recovery:
             return False
         if self._journal:
             log.info(
-                "cluster: replaying %d changes made while redis was unreachable", len(self._journal)
+                "cluster: replaying %d changes made while the store was unreachable",
+                len(self._journal),
             )
         last_counts = {
             (c.app_id, c.channel): c for c in self._journal if isinstance(c, ChannelCount)
@@ -149,8 +145,8 @@ class Recovery:
                 self._writer.restore_count(app_id, channel, count)
         for channel, members in list(mirror.presence.items()):
             for user_id, info in list(members.items()):
-                status, _ = self._writer.write_join(app_id, channel, user_id, info, 0)
-                if loud and status == 1:
+                joined = self._writer.write_join(app_id, channel, user_id, info, 0)
+                if loud and joined.status == NEW_MEMBER:
                     # The reap's member_removed may still be in this node's pub/sub backlog:
                     # its own subscribers get member_added behind it, not before.
                     announce_member_added(
@@ -164,10 +160,10 @@ class Recovery:
                 change = replace(change, announce=False)
             self._writer.write_count(change)
         elif isinstance(change, PresenceJoin):
-            status, _ = self._writer.write_join(
+            joined = self._writer.write_join(
                 change.app_id, change.channel, change.user_id, change.user_info, 0
             )
-            if status == 1:
+            if joined.status == NEW_MEMBER:
                 announce_member_added(
                     self._host, change.app_id, change.channel, change.user_id, change.user_info
                 )
@@ -175,7 +171,7 @@ class Recovery:
             announce_member_removed(self._host, change.app_id, change.channel, change.user_id)
 
     def _reconcile(self) -> None:
-        """Make Redis match the actors: each difference goes through the same scripts as a
+        """Make the store match the actors: each difference goes through the same scripts as a
         live change, so subscribers and webhooks see the transitions that really happened."""
         writer = self._writer
         snapshots = {snap.app_id: snap for snap in self._host.snapshot()}
@@ -195,11 +191,7 @@ class Recovery:
                         announce_member_removed(self._host, app_id, channel, user_id)
                 for user_id, info in wanted.items():
                     if user_id not in mirror.presence.get(channel, {}):
-                        status, _ = writer.write_join(app_id, channel, user_id, info, 0)
-                        if status == 1:
+                        joined = writer.write_join(app_id, channel, user_id, info, 0)
+                        if joined.status == NEW_MEMBER:
                             announce_member_added(self._host, app_id, channel, user_id, info)
 
-
-def epoch_key(keys: RedisKeys) -> str:
-    """A random id the first node writes into an empty Redis (beside the node registry)."""
-    return f"{{{keys.prefix}}}:epoch"

@@ -1,6 +1,7 @@
 """ClusterState: the one actor per node that reads and writes the cluster's shared state.
 
-Channel and app actors `tell` it what changed here and never wait for Redis; HTTP views and
+Channel and app actors `tell` it what changed here and never wait for the store (Redis or
+NATS JetStream, see store.py); HTTP views and
 connecting sockets `ask` it what needs every node's answer. It also keeps this node alive in
 the node registry (a heartbeat every timeout / BEATS_PER_TIMEOUT) and reaps nodes whose
 heartbeat expired.
@@ -8,7 +9,7 @@ heartbeat expired.
 The work is split by job, each part a plain object this actor owns and calls from its own
 greenlet: `Writer` (live writes and the mirror of them), `Recovery` (the outage journal and
 the way back), `Reaper` (dead nodes), `Queries` (the read side). This module decides what a
-Redis failure means for each message.
+store failure means for each message.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import redis
 
 from actors import Actor, Supervisor
 from socketrush.channels import ChannelStats
@@ -38,8 +37,8 @@ from socketrush.cluster.messages import (
 from socketrush.cluster.queries import Queries
 from socketrush.cluster.reaper import Reaper
 from socketrush.cluster.recovery import Recovery
+from socketrush.cluster.store import NEW_MEMBER, REFUSED, ClusterStore
 from socketrush.cluster.writes import Writer
-from socketrush.redis_client import RedisKeys
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +46,25 @@ DEFAULT_NODE_TIMEOUT_SECONDS = 10.0
 BEATS_PER_TIMEOUT = 4  # a dead node is reaped within timeout * (1 + 1/BEATS_PER_TIMEOUT)
 
 
+MAX_FOLDED_COUNTS = 1000  # ConnectionCounts handled as one write
+
+
 @dataclass(frozen=True, slots=True)
 class _Beat:
     pass
 
 
+def _is_connection_count(message: object) -> bool:
+    return isinstance(message, ConnectionCount)
+
+
 class ClusterState(Actor):
-    """State: the node id, Redis' reachability, and the parts that hold the rest (the
+    """State: the node id, the store's reachability, and the parts that hold the rest (the
     mirror in `Writer`, the journal and epoch in `Recovery`)."""
 
     def __init__(
         self,
-        client: redis.Redis,
-        keys: RedisKeys,
+        store: ClusterStore,
         node_id: str,
         host: Host,
         node_timeout: float = DEFAULT_NODE_TIMEOUT_SECONDS,
@@ -68,17 +73,16 @@ class ClusterState(Actor):
     ) -> None:
         super().__init__(name="cluster-state", supervisor=supervisor)
         self.node_id = node_id
-        self._redis = client
-        self._keys = keys
+        self._store = store
         self._host = host
         self._timeout = node_timeout
         self._clock = clock
-        self._writer = Writer(client, keys, node_id, host)
-        self._recovery = Recovery(client, keys, self._writer, host)
-        self._reaper = Reaper(client, keys, node_id, host)
-        self._queries = Queries(client, keys, clock)
+        self._writer = Writer(store, node_id, host)
+        self._recovery = Recovery(store, self._writer, host)
+        self._reaper = Reaper(store, node_id, host)
+        self._queries = Queries(store, clock)
         self._failures = 0
-        self._reachable_since: float | None = None  # clock() when Redis last started answering
+        self._reachable_since: float | None = None  # clock() when the store began answering
         self._quota_unchecked = False  # logged that reservations fail open
 
     def state_summary(self) -> str:
@@ -95,7 +99,7 @@ class ClusterState(Actor):
         by the disconnects; the registry entry and what is left go now."""
         try:
             self._reaper.reap(self.node_id)
-        except redis.RedisError as error:
+        except self._store.errors as error:
             log.warning("cluster: could not deregister node (it will be reaped): %s", error)
 
     def receive(self, message: object) -> object:
@@ -104,7 +108,7 @@ class ClusterState(Actor):
             raise TypeError(f"unexpected message {type(message).__name__}")
         try:
             result = handler(self, message)
-        except redis.RedisError as error:
+        except self._store.errors as error:
             self._failed(error)
             if isinstance(message, ReserveConnection):
                 self._warn_quota_unchecked()
@@ -116,19 +120,19 @@ class ClusterState(Actor):
         self._failures = 0
         return result
 
-    def _failed(self, error: redis.RedisError) -> None:
+    def _failed(self, error: BaseException) -> None:
         self._recovery.stale = True
         self._reachable_since = None
         self._failures += 1
         if self._failures == 1 or self._failures % 100 == 0:
-            log.warning("cluster state: redis failed (%d in a row): %s", self._failures, error)
+            log.warning("cluster state: the store failed (%d in a row): %s", self._failures, error)
 
     def _warn_quota_unchecked(self) -> None:
         if not self._quota_unchecked:
-            log.warning("cluster: connection quotas are checked per node until redis answers")
+            log.warning("cluster: connection quotas are checked per node until the store answers")
             self._quota_unchecked = True
 
-    # -- live changes: to Redis, or to the journal while it is behind --
+    # -- live changes: to the store, or to the journal while it is behind --
 
     def _channel_count(self, message: ChannelCount) -> None:
         if self._recovery.stale:
@@ -137,12 +141,17 @@ class ClusterState(Actor):
             self._writer.write_count(message)
 
     def _connection_count(self, message: ConnectionCount) -> None:
-        self._writer.count_connections(message.app_id, message.count, message.reserved)
+        """Counts queued behind this one (a connection storm) are folded in: only each app's
+        last count is written, one store round trip instead of one per connect."""
+        counts = [message, *self.take_queued(_is_connection_count, MAX_FOLDED_COUNTS)]
+        for count in counts:
+            self._writer.count_connections(count.app_id, count.count, count.reserved)
         if not self._recovery.stale:
-            self._writer.write_connections(message.app_id)
+            for app_id in dict.fromkeys(count.app_id for count in counts):
+                self._writer.write_connections(app_id)
 
     def _reserve_connection(self, message: ReserveConnection) -> bool | None:
-        """None (not counted: the app checks its own view) while Redis is behind or once
+        """None (not counted: the app checks its own view) while the store is behind or once
         the asker has given up."""
         if self._recovery.stale or time.monotonic() >= message.deadline:
             self._warn_quota_unchecked()
@@ -159,14 +168,12 @@ class ClusterState(Actor):
             message.user_id,
             message.user_info,
         )
-        status, members = self._writer.write_join(
-            app_id, channel, user_id, info, message.max_members
-        )
-        if status == 0:
+        joined = self._writer.write_join(app_id, channel, user_id, info, message.max_members)
+        if joined.status == REFUSED:
             message.reply_to.tell(PresenceJoined(message.token, None, refused=True))
             return
-        message.reply_to.tell(PresenceJoined(message.token, members))
-        if status == 1:
+        message.reply_to.tell(PresenceJoined(message.token, joined.members))
+        if joined.status == NEW_MEMBER:
             announce_member_added(
                 self._host, app_id, channel, user_id, info, message.except_socket_id
             )
@@ -183,14 +190,14 @@ class ClusterState(Actor):
         self.tell_later(self._timeout / BEATS_PER_TIMEOUT, _Beat())
         now = self._clock()
         now_ms = int(now * 1000)
-        added = self._redis.zadd(self._keys.nodes(), {self.node_id: now_ms + self._timeout * 1000})
+        added = self._store.beat(self.node_id, now_ms + int(self._timeout * 1000))
         if self._reachable_since is None:
             self._reachable_since = now
-        self._recovery.check_epoch(bool(added))
+        self._recovery.check_epoch(added)
         if self._recovery.pending and self._recovery.recover():
             self._quota_unchecked = False
         if now - self._reachable_since >= self._timeout:
-            # Only a node that has reached Redis for a whole timeout judges (see Reaper).
+            # Only a node that has reached the store for a whole timeout judges (see Reaper).
             self._reaper.reap_expired(now_ms)
         live = self._queries.live_nodes()
         for app_id in self._writer.apps:

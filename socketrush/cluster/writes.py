@@ -1,31 +1,24 @@
 """This node's share of the cluster state: the live writes, and the mirror of what they wrote.
 
-Every change runs one of the scripts (scripts.py), so the transition it causes (occupied,
-member_added, ...) is decided once cluster-wide and announced here by the node that caused
-it. The mirror keeps what this node last wrote per app: when Redis loses it (a restart, a
-reap) it is written again from there (recovery.py).
+Every change goes through the store, which decides the transition it causes (occupied,
+member_added, ...) once cluster-wide; it is announced here by the node that caused it. The
+mirror keeps what this node last wrote per app: when the store loses it (a restart, a reap)
+it is written again from there (recovery.py).
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 
-import orjson
-import redis
-
-from socketrush.cluster import scripts
 from socketrush.cluster.host import Host, announce_transition
 from socketrush.cluster.messages import ChannelCount, CountWritten
-from socketrush.redis_client import RedisKeys
-
-log = logging.getLogger(__name__)
+from socketrush.cluster.store import ClusterStore, Joined
 
 
 @dataclass(slots=True)
 class Mirror:
-    """What this node last wrote to Redis for one app (connections: as the app counted
+    """What this node last wrote to the store for one app (connections: as the app counted
     them; reserved: reservations the app has not counted yet)."""
 
     connections: int = 0
@@ -35,20 +28,15 @@ class Mirror:
 
 
 class Writer:
-    """Used by the cluster actor's greenlet only. Every method that writes may raise
-    `redis.RedisError`; the actor decides what a failure means (journal, fail open)."""
+    """Used by the cluster actor's greenlet only. Every method that writes may raise the
+    store's `errors`; the actor decides what a failure means (journal, fail open)."""
 
-    def __init__(self, client: redis.Redis, keys: RedisKeys, node_id: str, host: Host) -> None:
+    def __init__(self, store: ClusterStore, node_id: str, host: Host) -> None:
         self.node_id = node_id
-        self.apps: set[str] = set()  # apps registered in Redis for this node (for its reaper)
+        self.apps: set[str] = set()  # apps registered in the store for this node (its reaper's)
         self.mirrors: dict[str, Mirror] = {}
-        self._redis = client
-        self._keys = keys
+        self._store = store
         self._host = host
-        self._subscriptions = client.register_script(scripts.SUBSCRIPTIONS)
-        self._reserve = client.register_script(scripts.RESERVE_CONNECTION)
-        self._join = client.register_script(scripts.JOIN)
-        self._leave = client.register_script(scripts.LEAVE)
 
     def mirror_of(self, app_id: str) -> Mirror:
         mirror = self.mirrors.get(app_id)
@@ -58,7 +46,7 @@ class Writer:
 
     def register_app(self, app_id: str) -> None:
         if app_id not in self.apps:
-            self._redis.sadd(self._keys.node_apps(self.node_id), app_id)
+            self._store.register_app(self.node_id, app_id)
             self.apps.add(app_id)
 
     # -- subscriptions --
@@ -83,21 +71,17 @@ class Writer:
             self._host.announce_count(app_id, channel, total, version)
 
     def restore_count(self, app_id: str, channel: str, count: int) -> None:
-        """Write a mirrored count again, announcing nothing: Redis lost it, and no node
+        """Write a mirrored count again, announcing nothing: the store lost it, and no node
         announced the loss."""
         self._write_subscriptions(app_id, channel, count)
 
     def _write_subscriptions(
         self, app_id: str, channel: str, count: int
     ) -> tuple[int, int, int, int]:
-        """Run SUBSCRIPTIONS: (transition, total, version, this node's count before)."""
+        """(transition, total, version, this node's count before)."""
         self.register_app(app_id)
-        reply = self._subscriptions(
-            keys=scripts.subscription_keys(self._keys, app_id, self.node_id, channel),
-            args=[self.node_id, channel, count],
-        )
-        transition, total, version, before = (int(n) for n in reply)
-        return transition, total, version, before
+        written = self._store.write_subscriptions(app_id, self.node_id, channel, count)
+        return written.change, written.total, written.version, written.before
 
     # -- connections --
 
@@ -111,11 +95,7 @@ class Writer:
     def write_connections(self, app_id: str) -> None:
         self.register_app(app_id)
         mirror = self.mirror_of(app_id)
-        key, count = self._keys.app(app_id, "connections"), mirror.connections + mirror.reserved
-        if count:
-            self._redis.hset(key, self.node_id, count)
-        else:
-            self._redis.hdel(key, self.node_id)
+        self._store.write_connections(app_id, self.node_id, mirror.connections + mirror.reserved)
 
     def reserve(self, app_id: str, limit: int, deadline: float) -> bool | None:
         """Count one more connection here if the cluster stays within `limit`, in one script,
@@ -124,11 +104,10 @@ class Writer:
         self.register_app(app_id)
         mirror = self.mirror_of(app_id)
         mine = mirror.connections + mirror.reserved + 1
-        key = self._keys.app(app_id, "connections")
-        if not self._reserve(keys=[key], args=[self.node_id, mine, limit]):
+        if not self._store.reserve_connection(app_id, self.node_id, mine, limit):
             return False
         if time.monotonic() >= deadline:
-            self.write_connections(app_id)  # undo: the count in Redis is the mirror's again
+            self.write_connections(app_id)  # undo: the stored count is the mirror's again
             return None
         mirror.reserved += 1
         return True
@@ -137,27 +116,17 @@ class Writer:
 
     def write_join(
         self, app_id: str, channel: str, user_id: str, info: object, max_members: int
-    ) -> tuple[int, dict[str, object]]:
-        """Run JOIN; returns its status (0 refused, 1 new, 2 already a member) and members."""
+    ) -> Joined:
+        """Join cluster-wide: the status (refused, new, already a member) and members."""
         self.register_app(app_id)
-        reply = self._join(
-            keys=scripts.presence_keys(self._keys, app_id, self.node_id, channel),
-            args=[self.node_id, user_id, orjson.dumps(info), max_members, channel],
-        )
-        status = int(reply[0])
-        if status:
+        joined = self._store.join(app_id, self.node_id, channel, user_id, info, max_members)
+        if joined.status:
             self.mirror_of(app_id).presence.setdefault(channel, {})[user_id] = info
-        members = {
-            reply[i]: _user_info(channel, reply[i], reply[i + 1]) for i in range(1, len(reply), 2)
-        }
-        return status, members
+        return joined
 
     def write_leave(self, app_id: str, channel: str, user_id: str) -> bool:
-        """Run LEAVE; True when that was the user's last field (member_removed is due)."""
-        gone = self._leave(
-            keys=scripts.presence_keys(self._keys, app_id, self.node_id, channel),
-            args=[self.node_id, user_id, channel],
-        )
+        """True when that was the user's last node (member_removed is due)."""
+        gone = self._store.leave(app_id, self.node_id, channel, user_id)
         presence = self.mirror_of(app_id).presence
         members = presence.get(channel, {})
         members.pop(user_id, None)
@@ -165,13 +134,3 @@ class Writer:
             presence.pop(channel, None)
         return bool(gone)
 
-
-def _user_info(channel: str, user_id: str, stored: str) -> object:
-    """A member's user_info as JOIN stored it. A value that is not JSON (only a hand-edited key
-    can hold one) lists the member without info rather than failing the join, which would
-    leave the joining client waiting for subscription_succeeded."""
-    try:
-        return orjson.loads(stored)
-    except orjson.JSONDecodeError:
-        log.warning("presence member %s of %s has invalid user_info in Redis", user_id, channel)
-        return None

@@ -11,6 +11,7 @@ import pytest
 from socketrush.channels import ChannelStats
 from socketrush.cluster.messages import ChannelQuery, ChannelsQuery
 from socketrush.cluster.queries import Queries
+from socketrush.cluster.redis_store import RedisStore
 from socketrush.redis_client import RedisKeys
 from tests.support.redis import RedisServer
 
@@ -24,7 +25,7 @@ def cluster(redis_server: RedisServer):
     keys = RedisKeys(f"test-{uuid.uuid4().hex[:8]}")
     expiry_ms = (NOW + 10) * 1000
     client.zadd(keys.nodes(), {"n1": expiry_ms, "n2": expiry_ms, "n3": NOW * 1000 - 1})
-    return client, keys, Queries(client, keys, lambda: NOW)
+    return client, keys, Queries(RedisStore(client, keys), lambda: NOW)
 
 
 def bad_count_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -38,7 +39,7 @@ def test_a_bad_connection_count_counts_as_zero_and_is_logged_once(
     key = keys.app("app", "connections")
     client.hset(key, mapping={"n1": "3", "n2": "many", "n3": "7"})
     live = queries.live_nodes()
-    with caplog.at_level(logging.WARNING, logger="socketrush.cluster.queries"):
+    with caplog.at_level(logging.WARNING, logger="socketrush.cluster.redis_store"):
         assert queries.other_connections("app", "n1", live) == 0
         assert queries.other_connections("app", "n2", live) == 3
         assert queries.other_connections("app", "n1", live) == 0

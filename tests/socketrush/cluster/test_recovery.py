@@ -10,6 +10,7 @@ import uuid
 from socketrush.adapters.messages import RemoteBroadcast, encode
 from socketrush.cluster.messages import AppSnapshot, ChannelCount, CountWritten
 from socketrush.cluster.recovery import Recovery
+from socketrush.cluster.redis_store import RedisStore
 from socketrush.cluster.writes import Writer
 from socketrush.redis_client import RedisKeys
 from tests.socketrush.cluster.test_cluster import ROOM, eventually, join, webhooks_to
@@ -27,7 +28,8 @@ def test_a_journaled_count_is_answered_once_and_announced_after_the_outage(
     host, channel = Host(log), Channel(log)
     client = redis_server.client(decode_responses=True)
     keys = RedisKeys(f"test-{uuid.uuid4().hex[:8]}")
-    recovery = Recovery(client, keys, Writer(client, keys, "n1", host), host)
+    store = RedisStore(client, keys)
+    recovery = Recovery(store, Writer(store, "n1", host), host)
     recovery.stale = True  # a write failed
     recovery.journal(ChannelCount("app", "news", 1, True, 7, channel))
     assert log.entries == [("channel", CountWritten(7, None))]

@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass, field
 
 from socketrush.cluster.messages import AppSnapshot, ChannelCount, CountWritten
+from socketrush.cluster.redis_store import RedisStore
+from socketrush.cluster.store import NEW_MEMBER, Joined
 from socketrush.cluster.writes import Writer
 from socketrush.redis_client import RedisKeys
 from tests.support.redis import RedisServer
@@ -54,7 +56,7 @@ class Host:
 def writer_on(server: RedisServer, log: Log) -> Writer:
     """A writer for node n1 under keys of this test's own."""
     keys = RedisKeys(f"test-{uuid.uuid4().hex[:8]}")
-    return Writer(server.client(decode_responses=True), keys, "n1", Host(log))
+    return Writer(RedisStore(server.client(decode_responses=True), keys), "n1", Host(log))
 
 
 def test_the_channel_hears_the_version_before_the_count_is_announced(
@@ -83,6 +85,6 @@ def test_a_member_with_unreadable_user_info_is_listed_without_it(
     keys = RedisKeys(f"test-{uuid.uuid4().hex[:8]}")
     client = redis_server.client(decode_responses=True)
     client.hset(keys.app("app", "presence", "presence-room"), "n2|mallory", "{not json")
-    writer = Writer(client, keys, "n1", Host(Log()))
-    status, members = writer.write_join("app", "presence-room", "alice", {"name": "A"}, 100)
-    assert (status, members) == (1, {"mallory": None, "alice": {"name": "A"}})
+    writer = Writer(RedisStore(client, keys), "n1", Host(Log()))
+    joined = writer.write_join("app", "presence-room", "alice", {"name": "A"}, 100)
+    assert joined == Joined(NEW_MEMBER, {"mallory": None, "alice": {"name": "A"}})
