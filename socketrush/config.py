@@ -100,6 +100,14 @@ class ServerSettings:
     redis_tls: bool
     redis_cluster: bool
     node_timeout_seconds: int
+    adapter_nats_servers: tuple[str, ...]
+    adapter_nats_prefix: str
+    adapter_nats_user: str
+    adapter_nats_password: str
+    adapter_nats_token: str
+    adapter_nats_timeout: int
+    adapter_nats_requests_timeout: int
+    adapter_nats_tls_ca_file: str
     log_level: str
     log_format: str
     ignore_logger_middleware: bool
@@ -144,10 +152,10 @@ class ServerSettings:
         data = asdict(self)
         data["redis_url"] = _mask_url_password(self.redis_url)
         data["database_url"] = _mask_url_password(self.database_url)
-        if self.ssl_passphrase:
-            data["ssl_passphrase"] = MASK
-        if self.dashboard_password:
-            data["dashboard_password"] = MASK
+        secrets = ("ssl_passphrase", "dashboard_password", "adapter_nats_password")
+        for secret in (*secrets, "adapter_nats_token"):
+            if data[secret]:
+                data[secret] = MASK
         for app in data["apps"]:
             app["secret"] = MASK
         return data

@@ -23,6 +23,11 @@ def build_adapter(settings: ServerSettings) -> Adapter:
             RedisKeys(settings.redis_prefix).broadcast_channel(),
             counted_supervisor(),
         )
+    if settings.adapter_driver == "nats":
+        from socketrush.adapters.nats import NatsAdapter
+        from socketrush.nats_client import NatsNames, nats_options
+
+        return NatsAdapter(nats_options(settings), NatsNames(settings.adapter_nats_prefix))
     return LocalAdapter()
 
 

@@ -83,6 +83,7 @@ _app = partial(_option, Scope.APP)
 
 _DRIVERS = ("local", "redis")
 SERVER, CONFIG, DRIVERS, REDIS, LOGGING = "Server", "Configuration", "Drivers", "Redis", "Logging"
+NATS = "NATS"
 CREDENTIALS, APP_FEATURES, APP_LIMITS = "App credentials", "App features", "App limits"
 APP_WEBHOOKS = "App webhooks"
 WEBHOOKS = "Webhook delivery"
@@ -193,8 +194,8 @@ OPTIONS: tuple[Option, ...] = (
         Kind.CHOICE,
         "local",
         DRIVERS,
-        "Adapter driver to use",
-        choices=_DRIVERS,
+        "Adapter driver to use: redis or nats for several nodes",
+        choices=(*_DRIVERS, "nats"),
         flags=("--adapter-driver", "--adapter-manager"),
     ),
     _server(
@@ -241,6 +242,59 @@ OPTIONS: tuple[Option, ...] = (
         REDIS,
         "Seconds without a heartbeat before other nodes remove a node's connections and members",
         minimum=2,
+    ),
+    # --- nats ---
+    _server(
+        "adapter_nats_servers",
+        Kind.LIST,
+        ("127.0.0.1:4222",),
+        NATS,
+        "NATS servers of the nats adapter, comma-separated: nats://host:port, tls://host:port "
+        "or host:port (a JSON array as soketi takes it works too)",
+    ),
+    _server(
+        "adapter_nats_prefix",
+        Kind.STR,
+        "socketrush",
+        NATS,
+        "First token of every NATS subject and the JetStream bucket name; letters, digits, "
+        "- and _ only",
+    ),
+    _server("adapter_nats_user", Kind.STR, "", NATS, "User name for the NATS servers"),
+    _server(
+        "adapter_nats_password", Kind.STR, "", NATS, "Password of adapter_nats_user", secret=True
+    ),
+    _server(
+        "adapter_nats_token",
+        Kind.STR,
+        "",
+        NATS,
+        "Authentication token for the NATS servers (instead of user and password)",
+        secret=True,
+    ),
+    _server(
+        "adapter_nats_timeout",
+        Kind.INT,
+        10000,
+        NATS,
+        "Milliseconds to wait for a connection to a NATS server",
+        minimum=1,
+    ),
+    _server(
+        "adapter_nats_requests_timeout",
+        Kind.INT,
+        5000,
+        NATS,
+        "Milliseconds to wait for JetStream's answer to a cluster state request",
+        minimum=1,
+    ),
+    _server(
+        "adapter_nats_tls_ca_file",
+        Kind.STR,
+        "",
+        NATS,
+        "PEM file of the CA that signed the NATS servers' certificates (tls:// servers); "
+        "empty: the system CAs",
     ),
     # --- logging ---
     _server(

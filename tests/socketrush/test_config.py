@@ -659,10 +659,10 @@ def test_unknown_log_level() -> None:
 
 
 def test_unknown_driver_in_config_file(tmp_path: Path) -> None:
-    path = write_json(tmp_path / "c.json", {"server": {"adapter_driver": "nats"}})
+    path = write_json(tmp_path / "c.json", {"server": {"adapter_driver": "kafka"}})
     assert error_of(*CREDS, "--config", path) == (
-        f"invalid value 'nats' for adapter_driver from config file '{path}' key "
-        "server.adapter_driver: expected one of: local, redis"
+        f"invalid value 'kafka' for adapter_driver from config file '{path}' key "
+        "server.adapter_driver: expected one of: local, redis, nats"
     )
 
 

@@ -78,7 +78,7 @@ def test_pipe_in_help_text_does_not_split_the_cell() -> None:
     [
         ("port", "int, 1–65535"),
         ("socket_backlog_limit_kb", "int ≥ 1"),
-        ("adapter_driver", "one of `local`, `redis`"),
+        ("adapter_driver", "one of `local`, `redis`, `nats`"),
         ("redis_tls", "bool"),
         ("app_allowed_origins", "list of strings"),
         ("app_webhooks", "list of objects"),

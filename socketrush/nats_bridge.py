@@ -1,0 +1,373 @@
+"""A node's NATS connection: nats-py's asyncio client on its own event loop in a native thread,
+bridged into gevent.
+
+nats-py is asyncio-only, and the node is gevent. The bridge keeps them apart on purpose:
+
+- The asyncio loop runs in a *native* thread (`_thread.start_new_thread` from before
+  monkey-patching) with the original epoll selector, and opens its sockets with the original
+  `socket` and `getaddrinfo`, so no gevent hub ever runs in that thread and DNS never waits
+  for a gevent "thread" that nothing would schedule.
+- Greenlets hand work to the loop with `call_soon_threadsafe`. Publishes go into a deque that
+  one coroutine drains in order (one wake-up per burst, not per message); `call` runs a
+  coroutine there and waits on a gevent `AsyncResult`, so only the calling greenlet waits.
+- The loop hands results and received messages back the same way: thunks in a deque and one
+  libev async watcher (`hub.loop.async_()`, whose `send` is thread-safe and coalesces), whose
+  callback runs them in a runner greenlet. The loop thread never takes a gevent lock, never
+  logs and never touches an actor.
+
+nats-py reconnects by itself (with our backoff), resubscribes, and replays what was published
+meanwhile within its buffer; `connected` is False in between, which makes the node not ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+from collections import deque
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
+
+import gevent
+import nats
+from gevent import get_hub
+from gevent.event import AsyncResult
+from gevent.monkey import get_original
+from nats.aio.client import Client
+
+from actors.runners import run_soon
+from socketrush import metrics
+from socketrush.nats_client import NatsOptions
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Handler = Callable[[str, bytes], None]  # (subject, data), called in a greenlet
+
+BACKOFF_START_SECONDS = 0.2
+BACKOFF_MAX_SECONDS = 5.0
+PING_INTERVAL_SECONDS = 5  # a server that stops answering is noticed within ~3 pings
+STOP_TIMEOUT_SECONDS = 2.0
+MAX_UNSENT = 100_000  # publishes kept while never connected; the oldest are dropped beyond
+
+_start_native_thread = get_original("_thread", "start_new_thread")
+_native_socket = get_original("socket", "socket")
+_native_getaddrinfo = get_original("socket", "getaddrinfo")
+_NativeSelector = get_original("selectors", "DefaultSelector")
+
+
+class NatsUnavailable(Exception):
+    """Not connected to NATS, or no answer in time: the caller treats it as an outage."""
+
+
+class _NativeLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop that touches nothing gevent patched when it connects.
+
+    It is built in the hub's thread, so the self-pipe asyncio makes at construction is a
+    (non-blocking, never waiting) gevent socket pair bound to that hub, not to a new hub in
+    the native thread."""
+
+    def __init__(self) -> None:
+        super().__init__(selector=_NativeSelector())
+
+    async def create_connection(  # type: ignore[override]
+        self, protocol_factory: Any, host: str | None = None, port: int | None = None, **kwargs
+    ) -> Any:
+        if kwargs.get("sock") is None and host is not None:
+            kwargs["sock"] = await self._connected_socket(host, port)
+            host = port = None
+        return await super().create_connection(protocol_factory, host, port, **kwargs)
+
+    async def _connected_socket(self, host: str, port: int | None) -> Any:
+        """A connected, non-blocking original socket. The name lookup blocks this thread
+        (only at connect time), never the node."""
+        failures = []
+        for family, kind, proto, _name, address in _native_getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        ):
+            sock = _native_socket(family, kind, proto)
+            sock.setblocking(False)
+            try:
+                await self.sock_connect(sock, address)
+            except OSError as error:
+                sock.close()
+                failures.append(error)
+                continue
+            return sock
+        raise OSError(f"cannot connect to {host}:{port}: {failures or 'no address'}")
+
+
+class NatsBridge:
+    """One NATS connection shared by the adapter (subjects) and the cluster store (KV)."""
+
+    def __init__(self, options: NatsOptions, name: str) -> None:
+        self.connected = False  # written by the loop thread, read by greenlets
+        self._options = options
+        self._name = name
+        self._loop = _NativeLoop()
+        self._client: Client | None = None  # loop thread only
+        self._subscriptions: list[tuple[str, Handler]] = []  # loop thread only
+        self._to_hub: deque[Callable[[], object]] = deque()
+        self._wakeup = get_hub().loop.async_()
+        self._dispatching = False
+        self._outbox: deque[tuple[str, bytes]] = deque()
+        self._flush_scheduled = False
+        self._outbox_ready: asyncio.Event | None = None  # made in the loop thread
+        self._publish_failures = 0
+        self._running = False
+
+    # -- greenlet side --
+
+    def start(self) -> None:
+        self._running = True
+        self._wakeup.start(self._on_wakeup)
+        _start_native_thread(self._run_loop, ())
+        self._loop.call_soon_threadsafe(self._begin)
+
+    def subscribe(self, subject: str, handler: Handler) -> None:
+        """Deliver every message on `subject` (wildcards allowed) to `handler(subject, data)`
+        in a greenlet, from now on and again after every reconnect."""
+        self._loop.call_soon_threadsafe(self._add_subscription, subject, handler)
+
+    def publish(self, subject: str, data: bytes) -> None:
+        """Fire and forget, in order; never blocks the caller."""
+        if len(self._outbox) >= MAX_UNSENT:
+            self._outbox.popleft()
+            self._publish_failures += 1
+        self._outbox.append((subject, data))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon_threadsafe(self._flush_outbox)
+
+    def call(self, make: Callable[[Client], Awaitable[T]], timeout: float) -> T:
+        """Run `make(client)` on the loop and wait for its result (this greenlet only);
+        raises what it raised, or NatsUnavailable when not connected or out of time."""
+        if not self.connected:
+            raise NatsUnavailable("not connected to NATS")
+        answer: AsyncResult = AsyncResult()
+        handle: list[asyncio.Task] = []
+        self._loop.call_soon_threadsafe(self._start_call, make, answer, handle)
+        try:
+            ok, value = answer.get(timeout=timeout)
+        except gevent.Timeout:
+            self._loop.call_soon_threadsafe(_cancel, handle)
+            raise NatsUnavailable(f"NATS did not answer within {timeout:g}s") from None
+        if not ok:
+            raise value
+        return value
+
+    def stop(self) -> None:
+        """Flush what was published, close the connection, end the thread."""
+        if not self._running:
+            return
+        self._running = False
+        done: AsyncResult = AsyncResult()
+        self._loop.call_soon_threadsafe(self._begin_close, done)
+        try:
+            done.get(timeout=STOP_TIMEOUT_SECONDS + 1)
+        except gevent.Timeout:
+            log.warning("nats: the connection did not close in time")
+        self._wakeup.stop()
+        self._wakeup.close()
+
+    def _hand_to_hub(self, thunk: Callable[[], object]) -> None:
+        """From the loop thread: run `thunk` in a greenlet soon."""
+        self._to_hub.append(thunk)
+        self._wakeup.send()
+
+    def _on_wakeup(self) -> None:
+        """The async watcher's callback, in the hub: the work runs in a runner greenlet,
+        which may block (an actor's tell never does, an AsyncResult wakes its waiter)."""
+        if not self._dispatching:
+            self._dispatching = True
+            run_soon(self._dispatch)
+
+    def _dispatch(self) -> None:
+        try:
+            work = self._to_hub
+            while work:
+                thunk = work.popleft()
+                try:
+                    thunk()
+                except Exception:
+                    log.exception("nats: handling a message failed")
+        finally:
+            self._dispatching = False
+
+    # -- loop thread --
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.set_exception_handler(self._loop_error)
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.close()
+
+    def _loop_error(self, _loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        message = context.get("message", "error")
+        error = context.get("exception")
+        self._hand_to_hub(partial(log.warning, "nats: %s: %r", message, error))
+
+    def _begin(self) -> None:
+        self._outbox_ready = asyncio.Event()
+        self._loop.create_task(self._connect_forever())
+        self._loop.create_task(self._publish_forever())
+
+    async def _connect_forever(self) -> None:
+        backoff, failures = BACKOFF_START_SECONDS, 0
+        while True:
+            try:
+                client = await nats.connect(**self._connect_options())
+                break
+            except Exception as error:
+                failures += 1
+                if failures == 1 or failures % 20 == 0:
+                    self._hand_to_hub(
+                        partial(log.error, "nats: cannot connect (%d tries): %r", failures, error)
+                    )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
+        self._client = client
+        for subject, handler in self._subscriptions:
+            await client.subscribe(subject, cb=self._receiver(handler))
+        self.connected = True
+        server = client.connected_url
+        where = f"{server.hostname}:{server.port}" if server is not None else "?"
+        self._hand_to_hub(partial(log.info, "nats: connected to %s", where))
+        self._outbox_ready.set()  # anything published before the connection existed
+
+    def _connect_options(self) -> dict[str, Any]:
+        options = self._options
+        return {
+            "servers": list(options.servers),
+            "name": self._name,
+            "user": options.user,
+            "password": options.password,
+            "token": options.token,
+            "tls": options.tls,
+            "connect_timeout": options.connect_timeout,
+            "allow_reconnect": True,
+            "max_reconnect_attempts": -1,
+            "reconnect_to_server_handler": _with_backoff,
+            "ping_interval": PING_INTERVAL_SECONDS,
+            "max_outstanding_pings": 2,
+            "disconnected_cb": self._disconnected,
+            "reconnected_cb": self._reconnected,
+            "error_cb": self._error,
+            "closed_cb": self._closed,
+        }
+
+    def _add_subscription(self, subject: str, handler: Handler) -> None:
+        self._subscriptions.append((subject, handler))
+        if self._client is not None:
+            self._loop.create_task(self._client.subscribe(subject, cb=self._receiver(handler)))
+
+    def _receiver(self, handler: Handler) -> Callable[[Any], Awaitable[None]]:
+        async def receive(message: Any) -> None:
+            self._hand_to_hub(partial(handler, message.subject, message.data))
+
+        return receive
+
+    def _flush_outbox(self) -> None:
+        self._flush_scheduled = False
+        assert self._outbox_ready is not None
+        self._outbox_ready.set()
+
+    async def _publish_forever(self) -> None:
+        """The only publisher, so publishes leave in the order greenlets made them."""
+        assert self._outbox_ready is not None
+        outbox = self._outbox
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            client = self._client
+            while outbox and client is not None:
+                subject, data = outbox.popleft()
+                try:
+                    await client.publish(subject, data)
+                except Exception as error:
+                    self._publish_failed(subject, error)
+
+    def _publish_failed(self, subject: str, error: Exception) -> None:
+        self._publish_failures += 1
+        failures = self._publish_failures
+        if failures == 1 or failures % 1000 == 0:
+            self._hand_to_hub(
+                partial(log.warning, "nats publish failed (%d so far): %r", failures, error)
+            )
+
+    def _start_call(
+        self, make: Callable[[Client], Awaitable[Any]], answer: AsyncResult, handle: list
+    ) -> None:
+        client = self._client
+        if client is None:
+            self._hand_to_hub(partial(answer.set, (False, NatsUnavailable("not connected"))))
+            return
+        task = self._loop.create_task(make(client))
+        handle.append(task)
+        task.add_done_callback(partial(self._finish_call, answer))
+
+    def _finish_call(self, answer: AsyncResult, task: asyncio.Task) -> None:
+        if task.cancelled():
+            outcome: tuple[bool, Any] = (False, NatsUnavailable("cancelled"))
+        elif task.exception() is not None:
+            outcome = (False, task.exception())
+        else:
+            outcome = (True, task.result())
+        self._hand_to_hub(partial(answer.set, outcome))
+
+    async def _disconnected(self) -> None:
+        if self.connected and self._running:
+            self.connected = False
+            self._hand_to_hub(partial(log.error, "nats: disconnected; reconnecting"))
+
+    async def _reconnected(self) -> None:
+        self.connected = True
+        self._hand_to_hub(_count_reconnect)
+        self._outbox_ready.set()
+
+    async def _error(self, error: Exception) -> None:
+        self._hand_to_hub(partial(log.warning, "nats: %r", error))
+
+    async def _closed(self) -> None:
+        self.connected = False
+
+    def _begin_close(self, done: AsyncResult) -> None:
+        self._loop.create_task(self._close(done))
+
+    async def _close(self, done: AsyncResult) -> None:
+        client = self._client
+        try:
+            if client is not None and client.is_connected:
+                await asyncio.wait_for(client.flush(), STOP_TIMEOUT_SECONDS)
+        except Exception:
+            pass  # what did not leave in time is lost, as with any broken connection
+        try:
+            if client is not None:
+                await asyncio.wait_for(client.close(), STOP_TIMEOUT_SECONDS)
+        except Exception:
+            pass
+        self.connected = False
+        self._hand_to_hub(partial(done.set, None))
+        self._loop.stop()
+
+
+def _cancel(handle: list[asyncio.Task]) -> None:
+    for task in handle:
+        task.cancel()
+
+
+def _count_reconnect() -> None:
+    log.info("nats: reconnected")
+    metrics.ADAPTER_RECONNECTS.inc()
+
+
+def _with_backoff(servers: list, _info: dict) -> tuple[Any, float]:
+    """nats-py's reconnect hook: the server tried least, after a wait that doubles with its
+    failed attempts (0.2 s up to 5 s, with jitter so nodes do not reconnect in lockstep)."""
+    server = min(servers, key=lambda candidate: candidate.reconnects)
+    delay = min(BACKOFF_START_SECONDS * 2**server.reconnects, BACKOFF_MAX_SECONDS)
+    return server, delay * random.uniform(0.5, 1.0)
