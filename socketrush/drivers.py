@@ -7,6 +7,7 @@ from socketrush.adapters.local import LocalAdapter
 from socketrush.cache.access import ActorCache, CacheAccess, CacheActor, DirectCache
 from socketrush.cache.base import Cache
 from socketrush.cache.local import LocalCache
+from socketrush.cluster.store import ClusterStore
 from socketrush.config import ConfigError, ServerSettings
 from socketrush.queues.base import Queue
 from socketrush.queues.local import LocalQueue
@@ -29,6 +30,27 @@ def build_adapter(settings: ServerSettings) -> Adapter:
 
         return NatsAdapter(nats_options(settings), NatsNames(settings.adapter_nats_prefix))
     return LocalAdapter()
+
+
+def build_cluster_store(settings: ServerSettings, adapter: Adapter) -> ClusterStore | None:
+    """Where the nodes of a deployment keep their shared state: in the Redis or NATS they
+    already share; none with the local adapter (a single node keeps it in its actors)."""
+    if settings.adapter_driver == "redis":
+        from socketrush.cluster.redis_store import RedisStore
+        from socketrush.redis_client import RedisKeys, redis_from_settings
+
+        return RedisStore(
+            redis_from_settings(settings, decode_responses=True),
+            RedisKeys(settings.redis_prefix),
+        )
+    if settings.adapter_driver == "nats":
+        from socketrush.adapters.nats import NatsAdapter
+        from socketrush.cluster.nats_store import NatsStore
+
+        assert isinstance(adapter, NatsAdapter)
+        timeout = settings.adapter_nats_requests_timeout / 1000
+        return NatsStore(adapter.bridge, adapter.names, timeout)
+    return None
 
 
 def build_cache(settings: ServerSettings) -> Cache:

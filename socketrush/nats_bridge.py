@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import gevent
 import nats
 from gevent import get_hub
-from gevent.event import AsyncResult
+from gevent.event import AsyncResult, Event
 from gevent.monkey import get_original
 from nats.aio.client import Client
 
@@ -104,6 +104,7 @@ class NatsBridge:
 
     def __init__(self, options: NatsOptions, name: str) -> None:
         self.connected = False  # written by the loop thread, read by greenlets
+        self._first_connection = Event()  # set (in the hub) once connected the first time
         self._options = options
         self._name = name
         self._loop = _NativeLoop()
@@ -143,8 +144,10 @@ class NatsBridge:
 
     def call(self, make: Callable[[Client], Awaitable[T]], timeout: float) -> T:
         """Run `make(client)` on the loop and wait for its result (this greenlet only);
-        raises what it raised, or NatsUnavailable when not connected or out of time."""
-        if not self.connected:
+        raises what it raised, or NatsUnavailable when not connected or out of time. Until
+        the first connection it waits for it (within `timeout`): a node's first requests
+        race its connection; later, a lost connection fails at once, as a refused one would."""
+        if not self._first_connection.wait(timeout) or not self.connected:
             raise NatsUnavailable("not connected to NATS")
         answer: AsyncResult = AsyncResult()
         handle: list[asyncio.Task] = []
@@ -234,6 +237,7 @@ class NatsBridge:
         for subject, handler in self._subscriptions:
             await client.subscribe(subject, cb=self._receiver(handler))
         self.connected = True
+        self._hand_to_hub(self._first_connection.set)
         server = client.connected_url
         where = f"{server.hostname}:{server.port}" if server is not None else "?"
         self._hand_to_hub(partial(log.info, "nats: connected to %s", where))

@@ -16,7 +16,6 @@ from socketrush.adapters.messages import (
     SubscriptionTotal,
     TerminateUserConnections,
 )
-from socketrush.adapters.redis import RedisAdapter
 from socketrush.app import (
     AppActor,
     CloseAll,
@@ -32,15 +31,20 @@ from socketrush.cache.base import Cache
 from socketrush.channels import SubscriptionCount
 from socketrush.cluster.host import Reach
 from socketrush.cluster.messages import AppSnapshot, ClusterLink
-from socketrush.cluster.redis_store import RedisStore
 from socketrush.cluster.state import ClusterState
 from socketrush.config import AppSettings, ServerSettings
 from socketrush.dashboard.service import Dashboard
-from socketrush.drivers import build_adapter, build_cache, build_cache_access, build_queue
+from socketrush.drivers import (
+    build_adapter,
+    build_cache,
+    build_cache_access,
+    build_cluster_store,
+    build_queue,
+)
 from socketrush.protocol.errors import ErrorSpec
 from socketrush.queues.base import Queue
 from socketrush.ratelimit import RateLimiter, build_rate_limiter
-from socketrush.redis_client import RedisKeys, redis_from_settings
+from socketrush.redis_client import redis_from_settings
 from socketrush.supervision import HealingSupervisor, counted_supervisor
 from socketrush.webhooks import events
 from socketrush.webhooks.events import Event
@@ -99,14 +103,12 @@ class Node:
         )
 
     def _build_cluster(self) -> ClusterState | None:
-        """Shared state exists only when nodes share a Redis (the redis adapter)."""
-        if not isinstance(self.adapter, RedisAdapter):
+        """Shared state exists only when nodes share a Redis or NATS (the adapter's)."""
+        store = build_cluster_store(self.settings, self.adapter)
+        if store is None:
             return None
         return ClusterState(
-            RedisStore(
-                redis_from_settings(self.settings, decode_responses=True),
-                RedisKeys(self.settings.redis_prefix),
-            ),
+            store,
             self.adapter.node_id,
             host=self,
             node_timeout=self.settings.node_timeout_seconds,

@@ -31,7 +31,13 @@ def start_server() -> Iterator:
         proc.stop()
 
 
-# Real Redis servers (standalone, 3-master cluster, TLS), started on free loopback ports.
+# Real Redis servers (standalone, 3-master cluster, TLS) and NATS servers with JetStream (plain,
+# TLS), started on free loopback ports; several nodes on a shared Redis or NATS: `nodes_on`,
+# and `bus` / `restartable_bus` that run a multi-node test once on Redis and once on NATS.
+from tests.support.bus import bus, restartable_bus  # noqa: E402, F401
+
 # moto's standalone server (DynamoDB, SQS, SNS), one per session: registered once, here.
 from tests.support.moto import moto_server  # noqa: E402, F401
+from tests.support.nats import nats_server, nats_tls  # noqa: E402, F401
+from tests.support.nodes import nodes_on  # noqa: E402, F401
 from tests.support.redis import redis_cluster, redis_server, redis_tls  # noqa: E402, F401

@@ -194,4 +194,3 @@ class Recovery:
                         joined = writer.write_join(app_id, channel, user_id, info, 0)
                         if joined.status == NEW_MEMBER:
                             announce_member_added(self._host, app_id, channel, user_id, info)
-

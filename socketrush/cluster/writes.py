@@ -133,4 +133,3 @@ class Writer:
         if not members:
             presence.pop(channel, None)
         return bool(gone)
-

@@ -101,7 +101,15 @@ def test_help_lists_flags_by_group(capsys, monkeypatch) -> None:
     monkeypatch.setenv("COLUMNS", "250")  # argparse wraps help text to the terminal width
     assert main(["serve", "--help"]) == 0
     out = capsys.readouterr().out
-    for group in ("Server:", "Drivers:", "Redis:", "NATS:", "Logging:", "App limits:", "App webhooks:"):
+    for group in (
+        "Server:",
+        "Drivers:",
+        "Redis:",
+        "NATS:",
+        "Logging:",
+        "App limits:",
+        "App webhooks:",
+    ):
         assert f"\n{group}\n" in out
     assert "--adapter-driver {local,redis,nats}, --adapter-manager {local,redis,nats}" in out
     assert "[env PORT] (default: 6001)" in out

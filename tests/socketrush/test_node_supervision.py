@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.socketrush.adapters.test_redis_adapter import wait_ready
 from tests.socketrush.test_metrics import other_free_port, scrape, scrape_until, value
 from tests.socketrush.webhooks.receiver import Receiver
 from tests.support.client import PusherClient, sdk
+from tests.support.nodes import wait_ready
 from tests.support.patched import PatchedServer
 from tests.support.polling import wait_until
 from tests.support.redis import RedisServer

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.socketrush.adapters.test_redis_adapter import wait_ready
 from tests.socketrush.webhooks.receiver import HANG, Receiver
 from tests.support.client import ConnectionClosed, PusherClient, assert_alive, expect_close, sdk
 from tests.support.gunicorn import STOCK_WORKER_CLASS, WORKER_CLASS, gunicorn_workers
+from tests.support.nodes import wait_ready
 from tests.support.polling import wait_until
 from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess

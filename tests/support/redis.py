@@ -181,7 +181,7 @@ class RedisTls(RedisServer):
     """A TLS-only server with a throw-away CA; `.url` trusts exactly that CA."""
 
     def server_args(self, workdir: Path) -> list[str]:
-        self.ca_cert = _make_certificates(workdir)
+        self.ca_cert = make_certificates(workdir)
         return [
             "--port",
             "0",
@@ -212,7 +212,7 @@ class RedisTls(RedisServer):
         return f"rediss://127.0.0.1:{self.port}"
 
 
-def _make_certificates(workdir: Path) -> Path:
+def make_certificates(workdir: Path) -> Path:
     """A CA and a server certificate for 127.0.0.1 signed by it; returns the CA file."""
     openssl = _binary("openssl")
     key_options = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]

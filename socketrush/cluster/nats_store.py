@@ -1,0 +1,303 @@
+"""The cluster state in a JetStream key-value bucket, for deployments on NATS without Redis.
+
+Keys of the bucket `<prefix>_cluster` (A = app id, C = channel, N = node, each escaped into
+one token by `nats_client.escape`), every value a JSON document:
+
+    nodes            {N: heartbeat expiry in ms}             the node registry
+    node.N           {"apps": [A, ...]}                       where N's reaper must look
+    epoch            a random id: a new one means the bucket was lost (restarted empty)
+    reap.N           {"by": N2, "at": ms}                     N2 reaps N (a lock for 60 s)
+    A.subs.C         {"v": version, "n": {N: subscribers}}    one channel's counts
+    A.conns          {N: connections}                         the app's connections
+    A.pres.C         {user: {N: user_info}}                   one presence channel's members
+
+Every write is a compare-and-set on the document's revision (`kv.change`), so the decision
+it carries (occupied/vacated, new member, within the member or connection limit) is made on
+exactly the state it replaces, as the Lua scripts do on Redis. A channel's `v` grows with
+every write (at least by one, and at least to the writer's clock in µs), so totals stay
+ordered even after the bucket is lost and rebuilt. Listing queries and the reaper read
+`A.subs.>` / `A.pres.>` with one ordered consumer each (a scan), not an index per node:
+writes stay one round trip, and scans happen on queries and reaps only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import nats.errors
+from nats.aio.client import Client
+from nats.js.api import StorageType
+from nats.js.errors import BadRequestError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from socketrush.cluster import kv
+from socketrush.cluster.kv import UNCHANGED, Document
+from socketrush.cluster.store import (
+    ALREADY_MEMBER,
+    NEW_MEMBER,
+    REFUSED,
+    ClusterStore,
+    Joined,
+    SubscriptionsWritten,
+)
+from socketrush.nats_bridge import NatsBridge, NatsUnavailable
+from socketrush.nats_client import NatsNames, escape, unescape
+
+T = TypeVar("T")
+
+
+class NatsStore(ClusterStore):
+    """Each method is one call onto the bridge's loop (its retries stay there)."""
+
+    errors = (nats.errors.Error, NatsUnavailable, kv.Contended, asyncio.TimeoutError, OSError)
+
+    def __init__(self, bridge: NatsBridge, names: NatsNames, request_timeout: float) -> None:
+        self._bridge = bridge
+        self._bucket = names.bucket()
+        self._timeout = request_timeout
+        self._kv: KeyValue | None = None  # loop thread only; None until the bucket is known
+
+    def _run(self, work: Callable[[KeyValue], Awaitable[T]]) -> T:
+        async def with_bucket(client: Client) -> T:
+            if self._kv is None:
+                self._kv = await self._open_bucket(client)
+            try:
+                return await work(self._kv)
+            except nats.errors.Error:
+                self._kv = None  # the bucket may be gone (NATS restarted empty): make it again
+                raise
+
+        return self._bridge.call(with_bucket, 4 * self._timeout)
+
+    async def _open_bucket(self, client: Client) -> KeyValue:
+        """Create the bucket (a no-op when it exists as we make it), or bind to one that
+        exists with other settings (made by hand, e.g. with more replicas)."""
+        js = client.jetstream(timeout=self._timeout)
+        try:
+            return await js.create_key_value(
+                bucket=self._bucket, history=1, storage=StorageType.FILE, direct=True
+            )
+        except BadRequestError:
+            return await js.key_value(self._bucket)
+
+    # -- node registry --
+
+    def beat(self, node: str, expires_ms: int) -> bool:
+        def decide(nodes: Document | None) -> tuple[Document, bool]:
+            nodes = nodes or {}
+            absent = node not in nodes
+            nodes[node] = expires_ms
+            return nodes, absent
+
+        return self._run(lambda bucket: kv.change(bucket, "nodes", decide))
+
+    def epoch(self) -> str:
+        async def work(bucket: KeyValue) -> str:
+            with contextlib.suppress(KeyWrongLastSequenceError):  # another node was first
+                await bucket.create("epoch", uuid.uuid4().hex.encode())
+            return (await bucket.get("epoch")).value.decode()
+
+        return self._run(work)
+
+    def _registry(self) -> dict[str, int]:
+        return self._run(lambda bucket: kv.read(bucket, "nodes"))[0] or {}
+
+    def live_nodes(self, now_ms: int) -> set[str]:
+        return {node for node, expiry in self._registry().items() if expiry >= now_ms}
+
+    def expired_nodes(self, now_ms: int) -> list[str]:
+        return [node for node, expiry in self._registry().items() if expiry <= now_ms]
+
+    def lock_reap(self, dead: str, reaper: str, seconds: int) -> bool:
+        now_ms = int(time.time() * 1000)
+
+        def decide(lock: Document | None) -> tuple[Any, bool]:
+            if lock is not None and lock["at"] + seconds * 1000 > now_ms:
+                return UNCHANGED, False
+            return {"by": reaper, "at": now_ms}, True
+
+        return self._run(lambda bucket: kv.change(bucket, f"reap.{escape(dead)}", decide))
+
+    def register_app(self, node: str, app_id: str) -> None:
+        def decide(entry: Document | None) -> tuple[Any, None]:
+            apps = (entry or {}).get("apps", [])
+            return (UNCHANGED, None) if app_id in apps else ({"apps": [*apps, app_id]}, None)
+
+        self._run(lambda bucket: kv.change(bucket, f"node.{escape(node)}", decide))
+
+    def node_apps(self, node: str) -> set[str]:
+        entry, _ = self._run(lambda bucket: kv.read(bucket, f"node.{escape(node)}"))
+        return set((entry or {}).get("apps", []))
+
+    def forget_node(self, node: str) -> None:
+        def drop_entry(_entry: Document | None) -> tuple[None, None]:
+            return None, None
+
+        def drop_from_registry(nodes: Document | None) -> tuple[Any, None]:
+            if not nodes or node not in nodes:
+                return UNCHANGED, None
+            del nodes[node]
+            return nodes, None
+
+        async def work(bucket: KeyValue) -> None:
+            await kv.change(bucket, f"node.{escape(node)}", drop_entry)
+            await kv.change(bucket, "nodes", drop_from_registry)
+
+        self._run(work)
+
+    # -- subscriptions --
+
+    def write_subscriptions(
+        self, app_id: str, node: str, channel: str, count: int
+    ) -> SubscriptionsWritten:
+        now_us = time.time_ns() // 1000
+
+        def decide(doc: Document | None) -> tuple[Document, SubscriptionsWritten]:
+            doc = doc or {"v": 0, "n": {}}
+            counts: dict[str, int] = doc["n"]
+            before = counts.pop(node, 0)
+            others = sum(counts.values())
+            if count > 0:
+                counts[node] = count
+            change = 0
+            if others == 0 and before == 0 and count > 0:
+                change = 1
+            elif others == 0 and before > 0 and count == 0:
+                change = -1
+            version = max(doc["v"] + 1, now_us)
+            # kept when empty: the version must keep growing for the channel's next life
+            return {"v": version, "n": counts}, SubscriptionsWritten(
+                change, others + count, version, before
+            )
+
+        key = _app_key(app_id, "subs", channel)
+        return self._run(lambda bucket: kv.change(bucket, key, decide))
+
+    def _scan(self, app_id: str, kind: str) -> list[tuple[str, Document]]:
+        """(channel, document) of every `kind` document of the app."""
+        keys = f"{escape(app_id)}.{kind}.*"
+        found = self._run(lambda bucket: kv.scan(bucket, keys, self._timeout))
+        return [(unescape(key.rsplit(".", 1)[1]), doc) for key, doc in found]
+
+    def node_channels(self, app_id: str, node: str) -> list[str]:
+        return [channel for channel, doc in self._scan(app_id, "subs") if node in doc["n"]]
+
+    def channel_totals(self, app_id: str, nodes: set[str]) -> dict[str, int]:
+        totals = {}
+        for channel, doc in self._scan(app_id, "subs"):
+            total = sum(n for node, n in doc["n"].items() if node in nodes)
+            if total:
+                totals[channel] = total
+        return totals
+
+    def channel_total(self, app_id: str, channel: str, nodes: set[str]) -> int:
+        key = _app_key(app_id, "subs", channel)
+        doc, _ = self._run(lambda bucket: kv.read(bucket, key))
+        return sum(n for node, n in (doc or {"n": {}})["n"].items() if node in nodes)
+
+    # -- connections --
+
+    def write_connections(self, app_id: str, node: str, count: int) -> None:
+        def decide(counts: Document | None) -> tuple[Any, None]:
+            counts = counts or {}
+            if counts.get(node, 0) == count:
+                return UNCHANGED, None
+            if count:
+                counts[node] = count
+            else:
+                counts.pop(node, None)
+            return counts, None
+
+        self._run(lambda bucket: kv.change(bucket, _app_key(app_id, "conns"), decide))
+
+    def reserve_connection(self, app_id: str, node: str, mine: int, limit: int) -> bool:
+        def decide(counts: Document | None) -> tuple[Any, bool]:
+            counts = counts or {}
+            if mine + sum(n for other, n in counts.items() if other != node) > limit:
+                return UNCHANGED, False
+            counts[node] = mine
+            return counts, True
+
+        return self._run(lambda bucket: kv.change(bucket, _app_key(app_id, "conns"), decide))
+
+    def connections(self, app_id: str) -> dict[str, int]:
+        counts, _ = self._run(lambda bucket: kv.read(bucket, _app_key(app_id, "conns")))
+        return counts or {}
+
+    # -- presence --
+
+    def join(
+        self,
+        app_id: str,
+        node: str,
+        channel: str,
+        user_id: str,
+        info: object,
+        max_members: int,
+    ) -> Joined:
+        def decide(users: Document | None) -> tuple[Any, Joined]:
+            users = users or {}
+            present = user_id in users
+            if not present and max_members > 0 and len(users) >= max_members:
+                return UNCHANGED, Joined(REFUSED, {})
+            users.setdefault(user_id, {})[node] = info
+            members = {uid: next(iter(held.values())) for uid, held in users.items()}
+            members[user_id] = info
+            return users, Joined(ALREADY_MEMBER if present else NEW_MEMBER, members)
+
+        key = _app_key(app_id, "pres", channel)
+        return self._run(lambda bucket: kv.change(bucket, key, decide))
+
+    def leave(self, app_id: str, node: str, channel: str, user_id: str) -> bool:
+        def decide(users: Document | None) -> tuple[Any, bool]:
+            held = (users or {}).get(user_id)
+            if held is None or node not in held:
+                return UNCHANGED, False
+            del held[node]
+            if held:
+                return users, False
+            del users[user_id]
+            return users or None, True
+
+        key = _app_key(app_id, "pres", channel)
+        return self._run(lambda bucket: kv.change(bucket, key, decide))
+
+    def node_presence_channels(self, app_id: str, node: str) -> list[str]:
+        return [
+            channel
+            for channel, users in self._scan(app_id, "pres")
+            if any(node in held for held in users.values())
+        ]
+
+    def reap_presence(self, app_id: str, channel: str, node: str) -> list[str]:
+        def decide(users: Document | None) -> tuple[Any, list[str]]:
+            users, gone, changed = users or {}, [], False
+            for user_id, held in list(users.items()):
+                if node in held:
+                    changed = True
+                    del held[node]
+                    if not held:
+                        del users[user_id]
+                        gone.append(user_id)
+            return (users or None, gone) if changed else (UNCHANGED, gone)
+
+        key = _app_key(app_id, "pres", channel)
+        return self._run(lambda bucket: kv.change(bucket, key, decide))
+
+    def presence_users(self, app_id: str, channel: str, nodes: set[str]) -> set[str]:
+        key = _app_key(app_id, "pres", channel)
+        users, _ = self._run(lambda bucket: kv.read(bucket, key))
+        return {uid for uid, held in (users or {}).items() if nodes.intersection(held)}
+
+    def drop_node_app(self, app_id: str, node: str) -> None:
+        self.write_connections(app_id, node, 0)
+
+
+def _app_key(app_id: str, kind: str, channel: str | None = None) -> str:
+    key = f"{escape(app_id)}.{kind}"
+    return key if channel is None else f"{key}.{escape(channel)}"

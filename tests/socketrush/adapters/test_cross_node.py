@@ -1,0 +1,82 @@
+"""Nodes sharing a bus behave as one server for delivery: every test runs on Redis and on NATS."""
+
+from __future__ import annotations
+
+from tests.support.bus import Bus
+from tests.support.client import PusherClient, sdk, subscribe_signed
+from tests.support.nodes import wait_ready
+from tests.support.server import ServerProcess
+
+
+def assert_cross_node_delivery(nodes: list[ServerProcess]) -> None:
+    """A subscriber on every node gets an event published through any node, exactly once."""
+    clients = [PusherClient.connect(node) for node in nodes]
+    try:
+        for client in clients:
+            client.subscribe("news")
+            assert client.recv_event("pusher_internal:subscription_succeeded")["channel"] == "news"
+        for index, publisher in enumerate(nodes):
+            assert sdk(publisher).trigger("news", "headline", f"from node {index}") == {}
+            for client in clients:
+                assert client.recv() == {
+                    "event": "headline",
+                    "channel": "news",
+                    "data": f"from node {index}",
+                }
+        for client in clients:
+            client.send("pusher:ping")
+            assert client.recv()["event"] == "pusher:pong"  # nothing else was queued
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_delivers_across_three_nodes(bus: Bus, nodes_on) -> None:
+    assert_cross_node_delivery(nodes_on(bus, 3))
+
+
+def test_exclusion_and_client_events_cross_nodes(bus: Bus, nodes_on) -> None:
+    first, second = nodes_on(bus, 2)
+    alice, bob = PusherClient.connect(first), PusherClient.connect(second)
+    try:
+        for server, client in ((first, alice), (second, bob)):
+            subscribe_signed(server, client, "private-room")
+            client.recv_event("pusher_internal:subscription_succeeded")
+        alice.send("client-typing", {"who": "alice"}, channel="private-room")
+        assert bob.recv() == {
+            "event": "client-typing",
+            "channel": "private-room",
+            "data": {"who": "alice"},
+        }
+        # Excluding alice's socket through the other node still excludes her.
+        sdk(second).trigger("private-room", "note", "not for alice", socket_id=alice.socket_id)
+        assert bob.recv()["data"] == "not for alice"
+        sdk(first).trigger("private-room", "note", "for both")
+        assert alice.recv()["data"] == "for both"
+        assert bob.recv()["data"] == "for both"
+    finally:
+        alice.close()
+        bob.close()
+
+
+def test_nodes_survive_a_restart_of_the_bus(restartable_bus: Bus, nodes_on) -> None:
+    first, second = nodes_on(restartable_bus, 2)
+    local = PusherClient.connect(first)
+    remote = PusherClient.connect(second)
+    try:
+        for client in (local, remote):
+            client.subscribe("news")
+            client.recv_event("pusher_internal:subscription_succeeded")
+        restartable_bus.stop()
+        # During the outage, local delivery goes on.
+        assert sdk(first).trigger("news", "local", "still here") == {}
+        assert local.recv()["data"] == "still here"
+        restartable_bus.start()
+        wait_ready(first)
+        wait_ready(second)
+        assert sdk(first).trigger("news", "back", "across again") == {}
+        assert local.recv()["data"] == "across again"
+        assert remote.recv_event("back")["data"] == "across again"
+    finally:
+        local.close()
+        remote.close()

@@ -1,0 +1,115 @@
+"""NATS-only behaviour of the adapter: TLS to NATS, readiness while NATS is away, and a NATS
+restart under traffic (the tests every bus runs are in test_cross_node.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from tests.socketrush.adapters.test_cross_node import assert_cross_node_delivery
+from tests.socketrush.cluster.test_cluster import join
+from tests.support.bus import NatsBus
+from tests.support.client import PusherClient, sdk
+from tests.support.nats import NatsServer
+from tests.support.nodes import wait_ready
+from tests.support.polling import wait_until
+from tests.support.server import ServerProcess
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def own_nats() -> Iterator[NatsServer]:
+    with NatsServer() as server:
+        yield server
+
+
+def test_nats_over_tls_delivers_across_nodes(nats_tls: NatsServer, nodes_on) -> None:
+    assert_cross_node_delivery(nodes_on(NatsBus(nats_tls), 2))
+
+
+def ready_status(node: ServerProcess) -> int:
+    try:
+        with urllib.request.urlopen(node.http_url + "/ready", timeout=1) as reply:
+            return reply.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_a_node_is_not_ready_while_nats_is_away(own_nats: NatsServer, nodes_on) -> None:
+    (node,) = nodes_on(NatsBus(own_nats), 1)
+    assert ready_status(node) == 200
+    own_nats.stop()
+    wait_until(lambda: ready_status(node) == 503, 15, lambda: "still ready without NATS")
+    own_nats.start()
+    wait_until(lambda: ready_status(node) == 200, 15, lambda: "not ready after NATS returned")
+
+
+class Trigger(threading.Thread):
+    """Publishes numbered events through `node` every 20 ms until stopped; `acknowledged`
+    holds the numbers the API accepted, `sent_after(t)` those sent after time t."""
+
+    def __init__(self, node: ServerProcess) -> None:
+        super().__init__(daemon=True)
+        self.node = node
+        self.stopping = threading.Event()
+        self.acknowledged: list[tuple[float, int]] = []
+
+    def run(self) -> None:
+        api, number = sdk(self.node), 0
+        while not self.stopping.is_set():
+            sent_at = time.monotonic()
+            if api.trigger("news", "tick", number) == {}:
+                self.acknowledged.append((sent_at, number))
+            number += 1
+            self.stopping.wait(0.02)
+
+    def sent_after(self, moment: float) -> list[int]:
+        return [number for sent_at, number in self.acknowledged if sent_at > moment]
+
+
+def test_a_nats_restart_under_traffic_loses_no_state_and_delivery_resumes(
+    own_nats: NatsServer, nodes_on
+) -> None:
+    first, second = nodes_on(NatsBus(own_nats), 2)
+    alice, _ = join(first, "alice")
+    bob, presence = join(second, "bob")
+    assert presence["count"] == 2
+    assert alice.recv_event("pusher_internal:member_added")["data"]["user_id"] == "bob"
+    watcher = PusherClient.connect(second)
+    watcher.subscribe("news")
+    watcher.recv_event("pusher_internal:subscription_succeeded")
+    trigger = Trigger(first)
+    trigger.start()
+    try:
+        wait_until(lambda: len(trigger.acknowledged) > 10, 10, lambda: "no events sent")
+        own_nats.restart()  # killed, back with its JetStream store
+        wait_ready(first)
+        wait_ready(second)
+        back = time.monotonic()
+        wait_until(lambda: len(trigger.sent_after(back)) > 20, 15, lambda: "no events after")
+    finally:
+        trigger.stopping.set()
+        trigger.join()
+    received = []
+    while not received or received[-1] != trigger.acknowledged[-1][1]:
+        received.append(watcher.recv_event("tick", timeout=10)["data"])
+    # In order and never twice; everything sent once both nodes were back arrived.
+    assert received == sorted(set(received))
+    assert set(trigger.sent_after(back)) <= set(received)
+    # The cluster state outlived the restart: a new member is new everywhere, the old ones
+    # are still known to every node.
+    carol, presence = join(first, "carol")
+    assert sorted(presence["ids"]) == ["alice", "bob", "carol"]
+    assert bob.recv_event("pusher_internal:member_added")["data"]["user_id"] == "carol"
+    users = sorted(u["id"] for u in sdk(second).users_info("presence-room")["users"])
+    assert users == ["alice", "bob", "carol"]
+    for node in (first, second):
+        assert "Traceback" not in node.log()
+    for client in (alice, bob, carol, watcher):
+        client.close()
