@@ -239,7 +239,8 @@ def test_compose_reader_splits_nested_mappings() -> None:
 
 def test_compose_runs_redis_and_two_nodes(compose: dict[str, Block]) -> None:
     services = blocks(compose["services"].body, 2)
-    assert list(services) == ["redis", "socketrush-1", "socketrush-2"]
+    default = [name for name, block in services.items() if not in_nats_profile(block)]
+    assert default == ["redis", "socketrush-1", "socketrush-2"]
     assert blocks(services["redis"].body, 4)["image"].value == "redis:7-alpine"
     for name, host_port in (("socketrush-1", "6001"), ("socketrush-2", "6002")):
         node = blocks(services[name].body, 4)
@@ -282,6 +283,54 @@ def test_compose_env_is_a_valid_configuration(
     assert [(app.id, app.key, app.secret) for app in settings.apps] == [
         ("123", "my-key", "my-secret")
     ]
+
+
+def in_nats_profile(service: Block) -> bool:
+    """Whether a service runs only with `--profile nats` (directly, or through its template)."""
+    fields = blocks(service.body, 4)
+    return "profiles" in fields or fields.get("<<", Block("", [])).value == "*nats-node"
+
+
+@pytest.fixture(scope="module")
+def nats_node_template(compose: dict[str, Block]) -> dict[str, Block]:
+    (template,) = [block for key, block in compose.items() if block.value == "&nats-node"]
+    return blocks(template.body, 2)
+
+
+def test_the_nats_profile_runs_nats_and_two_nodes_without_redis(
+    compose: dict[str, Block],
+    nats_node_template: dict[str, Block],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    services = blocks(compose["services"].body, 2)
+    profiled = {
+        name: blocks(block.body, 4) for name, block in services.items() if in_nats_profile(block)
+    }
+    assert list(profiled) == ["nats", "socketrush-nats-1", "socketrush-nats-2"]
+    assert profiled["nats"]["profiles"].value == nats_node_template["profiles"].value
+    assert nats_node_template["profiles"].value == '["nats"]'
+    assert profiled["nats"]["image"].value == "nats:2.10-alpine"
+    assert '"-js"' in profiled["nats"]["command"].value  # JetStream holds the cluster state
+    for name, host_port in (("socketrush-nats-1", "6011"), ("socketrush-nats-2", "6012")):
+        node = profiled[name]
+        assert node["<<"].value == "*nats-node"
+        ports = [scalar(line.strip().removeprefix("- ")) for line in node["ports"].body]
+        assert ports == [f"{host_port}:{DEFAULT_PORT}"]
+    assert list(blocks(nats_node_template["depends_on"].body, 4)) == ["nats"]
+    env = {
+        key: scalar(block.value)
+        for key, block in blocks(nats_node_template["environment"].body, 4).items()
+    }
+    assert set(env) <= OPTION_ENV_VARS
+    monkeypatch.chdir(tmp_path)  # no ./.env
+    settings = load_settings([], environ=env)
+    assert (settings.adapter_driver, settings.cache_driver, settings.queue_driver) == (
+        "nats",
+        "local",
+        "local",
+    )
+    assert settings.adapter_nats_servers == ("nats://nats:4222",)
 
 
 def test_compose_header_explains_the_two_node_setup() -> None:

@@ -76,11 +76,14 @@ class NatsStore(ClusterStore):
 
     async def _open_bucket(self, client: Client) -> KeyValue:
         """Create the bucket (a no-op when it exists as we make it), or bind to one that
-        exists with other settings (made by hand, e.g. with more replicas)."""
+        exists with other settings (made by hand, e.g. with more replicas).
+
+        Reads go through the JetStream API, not direct gets: a direct get of a bucket that
+        is gone (NATS restarted empty) waits for the whole timeout, the API answers at once."""
         js = client.jetstream(timeout=self._timeout)
         try:
             return await js.create_key_value(
-                bucket=self._bucket, history=1, storage=StorageType.FILE, direct=True
+                bucket=self._bucket, history=1, storage=StorageType.FILE, direct=False
             )
         except BadRequestError:
             return await js.key_value(self._bucket)

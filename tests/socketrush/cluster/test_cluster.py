@@ -1,4 +1,5 @@
-"""Nodes sharing one Redis answer as one server: presence, queries, limits, dead nodes."""
+"""Nodes sharing one Redis or one NATS answer as one server: presence, queries, limits, dead
+nodes. Every test but the Redis Cluster one runs on both buses."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.socketrush.webhooks.receiver import Receiver
+from tests.support.bus import Bus
 from tests.support.client import PusherClient, expect_close, sdk, subscribe_signed
-from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess
 
 ROOM = "presence-room"
@@ -26,9 +27,10 @@ def join(server: ServerProcess, user_id: str, channel: str = ROOM) -> tuple[Push
 def settle(origin: ServerProcess, others: list[ServerProcess]) -> None:
     """Wait until what `origin` published so far reached `others`.
 
-    A member_added travels over pub/sub while the next join reads Redis directly; a late one
-    would repeat a member the joiner already got in its list. Pub/sub keeps one publisher's
-    order, so an event triggered through `origin` now arrives after everything before it.
+    A member_added travels over pub/sub while the next join reads the store directly; a late
+    one would repeat a member the joiner already got in its list. Pub/sub keeps one
+    publisher's order, so an event triggered through `origin` now arrives after everything
+    before it.
     """
     probes = []
     for node in others:
@@ -43,7 +45,7 @@ def settle(origin: ServerProcess, others: list[ServerProcess]) -> None:
 
 
 def eventually(check: Callable[[], Any], expected: Any, timeout: float = 10.0) -> None:
-    """Other nodes learn of a change through Redis, asynchronously: poll until they agree."""
+    """Other nodes learn of a change through the bus, asynchronously: poll until they agree."""
     deadline = time.monotonic() + timeout
     while True:
         got = check()
@@ -53,8 +55,8 @@ def eventually(check: Callable[[], Any], expected: Any, timeout: float = 10.0) -
         time.sleep(0.05)  # another process: there is nothing to await
 
 
-def test_presence_members_and_events_span_three_nodes(redis_server: RedisServer, nodes_on) -> None:
-    first, second, third = nodes_on(redis_server.url, 3)
+def test_presence_members_and_events_span_three_nodes(bus: Bus, nodes_on) -> None:
+    first, second, third = nodes_on(bus, 3)
     alice, presence = join(first, "alice")
     assert presence == {"ids": ["alice"], "hash": {"alice": {"n": "alice"}}, "count": 1}
     settle(first, [second, third])
@@ -82,10 +84,8 @@ def test_presence_members_and_events_span_three_nodes(redis_server: RedisServer,
     bob.close()
 
 
-def test_every_node_answers_queries_for_the_whole_cluster(
-    redis_server: RedisServer, nodes_on
-) -> None:
-    nodes = nodes_on(redis_server.url, 3)
+def test_every_node_answers_queries_for_the_whole_cluster(bus: Bus, nodes_on) -> None:
+    nodes = nodes_on(bus, 3)
     clients = [join(node, f"user-{i}")[0] for i, node in enumerate(nodes)]
     extra = PusherClient.connect(nodes[0])
     subscribe_signed(nodes[0], extra, ROOM, {"user_id": "user-1"})
@@ -121,8 +121,8 @@ def test_every_node_answers_queries_for_the_whole_cluster(
         eventually(lambda node=node: sdk(node).channels_info(), {"channels": {}})
 
 
-def test_presence_member_limit_is_cluster_wide(redis_server: RedisServer, nodes_on) -> None:
-    first, second = nodes_on(redis_server.url, 2, "--app-max-presence-members-per-channel", "1")
+def test_presence_member_limit_is_cluster_wide(bus: Bus, nodes_on) -> None:
+    first, second = nodes_on(bus, 2, "--app-max-presence-members-per-channel", "1")
     alice, _ = join(first, "alice")
     bob = PusherClient.connect(second)
     subscribe_signed(second, bob, ROOM, {"user_id": "bob"})
@@ -136,8 +136,8 @@ def test_presence_member_limit_is_cluster_wide(redis_server: RedisServer, nodes_
         client.close()
 
 
-def test_connection_quota_is_exact_across_nodes(redis_server: RedisServer, nodes_on) -> None:
-    first, second = nodes_on(redis_server.url, 2, "--app-max-connections", "3")
+def test_connection_quota_is_exact_across_nodes(bus: Bus, nodes_on) -> None:
+    first, second = nodes_on(bus, 2, "--app-max-connections", "3")
     # Alternate nodes with no pause: a count learned by heartbeat would admit all four.
     held = [PusherClient.connect(node) for node in (first, second, first)]
     refused = PusherClient(second.ws_url())
@@ -159,10 +159,10 @@ def connects(node: ServerProcess) -> bool:
         client.close()
 
 
-def test_terminate_connections_reaches_every_node(redis_server: RedisServer, nodes_on) -> None:
+def test_terminate_connections_reaches_every_node(bus: Bus, nodes_on) -> None:
     from tests.support.client import sign_in
 
-    first, second = nodes_on(redis_server.url, 2)
+    first, second = nodes_on(bus, 2)
     clients = []
     for node in (first, second):
         client = PusherClient.connect(node)
@@ -181,7 +181,7 @@ def webhooks_to(receiver: Receiver) -> tuple[str, ...]:
     return ("--app-webhooks-enabled", "true", "--app-webhook-url", receiver.url)
 
 
-def test_subscription_count_is_cluster_wide(redis_server: RedisServer, nodes_on) -> None:
+def test_subscription_count_is_cluster_wide(bus: Bus, nodes_on) -> None:
     def count(n: int) -> dict:
         return {
             "event": "pusher_internal:subscription_count",
@@ -191,7 +191,7 @@ def test_subscription_count_is_cluster_wide(redis_server: RedisServer, nodes_on)
 
     with Receiver() as receiver:
         first, second = nodes_on(
-            redis_server.url,
+            bus,
             2,
             "--app-subscription-count-enabled",
             "true",
@@ -224,10 +224,10 @@ def test_subscription_count_is_cluster_wide(redis_server: RedisServer, nodes_on)
             assert node.stop() == 0
 
 
-def test_a_stopped_node_removes_its_members_at_once(redis_server: RedisServer, nodes_on) -> None:
+def test_a_stopped_node_removes_its_members_at_once(bus: Bus, nodes_on) -> None:
     with Receiver() as receiver:
         leaving, survivor = nodes_on(
-            redis_server.url,
+            bus,
             2,
             "--node-timeout-seconds",
             "60",  # reaping a silent node cannot be what removes alice
@@ -263,15 +263,8 @@ def test_a_stopped_node_removes_its_members_at_once(redis_server: RedisServer, n
         api = sdk(survivor)
         assert api.users_info(ROOM) == {"users": [{"id": "bob"}]}
         assert api.channels_info() == {"channels": {ROOM: {}}}
-        # Nothing of the stopped node is left for a reaper.
-        client = redis_server.client(decode_responses=True)
-        prefix = nodes_on.prefix
-        (node,) = client.zrange(f"{{{prefix}}}:nodes", 0, -1)
-        assert set(client.scan_iter(f"{{{prefix}*:node:*")) == {
-            f"{{{prefix}}}:node:{node}:apps",
-            f"{{{prefix}:424242}}:node:{node}:channels",
-            f"{{{prefix}:424242}}:node:{node}:presence",
-        }
+        # Nothing of the stopped node is left for a reaper: only the survivor holds state.
+        assert len(bus.nodes_with_state(nodes_on.prefix)) == 1
         bob.close()
         assert survivor.stop() == 0  # while the receiver still takes its last webhooks
 
@@ -292,8 +285,8 @@ def kill_and_see_alice_removed(doomed, bob: PusherClient) -> None:
     assert time.monotonic() - killed_at < NODE_TIMEOUT * 1.25 + 2
 
 
-def test_a_killed_node_is_reaped_with_member_removed(redis_server: RedisServer, nodes_on) -> None:
-    doomed, survivor = nodes_on(redis_server.url, 2, "--node-timeout-seconds", str(NODE_TIMEOUT))
+def test_a_killed_node_is_reaped_with_member_removed(bus: Bus, nodes_on) -> None:
+    doomed, survivor = nodes_on(bus, 2, "--node-timeout-seconds", str(NODE_TIMEOUT))
     alice, _ = join(doomed, "alice")
     settle(doomed, [survivor])
     bob, presence = join(survivor, "bob")
@@ -314,10 +307,10 @@ def test_a_killed_node_is_reaped_with_member_removed(redis_server: RedisServer, 
         client.close()
 
 
-def test_a_killed_nodes_subscriptions_leave_the_count(redis_server: RedisServer, nodes_on) -> None:
+def test_a_killed_nodes_subscriptions_leave_the_count(bus: Bus, nodes_on) -> None:
     with Receiver() as receiver:
         doomed, survivor = nodes_on(
-            redis_server.url,
+            bus,
             2,
             "--node-timeout-seconds",
             str(NODE_TIMEOUT),
@@ -349,12 +342,10 @@ def test_a_killed_nodes_subscriptions_leave_the_count(redis_server: RedisServer,
         watcher.close()
 
 
-def test_occupied_and_vacated_webhooks_once_per_cluster_transition(
-    redis_server: RedisServer, nodes_on
-) -> None:
+def test_occupied_and_vacated_webhooks_once_per_cluster_transition(bus: Bus, nodes_on) -> None:
     with Receiver() as receiver:
         first, second = nodes_on(
-            redis_server.url,
+            bus,
             2,
             *webhooks_to(receiver),
             "--app-has-channel-occupied-webhooks",

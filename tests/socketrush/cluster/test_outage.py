@@ -1,18 +1,15 @@
-"""A Redis outage loses nothing: state comes back after an empty restart, and transitions made
-while Redis was down are announced (frames and webhooks) once it answers again."""
+"""An outage of the bus (Redis, or NATS) loses nothing: state comes back after an empty
+restart, and transitions made while it was down are announced (frames and webhooks) once it
+answers again. Every test runs on both buses."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-
-import pytest
-import redis
 
 from tests.socketrush.cluster.test_cluster import ROOM, eventually, join, settle
 from tests.socketrush.webhooks.receiver import Receiver
+from tests.support.bus import Bus
 from tests.support.client import PusherClient, expect_close, sdk
-from tests.support.redis import RedisServer
 
 # Beats every timeout/4: recovery and its settling take a few beats.
 FAST_BEATS = ("--node-timeout-seconds", "4")
@@ -29,13 +26,6 @@ WEBHOOKS = (
 )
 
 
-@pytest.fixture
-def restartable_redis() -> Iterator[RedisServer]:
-    """A Redis of this test's own: it is stopped and restarted empty."""
-    with RedisServer() as server:
-        yield server
-
-
 def subscribe(node, channel: str) -> PusherClient:
     client = PusherClient.connect(node)
     client.subscribe(channel)
@@ -43,23 +33,17 @@ def subscribe(node, channel: str) -> PusherClient:
     return client
 
 
-def connection_total(server: RedisServer, prefix: str) -> int:
-    counts = server.client(decode_responses=True).hgetall(f"{{{prefix}:424242}}:connections")
-    return sum(int(n) for n in counts.values())
-
-
-def await_beats(server: RedisServer, prefix: str, timeout: float = 10.0) -> None:
+def await_beats(bus: Bus, prefix: str, timeout: float = 10.0) -> None:
     """Return once every node has finished a heartbeat that began after this call, so each
-    has read what Redis held now. A beat writes the node's expiry first: two new expiries
-    mean the first of them has finished."""
-    client, key = server.client(decode_responses=True), f"{{{prefix}}}:nodes"
-    seen = {node: {score} for node, score in client.zrange(key, 0, -1, withscores=True)}
+    has read what the store held now. A beat writes the node's expiry first: two new
+    expiries mean the first of them has finished."""
+    seen = {node: {expiry} for node, expiry in bus.heartbeats(prefix).items()}
     deadline = time.monotonic() + timeout
-    while any(len(scores) < 3 for scores in seen.values()):
+    while any(len(expiries) < 3 for expiries in seen.values()):
         assert time.monotonic() < deadline, f"no two beats within {timeout}s: {seen}"
         time.sleep(0.05)  # another process's timer: there is nothing to await
-        for node, score in client.zrange(key, 0, -1, withscores=True):
-            seen[node].add(score)
+        for node, expiry in bus.heartbeats(prefix).items():
+            seen[node].add(expiry)
 
 
 def refused(node) -> None:
@@ -68,15 +52,15 @@ def refused(node) -> None:
     assert (error["data"]["code"], code) == (4004, 4004)
 
 
-def test_connection_quota_fails_open_per_node_while_redis_is_down(
-    restartable_redis: RedisServer, nodes_on
+def test_connection_quota_fails_open_per_node_while_the_bus_is_down(
+    restartable_bus: Bus, nodes_on
 ) -> None:
-    first, second = nodes_on(restartable_redis.url, 2, *FAST_BEATS, "--app-max-connections", "3")
+    first, second = nodes_on(restartable_bus, 2, *FAST_BEATS, "--app-max-connections", "3")
     held = [PusherClient.connect(first), PusherClient.connect(second)]
-    eventually(lambda: connection_total(restartable_redis, nodes_on.prefix), 2)
-    await_beats(restartable_redis, nodes_on.prefix)  # each node knows the other holds one
+    eventually(lambda: restartable_bus.connection_total(nodes_on.prefix), 2)
+    await_beats(restartable_bus, nodes_on.prefix)  # each node knows the other holds one
 
-    restartable_redis.stop()
+    restartable_bus.stop()
     # Each node admits against its own count plus the others' as of its last beat (1 + 1
     # of 3): one more each, so the cluster holds 4, over the limit, rather than refuse all.
     for node in (first, second):
@@ -88,27 +72,27 @@ def test_connection_quota_fails_open_per_node_while_redis_is_down(
         client.subscribe(marker)
         client.recv_event("pusher_internal:subscription_succeeded")
 
-    restartable_redis.start()
+    restartable_bus.start()
     markers = {"channels": {"marker-0": {}, "marker-1": {}}}
     for node in (first, second):
         eventually(lambda node=node: sdk(node).channels_info(), markers, timeout=15)
-    assert connection_total(restartable_redis, nodes_on.prefix) == 4
+    assert restartable_bus.connection_total(nodes_on.prefix) == 4
     for node in (first, second):
         refused(node)
     # One leaves on each node: the cluster has exactly one place left again.
     held.pop(0).close()
     held.pop(0).close()
-    eventually(lambda: connection_total(restartable_redis, nodes_on.prefix), 2)
+    eventually(lambda: restartable_bus.connection_total(nodes_on.prefix), 2)
     held.append(PusherClient.connect(first))
     for node in (first, second):
         refused(node)
-    assert connection_total(restartable_redis, nodes_on.prefix) == 3
+    assert restartable_bus.connection_total(nodes_on.prefix) == 3
     for client in held:
         client.close()
 
 
-def test_state_is_rebuilt_after_redis_restarts_empty(restartable_redis: RedisServer, nodes_on):
-    first, second = nodes_on(restartable_redis.url, 2, *FAST_BEATS)
+def test_state_is_rebuilt_after_the_bus_restarts_empty(restartable_bus: Bus, nodes_on):
+    first, second = nodes_on(restartable_bus, 2, *FAST_BEATS)
     alice, _ = join(first, "alice")
     settle(first, [second])
     bob, _ = join(second, "bob")
@@ -132,17 +116,13 @@ def test_state_is_rebuilt_after_redis_restarts_empty(restartable_redis: RedisSer
     )
     for node in (first, second):
         eventually(lambda node=node: answers(node), expected)
-    assert connection_total(restartable_redis, nodes_on.prefix) == 5
+    assert restartable_bus.connection_total(nodes_on.prefix) == 5
 
-    # The nodes start rebuilding the moment Redis answers, so emptiness is shown by a key no
-    # node writes: it is gone after the restart.
-    restartable_redis.client().set("canary", "1")
-    restartable_redis.restart()
-    assert restartable_redis.client().exists("canary") == 0
+    restartable_bus.restart_empty()
     for node in (first, second):
         eventually(lambda node=node: answers(node), expected, timeout=15)
-    eventually(lambda: connection_total(restartable_redis, nodes_on.prefix), 5)
-    # Restoring what Redis forgot is no news: nobody hears of a member again.
+    eventually(lambda: restartable_bus.connection_total(nodes_on.prefix), 5)
+    # Restoring what the store forgot is no news: nobody hears of a member again.
     alice.assert_silent(1.0)
     bob.assert_silent(0.2)
     for client in (alice, bob, *readers):
@@ -150,11 +130,11 @@ def test_state_is_rebuilt_after_redis_restarts_empty(restartable_redis: RedisSer
 
 
 def test_transitions_during_an_outage_are_announced_after_it(
-    restartable_redis: RedisServer, nodes_on
+    restartable_bus: Bus, nodes_on
 ) -> None:
     with Receiver() as receiver:
         first, second = nodes_on(
-            restartable_redis.url, 2, *FAST_BEATS, *WEBHOOKS, "--app-webhook-url", receiver.url
+            restartable_bus, 2, *FAST_BEATS, *WEBHOOKS, "--app-webhook-url", receiver.url
         )
         alice, _ = join(first, "alice")
         bob, _ = join(second, "bob")
@@ -168,7 +148,7 @@ def test_transitions_during_an_outage_are_announced_after_it(
             ("member_added", ROOM),
         ]
 
-        restartable_redis.stop()
+        restartable_bus.stop()
         # Each node decides alone meanwhile: carol joins, bob leaves, old empties, new fills.
         carol, presence = join(first, "carol")
         assert presence == {
@@ -183,7 +163,7 @@ def test_transitions_during_an_outage_are_announced_after_it(
         eventually(lambda: sdk(second).channels_info(), {"channels": {}})  # answered locally
         assert len(receiver.received) == 4  # nothing could be decided cluster-wide
 
-        restartable_redis.start()
+        restartable_bus.start()
         # alice knew bob: she hears he left. carol never knew him: she hears nothing.
         assert alice.recv(timeout=20) == {
             "event": "pusher_internal:member_removed",
@@ -212,12 +192,11 @@ def test_transitions_during_an_outage_are_announced_after_it(
             assert node.stop() == 0
 
 
-def test_redis_down_at_the_end_is_no_crash(restartable_redis: RedisServer, nodes_on) -> None:
-    """Stopping a node while Redis is down still exits cleanly (deregistering is skipped)."""
-    (node,) = nodes_on(restartable_redis.url, 1, *FAST_BEATS)
+def test_the_bus_down_at_the_end_is_no_crash(restartable_bus: Bus, nodes_on) -> None:
+    """Stopping a node while the bus is down still exits cleanly (deregistering is skipped)."""
+    (node,) = nodes_on(restartable_bus, 1, *FAST_BEATS)
     alice, _ = join(node, "alice")
-    restartable_redis.stop()
+    restartable_bus.stop()
     alice.close()
-    with pytest.raises(redis.ConnectionError):
-        restartable_redis.client().ping()
     assert node.stop() == 0
+    assert "Traceback" not in node.log()

@@ -7,7 +7,6 @@ import os
 import signal
 import uuid
 
-from socketrush.adapters.messages import RemoteBroadcast, encode
 from socketrush.cluster.messages import AppSnapshot, ChannelCount, CountWritten
 from socketrush.cluster.recovery import Recovery
 from socketrush.cluster.redis_store import RedisStore
@@ -16,9 +15,9 @@ from socketrush.redis_client import RedisKeys
 from tests.socketrush.cluster.test_cluster import ROOM, eventually, join, webhooks_to
 from tests.socketrush.cluster.test_writes import Channel, Host, Log
 from tests.socketrush.webhooks.receiver import Receiver
+from tests.support.bus import Bus
 from tests.support.client import PusherClient, sdk
 from tests.support.redis import RedisServer
-from tests.support.server import APP_ID
 
 
 def test_a_journaled_count_is_answered_once_and_announced_after_the_outage(
@@ -61,12 +60,10 @@ def count(channel: str, n: int) -> dict:
     }
 
 
-def test_a_reaped_node_that_comes_back_announces_itself_again(
-    redis_server: RedisServer, nodes_on
-) -> None:
+def test_a_reaped_node_that_comes_back_announces_itself_again(bus: Bus, nodes_on) -> None:
     with Receiver() as receiver:
         doomed, survivor = nodes_on(
-            redis_server.url,
+            bus,
             2,
             "--node-timeout-seconds",
             NODE_TIMEOUT,
@@ -185,12 +182,12 @@ def test_a_reaped_node_that_comes_back_announces_itself_again(
 
 
 def test_a_reaped_node_restores_its_members_after_the_reap_reaches_its_own_subscribers(
-    redis_server: RedisServer, nodes_on
+    bus: Bus, nodes_on
 ) -> None:
-    """The reap's member_removed reaches the comeback node's own subscribers over pub/sub,
+    """The reap's member_removed reaches the comeback node's own subscribers over the bus,
     behind whatever else was published while it stalled; the restore's member_added must
     still come after it, or they end up without the members that are back."""
-    doomed, survivor = nodes_on(redis_server.url, 2, "--node-timeout-seconds", NODE_TIMEOUT)
+    doomed, survivor = nodes_on(bus, 2, "--node-timeout-seconds", NODE_TIMEOUT)
     alice, _ = join(doomed, "alice")
     carol, presence = join(doomed, "carol")
     assert sorted(presence["ids"]) == ["alice", "carol"]
@@ -204,12 +201,7 @@ def test_a_reaped_node_restores_its_members_after_the_reap_reaches_its_own_subsc
     try:
         # A busy cluster meanwhile: megabytes of other broadcasts queue up for the stalled
         # node ahead of the reap's events.
-        publisher = redis_server.client()
-        backlog = encode("elsewhere", RemoteBroadcast(APP_ID, "busy", b"x" * 10_000, None))
-        pipeline = publisher.pipeline(transaction=False)
-        for _ in range(500):
-            pipeline.publish(f"{nodes_on.prefix}:broadcast", backlog)
-        pipeline.execute()
+        bus.flood(nodes_on.prefix, "busy", b"x" * 10_000, 500)
         removed = {bob.recv(timeout=REAP_WITHIN)["data"]["user_id"] for _ in range(2)}
         assert removed == {"alice", "carol"}
     finally:
