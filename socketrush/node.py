@@ -90,7 +90,8 @@ class Node:
         self.queue: Queue = build_queue(settings)
         self.app_manager: AppManager = build_app_manager(settings)
         shared_redis = redis_from_settings(settings) if settings.adapter_driver == "redis" else None
-        self.rate_limiter: RateLimiter = build_rate_limiter(settings, shared_redis)
+        nats_bridge = getattr(self.adapter, "bridge", None)  # the nats adapter's connection
+        self.rate_limiter: RateLimiter = build_rate_limiter(settings, shared_redis, nats_bridge)
         self.cluster = self._build_cluster()
         peer_id = None if self.cluster is None else self.cluster.node_id
         self.dashboard = Dashboard(settings, lambda: self.apps, self.adapter, peer_id)

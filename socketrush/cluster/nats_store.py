@@ -11,32 +11,27 @@ one token by `nats_client.escape`), every value a JSON document:
     A.conns          {N: connections}                         the app's connections
     A.pres.C         {user: {N: user_info}}                   one presence channel's members
 
-Every write is a compare-and-set on the document's revision (`kv.change`), so the decision
+Every write is a compare-and-set on the document's revision (`nats_kv.change`), so the decision
 it carries (occupied/vacated, new member, within the member or connection limit) is made on
 exactly the state it replaces, as the Lua scripts do on Redis. A channel's `v` grows with
 every write (at least by one, and at least to the writer's clock in µs), so totals stay
 ordered even after the bucket is lost and rebuilt. Listing queries and the reaper read
-`A.subs.>` / `A.pres.>` with one ordered consumer each (a scan), not an index per node:
+`A.subs.*` / `A.pres.*` with one ordered consumer each (a scan), not an index per node:
 writes stay one round trip, and scans happen on queries and reaps only.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import nats.errors
-from nats.aio.client import Client
-from nats.js.api import StorageType
-from nats.js.errors import BadRequestError, KeyWrongLastSequenceError
+from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from socketrush.cluster import kv
-from socketrush.cluster.kv import UNCHANGED, Document
+from socketrush import nats_kv as kv
 from socketrush.cluster.store import (
     ALREADY_MEMBER,
     NEW_MEMBER,
@@ -45,8 +40,9 @@ from socketrush.cluster.store import (
     Joined,
     SubscriptionsWritten,
 )
-from socketrush.nats_bridge import NatsBridge, NatsUnavailable
+from socketrush.nats_bridge import NatsBridge
 from socketrush.nats_client import NatsNames, escape, unescape
+from socketrush.nats_kv import UNCHANGED, Document
 
 T = TypeVar("T")
 
@@ -54,39 +50,14 @@ T = TypeVar("T")
 class NatsStore(ClusterStore):
     """Each method is one call onto the bridge's loop (its retries stay there)."""
 
-    errors = (nats.errors.Error, NatsUnavailable, kv.Contended, asyncio.TimeoutError, OSError)
+    errors = kv.ERRORS
 
     def __init__(self, bridge: NatsBridge, names: NatsNames, request_timeout: float) -> None:
-        self._bridge = bridge
-        self._bucket = names.bucket()
+        self._bucket = kv.Bucket(bridge, names.bucket(), request_timeout)
         self._timeout = request_timeout
-        self._kv: KeyValue | None = None  # loop thread only; None until the bucket is known
 
     def _run(self, work: Callable[[KeyValue], Awaitable[T]]) -> T:
-        async def with_bucket(client: Client) -> T:
-            if self._kv is None:
-                self._kv = await self._open_bucket(client)
-            try:
-                return await work(self._kv)
-            except nats.errors.Error:
-                self._kv = None  # the bucket may be gone (NATS restarted empty): make it again
-                raise
-
-        return self._bridge.call(with_bucket, 4 * self._timeout)
-
-    async def _open_bucket(self, client: Client) -> KeyValue:
-        """Create the bucket (a no-op when it exists as we make it), or bind to one that
-        exists with other settings (made by hand, e.g. with more replicas).
-
-        Reads go through the JetStream API, not direct gets: a direct get of a bucket that
-        is gone (NATS restarted empty) waits for the whole timeout, the API answers at once."""
-        js = client.jetstream(timeout=self._timeout)
-        try:
-            return await js.create_key_value(
-                bucket=self._bucket, history=1, storage=StorageType.FILE, direct=False
-            )
-        except BadRequestError:
-            return await js.key_value(self._bucket)
+        return self._bucket.run(work)
 
     # -- node registry --
 

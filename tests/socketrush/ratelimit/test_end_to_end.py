@@ -1,5 +1,5 @@
-"""Two nodes on one Redis share each app's HTTP API limits: real server processes, signed
-requests alternating between the nodes, answers asserted exactly."""
+"""Two nodes on one Redis, or one NATS, share each app's HTTP API limits: real server
+processes, signed requests alternating between the nodes, answers asserted exactly."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tests.support.bus import Bus
 from tests.support.http_api import VALID_EVENT, post_event, signed
-from tests.support.redis import RedisServer
 from tests.support.server import APP_ID, ServerProcess
 
 LIMIT = 4
@@ -35,20 +35,20 @@ def in_one_second(requests: list[Callable[[], Answer]]) -> list[Answer]:
     raise AssertionError(f"could not send {len(requests)} requests within one second")
 
 
-def start_limited(nodes_on: Callable, url: str, flag: str) -> list[ServerProcess]:
-    return nodes_on(url, 2, flag, str(LIMIT))
+def start_limited(nodes_on: Callable, bus: Bus, flag: str) -> list[ServerProcess]:
+    return nodes_on(bus, 2, flag, str(LIMIT))
 
 
-def test_backend_events_are_counted_across_nodes(redis_server: RedisServer, nodes_on) -> None:
-    nodes = start_limited(nodes_on, redis_server.url, "--app-max-backend-events-per-second")
+def test_backend_events_are_counted_across_nodes(bus: Bus, nodes_on) -> None:
+    nodes = start_limited(nodes_on, bus, "--app-max-backend-events-per-second")
     answers = in_one_second(
         [lambda node=nodes[i % 2]: post_event(node, VALID_EVENT) for i in range(LIMIT + 2)]
     )
     assert answers == [(200, {})] * LIMIT + [TOO_MANY_EVENTS] * 2
 
 
-def test_a_batch_counts_each_event_across_nodes(redis_server: RedisServer, nodes_on) -> None:
-    first, second = start_limited(nodes_on, redis_server.url, "--app-max-backend-events-per-second")
+def test_a_batch_counts_each_event_across_nodes(bus: Bus, nodes_on) -> None:
+    first, second = start_limited(nodes_on, bus, "--app-max-backend-events-per-second")
 
     def batch(node: ServerProcess, size: int) -> Callable[[], Answer]:
         body = json.dumps({"batch": [VALID_EVENT] * size}).encode()
@@ -58,8 +58,8 @@ def test_a_batch_counts_each_event_across_nodes(redis_server: RedisServer, nodes
     assert answers == [(200, {}), TOO_MANY_EVENTS, (200, {}), TOO_MANY_EVENTS]
 
 
-def test_read_requests_are_counted_across_nodes(redis_server: RedisServer, nodes_on) -> None:
-    nodes = start_limited(nodes_on, redis_server.url, "--app-max-read-requests-per-second")
+def test_read_requests_are_counted_across_nodes(bus: Bus, nodes_on) -> None:
+    nodes = start_limited(nodes_on, bus, "--app-max-read-requests-per-second")
     path = f"/apps/{APP_ID}/channels"
     answers = in_one_second(
         [lambda node=nodes[i % 2]: signed(node, "GET", path) for i in range(LIMIT + 2)]
