@@ -1,5 +1,5 @@
-"""The Redis adapter's metrics, scraped from real nodes sharing a real Redis: broadcasts
-published and received, and subscription reconnects after a Redis restart."""
+"""The adapters' metrics, scraped from real nodes sharing a real Redis or NATS: broadcasts
+published and received, and reconnects after the bus restarts."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.socketrush.test_metrics import other_free_port, scrape, scrape_until, value
+from tests.support.bus import Bus
 from tests.support.client import PusherClient, sdk
 from tests.support.nodes import wait_ready
-from tests.support.redis import RedisServer
 from tests.support.server import APP_ID, ServerProcess
 
 pytestmark = pytest.mark.timeout(90)
@@ -21,30 +21,24 @@ RECONNECTS = "socketrush_adapter_reconnects_total"
 
 
 class MeteredNode(ServerProcess):
-    """A node on the redis adapter with its metrics port in `metrics_port`."""
+    """A node on `bus` with its metrics port in `metrics_port`."""
 
     metrics_port: int = 0
 
     @classmethod
-    def on(cls, redis_url: str) -> MeteredNode:
+    def on(cls, bus: Bus) -> MeteredNode:
         node = cls()
         node.metrics_port = other_free_port(node.port)
         node.args = [
-            *("--adapter-driver", "redis", "--redis-url", redis_url),
+            *bus.node_args("metered"),
             *("--metrics-enabled", "true", "--metrics-port", str(node.metrics_port)),
         ]
         return node
 
 
 @pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
-def two_nodes(redis: RedisServer) -> Iterator[list[MeteredNode]]:
-    nodes = [MeteredNode.on(redis.url).start() for _ in range(2)]
+def two_nodes(restartable_bus: Bus) -> Iterator[list[MeteredNode]]:
+    nodes = [MeteredNode.on(restartable_bus).start() for _ in range(2)]
     try:
         for node in nodes:
             wait_ready(node)
@@ -75,10 +69,11 @@ def test_each_broadcast_is_counted_once_where_published_and_once_where_received(
     assert value(sent, RECONNECTS) == value(got, RECONNECTS) == 0
 
 
-def test_a_redis_restart_is_one_reconnect_per_node(
-    redis: RedisServer, two_nodes: list[MeteredNode]
+def test_a_restart_of_the_bus_is_one_reconnect_per_node(
+    restartable_bus: Bus, two_nodes: list[MeteredNode]
 ) -> None:
-    redis.restart()
+    restartable_bus.stop()
+    restartable_bus.start()
     for node in two_nodes:
         samples = scrape_until(node.metrics_port, RECONNECTS, 1, timeout=30)
         assert value(samples, RECONNECTS) == 1
