@@ -23,11 +23,13 @@ writes stay one round trip, and scans happen on queries and reaps only.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import nats.errors
 from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
@@ -45,6 +47,8 @@ from socketrush.nats_client import NatsNames, escape, unescape
 from socketrush.nats_kv import UNCHANGED, Document
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 class NatsStore(ClusterStore):
@@ -225,7 +229,13 @@ class NatsStore(ClusterStore):
             return users, Joined(ALREADY_MEMBER if present else NEW_MEMBER, members)
 
         key = _app_key(app_id, "pres", channel)
-        return self._run(lambda bucket: kv.change(bucket, key, decide))
+        try:
+            return self._run(lambda bucket: kv.change(bucket, key, decide))
+        except nats.errors.MaxPayloadError:
+            # The channel's members no longer fit one NATS message: it is full, as a
+            # channel over its member limit is (never an outage that replays forever).
+            log.warning("presence channel %s is full: its members exceed NATS max_payload", channel)
+            return Joined(REFUSED, {})
 
     def leave(self, app_id: str, node: str, channel: str, user_id: str) -> bool:
         def decide(users: Document | None) -> tuple[Any, bool]:

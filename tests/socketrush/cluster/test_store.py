@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import gevent
 import pytest
@@ -30,6 +31,17 @@ from tests.support.nats import NatsServer
 from tests.support.redis import RedisServer
 
 
+@contextmanager
+def store_on_nats(server: NatsServer, prefix: str) -> Iterator[NatsStore]:
+    options = NatsOptions((server.url,), None, None, None, 5.0, 5.0, None)
+    bridge = NatsBridge(options, "test")
+    bridge.start()
+    try:
+        yield NatsStore(bridge, NatsNames(prefix), 5.0)
+    finally:
+        bridge.stop()
+
+
 @pytest.fixture(params=["redis", "nats"])
 def store(request) -> Iterator[ClusterStore]:
     """A store under a prefix of this test's own, on the module's server."""
@@ -37,19 +49,9 @@ def store(request) -> Iterator[ClusterStore]:
     if request.param == "redis":
         server: RedisServer = request.getfixturevalue("redis_server")
         yield RedisStore(server.client(decode_responses=True), RedisKeys(prefix))
-        return
-    nats_server: NatsServer = request.getfixturevalue("nats_server")
-    options = NatsOptions((nats_server.url,), None, None, None, 5.0, 5.0, None)
-    bridge = NatsBridge(options, "test")
-    bridge.start()
-    for _ in range(200):
-        if bridge.connected:
-            break
-        gevent.sleep(0.025)  # a connection in another thread: nothing to await here
-    try:
-        yield NatsStore(bridge, NatsNames(prefix), 5.0)
-    finally:
-        bridge.stop()
+    else:
+        with store_on_nats(request.getfixturevalue("nats_server"), prefix) as nats_store:
+            yield nats_store
 
 
 def test_occupied_and_vacated_are_decided_once(store: ClusterStore) -> None:
@@ -163,3 +165,20 @@ def test_the_registry_tells_new_live_expired_and_forgotten_nodes(store: ClusterS
     assert store.beat("n2", 9_000) is True  # gone from the registry: it was reaped
     epoch = store.epoch()
     assert epoch and store.epoch() == epoch
+
+
+def test_on_nats_a_channel_whose_members_outgrow_one_message_is_full(
+    nats_server: NatsServer,
+) -> None:
+    """All of a channel's members are one NATS message (1 MB by default): a join that would
+    make it larger is refused like one over the member limit, never an endless outage.
+    (Redis keeps each member in a hash field of its own.)"""
+    with store_on_nats(nats_server, f"test-{uuid.uuid4().hex[:8]}") as store:
+        assert_a_full_message_refuses(store)
+
+
+def assert_a_full_message_refuses(store: NatsStore) -> None:
+    big = "x" * 600_000
+    assert store.join("app", "n1", "presence-big", "alice", big, 0).status == NEW_MEMBER
+    assert store.join("app", "n1", "presence-big", "bob", big, 0) == Joined(REFUSED, {})
+    assert store.presence_users("app", "presence-big", {"n1"}) == {"alice"}
