@@ -17,6 +17,7 @@ import orjson
 from socketrush.config import ConfigError, ServerSettings
 
 _SCHEMES = ("nats", "tls")
+DEFAULT_PREFIX = "socketrush"
 _PREFIX = re.compile(r"^[A-Za-z0-9_-]+$")
 _PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
@@ -136,10 +137,11 @@ class NatsNames:
         bucket P_cluster the cluster state (see `cluster/nats_store.py` for its keys)
 
     A subject per channel is what interest routing will subscribe to; today every node
-    subscribes to `P.>`.
+    subscribes to `P.>`. An empty prefix (soketi's default) is the shipped default.
     """
 
     def __init__(self, prefix: str) -> None:
+        prefix = prefix or DEFAULT_PREFIX
         if not _PREFIX.match(prefix):
             raise ConfigError(
                 f"adapter_nats_prefix {prefix!r} must be letters, digits, - and _ only "

@@ -106,6 +106,7 @@ def test_names_are_one_token_per_part() -> None:
     assert names.user("app.1", "carol") == "rush.app=2E1.u.carol"
     assert names.all_subjects() == "rush.>"
     assert names.bucket() == "rush_cluster"
+    assert NatsNames("").all_subjects() == "socketrush.>"  # soketi's empty default
     with pytest.raises(ConfigError) as refused:
         NatsNames("a.b")
     assert "adapter_nats_prefix 'a.b' must be letters, digits, - and _ only" in str(refused.value)

@@ -3,6 +3,7 @@ restart under traffic (the tests every bus runs are in test_cross_node.py)."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 import urllib.error
@@ -113,3 +114,26 @@ def test_a_nats_restart_under_traffic_loses_no_state_and_delivery_resumes(
         assert "Traceback" not in node.log()
     for client in (alice, bob, carol, watcher):
         client.close()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ("--adapter-nats-prefix", "a.b"),
+            "adapter_nats_prefix 'a.b' must be letters, digits, - and _ only",
+        ),
+        (
+            ("--adapter-nats-servers", "redis://127.0.0.1:1"),
+            "adapter_nats_servers: scheme 'redis' is not supported",
+        ),
+    ],
+)
+def test_bad_nats_settings_stop_start_up_with_one_clear_line(
+    flags: tuple[str, ...], message: str
+) -> None:
+    node = ServerProcess(args=["--adapter-driver", "nats", *flags])
+    done = subprocess.run(node.command(), capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
