@@ -50,6 +50,7 @@ BACKOFF_START_SECONDS = 0.2
 BACKOFF_MAX_SECONDS = 5.0
 PING_INTERVAL_SECONDS = 5  # a server that stops answering is noticed within ~3 pings
 STOP_TIMEOUT_SECONDS = 2.0
+FIRST_CONNECTION_GRACE_SECONDS = 3.0
 MAX_UNSENT = 100_000  # publishes kept while never connected; the oldest are dropped beyond
 
 _start_native_thread = get_original("_thread", "start_new_thread")
@@ -105,6 +106,7 @@ class NatsBridge:
     def __init__(self, options: NatsOptions, name: str) -> None:
         self.connected = False  # written by the loop thread, read by greenlets
         self._first_connection = Event()  # set (in the hub) once connected the first time
+        self._waited_for_connection = False
         self._options = options
         self._name = name
         self._loop = _NativeLoop()
@@ -144,11 +146,15 @@ class NatsBridge:
 
     def call(self, make: Callable[[Client], Awaitable[T]], timeout: float) -> T:
         """Run `make(client)` on the loop and wait for its result (this greenlet only);
-        raises what it raised, or NatsUnavailable when not connected or out of time. Until
-        the first connection it waits for it (within `timeout`): a node's first requests
-        race its connection; later, a lost connection fails at once, as a refused one would."""
-        if not self._first_connection.wait(timeout) or not self.connected:
-            raise NatsUnavailable("not connected to NATS")
+        raises what it raised, or NatsUnavailable when not connected or out of time. The
+        first call waits a moment for the first connection (a node's first requests race
+        it); otherwise a missing connection fails at once, as a refused one would."""
+        if not self.connected:
+            if not self._waited_for_connection:
+                self._waited_for_connection = True
+                self._first_connection.wait(FIRST_CONNECTION_GRACE_SECONDS)
+            if not self.connected:
+                raise NatsUnavailable("not connected to NATS")
         answer: AsyncResult = AsyncResult()
         handle: list[asyncio.Task] = []
         self._loop.call_soon_threadsafe(self._start_call, make, answer, handle)

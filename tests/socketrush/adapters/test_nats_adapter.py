@@ -137,3 +137,37 @@ def test_bad_nats_settings_stop_start_up_with_one_clear_line(
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_node_started_before_nats_serves_its_clients_then_joins_the_cluster(nodes_on) -> None:
+    server = NatsServer()  # its port is chosen; nothing listens there yet
+    try:
+        bus = NatsBus(server)
+        lonely = ServerProcess(
+            args=[*bus.node_args(nodes_on.prefix), "--node-timeout-seconds", "2"]
+        )
+        lonely.start()
+        try:
+            assert ready_status(lonely) == 503
+            alice, presence = join(lonely, "alice")  # decided locally, at once
+            assert presence["ids"] == ["alice"]
+            server.start()
+            wait_ready(lonely)
+            (other,) = nodes_on(bus, 1, "--node-timeout-seconds", "2")
+            wait_until(
+                lambda: (
+                    [u["id"] for u in sdk(other).users_info("presence-room")["users"]] == ["alice"]
+                ),
+                15,
+                lambda: "alice never reached the cluster state",
+            )
+            bob, presence = join(other, "bob")
+            assert sorted(presence["ids"]) == ["alice", "bob"]
+            assert alice.recv_event("pusher_internal:member_added")["data"]["user_id"] == "bob"
+            for client in (alice, bob):
+                client.close()
+        finally:
+            lonely.stop()
+        assert "Traceback" not in lonely.log()
+    finally:
+        server.remove()
