@@ -1,5 +1,5 @@
-"""gunicorn with two gevent-websocket workers: with the Redis adapter they behave as one
-server, and stopping gunicorn drains every worker the way `socketrush serve` drains."""
+"""gunicorn with two gevent-websocket workers: with the Redis or NATS adapter they behave as
+one server, and stopping gunicorn drains every worker the way `socketrush serve` drains."""
 
 from __future__ import annotations
 
@@ -14,22 +14,20 @@ from pathlib import Path
 import pytest
 
 from tests.socketrush.webhooks.receiver import HANG, Receiver
+from tests.support.bus import Bus
 from tests.support.client import ConnectionClosed, PusherClient, assert_alive, expect_close, sdk
 from tests.support.gunicorn import STOCK_WORKER_CLASS, WORKER_CLASS, gunicorn_workers
 from tests.support.nodes import wait_ready
 from tests.support.polling import wait_until
-from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess
 
 CLIENTS = 16  # spread over both workers by the kernel; every one must get the event
 
 
-def test_two_gunicorn_workers_deliver_to_every_client(
-    redis_server: RedisServer, tmp_path: Path
-) -> None:
+def test_two_gunicorn_workers_deliver_to_every_client(bus: Bus, tmp_path: Path) -> None:
     server = ServerProcess()  # only for its port and URLs; gunicorn runs the node processes
     clients: list[PusherClient] = []
-    settings = {"ADAPTER_DRIVER": "redis", "REDIS_URL": redis_server.url}
+    settings = bus.node_env(f"wsgi-{server.port}")
     log_path = tmp_path / "gunicorn.log"
     # gevent-websocket's own worker class: still works (the documented one is tested below).
     with gunicorn_workers(

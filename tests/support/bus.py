@@ -29,6 +29,9 @@ class Bus(Protocol):
 
     def node_args(self, prefix: str) -> list[str]: ...
 
+    def node_env(self, prefix: str) -> dict[str, str]:
+        """The same as environment variables (for gunicorn workers)."""
+
     def stop(self) -> None: ...
 
     def start(self) -> object: ...
@@ -63,6 +66,9 @@ class RedisBus:
             "--redis-prefix",
             prefix,
         ]
+
+    def node_env(self, prefix: str) -> dict[str, str]:
+        return {"ADAPTER_DRIVER": "redis", "REDIS_URL": self.server.url, "REDIS_PREFIX": prefix}
 
     def stop(self) -> None:
         self.server.stop()
@@ -120,6 +126,13 @@ class NatsBus:
         if ca is not None:
             args += ["--adapter-nats-tls-ca-file", str(ca)]
         return [*args, "--adapter-nats-prefix", prefix]
+
+    def node_env(self, prefix: str) -> dict[str, str]:
+        env = {"ADAPTER_DRIVER": "nats", "ADAPTER_NATS_SERVERS": self.server.url}
+        ca = getattr(self.server, "ca_cert", None)
+        if ca is not None:
+            env["ADAPTER_NATS_TLS_CA_FILE"] = str(ca)
+        return {**env, "ADAPTER_NATS_PREFIX": prefix}
 
     def stop(self) -> None:
         self.server.stop()
