@@ -25,6 +25,7 @@ import asyncio
 import logging
 import random
 import socket
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -106,7 +107,7 @@ class NatsBridge:
     def __init__(self, options: NatsOptions, name: str) -> None:
         self.connected = False  # written by the loop thread, read by greenlets
         self._first_connection = Event()  # set (in the hub) once connected the first time
-        self._waited_for_connection = False
+        self._grace_until: float | None = None  # the first calls wait for the connection until
         self._options = options
         self._name = name
         self._loop = _NativeLoop()
@@ -146,13 +147,15 @@ class NatsBridge:
 
     def call(self, make: Callable[[Client], Awaitable[T]], timeout: float) -> T:
         """Run `make(client)` on the loop and wait for its result (this greenlet only);
-        raises what it raised, or NatsUnavailable when not connected or out of time. The
-        first call waits a moment for the first connection (a node's first requests race
+        raises what it raised, or NatsUnavailable when not connected or out of time. Calls
+        in the first moments wait for the first connection (a node's first requests race
         it); otherwise a missing connection fails at once, as a refused one would."""
         if not self.connected:
-            if not self._waited_for_connection:
-                self._waited_for_connection = True
-                self._first_connection.wait(FIRST_CONNECTION_GRACE_SECONDS)
+            if self._grace_until is None:
+                self._grace_until = time.monotonic() + FIRST_CONNECTION_GRACE_SECONDS
+            remaining = self._grace_until - time.monotonic()
+            if remaining > 0:
+                self._first_connection.wait(remaining)
             if not self.connected:
                 raise NatsUnavailable("not connected to NATS")
         answer: AsyncResult = AsyncResult()

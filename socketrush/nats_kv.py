@@ -51,7 +51,7 @@ class Bucket:
     ) -> None:
         """`timeout`: seconds for one JetStream request; `ttl`: entries expire after it."""
         self._bridge = bridge
-        self._name = name
+        self.name = name
         self._timeout = timeout
         self._ttl = ttl
         self._kv: KeyValue | None = None  # loop thread only; None until the bucket is known
@@ -79,14 +79,14 @@ class Bucket:
         js = client.jetstream(timeout=self._timeout)
         try:
             return await js.create_key_value(
-                bucket=self._name,
+                bucket=self.name,
                 history=1,
                 storage=StorageType.FILE,
                 direct=False,
                 ttl=self._ttl,
             )
         except BadRequestError:
-            return await js.key_value(self._name)
+            return await js.key_value(self.name)
 
 
 async def read(kv: KeyValue, key: str) -> tuple[Document | None, int]:
@@ -120,6 +120,28 @@ async def change(kv: KeyValue, key: str, decide: Change[R]) -> R:
             raise
         return result
     raise Contended(f"{key} changed under {MAX_ATTEMPTS} attempts")
+
+
+async def free(kv: KeyValue, key: str, revision: int, delete: bool) -> bool:
+    """Remove `key` from the bucket's stream for good (a deleted key still holds its delete
+    marker), unless it was written after `revision`. `delete`: `revision` is a live value,
+    deleted first if it is still the last. False when the key changed meanwhile.
+
+    nats-py has no call for this; JetStream's stream purge bounded by a sequence is atomic
+    (`kv._js`, `kv._stream`, `kv._pre` are nats-py's own handles of the bucket's stream)."""
+    subject = f"{kv._pre}{key}"
+    if delete:
+        headers = {"KV-Operation": "DEL", "Nats-Expected-Last-Subject-Sequence": str(revision)}
+        try:
+            revision = (await kv._js.publish(subject, headers=headers)).seq
+        except KeyWrongLastSequenceError:
+            return False
+        except APIError as error:
+            if error.err_code in _WRONG_LAST_SEQUENCE:
+                return False
+            raise
+    await kv._js.purge_stream(kv._stream, subject=subject, seq=revision + 1)
+    return True
 
 
 async def scan(kv: KeyValue, keys: str, timeout: float) -> list[tuple[str, Document]]:

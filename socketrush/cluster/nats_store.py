@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import nats.errors
+import orjson
 from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
@@ -50,6 +51,9 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
+SWEEP_INTERVAL_SECONDS = 3600  # how often one node of the deployment sweeps the bucket
+SWEEP_AFTER_SECONDS = 600  # what was deleted or vacated this long ago is swept
+
 
 class NatsStore(ClusterStore):
     """Each method is one call onto the bridge's loop (its retries stay there)."""
@@ -59,6 +63,7 @@ class NatsStore(ClusterStore):
     def __init__(self, bridge: NatsBridge, names: NatsNames, request_timeout: float) -> None:
         self._bucket = kv.Bucket(bridge, names.bucket(), request_timeout)
         self._timeout = request_timeout
+        self._next_sweep = time.monotonic() + SWEEP_INTERVAL_SECONDS
 
     def _run(self, work: Callable[[KeyValue], Awaitable[T]]) -> T:
         return self._bucket.run(work)
@@ -92,14 +97,18 @@ class NatsStore(ClusterStore):
         return [node for node, expiry in self._registry().items() if expiry <= now_ms]
 
     def lock_reap(self, dead: str, reaper: str, seconds: int) -> bool:
+        return self._lock(f"reap.{escape(dead)}", reaper, seconds)
+
+    def _lock(self, key: str, holder: str, seconds: int) -> bool:
+        """True for the one node that takes `key` (free, or taken over `seconds` ago)."""
         now_ms = int(time.time() * 1000)
 
         def decide(lock: Document | None) -> tuple[Any, bool]:
             if lock is not None and lock["at"] + seconds * 1000 > now_ms:
                 return UNCHANGED, False
-            return {"by": reaper, "at": now_ms}, True
+            return {"by": holder, "at": now_ms}, True
 
-        return self._run(lambda bucket: kv.change(bucket, f"reap.{escape(dead)}", decide))
+        return self._run(lambda bucket: kv.change(bucket, key, decide))
 
     def register_app(self, node: str, app_id: str) -> None:
         def decide(entry: Document | None) -> tuple[Any, None]:
@@ -280,6 +289,53 @@ class NatsStore(ClusterStore):
 
     def drop_node_app(self, app_id: str, node: str) -> None:
         self.write_connections(app_id, node, 0)
+
+    # -- housekeeping --
+
+    def maintain(self, node: str, now_ms: int) -> None:
+        """Once per SWEEP_INTERVAL across the deployment (whoever takes the lock), `sweep`."""
+        if time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + SWEEP_INTERVAL_SECONDS
+        if self._lock("sweep", node, SWEEP_INTERVAL_SECONDS):
+            self.sweep(now_ms * 1000 - SWEEP_AFTER_SECONDS * 1_000_000)
+
+    def sweep(self, before_us: int) -> int:
+        """Free what deleted and vacated keys leave behind: a channel's count document once
+        no node has held it since `before_us` (its version is the time of its last write),
+        reap locks taken before then, and the delete markers of keys deleted before then. Each removal is conditional:
+        a document written meanwhile is kept. Returns how many keys were freed.
+
+        Nobody remembers such a channel's versions any more (its actors retired everywhere
+        long ago), so its next life may start its versions afresh."""
+
+        async def work(bucket: KeyValue) -> int:
+            watcher = await bucket.watch(">")
+            entries = []
+            try:
+                while (entry := await watcher.updates(timeout=self._timeout)) is not None:
+                    entries.append(entry)
+            finally:
+                await watcher.stop()
+            freed = 0
+            for entry in entries:
+                if _swept(entry, before_us):
+                    deleted = entry.operation is not None
+                    freed += await kv.free(bucket, entry.key, entry.revision, not deleted)
+            return freed
+
+        return self._run(work)
+
+
+def _swept(entry: KeyValue.Entry, before_us: int) -> bool:
+    """Whether a sweep frees `entry`: a delete marker, an empty count document or a reap
+    lock, from before `before_us`."""
+    if entry.operation is not None:  # a delete marker
+        return entry.created is not None and entry.created.timestamp() * 1e6 < before_us
+    if ".subs." in entry.key:
+        doc = orjson.loads(entry.value)
+        return not doc["n"] and doc["v"] < before_us
+    return entry.key.startswith("reap.") and orjson.loads(entry.value)["at"] * 1000 < before_us
 
 
 def _app_key(app_id: str, kind: str, channel: str | None = None) -> str:

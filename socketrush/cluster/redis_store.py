@@ -185,3 +185,6 @@ class RedisStore(ClusterStore):
             self.keys.app(app_id, "node", node, "channels"),
             self.keys.app(app_id, "node", node, "presence"),
         )
+
+    def maintain(self, node: str, now_ms: int) -> None:
+        """Nothing: every key is deleted when emptied, or expires."""

@@ -199,6 +199,7 @@ class ClusterState(Actor):
         if now - self._reachable_since >= self._timeout:
             # Only a node that has reached the store for a whole timeout judges (see Reaper).
             self._reaper.reap_expired(now_ms)
+            self._store.maintain(self.node_id, now_ms)
         live = self._queries.live_nodes()
         for app_id in self._writer.apps:
             others = self._queries.other_connections(app_id, self.node_id, live)

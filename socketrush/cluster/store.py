@@ -143,3 +143,9 @@ class ClusterStore(ABC):
     @abstractmethod
     def drop_node_app(self, app_id: str, node: str) -> None:
         """Remove what is left of `node`'s state of `app_id` (its connection count, indexes)."""
+
+    # -- housekeeping --
+
+    @abstractmethod
+    def maintain(self, node: str, now_ms: int) -> None:
+        """Called by every node on every heartbeat: occasional cleaning the store needs."""

@@ -7,6 +7,7 @@ race for the last place, dead nodes' state removed, and the node registry.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -182,3 +183,32 @@ def assert_a_full_message_refuses(store: NatsStore) -> None:
     assert store.join("app", "n1", "presence-big", "alice", big, 0).status == NEW_MEMBER
     assert store.join("app", "n1", "presence-big", "bob", big, 0) == Joined(REFUSED, {})
     assert store.presence_users("app", "presence-big", {"n1"}) == {"alice"}
+
+
+def test_on_nats_a_sweep_frees_what_vacated_and_deleted_keys_leave(
+    nats_server: NatsServer,
+) -> None:
+    """Every channel ever occupied leaves a count document (its version), every deleted key
+    a marker; the hourly sweep frees those older than its bound, and nothing live."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    with store_on_nats(nats_server, prefix) as store:
+        store.write_subscriptions("app", "n1", "gone", 1)
+        store.write_subscriptions("app", "n1", "gone", 0)
+        store.write_subscriptions("app", "n1", "kept", 2)
+        store.join("app", "n1", "presence-gone", "alice", None, 0)
+        store.leave("app", "n1", "presence-gone", "alice")
+        store.join("app", "n1", "presence-kept", "bob", None, 0)
+        assert store.lock_reap("n9", "n1", 60) is True
+        assert store.sweep(before_us=0) == 0  # nothing is old enough yet
+        future = (time.time() + 3600) * 1_000_000
+        assert store.sweep(before_us=int(future)) == 3
+        assert store.sweep(before_us=int(future)) == 0
+
+    async def subjects(client) -> dict[str, int]:
+        info = await client.jetstream().stream_info(
+            f"KV_{NatsNames(prefix).bucket()}", subjects_filter=">"
+        )
+        return info.state.subjects or {}
+
+    left = {subject.split(".", 2)[2] for subject in nats_server.run(subjects)}
+    assert left == {"app.subs.kept", "app.pres.presence-kept"}
