@@ -1,15 +1,11 @@
-"""The dashboard across two nodes sharing a real Redis: figures are cluster-wide, and a page
-open on one node sees the debug records of the other."""
+"""The dashboard across two nodes sharing a real Redis or NATS: figures are cluster-wide, and a
+page open on one node sees the debug records of the other."""
 
 from __future__ import annotations
-
-import uuid
-from collections.abc import Iterator
 
 import pytest
 import websocket
 
-from tests.socketrush.adapters.test_redis_adapter import start_nodes
 from tests.socketrush.http.test_dashboard import (
     DASHBOARD,
     PASSWORD,
@@ -19,20 +15,17 @@ from tests.socketrush.http.test_dashboard import (
     debug_listener,
     request,
 )
+from tests.support.bus import Bus
 from tests.support.client import PusherClient, subscribe_signed
 from tests.support.polling import wait_until
-from tests.support.redis import RedisServer
 from tests.support.server import APP_ID, ServerProcess
 
 FIGURES_SECONDS = 25.0  # nodes share figures every 10 s; two rounds and some slack
 
 
 @pytest.fixture
-def nodes(redis_server: RedisServer) -> Iterator[list[ServerProcess]]:
-    started = start_nodes(redis_server.url, 2, "--redis-prefix", uuid.uuid4().hex[:8], *DASHBOARD)
-    yield started
-    for node in started:
-        node.stop()
+def nodes(bus: Bus, nodes_on) -> list[ServerProcess]:
+    return nodes_on(bus, 2, *DASHBOARD)
 
 
 def login(node: ServerProcess) -> dict[str, str]:
