@@ -107,12 +107,13 @@ class NatsBridge:
     def __init__(self, options: NatsOptions, name: str) -> None:
         self.connected = False  # written by the loop thread, read by greenlets
         self._first_connection = Event()  # set (in the hub) once connected the first time
-        self._grace_until: float | None = None  # the first calls wait for the connection until
+        self._grace_until: float | None = None  # until then, calls wait for a first connection
         self._options = options
         self._name = name
         self._loop = _NativeLoop()
         self._client: Client | None = None  # loop thread only
         self._subscriptions: list[tuple[str, Handler]] = []  # loop thread only
+        self._in_flight: set[asyncio.Task] = set()  # calls under way; loop thread only
         self._to_hub: deque[Callable[[], object]] = deque()
         self._wakeup = get_hub().loop.async_()
         self._dispatching = False
@@ -321,11 +322,13 @@ class NatsBridge:
             return
         task = self._loop.create_task(make(client))
         handle.append(task)
+        self._in_flight.add(task)
         task.add_done_callback(partial(self._finish_call, answer))
 
     def _finish_call(self, answer: AsyncResult, task: asyncio.Task) -> None:
+        self._in_flight.discard(task)
         if task.cancelled():
-            outcome: tuple[bool, Any] = (False, NatsUnavailable("cancelled"))
+            outcome: tuple[bool, Any] = (False, NatsUnavailable("the connection was lost"))
         elif task.exception() is not None:
             outcome = (False, task.exception())
         else:
@@ -333,6 +336,10 @@ class NatsBridge:
         self._hand_to_hub(partial(answer.set, outcome))
 
     async def _disconnected(self) -> None:
+        # A request sent before the connection broke has no answer coming: fail it now, as
+        # a broken Redis connection fails its command, instead of after the whole timeout.
+        for task in list(self._in_flight):
+            task.cancel()
         if self.connected and self._running:
             self.connected = False
             self._hand_to_hub(partial(log.error, "nats: disconnected; reconnecting"))

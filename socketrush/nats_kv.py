@@ -144,16 +144,31 @@ async def free(kv: KeyValue, key: str, revision: int, delete: bool) -> bool:
     return True
 
 
-async def scan(kv: KeyValue, keys: str, timeout: float) -> list[tuple[str, Document]]:
-    """Every live key matching `keys` (a `>`/`*` filter) with its document."""
-    watcher = await kv.watch(keys, ignore_deletes=True)
+async def entries(kv: KeyValue, keys: str, timeout: float) -> list[KeyValue.Entry]:
+    """The last entry of every key matching `keys` (a `>`/`*` filter), delete markers too,
+    as of the call, oldest first.
+
+    nats-py's watcher says "that was all" only when a delivered entry has nothing pending
+    behind it, which never happens while other nodes keep writing matching keys. But the
+    entries come in stream order, so the scan is complete at the first entry at or past
+    the stream's last sequence as it was before the watch began."""
+    last = (await kv.status()).stream_info.state.last_seq
+    watcher = await kv.watch(keys)
     found = []
     try:
-        while True:
-            entry = await watcher.updates(timeout=timeout)
-            if entry is None:  # the initial values are all there
-                return found
-            if entry.value:
-                found.append((entry.key, orjson.loads(entry.value)))
+        while (entry := await watcher.updates(timeout=timeout)) is not None:
+            found.append(entry)
+            if entry.revision >= last or entry.delta == 0:
+                break
     finally:
         await watcher.stop()
+    return found
+
+
+async def scan(kv: KeyValue, keys: str, timeout: float) -> list[tuple[str, Document]]:
+    """Every live key matching `keys` with its document."""
+    return [
+        (entry.key, orjson.loads(entry.value))
+        for entry in await entries(kv, keys, timeout)
+        if entry.operation is None and entry.value
+    ]

@@ -7,6 +7,7 @@ one token by `nats_client.escape`), every value a JSON document:
     node.N           {"apps": [A, ...]}                       where N's reaper must look
     epoch            a random id: a new one means the bucket was lost (restarted empty)
     reap.N           {"by": N2, "at": ms}                     N2 reaps N (a lock for 60 s)
+    sweep            {"by": N, "at": ms}                      N sweeps this hour (`maintain`)
     A.subs.C         {"v": version, "n": {N: subscribers}}    one channel's counts
     A.conns          {N: connections}                         the app's connections
     A.pres.C         {user: {N: user_info}}                   one presence channel's members
@@ -17,7 +18,8 @@ exactly the state it replaces, as the Lua scripts do on Redis. A channel's `v` g
 every write (at least by one, and at least to the writer's clock in µs), so totals stay
 ordered even after the bucket is lost and rebuilt. Listing queries and the reaper read
 `A.subs.*` / `A.pres.*` with one ordered consumer each (a scan), not an index per node:
-writes stay one round trip, and scans happen on queries and reaps only.
+writes stay one round trip, and scans happen on queries and reaps only. What vacated and
+deleted keys leave behind is swept once an hour (`maintain`).
 """
 
 from __future__ import annotations
@@ -310,15 +312,8 @@ class NatsStore(ClusterStore):
         long ago), so its next life may start its versions afresh."""
 
         async def work(bucket: KeyValue) -> int:
-            watcher = await bucket.watch(">")
-            entries = []
-            try:
-                while (entry := await watcher.updates(timeout=self._timeout)) is not None:
-                    entries.append(entry)
-            finally:
-                await watcher.stop()
             freed = 0
-            for entry in entries:
+            for entry in await kv.entries(bucket, ">", self._timeout):
                 if _swept(entry, before_us):
                     deleted = entry.operation is not None
                     freed += await kv.free(bucket, entry.key, entry.revision, not deleted)
