@@ -134,7 +134,7 @@ ADAPTER_PUBLISHED = Counter(
 ADAPTER_RECEIVED = Counter(
     "socketrush_adapter_received", "Broadcasts received from other nodes", ["app_id"]
 )
-ADAPTER_RECONNECTS = Counter("socketrush_adapter_reconnects", "Redis adapter reconnections")
+ADAPTER_RECONNECTS = Counter("socketrush_adapter_reconnects", "Adapter reconnections (Redis, NATS)")
 
 # The app_id label of actors that serve every app of a node (cluster state, cache, Redis
 # publisher): the same value as for connections that matched no app, "no app in particular".
