@@ -265,7 +265,7 @@ class NatsBridge:
             "connect_timeout": options.connect_timeout,
             "allow_reconnect": True,
             "max_reconnect_attempts": -1,
-            "reconnect_to_server_handler": _with_backoff,
+            "reconnect_to_server_handler": reconnect_with_backoff,
             "ping_interval": PING_INTERVAL_SECONDS,
             "max_outstanding_pings": 2,
             "disconnected_cb": self._disconnected,
@@ -385,7 +385,7 @@ def _count_reconnect() -> None:
     metrics.ADAPTER_RECONNECTS.inc()
 
 
-def _with_backoff(servers: list, _info: dict) -> tuple[Any, float]:
+def reconnect_with_backoff(servers: list, _info: dict) -> tuple[Any, float]:
     """nats-py's reconnect hook: the server tried least, after a wait that doubles with its
     failed attempts (0.2 s up to 5 s, with jitter so nodes do not reconnect in lockstep)."""
     server = min(servers, key=lambda candidate: candidate.reconnects)

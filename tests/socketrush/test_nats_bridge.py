@@ -1,0 +1,110 @@
+"""The gevent <-> asyncio bridge on a real nats-server: order of publishes, results and errors
+of calls, fast failure without a connection, and the reconnect backoff."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import gevent
+import pytest
+from gevent.event import Event
+
+from socketrush.nats_bridge import (
+    BACKOFF_MAX_SECONDS,
+    BACKOFF_START_SECONDS,
+    NatsBridge,
+    NatsUnavailable,
+    reconnect_with_backoff,
+)
+from socketrush.nats_client import NatsOptions
+from tests.support.nats import NatsServer
+from tests.support.server import free_port
+
+
+def options(url: str) -> NatsOptions:
+    return NatsOptions((url,), None, None, None, 2.0, 2.0, None)
+
+
+@pytest.fixture
+def bridge(nats_server: NatsServer) -> Iterator[NatsBridge]:
+    bridge = NatsBridge(options(nats_server.url), "test")
+    bridge.start()
+    yield bridge
+    bridge.stop()
+
+
+def test_publishes_from_greenlets_arrive_in_order(bridge: NatsBridge) -> None:
+    received: list[bytes] = []
+    done = Event()
+
+    def on_message(subject: str, data: bytes) -> None:
+        assert subject == "order.test"
+        received.append(data)
+        if len(received) == 2000:
+            done.set()
+
+    bridge.subscribe("order.>", on_message)
+    bridge.call(lambda client: client.flush(), 5)  # the subscription is in place
+    for number in range(2000):
+        bridge.publish("order.test", str(number).encode())
+    assert done.wait(10)
+    assert received == [str(number).encode() for number in range(2000)]
+
+
+def test_calls_return_results_and_raise_the_loops_errors(bridge: NatsBridge) -> None:
+    async def answer(_client) -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    async def fail(_client) -> None:
+        raise ValueError("from the loop")
+
+    assert bridge.call(answer, 5) == 42
+    with pytest.raises(ValueError, match="from the loop"):
+        bridge.call(fail, 5)
+    # Other greenlets run while one waits: the hub is never blocked by a call.
+    ticks = gevent.spawn(lambda: [gevent.sleep(0.001) for _ in range(10)])
+
+    async def slow(_client) -> str:
+        await asyncio.sleep(0.2)
+        return "late"
+
+    assert bridge.call(slow, 5) == "late"
+    assert ticks.dead
+
+
+def test_a_call_out_of_time_is_cancelled_and_reported(bridge: NatsBridge) -> None:
+    async def forever(_client) -> None:
+        await asyncio.sleep(3600)
+
+    with pytest.raises(NatsUnavailable, match="did not answer within 0.2s"):
+        bridge.call(forever, 0.2)
+
+
+def test_without_nats_a_call_fails_at_once_after_the_first_moments() -> None:
+    bridge = NatsBridge(options(f"nats://127.0.0.1:{free_port()}"), "test")
+    bridge.start()
+    try:
+        with pytest.raises(NatsUnavailable, match="not connected"):
+            bridge.call(lambda client: client.flush(), 5)  # waited the first-connection grace
+        started = gevent.get_hub().loop.now()
+        with pytest.raises(NatsUnavailable, match="not connected"):
+            bridge.call(lambda client: client.flush(), 5)
+        assert gevent.get_hub().loop.now() - started < 0.5
+        assert bridge.connected is False
+    finally:
+        bridge.stop()
+
+
+def test_reconnects_back_off_from_the_least_tried_server() -> None:
+    servers = [SimpleNamespace(reconnects=n, name=f"s{n}") for n in (3, 0, 7)]
+    server, delay = reconnect_with_backoff(servers, {})
+    assert server.name == "s0"
+    assert BACKOFF_START_SECONDS / 2 <= delay <= BACKOFF_START_SECONDS
+    tried = [SimpleNamespace(reconnects=n) for n in (3, 20)]
+    _, delay = reconnect_with_backoff(tried, {})
+    assert BACKOFF_START_SECONDS * 8 / 2 <= delay <= BACKOFF_START_SECONDS * 8
+    _, delay = reconnect_with_backoff([SimpleNamespace(reconnects=20)], {})
+    assert BACKOFF_MAX_SECONDS / 2 <= delay <= BACKOFF_MAX_SECONDS
