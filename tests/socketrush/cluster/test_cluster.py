@@ -176,6 +176,26 @@ def test_terminate_connections_reaches_every_node(bus: Bus, nodes_on) -> None:
         assert code == 4009
 
 
+def test_send_to_user_reaches_its_sockets_on_every_node(bus: Bus, nodes_on) -> None:
+    from tests.support.client import assert_alive, sign_in
+
+    nodes = nodes_on(bus, 3)
+    sockets = []
+    for node, user in ((nodes[0], "dave"), (nodes[1], "dave"), (nodes[1], "erin")):
+        client = PusherClient.connect(node)
+        sign_in(node, client, {"id": user})
+        client.recv_event("pusher:signin_success")
+        sockets.append(client)
+    phone, laptop, stranger = sockets
+    assert sdk(nodes[2]).send_to_user("dave", "notice", {"text": "hi"}) == {}
+    expected = {"event": "notice", "channel": "#server-to-user-dave", "data": {"text": "hi"}}
+    assert phone.recv() == expected
+    assert laptop.recv() == expected
+    assert_alive(stranger)  # nothing for erin was queued ahead of her pong
+    for client in sockets:
+        client.close()
+
+
 def webhooks_to(receiver: Receiver) -> tuple[str, ...]:
     """Node flags that send the app's webhooks to `receiver`."""
     return ("--app-webhooks-enabled", "true", "--app-webhook-url", receiver.url)
