@@ -74,9 +74,7 @@ def test_regions_are_read_from_queue_urls_and_arns() -> None:
 def test_errors_are_described_in_one_line() -> None:
     from botocore.exceptions import ClientError, EndpointConnectionError
 
-    refused = ClientError(
-        {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "GetItem"
-    )
+    refused = ClientError({"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "GetItem")
     assert (describe(refused), error_code(refused)) == ("AccessDenied: not allowed", "AccessDenied")
     down = EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
     assert (describe(down), error_code(down)) == (

@@ -28,7 +28,10 @@ pytestmark = pytest.mark.timeout(120)
 CACHE_TTL = 1  # seconds: changes in the table reach the server after this
 APP = {"AppId": {"S": "888001"}, "AppKey": {"S": "dyn-key"}, "AppSecret": {"S": "dyn-secret"}}
 OTHER = {"AppId": {"S": "888002"}, "AppKey": {"S": "other-key"}, "AppSecret": {"S": "other"}}
-NOT_FOUND = {"event": "pusher:error", "data": {"code": 4001, "message": "Application does not exist"}}
+NOT_FOUND = {
+    "event": "pusher:error",
+    "data": {"code": 4001, "message": "Application does not exist"},
+}
 
 
 @pytest.fixture

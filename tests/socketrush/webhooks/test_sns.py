@@ -97,7 +97,9 @@ def test_a_published_webhook_reaches_a_subscriber_verifiable(
         QueueUrl=queue, WaitTimeSeconds=10, MessageAttributeNames=["All"]
     )["Messages"]
     assert message["Body"] == body.decode()
-    attributes = {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
+    attributes = {
+        name: value["StringValue"] for name, value in message["MessageAttributes"].items()
+    }
     assert attributes == {
         "X-Pusher-Key": "key",
         "X-Pusher-Signature": headers["X-Pusher-Signature"],
