@@ -16,15 +16,17 @@ import orjson
 from socketrush.config import (
     DATABASE_APP_MANAGERS,
     ConfigError,
-    ServerSettings,
+    Loaded,
     flag_parser,
-    load_settings,
+    load,
+    mask_url_password,
+    settings_document,
 )
 from socketrush.logging_setup import configure_logging
 
 COMMANDS = {
     "serve": "run the server (the default when no command is given)",
-    "config": "print the effective settings as JSON, secrets masked, and exit",
+    "config": "print the effective settings as a JSON config file, secrets masked, and exit",
     "apps": "manage the apps table of --app-manager postgres|mysql",
 }
 APPS_SUBCOMMANDS = {
@@ -32,6 +34,7 @@ APPS_SUBCOMMANDS = {
 }
 HELP_FLAGS = ("-h", "--help")
 PRINT_CONFIG = "--print-config"
+SHOW_SECRETS = "--show-secrets"
 log = logging.getLogger(__name__)
 
 
@@ -42,13 +45,20 @@ def _split_command(argv: Sequence[str]) -> tuple[str, list[str]]:
     return "serve", list(argv)
 
 
-def _print_settings(settings: ServerSettings) -> None:
-    sys.stdout.write(orjson.dumps(settings.masked(), option=orjson.OPT_INDENT_2).decode() + "\n")
+def _print_settings(loaded: Loaded, show_secrets: bool) -> None:
+    """The settings as a `--config-file` on stdout; notices on stderr, so stdout stays JSON."""
+    for notice in loaded.notices:
+        sys.stderr.write(f"socketrush: warning: {notice}\n")
+    document = settings_document(loaded.settings, show_secrets=show_secrets)
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-def _serve(settings: ServerSettings) -> int:
+def _serve(loaded: Loaded) -> int:
+    settings = loaded.settings
     configure_logging(settings.log_level, settings.log_format)
-    log.debug("effective settings: %s", orjson.dumps(settings.masked()).decode())
+    for notice in loaded.notices:
+        log.warning("%s", notice)
+    log.debug("effective settings: %s", orjson.dumps(settings_document(settings)).decode())
     from socketrush.server import run  # heavy (gevent server, Flask); only `serve` needs it
 
     try:
@@ -78,7 +88,8 @@ def _apps(argv: Sequence[str]) -> int:
     parser = _command_parser(f"apps {argv[0]}", APPS_SUBCOMMANDS[argv[0]])
     try:
         parser.parse_args(flags)  # --help exits here; bad flags raise ConfigError
-        settings = load_settings(flags, server_only=True)
+        loaded = load(flags, server_only=True)
+        settings = loaded.settings
         if settings.app_manager not in DATABASE_APP_MANAGERS:
             raise ConfigError(
                 f"apps {argv[0]} needs --app-manager {'|'.join(DATABASE_APP_MANAGERS)} (or "
@@ -90,6 +101,8 @@ def _apps(argv: Sequence[str]) -> int:
     except SystemExit as done:  # argparse after printing --help
         return int(done.code or 0)
     configure_logging(settings.log_level, settings.log_format)
+    for notice in loaded.notices:
+        log.warning("%s", notice)
     from socketrush.app_managers import AppManagerError, init_db  # loads the database drivers
 
     try:
@@ -97,7 +110,7 @@ def _apps(argv: Sequence[str]) -> int:
     except AppManagerError as error:
         sys.stderr.write(f"socketrush: {error}\n")
         return 1
-    sys.stdout.write(f"apps table is ready in {settings.masked()['database_url']}\n")
+    sys.stdout.write(f"apps table is ready in {mask_url_password(settings.database_url)}\n")
     return 0
 
 
@@ -142,18 +155,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.add_argument(
             PRINT_CONFIG,
             action="store_true",
+            default=False,
             help=COMMANDS["config"].replace("print", "only print"),
         )
+    parser.add_argument(
+        SHOW_SECRETS,
+        action="store_true",
+        default=False,
+        help="with config or --print-config: print secrets and passwords as they are",
+    )
     try:
         options = parser.parse_args(flags)  # --help exits here; bad flags raise ConfigError
-        print_only = command == "config" or getattr(options, "print_config", False)
-        settings = load_settings([arg for arg in flags if arg != PRINT_CONFIG])
+        print_only = command == "config" or options.print_config
+        loaded = load([arg for arg in flags if arg not in (PRINT_CONFIG, SHOW_SECRETS)])
     except ConfigError as error:
         sys.stderr.write(f"socketrush: {error}\n")
         return 2
     except SystemExit as done:  # argparse after printing --help
         return int(done.code or 0)
     if print_only:
-        _print_settings(settings)
+        _print_settings(loaded, options.show_secrets)
         return 0
-    return _serve(settings)
+    return _serve(loaded)

@@ -8,9 +8,10 @@ from socketrush.cache.access import ActorCache, CacheAccess, CacheActor, DirectC
 from socketrush.cache.base import Cache
 from socketrush.cache.local import LocalCache
 from socketrush.cluster.store import ClusterStore
-from socketrush.config import ConfigError, ServerSettings
+from socketrush.config import ConfigError
 from socketrush.queues.base import Queue
 from socketrush.queues.local import LocalQueue
+from socketrush.settings import ServerSettings
 from socketrush.supervision import counted_supervisor
 
 

@@ -1,7 +1,7 @@
 """Root logger set-up from the `log_level` and `log_format` settings.
 
 Only the process entry point calls this; library modules just use `logging.getLogger(__name__)`.
-Nothing here logs settings, so secrets cannot leak from it; callers log `ServerSettings.masked()`.
+Nothing here logs settings, so secrets cannot leak from it; callers log `config.settings_document()`, which masks them.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from socketrush.config import ConfigError, ServerSettings
+from socketrush.config import ConfigError
+from socketrush.settings import ServerSettings
 
 _SCHEMES = ("nats", "tls")
 DEFAULT_PREFIX = "socketrush"

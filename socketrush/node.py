@@ -32,7 +32,6 @@ from socketrush.channels import SubscriptionCount
 from socketrush.cluster.host import Reach
 from socketrush.cluster.messages import AppSnapshot, ClusterLink
 from socketrush.cluster.state import ClusterState
-from socketrush.config import AppSettings, ServerSettings
 from socketrush.dashboard.service import Dashboard
 from socketrush.drivers import (
     build_adapter,
@@ -45,6 +44,7 @@ from socketrush.protocol.errors import ErrorSpec
 from socketrush.queues.base import Queue
 from socketrush.ratelimit import RateLimiter, build_rate_limiter
 from socketrush.redis_client import redis_from_settings
+from socketrush.settings import AppSettings, ServerSettings
 from socketrush.supervision import HealingSupervisor, counted_supervisor
 from socketrush.webhooks import events
 from socketrush.webhooks.events import Event

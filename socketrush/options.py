@@ -21,7 +21,13 @@ class Kind(StrEnum):
     BOOL = "bool"
     CHOICE = "choice"
     LIST = "list"  # list[str]; comma-separated in env vars and flags
-    OBJECTS = "objects"  # raw JSON list of objects; config file only
+    HTTP_URLS = "http_urls"  # a LIST whose items must be http:// or https:// URLs
+    WEBHOOKS = "webhooks"  # JSON list of webhook objects, parsed into WebhookTargets
+
+    @property
+    def is_list(self) -> bool:
+        """Comma-separated in flags and env vars, and a repeated flag adds to the list."""
+        return self in (Kind.LIST, Kind.HTTP_URLS)
 
 
 class Scope(StrEnum):
@@ -52,6 +58,8 @@ class Option:
     minimum: int | None = None
     maximum: int | None = None
     secret: bool = False
+    # 0 means "no limit"; soketi's -1 for the same is accepted and read as 0.
+    zero_means_unlimited: bool = False
     # Read before the layers are merged (they decide which layers exist); not a ServerSettings field.
     bootstrap: bool = False
 
@@ -605,6 +613,7 @@ OPTIONS: tuple[Option, ...] = (
         APP_LIMITS,
         "Max concurrent connections (0 for unlimited)",
         minimum=0,
+        zero_means_unlimited=True,
     ),
     _app(
         "app_max_backend_events_per_second",
@@ -613,6 +622,7 @@ OPTIONS: tuple[Option, ...] = (
         APP_LIMITS,
         "Max HTTP API events per second (0 for unlimited)",
         minimum=0,
+        zero_means_unlimited=True,
     ),
     _app(
         "app_max_client_events_per_second",
@@ -621,6 +631,7 @@ OPTIONS: tuple[Option, ...] = (
         APP_LIMITS,
         "Max client events per second per connection (0 for unlimited)",
         minimum=0,
+        zero_means_unlimited=True,
     ),
     _app(
         "app_max_read_requests_per_second",
@@ -629,6 +640,7 @@ OPTIONS: tuple[Option, ...] = (
         APP_LIMITS,
         "Max HTTP API read requests per second (0 for unlimited)",
         minimum=0,
+        zero_means_unlimited=True,
     ),
     _app(
         "app_max_presence_members_per_channel",
@@ -697,7 +709,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     _app(
         "app_webhook_urls",
-        Kind.LIST,
+        Kind.HTTP_URLS,
         (),
         APP_WEBHOOKS,
         "Webhook URL; repeat the flag or separate with commas for several",
@@ -707,7 +719,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     _app(
         "app_webhooks",
-        Kind.OBJECTS,
+        Kind.WEBHOOKS,
         (),
         APP_WEBHOOKS,
         'Webhook objects {"url" or "sns_topic_arn", "event_types", "filter"}',

@@ -14,7 +14,8 @@ import redis
 from redis.cluster import RedisCluster
 from redis.connection import URL_QUERY_ARGUMENT_PARSERS
 
-from socketrush.config import ConfigError, ServerSettings
+from socketrush.config import ConfigError
+from socketrush.settings import ServerSettings
 
 # A dead or unroutable host fails start-up (or a reconnect) quickly instead of hanging.
 SOCKET_CONNECT_TIMEOUT_SECONDS = 5.0

@@ -43,8 +43,10 @@ def type_text(option: Option) -> str:
         return "int" if low is None else f"int ≥ {low}"
     if option.kind is Kind.LIST:
         return "list of strings"
-    if option.kind is Kind.OBJECTS:
-        return "list of objects"
+    if option.kind is Kind.HTTP_URLS:
+        return "list of http(s) URLs"
+    if option.kind is Kind.WEBHOOKS:
+        return "list of webhook objects"
     return str(option.kind)
 
 
@@ -64,8 +66,10 @@ def default_text(option: Option) -> str:
 
 def _description(option: Option) -> str:
     text = option.help
+    if option.zero_means_unlimited:
+        text += "; -1 (soketi's unlimited) is read as 0"
     if option.secret:
-        text += "; printed as `***` by `socketrush config`"
+        text += "; printed as `***` by `socketrush config` unless `--show-secrets`"
     if option.bootstrap:
         text += "; read first, as it shapes how the other sources are read"
     return text
@@ -167,11 +171,14 @@ Highest first:
 2. environment variables — real variables win over the `.env` file, and an empty variable
    counts as unset;
 3. the JSON config file given with `--config-file`;
-4. the shipped defaults (`socketrush/settings.toml`, the *Default* column below).
+4. the shipped defaults (`settings.toml` at the top of the repository, installed with the
+   package; the *Default* column below).
 
 `--prefer-config-file` moves the JSON file above the environment; flags still win.
-`socketrush config` (or `socketrush serve --print-config`) prints the effective settings as
-JSON, secrets masked, without starting the server.
+`socketrush config` (or `socketrush serve --print-config`) prints the effective settings as a
+JSON config file, secrets masked (`--show-secrets` prints them), without starting the server:
+`socketrush config --show-secrets > config.json` and `socketrush serve --config-file
+config.json` run with the same settings.
 
 ## Values
 

@@ -16,11 +16,11 @@ import gevent
 from gevent.event import Event
 
 from socketrush import metrics
-from socketrush.config import ServerSettings
 from socketrush.gc_tuning import tune_garbage_collector
 from socketrush.http.server import build_server
 from socketrush.limits import raise_file_limit
 from socketrush.node import Node
+from socketrush.settings import ServerSettings
 from socketrush.shutdown import drain
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ import logging
 import os
 
 from socketrush import metrics
-from socketrush.config import load_settings
+from socketrush.config import load
 from socketrush.gc_tuning import tune_garbage_collector
 from socketrush.http.entry import create_wsgi_app
 from socketrush.logging_setup import configure_logging
@@ -38,8 +38,10 @@ def _settings_args() -> list[str]:
     return ["--config-file", config_file] if config_file else []
 
 
-settings = load_settings(_settings_args())
+settings, notices = load(_settings_args())
 configure_logging(settings.log_level, settings.log_format)
+for notice in notices:
+    log.warning("%s", notice)
 node = Node(settings)
 node.start()
 app = create_wsgi_app(node)

@@ -60,10 +60,10 @@ from socketrush.cluster.messages import (
     ConnectionCount,
     ReserveConnection,
 )
-from socketrush.config import AppSettings
 from socketrush.protocol.channels import ChannelInfo, classify
 from socketrush.protocol.errors import Err, ErrorSpec
 from socketrush.protocol.websocket import text_frame
+from socketrush.settings import AppSettings
 from socketrush.supervision import CRASH_LOOP_RESTARTS, HealingSupervisor
 from socketrush.webhooks.notifier import WebhookNotifier
 

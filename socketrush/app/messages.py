@@ -10,9 +10,9 @@ from typing import Protocol
 
 from socketrush.channels import ChannelActor, Member, Subscriber
 from socketrush.cluster.messages import ChannelQuery, ChannelsQuery, UsersQuery
-from socketrush.config import AppSettings
 from socketrush.protocol.channels import ChannelInfo
 from socketrush.protocol.errors import ErrorSpec
+from socketrush.settings import AppSettings
 from socketrush.webhooks.events import Event
 
 

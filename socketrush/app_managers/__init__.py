@@ -12,7 +12,8 @@ from socketrush.app_managers.base import AppManager, AppManagerError
 from socketrush.app_managers.cached import CachedAppManager
 from socketrush.app_managers.sql import SqlAppManager, init_db
 from socketrush.aws_client import Endpoint, require_boto3
-from socketrush.config import STORED_APP_MANAGERS, ServerSettings
+from socketrush.config import STORED_APP_MANAGERS
+from socketrush.settings import ServerSettings
 
 __all__ = [
     "AppManager",

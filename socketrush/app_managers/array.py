@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from socketrush.app_managers.base import AppManager
-from socketrush.config import AppSettings
+from socketrush.settings import AppSettings
 
 
 class ArrayAppManager(AppManager):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from socketrush.config import AppSettings
+from socketrush.settings import AppSettings
 
 
 class AppManagerError(Exception):

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from socketrush.app_managers.base import AppManager
-from socketrush.config import AppSettings
+from socketrush.settings import AppSettings
 
 DEFAULT_MAX_ENTRIES = 10_000
 _ABSENT = object()  # "not cached", as opposed to a cached None ("no such app")

@@ -28,14 +28,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from socketrush.app_managers.base import AppManager, AppManagerError
 from socketrush.aws_client import Endpoint, describe, error_code, make_client
-from socketrush.config import AppSettings, ConfigError, Given, parse_value
+from socketrush.config import ConfigError, Given, parse_value
 from socketrush.options import OPTIONS, Kind, Option, Scope
-from socketrush.webhooks.events import targets
+from socketrush.settings import AppSettings
 
 KEY_INDEX = "AppKeyIndex"
 MAX_CONCURRENT_LOOKUPS = 10  # what a flood of unknown keys may ask of the table at once
 WAIT_SECONDS = 10.0  # for a free lookup slot, as the SQL managers wait for a connection
-UNLIMITED = -1  # soketi's "no limit"
 _CREDENTIALS = {"id": "AppId", "key": "AppKey", "secret": "AppSecret"}
 log = logging.getLogger(__name__)
 
@@ -50,10 +49,8 @@ def attribute_name(option: Option) -> str:
 ATTRIBUTES: tuple[tuple[str, Option], ...] = tuple(
     (attribute_name(option), option) for option in OPTIONS if option.scope is Scope.APP
 )
-# Limits whose 0 means "no limit": soketi's items say -1 there.
-UNLIMITED_AT_ZERO = frozenset(
-    option.field for option in OPTIONS if "0 for unlimited" in option.help
-)
+# Limits whose 0 means "no limit": soketi's items say -1 there, which parse_value reads as 0.
+UNLIMITED_AT_ZERO = frozenset(option.field for option in OPTIONS if option.zero_means_unlimited)
 
 _deserializer = TypeDeserializer()
 
@@ -78,15 +75,13 @@ def _setting_value(option: Option, raw: object, source: str) -> object:
     if isinstance(raw, bytes):  # soketi's fixtures store booleans as binary "true"/"false"
         raw = raw.decode(errors="replace")
     kind = option.kind
-    if kind in (Kind.LIST, Kind.OBJECTS) and isinstance(raw, str):
+    if (kind.is_list or kind is Kind.WEBHOOKS) and isinstance(raw, str):
         try:
             raw = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise ConfigError(f"invalid JSON {raw!r} in {source}: expected a JSON list") from None
     elif kind is Kind.BOOL and isinstance(raw, int) and not isinstance(raw, bool):
         raw = raw != 0
-    elif kind is Kind.INT and raw == UNLIMITED and option.field in UNLIMITED_AT_ZERO:
-        raw = 0
     return parse_value(option, Given(raw, source))
 
 
@@ -94,7 +89,7 @@ def decode_item(item: Mapping[str, Any], table: str) -> AppSettings:
     """AppSettings from one item as DynamoDB's API returns it (`{"AppId": {"S": "1"}, ...}`).
 
     Attributes this version does not know are ignored; a NULL or missing one takes the default.
-    Raises ConfigError naming the bad attribute, or the webhook the app cannot deliver to.
+    Raises ConfigError naming the bad attribute (a webhook the app cannot deliver to included).
     """
     app_id = _plain(_deserializer.deserialize(item["AppId"])) if "AppId" in item else None
     values: dict[str, object] = {}
@@ -106,14 +101,7 @@ def decode_item(item: Mapping[str, Any], table: str) -> AppSettings:
                 raise ConfigError(f"{source} is missing: every app needs AppId, AppKey, AppSecret")
             continue
         values[option.field] = _setting_value(option, raw, source)
-    app = AppSettings(**values)  # type: ignore[arg-type]
-    try:
-        targets(app)  # raises ValueError for a malformed webhook
-    except ValueError as error:
-        raise ConfigError(
-            f"invalid webhooks of app {app.id!r} in DynamoDB table {table}: {error}"
-        ) from None
-    return app
+    return AppSettings(**values)  # type: ignore[arg-type]
 
 
 class DynamoDbAppManager(AppManager):

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from socketrush.adapters.base import Adapter, RemoteBroadcast
-from socketrush.config import ServerSettings
 from socketrush.dashboard import peers
 from socketrush.dashboard.access import DashboardAccess
 from socketrush.dashboard.feed import DebugFeed
 from socketrush.dashboard.hub import DashboardHub
+from socketrush.settings import ServerSettings
 from socketrush.webhooks.sender import WebhookAttempt
 
 if TYPE_CHECKING:

@@ -22,7 +22,6 @@ from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from actors.runners import run_soon
 from socketrush import metrics
-from socketrush.config import ServerSettings
 from socketrush.connection import serve_upgraded
 from socketrush.http.deadline import HeadDeadline
 from socketrush.http.entry import create_wsgi_app
@@ -30,6 +29,7 @@ from socketrush.http.headers import RequestHeaders
 from socketrush.logtext import untrusted
 from socketrush.node import Node
 from socketrush.protocol.handshake import Handshake, websocket_upgrade
+from socketrush.settings import ServerSettings
 
 # Connection storms arrive faster than handshakes complete; a short accept queue makes the
 # kernel drop SYNs and clients retry a second later.

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from socketrush.config import ServerSettings
 from socketrush.ratelimit.base import Kind, RateLimiter
 from socketrush.ratelimit.local import LocalRateLimiter
 from socketrush.ratelimit.window import PerSecondLimiter
+from socketrush.settings import ServerSettings
 
 if TYPE_CHECKING:
     from socketrush.nats_bridge import NatsBridge

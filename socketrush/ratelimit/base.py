@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Literal
 
-from socketrush.config import AppSettings
+from socketrush.settings import AppSettings
 
 Kind = Literal["backend_events", "read_requests"]
 

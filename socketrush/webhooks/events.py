@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import orjson
 
-from socketrush.config import AppSettings
+from socketrush.settings import AppSettings, WebhookTarget
 
 Event = dict[str, object]
 
@@ -39,13 +36,6 @@ SWITCHES: Mapping[str, str] = {
     # No switch of its own: sent whenever the app announces counts to clients.
     SUBSCRIPTION_COUNT: "subscription_count_enabled",
 }
-
-
-FILTER_KEYS = ("channel_name_starts_with", "channel_name_ends_with")
-WEBHOOK_SCHEMES = ("http", "https")
-# A webhook object names exactly one destination: a URL to POST to or an SNS topic to publish to.
-DESTINATION_KEYS = ("url", "sns_topic_arn")
-_SNS_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
 
 
 # -- event builders (field names as in the Pusher webhook docs) --
@@ -107,94 +97,13 @@ def is_sns_topic(destination: str) -> bool:
     return destination.startswith("arn:")
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One webhook destination (an http(s) URL or an SNS topic ARN) and what it subscribed to
-    (None: every type the switches allow)."""
-
-    destination: str
-    event_types: frozenset[str] | None = None
-    starts_with: str = ""
-    ends_with: str = ""
-
-    def accepts(self, event: Event) -> bool:
-        channel = str(event.get("channel", ""))
-        return (
-            (self.event_types is None or event["name"] in self.event_types)
-            and channel.startswith(self.starts_with)
-            and channel.endswith(self.ends_with)
-        )
-
-
-def targets(settings: AppSettings) -> tuple[Target, ...]:
-    """The app's webhook destinations: plain `webhook_urls` first, then the JSON `webhooks`
-    objects, each with a `url` or an `sns_topic_arn`.
-
-    Raises ValueError for a malformed object, a URL no webhook could be POSTed to or a topic
-    that is no SNS topic ARN: the config loader turns that into a start-up error and a stored
-    app manager refuses that app, so a typo never silently turns a webhook off.
-    """
-    for url in settings.webhook_urls:
-        _check_url(url)
-    found = [Target(url) for url in settings.webhook_urls]
-    for raw in settings.webhooks:
-        given = [key for key in DESTINATION_KEYS if raw.get(key) is not None]
-        url = raw[given[0]] if len(given) == 1 else None
-        types = raw.get("event_types") or []
-        flt = raw.get("filter") or {}
-        if not isinstance(url, str) or not url:
-            raise ValueError(f"webhook {raw!r} needs a url or an sns_topic_arn (one of them)")
-        (_check_topic if given == ["sns_topic_arn"] else _check_url)(url)
-        if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
-            raise ValueError(f"webhook {url}: event_types must be a list of names")
-        unknown = set(types) - SWITCHES.keys()
-        if unknown:
-            raise ValueError(
-                f"webhook {url}: unknown event types {sorted(unknown)}; known: "
-                + ", ".join(SWITCHES)
-            )
-        if not isinstance(flt, dict) or set(flt) - set(FILTER_KEYS):
-            raise ValueError(f"webhook {url}: filter may only hold {', '.join(FILTER_KEYS)}")
-        found.append(
-            Target(
-                url,
-                frozenset(types) if types else None,
-                str(flt.get(FILTER_KEYS[0]) or ""),
-                str(flt.get(FILTER_KEYS[1]) or ""),
-            )
-        )
-    return tuple(found)
-
-
-def _check_topic(arn: str) -> None:
-    if not _SNS_TOPIC_ARN.fullmatch(arn):
-        raise ValueError(
-            f"webhook sns_topic_arn {arn!r} is not an SNS topic ARN "
-            "(arn:aws:sns:REGION:ACCOUNT:TOPIC)"
-        )
-
-
-def _check_url(url: str) -> None:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        parts = None
-    if (
-        parts is None
-        or parts.scheme not in WEBHOOK_SCHEMES
-        or not parts.hostname
-        or any(char.isspace() for char in url)
-    ):
-        raise ValueError(f"webhook url {url!r} is not an http:// or https:// URL with a host")
-
-
-def routes(event: Event, candidates: Iterable[Target]) -> list[str]:
+def routes(event: Event, candidates: Iterable[WebhookTarget]) -> list[str]:
     """Destinations (URLs, SNS topic ARNs) that want `event`, each once, in configuration
     order."""
+    name, channel = str(event["name"]), str(event.get("channel", ""))
     found: list[str] = []
     for target in candidates:
-        if target.accepts(event) and target.destination not in found:
+        if target.accepts(name, channel) and target.destination not in found:
             found.append(target.destination)
     return found
 

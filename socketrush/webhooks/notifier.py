@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from actors import Actor, Cancellable, MailboxFull, Supervisor
-from socketrush.config import AppSettings
 from socketrush.queues.base import Queue
+from socketrush.settings import AppSettings
 from socketrush.webhooks import events
 from socketrush.webhooks.events import Event
 from socketrush.webhooks.sender import make_job
@@ -129,7 +129,7 @@ class WebhookNotifier(Actor):
         # `wants` reads these from other greenlets; each assignment is atomic under gevent.
         self._settings = settings
         self._types = events.enabled_types(settings)
-        self._targets = events.targets(settings) if self._types else ()
+        self._targets = settings.webhook_targets if self._types else ()
 
     def _notice(self, event: Event) -> None:
         name = event["name"]

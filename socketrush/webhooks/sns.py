@@ -1,6 +1,6 @@
 """Publish a webhook to an Amazon SNS topic instead of POSTing it.
 
-A webhook object may name an `sns_topic_arn` instead of a `url` (events.targets); its requests
+A webhook object may name an `sns_topic_arn` instead of a `url` (WebhookTarget); its requests
 are queued, batched, signed and retried like any other, and this module sends them. The SNS
 message is exactly the signed request body; the `X-Pusher-Key`, `X-Pusher-Signature` and
 `X-Socket-Rush-Webhook-Id` headers travel as String message attributes, so a subscriber (an SQS

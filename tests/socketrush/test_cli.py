@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from socketrush.cli import main
-from socketrush.config import ServerSettings
 from socketrush.logging_setup import TRACE, configure_logging
 from socketrush.options import OPTIONS
+from socketrush.settings import ServerSettings
 
 CREDS = ["--app-id", "1", "--app-key", "k", "--app-secret", "top-secret"]
 CONSOLE_SCRIPT = Path(sys.executable).with_name("socketrush")
@@ -53,17 +53,43 @@ def test_config_prints_effective_settings_with_secret_masked(capsys) -> None:
     assert main(["config", *CREDS, "--port", "8080"]) == 0
     out = capsys.readouterr().out
     printed = json.loads(out)
-    assert printed["port"] == 8080
-    assert printed["apps"][0]["id"] == "1"
-    assert printed["apps"][0]["key"] == "k"
-    assert printed["apps"][0]["secret"] == "***"
+    assert printed["server"]["port"] == 8080
+    (app,) = printed["applications"]
+    assert (app["app_id"], app["app_key"], app["app_secret"]) == ("1", "k", "***")
     assert "top-secret" not in out
+
+
+def test_config_show_secrets_prints_them(capsys) -> None:
+    assert main(["config", *CREDS, "--show-secrets"]) == 0
+    assert json.loads(capsys.readouterr().out)["applications"][0]["app_secret"] == "top-secret"
 
 
 def test_serve_print_config_prints_and_does_not_serve(capsys, fake_server) -> None:
     assert main(["serve", "--print-config", *CREDS]) == 0
-    assert json.loads(capsys.readouterr().out)["apps"][0]["secret"] == "***"
+    assert json.loads(capsys.readouterr().out)["applications"][0]["app_secret"] == "***"
     assert fake_server == []
+
+
+def test_config_writes_notices_to_stderr_and_keeps_stdout_json(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("SOKETI_PORT", "6001")
+    assert main(["config", *CREDS, "--app-max-connections", "-1"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["applications"][0]["app_max_connections"] == 0
+    assert captured.err == (
+        "socketrush: warning: SOKETI_PORT is a soketi setting and is ignored: set PORT instead\n"
+        "socketrush: warning: app_max_connections -1 from flag --app-max-connections means no "
+        "limit, as in soketi: read as 0 (unlimited)\n"
+    )
+
+
+def test_serve_logs_notices_as_warnings(monkeypatch, fake_server, root_logger, capsys) -> None:
+    monkeypatch.setenv("SHUTDOWN_GRACE_PERIOD", "30000")
+    assert main(["serve", *CREDS, "--log-level", "warn"]) == 0
+    assert fake_server[0].shutdown_grace_period == 30000
+    assert capsys.readouterr().err.endswith(
+        " WARNING socketrush.cli: shutdown_grace_period 30000 from env SHUTDOWN_GRACE_PERIOD is "
+        "in seconds, not milliseconds as in soketi: a drain may take up to 500 minutes\n"
+    )
 
 
 def test_no_command_means_serve(fake_server, root_logger) -> None:
@@ -120,7 +146,7 @@ def test_console_script_config_exit_0() -> None:
         [str(CONSOLE_SCRIPT), "config", *CREDS], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["apps"][0]["secret"] == "***"
+    assert json.loads(result.stdout)["applications"][0]["app_secret"] == "***"
 
 
 def test_console_script_bad_input_exit_2_without_traceback(tmp_path: Path) -> None:

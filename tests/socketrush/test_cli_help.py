@@ -41,7 +41,7 @@ def test_top_level_help_lists_one_command_per_line(capsys: pytest.CaptureFixture
     assert lines[2:7] == [
         "commands:",
         "  serve   run the server (the default when no command is given)",
-        "  config  print the effective settings as JSON, secrets masked, and exit",
+        "  config  print the effective settings as a JSON config file, secrets masked, and exit",
         "  apps    manage the apps table of --app-manager postgres|mysql",
         "",
     ]
@@ -51,7 +51,7 @@ def test_top_level_help_lists_one_command_per_line(capsys: pytest.CaptureFixture
     ("argv", "usage", "description"),
     [
         (["serve", "--help"], "socketrush serve", "Run the server (the default when no command "),
-        (["config", "--help"], "socketrush config", "Print the effective settings as JSON, "),
+        (["config", "--help"], "socketrush config", "Print the effective settings as a JSON "),
         (["apps", "init-db", "--help"], "socketrush apps init-db", "Create the apps table of "),
     ],
 )

@@ -11,6 +11,7 @@ import pytest
 from socketrush import reference
 from socketrush.config import load_settings
 from socketrush.options import BY_NAME, OPTIONS, Kind, Option, Scope
+from socketrush.settings import WebhookTarget
 from tests.support.server import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "configuration.md"
@@ -61,7 +62,14 @@ def test_row_lists_aliases_and_marks_missing_sources() -> None:
 def test_row_notes_secrets_and_required_app_credentials() -> None:
     assert reference.option_row(BY_NAME["app_secret"]) == (
         "| `--app-secret`<br>`--default-app-secret` | `APP_SECRET` | `app_secret` | string | "
-        "required | App secret for the default app; printed as `***` by `socketrush config` |"
+        "required | App secret for the default app; printed as `***` by `socketrush config` "
+        "unless `--show-secrets` |"
+    )
+
+
+def test_row_says_soketis_unlimited_is_read_as_0() -> None:
+    assert reference.option_row(BY_NAME["app_max_connections"]).endswith(
+        "| Max concurrent connections (0 for unlimited); -1 (soketi's unlimited) is read as 0 |"
     )
 
 
@@ -81,7 +89,8 @@ def test_pipe_in_help_text_does_not_split_the_cell() -> None:
         ("adapter_driver", "one of `local`, `redis`, `nats`"),
         ("redis_tls", "bool"),
         ("app_allowed_origins", "list of strings"),
-        ("app_webhooks", "list of objects"),
+        ("app_webhooks", "list of webhook objects"),
+        ("app_webhook_urls", "list of http(s) URLs"),
         ("redis_url", "string"),
     ],
 )
@@ -133,7 +142,7 @@ def test_preamble_states_precedence(doc: str) -> None:
         "command-line flags",
         "environment variables ",
         "the JSON config file given with `--config-file`",
-        "the shipped defaults (`socketrush/settings",
+        "the shipped defaults (`settings",
     ]
     assert "`--prefer-config-file` moves the JSON file above the environment" in section
 
@@ -154,10 +163,10 @@ def test_documented_example_is_a_valid_config_file(
     ]
     assert settings.apps[0].max_connections == 1000
     assert settings.apps[0].webhooks == (
-        {
-            "url": "https://example.com/pusher/webhooks",
-            "event_types": ["channel_occupied", "channel_vacated"],
-        },
+        WebhookTarget(
+            "https://example.com/pusher/webhooks",
+            frozenset({"channel_occupied", "channel_vacated"}),
+        ),
     )
 
 

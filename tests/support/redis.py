@@ -27,7 +27,8 @@ from urllib.parse import quote
 import pytest
 import redis
 
-from socketrush.config import ServerSettings, load_settings
+from socketrush.config import load_settings
+from socketrush.settings import ServerSettings
 from tests.support.server import free_port
 
 STARTUP_TIMEOUT = 15.0

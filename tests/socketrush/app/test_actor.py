@@ -23,9 +23,9 @@ from socketrush.app import (
 from socketrush.cache.access import DirectCache
 from socketrush.cache.local import LocalCache
 from socketrush.channels import ChannelActor, Member
-from socketrush.config import AppSettings
 from socketrush.protocol.channels import classify
 from socketrush.protocol.errors import Err, ErrorSpec
+from socketrush.settings import AppSettings
 from socketrush.supervision import HealingSupervisor
 
 APP_ID = "restart-app"

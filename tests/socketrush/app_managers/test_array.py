@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from socketrush.app_managers.array import ArrayAppManager
-from socketrush.config import AppSettings
+from socketrush.settings import AppSettings
 
 ONE = AppSettings(id="1", key="key-one", secret="s1")
 TWO = AppSettings(id="2", key="key-two", secret="s2", enabled=False)

@@ -15,7 +15,8 @@ from socketrush.app_managers import (
 )
 from socketrush.app_managers.dynamodb import DynamoDbAppManager
 from socketrush.app_managers.sql import COLUMNS
-from socketrush.config import AppSettings, ConfigError, load_settings
+from socketrush.config import ConfigError, load_settings, settings_document
+from socketrush.settings import AppSettings
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "app-managers.md"
 URL = "postgres://u:pw@db:5432/apps"
@@ -34,7 +35,7 @@ def test_array_manager_serves_the_configured_apps() -> None:
 def test_database_manager_needs_no_app_and_is_cached() -> None:
     settings = load("--app-manager", "postgres", "--database-url", URL)
     assert (settings.apps, settings.database_url, settings.app_manager_cache_ttl) == ((), URL, 10)
-    assert settings.masked()["database_url"] == "postgres://u:***@db:5432/apps"
+    assert settings_document(settings)["server"]["database_url"] == "postgres://u:***@db:5432/apps"
     assert isinstance(build_app_manager(settings), CachedAppManager)
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from socketrush.app_managers.base import AppManager, AppManagerError
 from socketrush.app_managers.cached import CachedAppManager
-from socketrush.config import AppSettings
+from socketrush.settings import AppSettings
 
 APP = AppSettings(id="1", key="key-one", secret="s")
 

@@ -18,7 +18,8 @@ from socketrush.app_managers.dynamodb import (
     decode_item,
 )
 from socketrush.aws_client import Endpoint
-from socketrush.config import AppSettings, ConfigError
+from socketrush.config import ConfigError
+from socketrush.settings import AppSettings, WebhookTarget
 from tests.support.moto import (
     REGION,
     MotoServer,
@@ -115,7 +116,7 @@ def test_native_types_map_to_every_kind_of_setting() -> None:
         max_presence_members_per_channel=50,
         allowed_origins=("https://a.example", "https://b.example"),
         webhook_urls=("https://one.example/hook",),
-        webhooks=({"url": "https://h.example/in", "event_types": ["member_added"]},),
+        webhooks=(WebhookTarget("https://h.example/in", frozenset({"member_added"})),),
         subscription_count_enabled=True,
     )
 
@@ -130,7 +131,7 @@ def test_numeric_ids_and_json_webhooks_are_read() -> None:
     )
     assert (decoded.id, decoded.webhooks) == (
         "42",
-        ({"url": "https://h.example/in", "event_types": ["client_event"]},),
+        (WebhookTarget("https://h.example/in", frozenset({"client_event"})),),
     )
 
 
@@ -145,7 +146,7 @@ def test_numeric_ids_and_json_webhooks_are_read() -> None:
         (
             {"MaxConnections": {"N": "-5"}},
             "invalid value -5 for app_max_connections from attribute MaxConnections of app '1' "
-            "in DynamoDB table apps: expected an integer >= 0",
+            "in DynamoDB table apps: expected an integer >= 0 (0 or -1 for unlimited)",
         ),
         (
             {"MaxPresenceMembersPerChannel": {"N": "-1"}},
@@ -170,9 +171,10 @@ def test_numeric_ids_and_json_webhooks_are_read() -> None:
         ),
         (
             {"Webhooks": {"S": '[{"url": "https://h.example/in", "event_types": ["joined"]}]'}},
-            "invalid webhooks of app '1' in DynamoDB table apps: webhook https://h.example/in: "
-            "unknown event types ['joined']; known: channel_occupied, channel_vacated, "
-            "member_added, member_removed, client_event, cache_miss, subscription_count",
+            "invalid app_webhooks from attribute Webhooks of app '1' in DynamoDB table apps: "
+            "webhook https://h.example/in: unknown event types ['joined']; known: "
+            "channel_occupied, channel_vacated, member_added, member_removed, client_event, "
+            "cache_miss, subscription_count",
         ),
     ],
 )
@@ -244,7 +246,7 @@ def test_a_malformed_item_is_refused_and_logged(
     assert [r.getMessage() for r in caplog.records] == [
         "app manager: app refused until its item is fixed: invalid value -5 for "
         "app_max_connections from attribute MaxConnections of app '1' in DynamoDB table "
-        f"{table}: expected an integer >= 0"
+        f"{table}: expected an integer >= 0 (0 or -1 for unlimited)"
     ]
 
 

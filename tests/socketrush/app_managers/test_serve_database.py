@@ -24,8 +24,9 @@ GOOD = {"id": "777001", "key": "db-key", "secret": "db-secret"}  # the SDK wants
 BAD = {"id": "777002", "key": "bad-key", "secret": "bad-secret"}
 CACHE_TTL = 1  # seconds; a disabled app is refused once the cached answer expires
 REFUSED_LINE = (
-    "app manager: app refused until its row is fixed: invalid webhooks of app '777002' in table "
-    f"{DEFAULT_TABLE}: webhook https://hooks.example/in: unknown event types ['member_joined']"
+    "app manager: app refused until its row is fixed: invalid app_webhooks from column webhooks "
+    f"of app '777002' in table {DEFAULT_TABLE}: webhook https://hooks.example/in: unknown event "
+    "types ['member_joined']"
 )
 
 KNOWN = (

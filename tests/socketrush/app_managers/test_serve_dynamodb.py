@@ -150,7 +150,7 @@ def test_a_malformed_item_refuses_that_app_only(
         line.endswith(
             "app manager: app refused until its item is fixed: invalid value -5 for "
             "app_max_connections from attribute MaxConnections of app '888001' in DynamoDB "
-            f"table {table}: expected an integer >= 0"
+            f"table {table}: expected an integer >= 0 (0 or -1 for unlimited)"
         )
         for line in refused
     )

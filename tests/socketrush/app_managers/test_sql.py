@@ -14,7 +14,8 @@ from socketrush.app_managers.sql import (
     decode_row,
     parse_database_url,
 )
-from socketrush.config import AppSettings, ConfigError
+from socketrush.config import ConfigError
+from socketrush.settings import AppSettings, WebhookTarget
 
 
 def test_postgres_url_with_encoded_password_and_default_port() -> None:
@@ -128,7 +129,7 @@ def test_decode_row_converts_mysql_booleans_and_json_lists() -> None:
         enable_client_messages=True,
         max_connections=5,
         webhook_urls=("https://a.example/hook",),
-        webhooks=({"url": "https://b.example", "event_types": ["channel_occupied"]},),
+        webhooks=(WebhookTarget("https://b.example", frozenset({"channel_occupied"})),),
         allowed_origins=("https://app.example",),
     )
 
@@ -138,9 +139,15 @@ def test_decode_row_converts_mysql_booleans_and_json_lists() -> None:
     [
         (
             "max_connections",
+            -2,
+            "invalid value -2 for app_max_connections from column max_connections of app '7' "
+            "in table t: expected an integer >= 0 (0 or -1 for unlimited)",
+        ),
+        (
+            "max_presence_members_per_channel",
             -1,
-            "invalid value -1 for app_max_connections from column max_connections of app '7' "
-            "in table t: expected an integer >= 0",
+            "invalid value -1 for app_max_presence_members_per_channel from column "
+            "max_presence_members_per_channel of app '7' in table t: expected an integer >= 0",
         ),
         (
             "webhook_urls",
@@ -217,4 +224,12 @@ def test_decode_row_refuses_webhooks_that_could_never_be_sent(
     record = {"id": "7", "key": "k", "secret": "s", column: value}
     with pytest.raises(ConfigError) as raised:
         decode_row(record, "t")
-    assert str(raised.value) == f"invalid webhooks of app '7' in table t: {problem}"
+    option = f"app_{column}"
+    assert str(raised.value) == (
+        f"invalid {option} from column {column} of app '7' in table t: {problem}"
+    )
+
+
+def test_decode_row_reads_soketis_unlimited_as_0() -> None:
+    record = {"id": "7", "key": "k", "secret": "s", "max_connections": -1}
+    assert decode_row(record, "t").max_connections == 0

@@ -10,7 +10,7 @@ from socketrush.app_managers.base import AppManagerError
 from socketrush.app_managers.cached import CachedAppManager
 from socketrush.app_managers.sql import COLUMNS, SqlAppManager, init_db, parse_database_url
 from socketrush.cli import main
-from socketrush.config import AppSettings
+from socketrush.settings import AppSettings, WebhookTarget
 from tests.support.databases import DB_NAME, DatabaseServer
 
 
@@ -92,7 +92,7 @@ def test_find_by_key_and_by_id_return_the_exact_settings(
         max_presence_members_per_channel=50,
         webhooks_enabled=True,
         webhook_urls=("https://hooks.example/a", "https://hooks.example/b"),
-        webhooks=({"url": "https://hooks.example/c", "event_types": ["member_added"]},),
+        webhooks=(WebhookTarget("https://hooks.example/c", frozenset({"member_added"})),),
         allowed_origins=("https://app.example",),
     )
     assert manager.find_by_key("key-1") == expected
@@ -157,7 +157,7 @@ def test_a_row_with_a_bad_value_is_refused_and_logged(
     assert caplog.messages == [
         "app manager: app refused until its row is fixed: invalid value -5 for "
         f"app_max_connections from column max_connections of app '6' in table {table}: "
-        "expected an integer >= 0"
+        "expected an integer >= 0 (0 or -1 for unlimited)"
     ]
 
 
@@ -175,8 +175,9 @@ def test_a_row_with_bad_webhooks_is_refused_with_one_line_and_others_keep_workin
         (
             logging.ERROR,
             None,
-            "app manager: app refused until its row is fixed: invalid webhooks of app '8' in "
-            f"table {table}: webhook url 'mailto:x' is not an http:// or https:// URL with a host",
+            "app manager: app refused until its row is fixed: invalid app_webhooks from column "
+            f"webhooks of app '8' in table {table}: webhook url 'mailto:x' is not an http:// or "
+            "https:// URL with a host",
         )
     ]
 

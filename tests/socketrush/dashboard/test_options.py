@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from socketrush.config import MASK, ConfigError, load_settings
+from socketrush.config import ConfigError, load_settings, settings_document
 
 CREDS = ["--app-id", "1", "--app-key", "k", "--app-secret", "s"]
 
@@ -21,7 +21,7 @@ def test_flags_and_environment() -> None:
     )
     assert (settings.dashboard_enabled, settings.dashboard_username) == (True, "ops")
     assert settings.dashboard_password == "pw"
-    assert settings.masked()["dashboard_password"] == MASK
+    assert settings_document(settings)["server"]["dashboard_password"] == "***"
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socketrush.config import AppSettings
 from socketrush.protocol.http_api import (
     ApiError,
     TriggerEvent,
@@ -35,6 +34,7 @@ from socketrush.protocol.http_api import (
     parse_json,
     parse_trigger,
 )
+from socketrush.settings import AppSettings
 from tests.support.client import PusherClient, sdk
 from tests.support.http_fuzz import (
     BODY_LIMIT,

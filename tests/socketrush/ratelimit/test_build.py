@@ -6,13 +6,13 @@ import dataclasses
 
 import pytest
 
-from socketrush.config import AppSettings
 from socketrush.nats_bridge import NatsBridge
 from socketrush.nats_client import nats_options
 from socketrush.ratelimit import build_rate_limiter
 from socketrush.ratelimit.local import LocalRateLimiter
 from socketrush.ratelimit.nats import NatsRateLimiter
 from socketrush.ratelimit.redis import RedisRateLimiter
+from socketrush.settings import AppSettings
 from tests.support.nats import NatsServer
 from tests.support.redis import RedisServer, redis_settings
 

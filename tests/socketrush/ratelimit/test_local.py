@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from socketrush.config import AppSettings
 from socketrush.ratelimit.local import LocalRateLimiter
+from socketrush.settings import AppSettings
 from tests.socketrush.ratelimit.clock import Clock
 
 APP = AppSettings(

@@ -12,10 +12,10 @@ import redis
 from prometheus_client import REGISTRY
 from redis.cluster import RedisCluster as ClusterClient
 
-from socketrush.config import AppSettings
 from socketrush.ratelimit.base import Kind
 from socketrush.ratelimit.redis import WINDOW_TTL_SECONDS, RedisRateLimiter
 from socketrush.redis_client import RedisKeys
+from socketrush.settings import AppSettings
 from tests.socketrush.ratelimit.clock import Clock
 from tests.support.redis import RedisCluster, RedisServer
 

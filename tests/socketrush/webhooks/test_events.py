@@ -7,11 +7,9 @@ import time
 
 import orjson
 import pusher
-import pytest
 
-from socketrush.config import AppSettings
+from socketrush.settings import AppSettings, WebhookTarget
 from socketrush.webhooks import events
-from socketrush.webhooks.events import Target
 
 APP = AppSettings(id="424242", key="key", secret="secret", webhooks_enabled=True)
 
@@ -64,42 +62,6 @@ def test_enabled_types_follow_each_switch_and_the_master_switch() -> None:
         assert events.enabled_types(off) == frozenset()
 
 
-def test_targets_from_urls_and_objects() -> None:
-    app = dataclasses.replace(
-        APP,
-        webhook_urls=("http://a", "http://b"),
-        webhooks=(
-            {
-                "url": "http://c",
-                "event_types": ["member_added"],
-                "filter": {"channel_name_starts_with": "presence-", "channel_name_ends_with": "-x"},
-            },
-            {"url": "http://d"},
-        ),
-    )
-    assert events.targets(app) == (
-        Target("http://a"),
-        Target("http://b"),
-        Target("http://c", frozenset({"member_added"}), "presence-", "-x"),
-        Target("http://d"),
-    )
-
-
-@pytest.mark.parametrize(
-    ("raw", "message"),
-    [
-        ({"event_types": []}, "webhook {'event_types': []} needs a url"),
-        ({"url": "http://a", "event_types": "member_added"}, "must be a list of names"),
-        ({"url": "http://a", "event_types": ["nope"]}, "http://a: unknown event types ['nope']"),
-        ({"url": "http://a", "filter": {"channel": "x"}}, "filter may only hold"),
-    ],
-)
-def test_bad_webhook_objects_are_refused(raw: dict, message: str) -> None:
-    with pytest.raises(ValueError) as refused:
-        events.targets(dataclasses.replace(APP, webhooks=(raw,)))
-    assert message in str(refused.value)
-
-
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:pusher-hooks"
 
 
@@ -108,68 +70,33 @@ def test_an_sns_topic_is_a_destination_beside_urls() -> None:
         APP,
         webhook_urls=("http://a",),
         webhooks=(
-            {"sns_topic_arn": TOPIC, "event_types": ["member_added"]},
-            {"url": "http://b", "filter": {"channel_name_starts_with": "presence-"}},
-            {"sns_topic_arn": TOPIC + ".fifo"},
+            WebhookTarget(sns_topic_arn=TOPIC, event_types=frozenset({"member_added"})),
+            WebhookTarget("http://b", channel_name_starts_with="presence-"),
+            WebhookTarget(sns_topic_arn=TOPIC + ".fifo"),
         ),
     )
-    assert events.targets(app) == (
-        Target("http://a"),
-        Target(TOPIC, frozenset({"member_added"})),
-        Target("http://b", None, "presence-", ""),
-        Target(TOPIC + ".fifo"),
-    )
-    assert [events.is_sns_topic(t.destination) for t in events.targets(app)] == [
-        False,
-        True,
-        False,
-        True,
-    ]
-    assert events.routes(events.member_added("presence-x", "u"), events.targets(app)) == [
+    destinations = [target.destination for target in app.webhook_targets]
+    assert destinations == ["http://a", TOPIC, "http://b", TOPIC + ".fifo"]
+    assert [events.is_sns_topic(d) for d in destinations] == [False, True, False, True]
+    assert events.routes(events.member_added("presence-x", "u"), app.webhook_targets) == [
         "http://a",
         TOPIC,
         "http://b",
         TOPIC + ".fifo",
     ]
-
-
-@pytest.mark.parametrize(
-    ("raw", "message"),
-    [
-        (
-            {"url": "http://a", "sns_topic_arn": TOPIC},
-            f"webhook {{'url': 'http://a', 'sns_topic_arn': '{TOPIC}'}} needs a url or an "
-            "sns_topic_arn (one of them)",
-        ),
-        (
-            {"sns_topic_arn": "pusher-hooks"},
-            "webhook sns_topic_arn 'pusher-hooks' is not an SNS topic ARN "
-            "(arn:aws:sns:REGION:ACCOUNT:TOPIC)",
-        ),
-        (
-            {"sns_topic_arn": "arn:aws:sqs:eu-west-1:123456789012:a-queue"},
-            "webhook sns_topic_arn 'arn:aws:sqs:eu-west-1:123456789012:a-queue' is not an SNS "
-            "topic ARN (arn:aws:sns:REGION:ACCOUNT:TOPIC)",
-        ),
-        (
-            {"url": TOPIC},
-            f"webhook url '{TOPIC}' is not an http:// or https:// URL with a host",
-        ),
-    ],
-)
-def test_bad_sns_destinations_are_refused(raw: dict, message: str) -> None:
-    with pytest.raises(ValueError) as refused:
-        events.targets(dataclasses.replace(APP, webhooks=(raw,)))
-    assert str(refused.value) == message
+    assert events.routes(events.channel_occupied("other"), app.webhook_targets) == [
+        "http://a",
+        TOPIC + ".fifo",
+    ]
 
 
 def test_routes_apply_types_and_prefix_suffix_filters_once_per_url() -> None:
     candidates = [
-        Target("http://all"),
-        Target("http://members", frozenset({"member_added"})),
-        Target("http://presence", None, "presence-", ""),
-        Target("http://suffix", None, "", "-room"),
-        Target("http://all"),
+        WebhookTarget("http://all"),
+        WebhookTarget("http://members", frozenset({"member_added"})),
+        WebhookTarget("http://presence", channel_name_starts_with="presence-"),
+        WebhookTarget("http://suffix", channel_name_ends_with="-room"),
+        WebhookTarget("http://all"),
     ]
     assert events.routes(events.member_added("presence-a-room", "u"), candidates) == [
         "http://all",

@@ -10,8 +10,8 @@ import orjson
 import pusher
 from gevent.event import Event as GeventEvent
 
-from socketrush.config import AppSettings
 from socketrush.queues.base import Handler, Job, Queue
+from socketrush.settings import AppSettings, WebhookTarget
 from socketrush.webhooks import events
 from socketrush.webhooks.notifier import NotifierTiming, WebhookNotifier
 from socketrush.webhooks.sender import request_of
@@ -129,8 +129,8 @@ def test_targets_filter_by_type_and_channel_name() -> None:
         APP,
         webhook_urls=(),
         webhooks=(
-            {"url": "http://members", "event_types": ["member_added", "member_removed"]},
-            {"url": "http://rooms", "filter": {"channel_name_starts_with": "presence-room"}},
+            WebhookTarget("http://members", frozenset({"member_added", "member_removed"})),
+            WebhookTarget("http://rooms", channel_name_starts_with="presence-room"),
         ),
     )
     actor, queue = notifier(app)

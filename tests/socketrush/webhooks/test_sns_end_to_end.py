@@ -143,7 +143,8 @@ def test_an_sns_target_with_a_bad_arn_stops_start_up(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="server exited early") as exited:
         server.start()
     assert (
-        f"socketrush: applications[0] in config file '{config}': invalid app_webhooks: webhook "
-        "sns_topic_arn 'pusher-hooks' is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:TOPIC)"
+        f"socketrush: invalid app_webhooks from config file '{config}' key "
+        "applications[0].app_webhooks: webhook sns_topic_arn 'pusher-hooks' is not an SNS topic "
+        "ARN (arn:aws:sns:REGION:ACCOUNT:TOPIC)"
         in str(exited.value)
     )

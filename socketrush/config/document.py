@@ -1,0 +1,56 @@
+"""Settings as the JSON config file that gives them: what `socketrush config` prints.
+
+The output is a valid `--config-file`, so `socketrush config --show-secrets > f.json` and
+`socketrush serve --config-file f.json` run with the same settings. Without `show_secrets`,
+the app secrets, the TLS key passphrase and passwords inside URLs are printed as `***`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from socketrush.config.layering import APP_OPTIONS, SERVER_OPTIONS
+from socketrush.config.webhooks import webhook_json
+from socketrush.options import Option
+from socketrush.settings import AppSettings, ServerSettings, WebhookTarget
+
+MASK = "***"
+_URL_WITH_PASSWORD = ("redis_url", "database_url")
+
+
+def settings_document(settings: ServerSettings, *, show_secrets: bool = False) -> dict:
+    """`{"server": {...}, "applications": [...]}` under each option's primary JSON key."""
+    return {
+        "server": {
+            option.json_keys[0]: _value(option, getattr(settings, option.field), show_secrets)
+            for option in SERVER_OPTIONS
+        },
+        "applications": [_app(app, show_secrets) for app in settings.apps],
+    }
+
+
+def _app(app: AppSettings, show_secrets: bool) -> dict:
+    return {
+        option.json_keys[0]: _value(option, getattr(app, option.field), show_secrets)
+        for option in APP_OPTIONS
+    }
+
+
+def _value(option: Option, value: object, show_secrets: bool) -> object:
+    if isinstance(value, tuple):
+        return [webhook_json(item) if isinstance(item, WebhookTarget) else item for item in value]
+    if show_secrets or not value:
+        return value
+    if option.name in _URL_WITH_PASSWORD:
+        return mask_url_password(str(value))
+    return MASK if option.secret else value
+
+
+def mask_url_password(url: str) -> str:
+    """Hide the password of `redis://user:password@host` (or a database URL) while keeping the
+    rest readable."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
