@@ -12,7 +12,7 @@ FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py MANIFEST.in README.md settings.toml ./
 COPY actors ./actors
 COPY socketrush ./socketrush
 # The `aws` extra (boto3) serves --app-manager dynamodb, --queue-driver sqs and SNS webhooks.

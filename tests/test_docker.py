@@ -28,6 +28,16 @@ DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 OPTION_ENV_VARS = {name for option in OPTIONS for name in option.env}
 DEFAULT_PORT = str(BY_NAME["port"].default)
+# What `pip install .` needs: the build files, the shipped defaults and the two packages.
+BUILD_SOURCES = (
+    "pyproject.toml",
+    "setup.py",
+    "MANIFEST.in",
+    "README.md",
+    "settings.toml",
+    "actors",
+    "socketrush",
+)
 
 
 class Instruction(NamedTuple):
@@ -164,7 +174,7 @@ def test_build_context_keeps_sources_and_drops_secrets_and_clutter() -> None:
     patterns = [
         line for line in DOCKERIGNORE.read_text().splitlines() if line and not line.startswith("#")
     ]
-    for needed in ("pyproject.toml", "README.md", "actors", "socketrush"):
+    for needed in BUILD_SOURCES:
         assert not _ignored(needed, patterns), needed
     for unwanted in (".env", ".venv", ".git", "tests", "node_modules"):
         assert _ignored(unwanted, patterns), unwanted
@@ -173,7 +183,7 @@ def test_build_context_keeps_sources_and_drops_secrets_and_clutter() -> None:
 def test_copied_sources_exist(dockerfile: list[Instruction]) -> None:
     copies = [args for args in arguments_of(dockerfile, "COPY") if not args.startswith("--")]
     sources = [source for args in copies for source in args.split()[:-1]]
-    assert sources == ["pyproject.toml", "README.md", "actors", "socketrush"]
+    assert sources == list(BUILD_SOURCES)
     for source in sources:
         assert (REPO_ROOT / source).exists(), source
 
