@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 import redis
 from redis.cluster import RedisCluster
 from redis.connection import URL_QUERY_ARGUMENT_PARSERS
+from redis.maint_notifications import MaintNotificationsConfig
 
 from socketrush.config import ConfigError
 from socketrush.settings import ServerSettings
@@ -25,6 +26,10 @@ SOCKET_TIMEOUT_SECONDS = 10.0
 # A pooled connection idle for longer is PINGed before reuse, so a connection that a restarted
 # Redis or a NAT silently dropped is replaced before a real command fails on it.
 HEALTH_CHECK_INTERVAL_SECONDS = 30
+# redis-py asks every new connection for maintenance notifications (a Redis Enterprise/Cloud
+# feature) and logs each refusal at debug level: with LOG_LEVEL=debug, one line per
+# connection from every open-source Redis. Nothing here reacts to those notifications.
+NO_MAINTENANCE_NOTIFICATIONS = MaintNotificationsConfig(enabled=False)
 
 _SCHEMES = ("redis", "rediss", "unix")
 _TLS_PARAMS = frozenset(
@@ -70,8 +75,10 @@ def redis_from_settings(settings: ServerSettings, *, decode_responses: bool = Fa
         "decode_responses": decode_responses,
         "socket_connect_timeout": SOCKET_CONNECT_TIMEOUT_SECONDS,
         "socket_timeout": SOCKET_TIMEOUT_SECONDS,
-        "socket_keepalive": True,
+        "maint_notifications_config": NO_MAINTENANCE_NOTIFICATIONS,
     }
+    if parts.scheme != "unix":  # a TCP option: a unix socket connection refuses it
+        common["socket_keepalive"] = True
     if settings.redis_cluster:
         # The cluster client drops health_check_interval; it re-reads the slot map on errors.
         return RedisCluster.from_url(url, **common)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 import redis
 from redis.cluster import RedisCluster
@@ -17,8 +22,17 @@ from socketrush.redis_client import (
     RedisKeys,
     redis_from_settings,
 )
+from tests.support.client import PusherClient
 from tests.support.redis import RedisCluster as ClusterServers
-from tests.support.redis import RedisTls, redis_cluster, redis_settings, redis_tls  # noqa: F401
+from tests.support.redis import (  # noqa: F401
+    RedisServer,
+    RedisTls,
+    redis_cluster,
+    redis_server,
+    redis_settings,
+    redis_tls,
+)
+from tests.support.server import ServerProcess
 
 
 def pool_of(url: str, *, tls: bool = False) -> redis.ConnectionPool:
@@ -179,6 +193,55 @@ def test_cluster_client_from_settings(redis_cluster: ClusterServers) -> None:  #
     assert client.lmove(keys.pending, keys.in_flight) == b"job"  # one slot, so no CROSSSLOT
     assert client.lrange(keys.in_flight, 0, -1) == [b"job"]
     client.close()
+
+
+def _redis_debug_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.name.startswith("redis")]
+
+
+def _commands_and_pubsub(client: redis.Redis | RedisCluster) -> None:
+    assert client.ping() is True
+    client.set("k", b"v")
+    subscriber = client.pubsub()
+    subscriber.subscribe("news")
+    assert subscriber.get_message(timeout=5)["type"] == "subscribe"
+    subscriber.close()
+    client.close()
+
+
+def test_no_maintenance_notification_attempts_at_debug_level(
+    redis_server: RedisServer,  # noqa: F811
+    redis_cluster: ClusterServers,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """redis-py would ask each new connection for maintenance notifications, which open-source
+    Redis refuses, and log every refusal at debug level."""
+    with caplog.at_level(logging.DEBUG):
+        _commands_and_pubsub(redis_from_settings(redis_settings(redis_server.url)))
+        _commands_and_pubsub(redis_from_settings(redis_settings(redis_cluster.url, cluster=True)))
+    assert [line for line in _redis_debug_lines(caplog) if "maintenance" in line] == []
+
+
+def test_a_unix_socket_connects() -> None:
+    socket_path = Path(tempfile.mkdtemp(prefix="sr-")) / "redis.sock"  # paths over 107 bytes fail
+    with RedisServer(extra_args=["--unixsocket", str(socket_path)]):
+        _commands_and_pubsub(redis_from_settings(redis_settings(f"unix://{socket_path}")))
+    shutil.rmtree(socket_path.parent, ignore_errors=True)
+
+
+def test_a_node_at_debug_level_logs_no_maintenance_notification_attempts(
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    redis_flags = ("--adapter-driver", "redis", "--cache-driver", "redis", "--queue-driver",
+                   "redis", "--redis-url", redis_server.url)  # fmt: skip
+    with ServerProcess(args=redis_flags, env={"LOG_LEVEL": "debug"}) as server:
+        client = PusherClient.connect(server)
+        client.subscribe("news")
+        client.recv_event("pusher_internal:subscription_succeeded")
+        client.close()
+        log = server.log()
+    assert " DEBUG " in log  # the node did log at debug level
+    assert "maintenance notifications" not in log
 
 
 def test_tls_trusts_the_given_ca_or_none_at_all(redis_tls: RedisTls) -> None:  # noqa: F811
