@@ -3,6 +3,8 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 PORT ?= 6001
+# The demo app's secret is in this file: loopback only unless asked (BIND_ADDRESS=0.0.0.0).
+BIND_ADDRESS ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
 .PHONY: serve test lint install interop-deps clean
@@ -18,8 +20,10 @@ install: $(STAMP)
 serve: $(STAMP)
 	@echo "Socket Rush on ws://127.0.0.1:$(PORT)/app/demo-key and http://127.0.0.1:$(PORT)"
 	@echo "demo app: id=1234 key=demo-key secret=demo-secret (client events on)"
-	$(BIN)/socketrush serve --port $(PORT) --app-id 1234 --app-key demo-key \
-		--app-secret demo-secret --app-enable-client-messages true
+	@echo "listening on $(BIND_ADDRESS); to reach it from other machines: BIND_ADDRESS=0.0.0.0 make serve"
+	@echo "the socketrush command is in .venv: run '. .venv/bin/activate' once per shell"
+	$(BIN)/socketrush serve --port $(PORT) --bind-address $(BIND_ADDRESS) --app-id 1234 \
+		--app-key demo-key --app-secret demo-secret --app-enable-client-messages true
 
 lint: $(STAMP)
 	$(BIN)/ruff check actors socketrush tests loadtests
