@@ -36,6 +36,9 @@ def start_server() -> Iterator:
 # and `bus` / `restartable_bus` that run a multi-node test once on Redis and once on NATS.
 from tests.support.bus import bus, restartable_bus  # noqa: E402, F401
 
+# Servers with metrics on.
+from tests.support.metrics import metrics_server  # noqa: E402, F401
+
 # moto's standalone server (DynamoDB, SQS, SNS), one per session: registered once, here.
 from tests.support.moto import moto_server  # noqa: E402, F401
 from tests.support.nats import nats_server, nats_tls  # noqa: E402, F401

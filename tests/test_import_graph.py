@@ -231,3 +231,19 @@ def test_an_import_of_the_http_layer_from_the_core_is_found() -> None:
         "socketrush.server": {"socketrush.http.entry"},
     }
     assert upward_arrows(graph) == {("socketrush.channel", "socketrush.http.api")}
+
+
+# --- the tests' own imports ---------------------------------------------------------------------
+
+
+def test_test_modules_share_helpers_through_tests_support_only() -> None:
+    """A helper one test module takes from another (or from a conftest) belongs in
+    tests/support/: importing a test module runs its module-level code and couples files."""
+    tests = module_files(REPO_ROOT, ["tests"])
+    borrowed = {
+        (module, target)
+        for module, targets in import_graph(tests).items()
+        for target in targets
+        if target.rsplit(".", 1)[-1].startswith("test_") or target.endswith(".conftest")
+    }
+    assert borrowed == set()

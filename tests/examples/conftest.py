@@ -9,22 +9,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
+from tests.support.examples import APP_ID, APP_KEY, APP_SECRET, EXAMPLES_DIR, ChatApp
 from tests.support.npm import npm_install
-from tests.support.server import REPO_ROOT, ServerProcess, free_port
-
-EXAMPLES_DIR = REPO_ROOT / "examples"
-TESTS_DIR = Path(__file__).resolve().parent
-APP_ID = "123"
-APP_KEY = "example-key"
-APP_SECRET = "example-secret"
+from tests.support.polling import wait_until
+from tests.support.server import ServerProcess, free_port
 
 
 @pytest.fixture(scope="module")
@@ -34,22 +27,6 @@ def server() -> Iterator[ServerProcess]:
     args += ["--app-enable-client-messages", "true"]
     with ServerProcess(args=args, with_default_app=False) as proc:
         yield proc
-
-
-@dataclass
-class ChatApp:
-    """examples/chat/app.py as a child process on a free loopback port."""
-
-    process: subprocess.Popen
-    port: int
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 @pytest.fixture(scope="module")
@@ -84,13 +61,13 @@ def chat_app(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def _wait_until_serving(app: ChatApp, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def serving() -> bool:  # polling a port that is not yet bound: nothing to await
         if app.process.poll() is not None:
             pytest.fail(f"the chat example exited early:\n{app.log()}")
         try:
             with urllib.request.urlopen(app.url, timeout=1):
-                return
+                return True
         except OSError:
-            time.sleep(0.05)  # polling a port that is not yet bound: nothing to await
-    pytest.fail(f"the chat example did not start within {timeout}s:\n{app.log()}")
+            return False
+
+    wait_until(serving, timeout, lambda: f"the chat example did not start:\n{app.log()}")

@@ -12,7 +12,7 @@ from types import ModuleType
 import pytest
 from flask.testing import FlaskClient
 
-from tests.examples.conftest import EXAMPLES_DIR
+from tests.support.examples import EXAMPLES_DIR
 
 
 def load_chat_module() -> ModuleType:

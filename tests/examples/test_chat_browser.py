@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.examples.conftest import TESTS_DIR, ChatApp
+from tests.support.examples import EXAMPLE_TESTS_DIR, ChatApp
 from tests.support.npm import npm_install
 from tests.support.server import REPO_ROOT, ServerProcess
 
@@ -30,7 +30,7 @@ def playwright() -> None:
         pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)")
     if shutil.which("node") is None:
         pytest.fail("node is required for the browser test (apt-get install nodejs npm)")
-    npm_install(TESTS_DIR, "playwright-core")
+    npm_install(EXAMPLE_TESTS_DIR, "playwright-core")
 
 
 def run_scenario(chat_app: ChatApp, server: ServerProcess) -> list[dict]:
@@ -43,8 +43,8 @@ def run_scenario(chat_app: ChatApp, server: ServerProcess) -> list[dict]:
         "timeoutMs": 15_000,
     }
     result = subprocess.run(
-        ["node", str(TESTS_DIR / "chat_browser.js"), json.dumps(config)],
-        cwd=TESTS_DIR,
+        ["node", str(EXAMPLE_TESTS_DIR / "chat_browser.js"), json.dumps(config)],
+        cwd=EXAMPLE_TESTS_DIR,
         capture_output=True,
         text=True,
         timeout=SCENARIO_TIMEOUT_S,

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import pusher
 import pytest
 
-from tests.examples.conftest import APP_ID, APP_KEY, APP_SECRET, EXAMPLES_DIR
-from tests.interop.auth_endpoint import CHANNEL_AUTH_PATH, AuthEndpoint
+from tests.support.auth_endpoint import CHANNEL_AUTH_PATH, AuthEndpoint
+from tests.support.examples import APP_ID, APP_KEY, APP_SECRET, EXAMPLES_DIR
 from tests.support.npm import npm_install
 from tests.support.server import ServerProcess
 

@@ -15,8 +15,8 @@ import pusher
 import pytest
 
 from loadtests.certificates import make_certificate
-from tests.interop.auth_endpoint import AuthEndpoint
 from tests.interop.node_driver import INTEROP_DIR, NodeDriver
+from tests.support.auth_endpoint import AuthEndpoint
 from tests.support.npm import npm_install
 from tests.support.server import APP_KEY, APP_SECRET, ServerProcess, TlsServerProcess
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from tests.interop.node_driver import NodeDriver
-from tests.socketrush.webhooks.receiver import HANG, Receiver
 from tests.support.gunicorn import gunicorn_workers
 from tests.support.polling import wait_until
 from tests.support.server import APP_KEY, ServerProcess
+from tests.support.webhook_receiver import HANG, Receiver
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -12,14 +12,14 @@ import re
 import pusher
 import pytest
 
-from tests.interop.auth_endpoint import (
+from tests.interop.node_driver import NodeDriver, ObservationTimeout
+from tests.support.auth_endpoint import (
     CHANNEL_AUTH_PATH,
     FORGED_CHANNEL_AUTH_PATH,
     FORGED_USER_AUTH_PATH,
     USER_AUTH_PATH,
     AuthEndpoint,
 )
-from tests.interop.node_driver import NodeDriver, ObservationTimeout
 
 pytestmark = pytest.mark.timeout(60)
 

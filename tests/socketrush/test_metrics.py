@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import re
 import socket
-import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import gevent
@@ -24,28 +23,10 @@ from socketrush import metrics
 from tests.support.client import PusherClient, expect_close, sdk
 from tests.support.gunicorn import gunicorn_workers
 from tests.support.metrics import other_free_port, scrape, scrape_until, value
+from tests.support.polling import wait_until
 from tests.support.server import APP_ID, REPO_ROOT, ServerProcess
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def metrics_server() -> Iterator[Callable[..., tuple[ServerProcess, int]]]:
-    """Factory for servers with metrics on (`enabled=False`: left at the default): returns the
-    server and its metrics port."""
-    started: list[ServerProcess] = []
-
-    def factory(*args: str, enabled: bool = True) -> tuple[ServerProcess, int]:
-        proc = ServerProcess(env={"LOG_LEVEL": "info"})
-        port = other_free_port(proc.port)
-        switch = ["--metrics-enabled", "true"] if enabled else []  # else: the default
-        proc.args = [*switch, "--metrics-port", str(port), *args]
-        started.append(proc.start())
-        return proc, port
-
-    yield factory
-    for proc in started:
-        proc.stop()
 
 
 def port_is_closed(port: int) -> bool:
@@ -154,10 +135,11 @@ def test_gunicorn_workers_report_together(tmp_path: Path) -> None:
     }
     with gunicorn_workers(server.port, tmp_path / "gunicorn.log", **settings):
         try:
-            deadline = time.monotonic() + 30
-            while port_is_closed(metrics_port) or port_is_closed(server.port):
-                assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
-                time.sleep(0.05)  # polling ports that are not yet bound: nothing to await
+            wait_until(
+                lambda: not port_is_closed(metrics_port) and not port_is_closed(server.port),
+                30,
+                lambda: (tmp_path / "gunicorn.log").read_text(),
+            )
             clients = [PusherClient.connect(server) for _ in range(16)]
             pids = {
                 int(path.name.rsplit("_", 1)[1].removesuffix(".db"))

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.socketrush.test_metrics import metrics_server, scrape_until, value  # noqa: F401
 from tests.support.client import PusherClient, sdk
+from tests.support.metrics import scrape_until, value
 from tests.support.server import APP_ID
 
 pytestmark = pytest.mark.timeout(60)
@@ -20,7 +20,7 @@ def wire_size(payload: bytes) -> int:
 
 
 def test_broadcast_frames_are_counted_once_per_broadcast(
-    metrics_server: Callable,  # noqa: F811 (the fixture imported above)
+    metrics_server: Callable,
 ) -> None:
     server, port = metrics_server()
     clients = [PusherClient(server.ws_url()) for _ in range(2)]

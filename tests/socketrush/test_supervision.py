@@ -17,13 +17,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.socketrush.test_metrics import other_free_port, scrape_until, value
-from tests.socketrush.webhooks.receiver import Receiver
 from tests.support.client import PusherClient, expect_close, sdk, subscribe_signed
+from tests.support.metrics import other_free_port, scrape_until, value
 from tests.support.nodes import wait_ready
 from tests.support.patched import PatchedServer
 from tests.support.redis import RedisServer
 from tests.support.server import APP_ID, ServerProcess
+from tests.support.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.socketrush.webhooks.receiver import HANG, Receiver
 from tests.support.bus import Bus
 from tests.support.client import ConnectionClosed, PusherClient, assert_alive, expect_close, sdk
 from tests.support.gunicorn import STOCK_WORKER_CLASS, WORKER_CLASS, gunicorn_workers
 from tests.support.nodes import wait_ready
 from tests.support.polling import wait_until
 from tests.support.server import ServerProcess
+from tests.support.webhook_receiver import HANG, Receiver
 
 CLIENTS = 16  # spread over both workers by the kernel; every one must get the event
 

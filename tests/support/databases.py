@@ -337,3 +337,12 @@ def mariadb_server() -> Iterator[DatabaseServer]:
             yield server
     except DatabaseUnavailable as problem:
         pytest.fail(str(problem), pytrace=False)
+
+
+def insert(database: DatabaseServer, table: str, **columns: object) -> None:
+    """One row of `columns` (name -> value) into `table`."""
+    names = ", ".join(database.quote(name) for name in columns)
+    marks = ", ".join(["%s"] * len(columns))
+    database.execute(
+        f"INSERT INTO {database.quote(table)} ({names}) VALUES ({marks})", list(columns.values())
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -11,23 +10,30 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.support.bus import Bus
+from tests.support.client import PusherClient, sdk
+from tests.support.polling import wait_until
 from tests.support.server import ServerProcess
+
+
+def is_ready(server: ServerProcess) -> bool:
+    """GET /ready: 200 once the node's adapter is connected, 503 before (anything else fails)."""
+    try:
+        with urllib.request.urlopen(server.http_url + "/ready", timeout=1) as reply:
+            return reply.status == 200
+    except urllib.error.HTTPError as error:
+        assert error.code == 503
+        return False
+    except OSError:
+        return False
 
 
 def wait_ready(server: ServerProcess, timeout: float = 15.0) -> None:
     """Poll /ready until the node's adapter is connected (another process: nothing to await)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(server.http_url + "/ready", timeout=1) as reply:
-                if reply.status == 200:
-                    return
-        except urllib.error.HTTPError as error:
-            assert error.code == 503
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"{server.http_url} never became ready:\n{server.log()}")
+    wait_until(
+        lambda: is_ready(server),
+        timeout,
+        lambda: f"{server.http_url} never became ready:\n{server.log()}",
+    )
 
 
 def start_nodes(adapter_args: list[str], count: int, *extra: str) -> list[ServerProcess]:
@@ -62,3 +68,26 @@ def nodes_on(request) -> Iterator[Callable[..., list[ServerProcess]]]:
     yield factory
     for node in started:
         node.stop()
+
+
+def assert_cross_node_delivery(nodes: list[ServerProcess]) -> None:
+    """A subscriber on every node gets an event published through any node, exactly once."""
+    clients = [PusherClient.connect(node) for node in nodes]
+    try:
+        for client in clients:
+            client.subscribe("news")
+            assert client.recv_event("pusher_internal:subscription_succeeded")["channel"] == "news"
+        for index, publisher in enumerate(nodes):
+            assert sdk(publisher).trigger("news", "headline", f"from node {index}") == {}
+            for client in clients:
+                assert client.recv() == {
+                    "event": "headline",
+                    "channel": "news",
+                    "data": f"from node {index}",
+                }
+        for client in clients:
+            client.send("pusher:ping")
+            assert client.recv()["event"] == "pusher:pong"  # nothing else was queued
+    finally:
+        for client in clients:
+            client.close()

@@ -12,11 +12,15 @@ def wait_until(
     condition: Callable[[], object],
     timeout: float,
     what: Callable[[], str],
-    sleep: Callable[[float], object] = time.sleep,
+    sleep: Callable[[float], object] | None = None,
 ) -> None:
     """Poll `condition` until it is true; fail with `what()` once `timeout` seconds pass.
-    Tests serving in-process pass `gevent.sleep`, so the hub runs meanwhile."""
+
+    Sleeps with `time.sleep` as it is when called, not as it was at import: once locust's
+    tests have monkey-patched this process for gevent, that sleep yields to the hub, so this
+    process's own servers (a webhook Receiver's threads are greenlets then) keep answering
+    while a test waits. Tests serving in-process may pass `gevent.sleep` explicitly."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, what()
-        sleep(POLL_INTERVAL)
+        (sleep or time.sleep)(POLL_INTERVAL)

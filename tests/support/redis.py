@@ -29,6 +29,7 @@ import redis
 
 from socketrush.config import load_settings
 from socketrush.settings import ServerSettings
+from tests.support.polling import wait_until
 from tests.support.server import free_port
 
 STARTUP_TIMEOUT = 15.0
@@ -292,14 +293,20 @@ class RedisCluster:
     def _await_state_ok(self) -> None:
         """Poll CLUSTER INFO on every node: slot coverage spreads by gossip, with no event to
         wait on, so this is a bounded poll."""
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        for node in self.nodes:
-            client = node.client()
-            while client.cluster("INFO")["cluster_state"] != "ok":
-                if time.monotonic() > deadline:
-                    raise RedisUnavailable(f"cluster node {node.port} never reached state ok")
-                time.sleep(0.05)
-            client.close()
+        clients = {node.port: node.client() for node in self.nodes}
+        waiting = list(clients)
+
+        def all_ok() -> bool:
+            waiting[:] = [p for p, c in clients.items() if c.cluster("INFO")["cluster_state"] != "ok"]
+            return not waiting
+
+        try:
+            wait_until(all_ok, STARTUP_TIMEOUT, lambda: "")
+        except AssertionError:
+            raise RedisUnavailable(f"cluster nodes {waiting} never reached state ok") from None
+        finally:
+            for client in clients.values():
+                client.close()
 
 
 Running = TypeVar("Running", RedisServer, RedisTls, RedisCluster)

@@ -12,11 +12,12 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support.polling import wait_until
 
 APP_ID = "424242"  # the official Python SDK accepts numeric app ids only
 APP_KEY = "test-key"
@@ -76,17 +77,22 @@ class ServerProcess:
         self.process = subprocess.Popen(
             self.command(), cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def listening() -> bool:  # polling a port that is not yet bound: nothing to await
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
                 with self.probe():
-                    return self
+                    return True
             except OSError:
-                time.sleep(0.05)  # polling a port that is not yet bound: nothing to await
-        self.stop()
-        raise RuntimeError(f"server did not start within {timeout}s:\n{self.log()}")
+                return False
+
+        try:
+            wait_until(listening, timeout, lambda: "")
+        except AssertionError:
+            self.stop()
+            raise RuntimeError(f"server did not start within {timeout}s:\n{self.log()}") from None
+        return self
 
     def probe(self):
         """GET / (the readiness probe of `start`)."""

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.socketrush.test_metrics import other_free_port, scrape, scrape_until, value
 from tests.support.bus import Bus
 from tests.support.client import PusherClient, sdk
+from tests.support.metrics import other_free_port, scrape, scrape_until, value
 from tests.support.nodes import wait_ready
 from tests.support.server import APP_ID, ServerProcess
 

@@ -4,31 +4,7 @@ from __future__ import annotations
 
 from tests.support.bus import Bus
 from tests.support.client import PusherClient, sdk, subscribe_signed
-from tests.support.nodes import wait_ready
-from tests.support.server import ServerProcess
-
-
-def assert_cross_node_delivery(nodes: list[ServerProcess]) -> None:
-    """A subscriber on every node gets an event published through any node, exactly once."""
-    clients = [PusherClient.connect(node) for node in nodes]
-    try:
-        for client in clients:
-            client.subscribe("news")
-            assert client.recv_event("pusher_internal:subscription_succeeded")["channel"] == "news"
-        for index, publisher in enumerate(nodes):
-            assert sdk(publisher).trigger("news", "headline", f"from node {index}") == {}
-            for client in clients:
-                assert client.recv() == {
-                    "event": "headline",
-                    "channel": "news",
-                    "data": f"from node {index}",
-                }
-        for client in clients:
-            client.send("pusher:ping")
-            assert client.recv()["event"] == "pusher:pong"  # nothing else was queued
-    finally:
-        for client in clients:
-            client.close()
+from tests.support.nodes import assert_cross_node_delivery, wait_ready
 
 
 def test_delivers_across_three_nodes(bus: Bus, nodes_on) -> None:

@@ -10,12 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.socketrush.adapters.test_cross_node import assert_cross_node_delivery
-from tests.socketrush.cluster.test_cluster import join
 from tests.support.bus import NatsBus
 from tests.support.client import PusherClient, sdk
+from tests.support.cluster import join
 from tests.support.nats import NatsServer
-from tests.support.nodes import wait_ready
+from tests.support.nodes import assert_cross_node_delivery, wait_ready
 from tests.support.polling import wait_until
 from tests.support.server import ServerProcess
 

@@ -3,7 +3,7 @@ in test_cross_node.py)."""
 
 from __future__ import annotations
 
-from tests.socketrush.adapters.test_cross_node import assert_cross_node_delivery
+from tests.support.nodes import assert_cross_node_delivery
 
 
 def test_redis_cluster_delivers_across_nodes(redis_cluster, nodes_on) -> None:

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pusher
 import pytest
 
 from socketrush.app_managers.sql import DEFAULT_TABLE
-from tests.socketrush.app_managers.test_sql_database import insert
 from tests.support.client import ConnectionClosed, PusherClient, expect_close, sdk
-from tests.support.databases import DatabaseServer
+from tests.support.databases import DatabaseServer, insert
+from tests.support.polling import wait_until
 from tests.support.server import REPO_ROOT, ServerProcess
 
 pytestmark = pytest.mark.timeout(120)
@@ -84,14 +83,19 @@ def test_an_app_from_the_database_connects_receives_and_can_be_disabled(
         f"UPDATE {q(DEFAULT_TABLE)} SET {q('enabled')} = %s WHERE {q('id')} = %s",
         [False, GOOD["id"]],
     )
-    deadline = time.monotonic() + CACHE_TTL + 10
-    while True:  # the cached "enabled" answer expires on the server's clock: poll for it
-        refused = PusherClient(db_server.ws_url(GOOD["key"]))
-        first = refused.recv()
-        if first["event"] != "pusher:connection_established" or time.monotonic() > deadline:
-            break
-        refused.close()
-        time.sleep(0.1)
+    attempts: list[tuple[PusherClient, dict]] = []
+
+    def refused_now() -> bool:
+        """The cached "enabled" answer expires on the server's clock: connect until it has."""
+        client = PusherClient(db_server.ws_url(GOOD["key"]))
+        attempts.append((client, client.recv()))
+        if attempts[-1][1]["event"] != "pusher:connection_established":
+            return True
+        client.close()
+        return False
+
+    wait_until(refused_now, CACHE_TTL + 10, lambda: f"still accepted: {attempts[-1][1]}")
+    refused, first = attempts[-1]
     assert first == {
         "event": "pusher:error",
         "data": {"code": 4003, "message": "Application disabled"},

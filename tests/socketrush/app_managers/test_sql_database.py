@@ -11,15 +11,7 @@ from socketrush.app_managers.cached import CachedAppManager
 from socketrush.app_managers.sql import COLUMNS, SqlAppManager, init_db, parse_database_url
 from socketrush.cli import main
 from socketrush.settings import AppSettings, WebhookTarget
-from tests.support.databases import DB_NAME, DatabaseServer
-
-
-def insert(database: DatabaseServer, table: str, **columns: object) -> None:
-    names = ", ".join(database.quote(name) for name in columns)
-    marks = ", ".join(["%s"] * len(columns))
-    database.execute(
-        f"INSERT INTO {database.quote(table)} ({names}) VALUES ({marks})", list(columns.values())
-    )
+from tests.support.databases import DB_NAME, DatabaseServer, insert
 
 
 def table_columns(database: DatabaseServer, table: str) -> list[str]:

@@ -5,54 +5,12 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable
-from typing import Any
 
-from tests.socketrush.webhooks.receiver import Receiver
 from tests.support.bus import Bus
 from tests.support.client import PusherClient, expect_close, sdk, subscribe_signed
+from tests.support.cluster import ROOM, eventually, join, settle, webhooks_to
 from tests.support.server import ServerProcess
-
-ROOM = "presence-room"
-
-
-def join(server: ServerProcess, user_id: str, channel: str = ROOM) -> tuple[PusherClient, dict]:
-    """Connect to `server`, join `channel` as `user_id`; returns the client and its presence."""
-    client = PusherClient.connect(server)
-    subscribe_signed(server, client, channel, {"user_id": user_id, "user_info": {"n": user_id}})
-    succeeded = client.recv_event("pusher_internal:subscription_succeeded")
-    return client, succeeded["data"]["presence"]
-
-
-def settle(origin: ServerProcess, others: list[ServerProcess]) -> None:
-    """Wait until what `origin` published so far reached `others`.
-
-    A member_added travels over pub/sub while the next join reads the store directly; a late
-    one would repeat a member the joiner already got in its list. Pub/sub keeps one
-    publisher's order, so an event triggered through `origin` now arrives after everything
-    before it.
-    """
-    probes = []
-    for node in others:
-        probe = PusherClient.connect(node)
-        probe.subscribe("probe")
-        probe.recv_event("pusher_internal:subscription_succeeded")
-        probes.append(probe)
-    sdk(origin).trigger("probe", "flush", "")
-    for probe in probes:
-        probe.recv_event("flush")
-        probe.close()
-
-
-def eventually(check: Callable[[], Any], expected: Any, timeout: float = 10.0) -> None:
-    """Other nodes learn of a change through the bus, asynchronously: poll until they agree."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got == expected or time.monotonic() > deadline:
-            assert got == expected
-            return
-        time.sleep(0.05)  # another process: there is nothing to await
+from tests.support.webhook_receiver import Receiver
 
 
 def test_presence_members_and_events_span_three_nodes(bus: Bus, nodes_on) -> None:
@@ -194,11 +152,6 @@ def test_send_to_user_reaches_its_sockets_on_every_node(bus: Bus, nodes_on) -> N
     assert_alive(stranger)  # nothing for erin was queued ahead of her pong
     for client in sockets:
         client.close()
-
-
-def webhooks_to(receiver: Receiver) -> tuple[str, ...]:
-    """Node flags that send the app's webhooks to `receiver`."""
-    return ("--app-webhooks-enabled", "true", "--app-webhook-url", receiver.url)
 
 
 def test_subscription_count_is_cluster_wide(bus: Bus, nodes_on) -> None:

@@ -4,12 +4,11 @@ answers again. Every test runs on both buses."""
 
 from __future__ import annotations
 
-import time
-
-from tests.socketrush.cluster.test_cluster import ROOM, eventually, join, settle
-from tests.socketrush.webhooks.receiver import Receiver
 from tests.support.bus import Bus
 from tests.support.client import PusherClient, expect_close, sdk
+from tests.support.cluster import ROOM, eventually, join, settle
+from tests.support.polling import wait_until
+from tests.support.webhook_receiver import Receiver
 
 # Beats every timeout/4: recovery and its settling take a few beats.
 FAST_BEATS = ("--node-timeout-seconds", "4")
@@ -38,12 +37,13 @@ def await_beats(bus: Bus, prefix: str, timeout: float = 10.0) -> None:
     has read what the store held now. A beat writes the node's expiry first: two new
     expiries mean the first of them has finished."""
     seen = {node: {expiry} for node, expiry in bus.heartbeats(prefix).items()}
-    deadline = time.monotonic() + timeout
-    while any(len(expiries) < 3 for expiries in seen.values()):
-        assert time.monotonic() < deadline, f"no two beats within {timeout}s: {seen}"
-        time.sleep(0.05)  # another process's timer: there is nothing to await
+
+    def two_more_beats() -> bool:  # another process's timer: there is nothing to await
         for node, expiry in bus.heartbeats(prefix).items():
             seen[node].add(expiry)
+        return all(len(expiries) >= 3 for expiries in seen.values())
+
+    wait_until(two_more_beats, timeout, lambda: f"no two beats within {timeout}s: {seen}")
 
 
 def refused(node) -> None:

@@ -12,12 +12,11 @@ from socketrush.cluster.recovery import Recovery
 from socketrush.cluster.redis_store import RedisStore
 from socketrush.cluster.writes import Writer
 from socketrush.redis_client import RedisKeys
-from tests.socketrush.cluster.test_cluster import ROOM, eventually, join, webhooks_to
-from tests.socketrush.cluster.test_writes import Channel, Host, Log
-from tests.socketrush.webhooks.receiver import Receiver
 from tests.support.bus import Bus
 from tests.support.client import PusherClient, sdk
+from tests.support.cluster import ROOM, Channel, Host, Log, eventually, join, webhooks_to
 from tests.support.redis import RedisServer
+from tests.support.webhook_receiver import Receiver
 
 
 def test_a_journaled_count_is_answered_once_and_announced_after_the_outage(

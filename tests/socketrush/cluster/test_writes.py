@@ -3,54 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 
-from socketrush.cluster.messages import AppSnapshot, ChannelCount, CountWritten
+from socketrush.cluster.messages import ChannelCount, CountWritten
 from socketrush.cluster.redis_store import RedisStore
 from socketrush.cluster.store import NEW_MEMBER, Joined
 from socketrush.cluster.writes import Writer
 from socketrush.redis_client import RedisKeys
+from tests.support.cluster import Channel, Host, Log
 from tests.support.redis import RedisServer
-
-
-@dataclass
-class Log:
-    """One ordered record of what the channel was told and what the node announced."""
-
-    entries: list[tuple] = field(default_factory=list)
-
-
-@dataclass
-class Channel:
-    log: Log
-
-    def tell(self, message: object) -> bool:
-        self.log.entries.append(("channel", message))
-        return True
-
-    def ask(self, message: object, timeout: float = 5.0) -> object:
-        raise AssertionError("the cluster never asks a channel")
-
-
-@dataclass
-class Host:
-    log: Log
-    snapshots: list[AppSnapshot] = field(default_factory=list)
-
-    def publish(self, *args: object, **kwargs: object) -> None:
-        self.log.entries.append(("publish", *args))
-
-    def announce_count(self, app_id: str, channel: str, total: int, version: int) -> None:
-        self.log.entries.append(("count", app_id, channel, total, version))
-
-    def notify(self, app_id: str, event: object) -> None:
-        self.log.entries.append(("notify", app_id, event))
-
-    def remote_connections(self, app_id: str, count: int) -> None:
-        raise AssertionError("not beating here")
-
-    def snapshot(self) -> list[AppSnapshot]:
-        return self.snapshots
 
 
 def writer_on(server: RedisServer, log: Log) -> Writer:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 import websocket
 
-from tests.socketrush.http.test_dashboard import (
+from tests.support.bus import Bus
+from tests.support.client import PusherClient, subscribe_signed
+from tests.support.dashboard import (
     DASHBOARD,
     PASSWORD,
     USERNAME,
@@ -15,8 +17,6 @@ from tests.socketrush.http.test_dashboard import (
     debug_listener,
     request,
 )
-from tests.support.bus import Bus
-from tests.support.client import PusherClient, subscribe_signed
 from tests.support.polling import wait_until
 from tests.support.server import APP_ID, ServerProcess
 

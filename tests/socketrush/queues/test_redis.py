@@ -17,9 +17,9 @@ from socketrush.queues.redis import QueueKeys, RedisQueue, decode, encode
 from socketrush.redis_client import RedisKeys
 from socketrush.webhooks import events
 from socketrush.webhooks.sender import ID_HEADER, make_job, request_of
-from tests.socketrush.webhooks.receiver import HANG, Receiver
 from tests.support.redis import RedisServer, redis_server  # noqa: F401 (fixture)
 from tests.support.server import REPO_ROOT
+from tests.support.webhook_receiver import HANG, Receiver
 
 BODY = events.body([events.channel_occupied("c")], 1_700_000_000_000)
 

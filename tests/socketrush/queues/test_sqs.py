@@ -12,7 +12,6 @@ import pusher
 import pytest
 
 from socketrush.webhooks.sender import ID_HEADER
-from tests.socketrush.webhooks.receiver import HANG, Received, Receiver
 from tests.support.client import PusherClient
 from tests.support.moto import (
     MotoServer,
@@ -20,6 +19,7 @@ from tests.support.moto import (
 )
 from tests.support.polling import wait_until
 from tests.support.server import APP_ID, APP_KEY, APP_SECRET, ServerProcess
+from tests.support.webhook_receiver import HANG, Received, Receiver
 
 pytestmark = pytest.mark.timeout(120)
 

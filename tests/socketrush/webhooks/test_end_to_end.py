@@ -16,10 +16,10 @@ from pathlib import Path
 import pusher
 import pytest
 
-from tests.socketrush.webhooks.receiver import HANG, Received, Receiver
 from tests.support.client import PusherClient, subscribe_signed
 from tests.support.redis import RedisServer, redis_server  # noqa: F401 (fixture)
 from tests.support.server import APP_ID, APP_KEY, APP_SECRET, free_port
+from tests.support.webhook_receiver import HANG, Received, Receiver
 
 ID_HEADER = "X-Socket-Rush-Webhook-Id"
 SWITCHES = (

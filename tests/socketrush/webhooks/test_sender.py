@@ -18,8 +18,8 @@ from socketrush.webhooks.sender import (
     make_job,
     request_of,
 )
-from tests.socketrush.webhooks.receiver import HANG, Receiver
 from tests.support.server import free_port
+from tests.support.webhook_receiver import HANG, Receiver
 
 BODY = events.body([events.channel_occupied("c")], 1_700_000_000_000)
 HEADERS = events.headers("key", "secret", BODY)

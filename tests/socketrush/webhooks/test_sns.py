@@ -21,9 +21,9 @@ from socketrush.webhooks.sender import (
     request_of,
 )
 from socketrush.webhooks.sns import SnsPublisher, post_or_publish, publish_request
-from tests.socketrush.webhooks.receiver import Receiver
 from tests.support.moto import REGION, MotoServer, unique
 from tests.support.server import free_port
+from tests.support.webhook_receiver import Receiver
 
 BODY = events.body([events.member_added("presence-lobby", "alice")], 1_700_000_000_000)
 HEADERS = events.headers("key", "secret", BODY)

@@ -13,10 +13,10 @@ import pusher
 import pytest
 
 from socketrush.webhooks.sender import ID_HEADER
-from tests.socketrush.webhooks.receiver import Receiver
 from tests.support.client import PusherClient, subscribe_signed
 from tests.support.moto import MotoServer, unique
 from tests.support.server import APP_ID, APP_KEY, APP_SECRET, ServerProcess
+from tests.support.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.timeout(120)
 
