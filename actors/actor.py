@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Self
 import gevent
 from gevent.event import AsyncResult, Event
 
+from actors import census
 from actors.errors import ActorDeadError, AskTimeout, MailboxFull
 from actors.runners import run_soon
 from actors.supervision import RestartPolicy, Supervisor
@@ -80,6 +81,7 @@ class Actor:
             raise RuntimeError(f"{self!r} cannot be started twice")
         self._state = _State.RUNNING
         self._on_start_pending = True
+        census.track(self)
         self._spawn()
         return self
 
@@ -326,6 +328,7 @@ class Actor:
                 except Exception:
                     logger.exception("actor %s: supervisor child_stopped failed", self.name)
         finally:
+            census.forget(self)
             self._done.set()
 
     def _fail_pending(self) -> None:

@@ -11,6 +11,14 @@ from typing import Any
 
 import gevent
 
+_pending = 0  # timers armed and neither fired nor cancelled, in this process
+
+
+def pending_timers() -> int:
+    """How many delayed calls are waiting now: a figure that must return to its baseline
+    once the connections and actors that armed them are gone (see actors/census.py)."""
+    return _pending
+
 
 class Cancellable:
     """Handle of one pending delayed call. `Cancellable()` is a handle with nothing pending."""
@@ -34,10 +42,12 @@ class Cancellable:
         the handle stops being pending (fired or cancelled), which lets an owner that tracks
         its timers forget them without scanning.
         """
+        global _pending
         handle = cls()
         handle._on_release = on_release
         handle._watcher = gevent.get_hub().loop.timer(max(delay, 0.0))
         handle._watcher.start(handle._fire, callback)
+        _pending += 1
         return handle
 
     @property
@@ -54,9 +64,11 @@ class Cancellable:
         callback()
 
     def _release(self) -> None:
+        global _pending
         watcher, self._watcher = self._watcher, None
         if watcher is None:
             return
+        _pending -= 1
         watcher.stop()
         watcher.close()
         on_release, self._on_release = self._on_release, None

@@ -7,7 +7,7 @@ import logging
 import pytest
 from gevent.event import Event
 
-from actors import Cancellable
+from actors import Cancellable, timer
 from tests.actors.recorder import Ping, Recorder, blocked
 
 
@@ -89,3 +89,25 @@ def test_an_empty_handle_has_nothing_pending() -> None:
     assert handle.active is False
     handle.cancel()
     assert handle.active is False
+
+
+def test_pending_timers_counts_armed_calls_until_they_fire_or_are_cancelled() -> None:
+    before = timer.pending_timers()
+    kept, cancelled = Cancellable.after(0.01, lambda: None), Cancellable.after(60, lambda: None)
+    assert timer.pending_timers() == before + 2
+    cancelled.cancel()
+    cancelled.cancel()  # a second cancel releases nothing more
+    assert timer.pending_timers() == before + 1
+    assert probe_after(0.02).wait(1) is True
+    assert kept.active is False
+    assert timer.pending_timers() == before
+
+
+def test_stopping_an_actor_releases_its_pending_timers() -> None:
+    before = timer.pending_timers()
+    actor = Recorder().start()
+    for _ in range(3):
+        actor.tell_later(60, Ping("never"))
+    assert timer.pending_timers() == before + 3
+    actor.stop()
+    assert timer.pending_timers() == before
