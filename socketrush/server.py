@@ -15,7 +15,7 @@ import ssl
 import gevent
 from gevent.event import Event
 
-from socketrush import metrics
+from socketrush import census, metrics
 from socketrush.gc_tuning import tune_garbage_collector
 from socketrush.http.server import build_server
 from socketrush.limits import raise_file_limit
@@ -53,6 +53,7 @@ def run(settings: ServerSettings) -> int:
                 error,
             )
             return 1
+        census.export(node, heap=settings.metrics_count_objects)
     node.start()
     tune_garbage_collector()
     try:

@@ -154,6 +154,7 @@ class ServerSettings:
     webhook_sns_endpoint: str
     metrics_enabled: bool
     metrics_port: int
+    metrics_count_objects: bool
     cors_allowed_origins: tuple[str, ...]
     dashboard_enabled: bool
     dashboard_username: str

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 
-from socketrush import metrics
+from socketrush import census, metrics
 from socketrush.config import load
 from socketrush.gc_tuning import tune_garbage_collector
 from socketrush.http.entry import create_wsgi_app
@@ -54,4 +54,5 @@ if settings.metrics_enabled:
             "metrics_enabled without %s: the metrics port shows one worker's counts only",
             metrics.MULTIPROC_ENV,
         )
+    census.export(node, heap=settings.metrics_count_objects)  # not served in multiprocess mode
     metrics.serve_when_free(settings.bind_address, settings.metrics_port)

@@ -156,6 +156,16 @@ class AppActor(Actor):
         if self.mailbox_depth >= self._publish_limit:
             raise MailboxFull(f"{self.name}: {self._publish_limit} messages waiting")
 
+    @property
+    def user_count(self) -> int:
+        """Signed-in users with a socket here (read by the census, like connection_count)."""
+        return len(self._users)
+
+    @property
+    def watched_user_count(self) -> int:
+        """Users that some socket here watches; none once their watchers have left."""
+        return self._users.watched_count
+
     def ask(self, message: object, timeout: float = 5.0) -> object:
         """Channel queries need every node's answer when nodes share state: the cluster state
         actor answers them (it may block on Redis; this actor must not). Without Redis they

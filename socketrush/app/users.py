@@ -16,6 +16,11 @@ class SignedInUsers:
     def __len__(self) -> int:
         return len(self._sockets)
 
+    @property
+    def watched_count(self) -> int:
+        """Users some socket here watches (read by the census)."""
+        return len(self._watchers)
+
     def sockets_of(self, user_id: str) -> list[Connection]:
         return list(self._sockets.get(user_id, {}).values())
 
