@@ -91,8 +91,15 @@ class ClusteredMembership:
         )
 
     def cancel_join(self, socket_id: str) -> bool:
-        """The cluster's answer will find it gone and undo the join."""
-        return self.pending.pop(socket_id, None) is not None
+        """Its join is queued at the cluster actor ahead of anything sent now, so a leave
+        undoes it in order. Waiting for the answer instead stranded the member in Redis when
+        the channel, empty, was retired before the answer came (found by the soak)."""
+        join = self.pending.pop(socket_id, None)
+        if join is None:
+            return False
+        if join.member is not None and not self._is_member(join.member.user_id):
+            self._tell_leave(join.member.user_id)
+        return True
 
     def member_added(self, member: Member, joiner: str) -> None:
         """Redis was unreachable and this node decided alone."""
@@ -100,8 +107,14 @@ class ClusteredMembership:
         self.member_event(text_frame(payload), MemberChange(True, member.user_id), joiner)
 
     def member_left(self, user_id: str) -> None:
-        """Other nodes may still have the user: the cluster actor decides and sends
-        member_removed."""
+        """This node's last subscribed socket of the user left. Other nodes may still have
+        the user: the cluster actor decides and sends member_removed. Not while a join of
+        the user awaits its answer: the node still claims the user, and that answer lists
+        it again (a leave now would remove the member the join is about to report)."""
+        if not self._awaits(user_id):
+            self._tell_leave(user_id)
+
+    def _tell_leave(self, user_id: str) -> None:
         link = self._link
         link.actor.tell(PresenceLeave(link.app_id, self._channel.info.name, user_id))
 
@@ -130,13 +143,14 @@ class ClusteredMembership:
                     first = len(channel.subscribers) == 1
                     self._view.listed(socket_id, answer.members, first=first)
                 channel.send(subscriber, text_frame(channel.presence_frame(answer.members)))
-            elif answer.members is not None and not self._is_member(user_id):
-                self.member_left(user_id)  # it left while the cluster answered: undo
+            # A join whose socket left meanwhile was undone when it left (`cancel_join`).
             channel.notify_if_empty()
             return
         del self.pending[socket_id]
         if answer.refused:
             channel.refuse_full(subscriber)
+            if not self._is_member(user_id):
+                self._tell_leave(user_id)  # nothing was written then: leaves are idempotent
         elif answer.members is None:
             channel.admit(join)  # Redis unreachable: decide from this node's members alone
         else:
@@ -147,8 +161,9 @@ class ClusteredMembership:
     def _is_member(self, user_id: str) -> bool:
         """A member here, or about to be: another of its sockets awaits its own answer."""
         roster = self._channel.roster
-        if roster is not None and user_id in roster:
-            return True
+        return (roster is not None and user_id in roster) or self._awaits(user_id)
+
+    def _awaits(self, user_id: str) -> bool:
         return any(
             join.member is not None and join.member.user_id == user_id
             for join in self.pending.values()
@@ -241,7 +256,7 @@ class ClusteredMembership:
         them after those joins, in order), and a count of 0 for the subscribers."""
         waiting = (join.member.user_id for join in self.pending.values() if join.member)
         for user_id in dict.fromkeys([*user_ids, *waiting]):
-            self.member_left(user_id)
+            self._tell_leave(user_id)
         if occupied:
             link = self._link
             link.actor.tell(ChannelCount(link.app_id, self._channel.info.name, 0, self._counted))
