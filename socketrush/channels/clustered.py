@@ -72,11 +72,21 @@ class ClusteredMembership:
     def join(self, join: Join) -> None:
         """The member list, the member limit and member_added are cluster-wide: the cluster
         actor answers with `PresenceJoined`, and only then is the socket subscribed."""
-        member, channel = join.member, self._channel
-        assert member is not None
+        channel = self._channel
         socket_id = join.subscriber.socket_id
-        if socket_id not in channel.subscribers:
+        joined_as = channel.roster.member_of(socket_id) if channel.roster is not None else None
+        if joined_as is not None:
+            # A repeated subscribe changes no membership, as on a single node: the list is
+            # asked for as the member the socket already is, not as its new channel_data.
+            join = Join(join.subscriber, joined_as, join.silent)
+        else:
+            replaced = self.pending.get(socket_id)
             self.pending[socket_id] = join
+            gone = replaced.member.user_id if replaced and replaced.member else None
+            if gone is not None and not self._is_member(gone):
+                self._tell_leave(gone)  # undoes the join it asked for
+        member = join.member
+        assert member is not None
         self._link.actor.tell(
             PresenceJoin(
                 self._link.app_id,

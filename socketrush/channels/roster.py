@@ -36,6 +36,11 @@ class PresenceRoster:
         """User id -> user_info: the member list a joiner is sent."""
         return {uid: member.user_info for uid, member in self._members.items()}
 
+    def member_of(self, socket_id: str) -> Member | None:
+        """The member a subscribed socket joined as."""
+        user_id = self._user_of.get(socket_id)
+        return None if user_id is None else self._members[user_id]
+
     def add(self, socket_id: str, member: Member) -> bool:
         """Count `socket_id` as one of `member`'s sockets; True if that made it a member (a
         user keeps the info its first socket gave)."""

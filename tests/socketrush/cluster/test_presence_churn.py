@@ -51,3 +51,23 @@ def test_members_gone_before_the_cluster_answered_are_not_kept(
 
     wait_until(lambda: members() == ["watcher"], 5, lambda: f"ghost members: {members()}")
     watcher.close()
+
+
+def test_a_repeated_subscribe_changes_no_membership(redis_server: RedisServer, nodes_on) -> None:
+    """A second subscribe to a presence channel is answered again, as on one node, without
+    making its new channel_data a member: before, the cluster joined that user too, and
+    nobody ever left it."""
+    first, second = nodes_on(redis_server.url, 2)
+    client = PusherClient.connect(first)
+    subscribe_signed(first, client, ROOM, {"user_id": "alice"})
+    client.recv_event("pusher_internal:subscription_succeeded")
+    subscribe_signed(first, client, ROOM, {"user_id": "mallory"})
+    again = client.recv_event("pusher_internal:subscription_succeeded")
+    assert again["data"]["presence"]["ids"] == ["alice"]
+
+    def members() -> list[str]:
+        return sorted(user["id"] for user in sdk(second).users_info(ROOM)["users"])
+
+    assert members() == ["alice"]
+    client.close()
+    wait_until(lambda: members() == [], 5, lambda: f"ghost members: {members()}")
