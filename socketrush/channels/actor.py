@@ -121,8 +121,6 @@ class ChannelActor(Actor):
                 fan_out(self._app_id, self.subscribers, message.frame, message.except_socket_id)
                 if message.webhook is not None:
                     self.webhook(message.webhook)
-            if not self.subscribers:
-                self.notify_if_empty()  # the app keeps a channel that had mail when it emptied
         elif isinstance(message, Join):
             if message.member is not None:
                 self._membership.join(message)
@@ -134,6 +132,11 @@ class ChannelActor(Actor):
             self._send_cached(message)
         elif not self._membership.receive(message):
             raise TypeError(f"unexpected message {type(message).__name__}")
+        if self.is_empty and not self.mailbox_depth:
+            # Reported once the mail is read, whatever the message was: the app keeps a
+            # channel that has mail queued (a join may be on its way), so a report made
+            # earlier could be the last one (found by the soak).
+            self._on_empty(self)
         return None
 
     def _broadcast_run(self, frame: bytes, except_socket_id: str | None) -> None:
@@ -222,7 +225,6 @@ class ChannelActor(Actor):
     def refuse_full(self, subscriber: Subscriber) -> None:
         refusal = frames.subscription_refused(self.info.name, Err.SUBSCRIPTION_PRESENCE_FULL)
         self.send(subscriber, text_frame(refusal))
-        self.notify_if_empty()
 
     def presence_frame(self, members: dict[str, object]) -> bytes:
         ids = list(members)
@@ -230,6 +232,7 @@ class ChannelActor(Actor):
         return frames.subscription_succeeded(self.info.name, presence)
 
     def notify_if_empty(self) -> None:
+        """Outside `receive` (a release after a crash or a stop); `receive` reports itself."""
         if not self.subscribers:
             self._on_empty(self)
 
@@ -249,7 +252,6 @@ class ChannelActor(Actor):
     def _leave(self, subscriber: Subscriber) -> None:
         socket_id = subscriber.socket_id
         if self._membership.cancel_join(socket_id):
-            self.notify_if_empty()
             return
         if self.subscribers.pop(socket_id, None) is None:
             return
@@ -259,7 +261,6 @@ class ChannelActor(Actor):
         self._membership.removed(socket_id)
         if not self.subscribers:
             self.webhook(events.channel_vacated(self.info.name))
-        self.notify_if_empty()
 
     def _succeeded_frame(self) -> bytes:
         if self.roster is None:

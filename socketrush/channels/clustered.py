@@ -154,7 +154,6 @@ class ClusteredMembership:
                     self._view.listed(socket_id, answer.members, first=first)
                 channel.send(subscriber, text_frame(channel.presence_frame(answer.members)))
             # A join whose socket left meanwhile was undone when it left (`cancel_join`).
-            channel.notify_if_empty()
             return
         del self.pending[socket_id]
         if answer.refused:
@@ -225,7 +224,6 @@ class ClusteredMembership:
         others), so it may come after a newer one: the older is dropped."""
         channel = self._channel
         if not channel.subscribers:
-            channel.notify_if_empty()  # the app keeps a channel that had mail when it emptied
             return
         if message.version < self._count_version:
             return
@@ -246,7 +244,6 @@ class ClusteredMembership:
         for socket_id in settled:
             del self._unsettled[socket_id]
         if not channel.subscribers:
-            channel.notify_if_empty()  # as in `_announced`
             return
         if message.version is None:
             return  # no count was announced for them (Redis unreachable, or no change)

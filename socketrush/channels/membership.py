@@ -52,8 +52,6 @@ class Channel(Protocol):
 
     def refuse_full(self, subscriber: Subscriber) -> None: ...
 
-    def notify_if_empty(self) -> None: ...
-
 
 class Membership(Protocol):
     # Webhooks someone else sends (the cluster actor, once per cluster-wide transition).

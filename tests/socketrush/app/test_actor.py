@@ -200,3 +200,28 @@ def test_an_api_request_is_queued_whole_or_refused_whole() -> None:
     with pytest.raises(MailboxFull):
         app.tell_all([Publish("d", NEWS), Publish("e", NEWS)])
     assert app.mailbox_depth == 7
+
+
+@pytest.mark.parametrize("mail", ["publish", "leave again"])
+def test_a_channel_that_empties_with_mail_queued_is_retired_once_it_is_read(mail: str) -> None:
+    """The app keeps a channel whose mailbox is not empty when it reports itself empty (a
+    join may be on its way); the channel must report again once the mail is read, whatever
+    it was, or it stays alive and registered for ever (found by the soak)."""
+    app = AppActor(
+        AppSettings(id=APP_ID, key="k", secret="s"), DirectCache(LocalCache()), LocalAdapter()
+    ).start()
+    socket = Socket("1.1")
+    app.tell(Subscribe(socket, classify("news")))
+    gevent.idle()
+    channel = socket.channels["news"]
+    app.tell(Unsubscribe(socket, "news"))
+    gevent.sleep(0)  # the app handled it; the channel has yet to handle the Leave
+    # Mail the app forwards after the channel reported itself empty: the app finds it still
+    # queued in the channel and keeps the channel.
+    if mail == "publish":
+        app.tell(Publish("news", NEWS, None))
+    else:
+        app.tell(Unsubscribe(socket, "news"))
+    gevent.idle()
+    assert not channel.is_alive
+    app.stop()
