@@ -12,6 +12,7 @@ import contextlib
 import enum
 import itertools
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from gevent import socket
 from loadtests.rawws import RawPusher
 
 HOST = "127.0.0.1"
+_PING = b'"event":"pusher:ping"'
 # The encrypted channels' master key (any 32 bytes, base64): signing needs it, the server not.
 MASTER_KEY = "c29hay10ZXN0LW1hc3Rlci1rZXktMzItYnl0ZXMhISE="
 
@@ -112,6 +114,18 @@ class Client:
         auth = self._signer.authenticate_user(self.socket_id, user)
         self.raw.send("pusher:signin", {"user_data": auth["user_data"], "auth": auth["auth"]})
         self.raw.next_event("pusher:signin_success")
+
+    def follow(self, on_text: Callable[[bytes], None] = lambda text: None) -> None:
+        """Read until the connection ends, answering the server's pings (so a long-lived
+        client that only listens is never closed as inactive); every other text frame goes
+        to `on_text`. Raises the reason the connection ended."""
+        self.raw.sock.settimeout(None)
+        while True:
+            for text in self.raw.texts():
+                if _PING in text:
+                    self.raw.send("pusher:pong", {})
+                else:
+                    on_text(text)
 
     def send_event(self, channel: str, event: str, data: Any) -> None:
         self.raw.send(event, data, channel)
