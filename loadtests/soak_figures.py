@@ -3,8 +3,9 @@ plus prometheus-client's RSS and descriptor counts), their slopes, and the two l
 
 * trend: after warm-up no figure grows with time. A figure grows when its least-squares slope
   is above three standard errors (clear of the noise) and larger than its tolerance: RSS a
-  stated number of MiB per ten minutes; a count, a rise over the window above a quarter of
-  its level (or a few units for small counts).
+  stated number of MiB per ten minutes, judged over five minutes or more (the allocator's
+  arenas grow in steps, so a shorter window extrapolates noise); a count, a rise over the
+  window above a quarter of its level (or a few units for small counts).
 * baseline: once every client has left, every figure that describes clients (connections,
   channel actors, members, timers, greenlets, descriptors, ...) is back where it started.
 """
@@ -72,6 +73,7 @@ TREND_TOLERANCE = {
 }  # fmt: skip
 RELATIVE_TOLERANCE = 0.25
 SIGNIFICANCE = 3.0  # standard errors a slope must clear to count as growth
+RSS_WINDOW_SECONDS = 300.0  # RSS is judged over at least five minutes after warm-up
 
 
 def scrape(node: Node) -> dict[tuple[str, tuple], float]:
@@ -198,6 +200,8 @@ def trend(series: Series, warm_up: float, rss_bound_mib: float, until: float) ->
         # long one measures even a slow leak precisely.
         if per_second <= SIGNIFICANCE * error:
             continue
+        if name == "rss_mib" and window < RSS_WINDOW_SECONDS:
+            continue  # a few seconds of RSS say nothing about ten minutes
         if name == "rss_mib" and per_second * 600 > rss_bound_mib:
             failures.append(
                 f"{series.node}: RSS grows {per_second * 600:.1f} MiB per 10 min "

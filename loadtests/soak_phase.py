@@ -48,6 +48,7 @@ def node_flags(receiver: Receiver, redis: Redis | None, args: argparse.Namespace
         "--app-has-client-event-webhooks", "true",
         # Retries at most 5 s apart, so a paused receiver is caught up with soon after.
         "--webhook-retry-max-ms", "5000", "--webhook-max-attempts", "60",
+        "--webhook-member-removed-delay-ms", str(args.member_removed_delay_ms),
     ]  # fmt: skip
     if redis is not None:
         flags += ["--adapter-driver", "redis", "--cache-driver", "redis"]
@@ -201,7 +202,8 @@ def _verdict(
     for node in nodes:
         judged = soak_figures.trend(sampler.series[node.name], warm_up, args.rss_bound, load_ended)
         trends[node.name] = judged
-        failures += judged.failures
+        if fault_log is None:  # a restart's ramp and an outage's dip are no trend
+            failures += judged.failures
     for node_name, leftover in left.items():
         if leftover:
             failures.append(f"{node_name}: left behind once every client had gone: {leftover}")
@@ -251,7 +253,12 @@ def _verdict(
         "passed": not failures,
         "failures": failures,
         "trends": {
-            n: {"window_s": t.window, "samples": t.samples, "per_10_min": t.per_10_min}
+            n: {
+                "window_s": t.window,
+                "samples": t.samples,
+                "per_10_min": t.per_10_min,
+                "growth": t.failures,
+            }
             for n, t in trends.items()
         },
         "last_figures": {n: s.samples[-1].figures for n, s in sampler.series.items() if s.samples},
