@@ -67,7 +67,7 @@ class Census:
 class HeapCensus:
     """Live objects after a full collection (see the module docstring)."""
 
-    greenlets: int  # not yet finished, parked runners left out
+    greenlets: int  # the event loop's, not yet finished, parked runners left out
     objects: dict[str, int] = field(default_factory=dict)  # our classes by name
     seconds: float = 0.0  # what the collection and the walk cost
 
@@ -108,10 +108,16 @@ def take_heap() -> HeapCensus:
     by_type = Counter(map(type, objects))
     greenlet_types = {kind for kind in by_type if issubclass(kind, greenlet)}
     parked = set(map(id, parked_runners()))
+    hub = gevent.get_hub()
+    # The event loop's own: gevent's pool threads (name lookups) bring greenlets of their
+    # own, which go when the thread has been idle a few seconds.
     alive = sum(
         1
         for obj in objects
-        if type(obj) in greenlet_types and not obj.dead and id(obj) not in parked
+        if type(obj) in greenlet_types
+        and not obj.dead
+        and obj.parent is hub
+        and id(obj) not in parked
     )
     own = {kind.__qualname__: count for kind, count in by_type.items() if _is_own(kind)}
     del objects
@@ -178,7 +184,8 @@ class CensusCollector(Collector):
             heap = take_heap()
             yield _gauge(
                 "socketrush_census_greenlets",
-                "Unfinished greenlets created since start-up, parked runners left out",
+                "Unfinished greenlets of the event loop created since start-up, parked runners "
+                "left out",
                 heap.greenlets,
             )
             yield _by_label(
