@@ -164,4 +164,3 @@ def test_the_two_node_recipe_delivers_across_nodes(tmp_path: Path) -> None:
         assert subscriber.recv() == HELLO
         subscriber.close()
     assert not nodes.alive()
-

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from loadtests.rawws import RawPusher
 from tests.fuzz.frame_cases import Case, cases, frame, read_until_closed
+from tests.support.blocking import off_the_loop
 from tests.support.client import sdk
 from tests.support.metrics import other_free_port, scrape
 from tests.support.polling import wait_until
@@ -73,9 +74,8 @@ class Steady:
 
     def _publish(self) -> None:
         api = sdk(self.server)
-        pool = gevent.get_hub().threadpool  # the SDK blocks: keep it off the event loop
         while not self._stopping:
-            pool.apply(api.trigger, ("steady", "tick", {"n": self.published, "t": time.time()}))
+            off_the_loop(api.trigger, "steady", "tick", {"n": self.published, "t": time.time()})
             self.published += 1
             gevent.sleep(STEADY_INTERVAL)
 

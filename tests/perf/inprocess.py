@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import gevent
 import pusher
 from gevent import ssl
 
@@ -23,6 +22,7 @@ from loadtests.rawws import RawPusher
 from socketrush.config import load_settings
 from socketrush.http.server import build_server
 from socketrush.node import Node
+from tests.support.blocking import off_the_loop
 from tests.support.server import APP_ID, APP_KEY, APP_SECRET, free_port
 
 HOST = "127.0.0.1"
@@ -85,5 +85,5 @@ def connect_client(
 
 
 def in_thread(function, *args):
-    """Run blocking code (the `pusher` SDK) in the hub's threadpool while the hub serves."""
-    return gevent.get_hub().threadpool.apply(function, args)
+    """Run blocking code (the `pusher` SDK) while the hub serves (see tests/support/blocking)."""
+    return off_the_loop(function, *args)

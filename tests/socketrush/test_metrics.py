@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
-import gevent
 import pusher
 import pytest
 import websocket
@@ -21,6 +20,7 @@ from prometheus_client import Counter, Gauge
 
 from actors import Actor, Supervisor
 from socketrush import census, metrics
+from tests.support.blocking import off_the_loop
 from tests.support.client import PusherClient, expect_close, sdk
 from tests.support.gunicorn import gunicorn_workers
 from tests.support.metrics import other_free_port, scrape, scrape_until, value
@@ -175,7 +175,7 @@ def test_actor_restarts_are_counted_by_app_and_actor_class() -> None:
         with pytest.raises(ValueError):  # handled after the tells; an ask's error is no crash
             fragile.ask("after the crashes")
         # The exporter is served by this thread's gevent hub: scrape from a native thread.
-        samples = gevent.get_hub().threadpool.apply(scrape, (exporter.server_port,))
+        samples = off_the_loop(scrape, exporter.server_port)
     finally:
         exporter.stop(timeout=1)
         fragile.stop()

@@ -297,7 +297,9 @@ class RedisCluster:
         waiting = list(clients)
 
         def all_ok() -> bool:
-            waiting[:] = [p for p, c in clients.items() if c.cluster("INFO")["cluster_state"] != "ok"]
+            waiting[:] = [
+                p for p, c in clients.items() if c.cluster("INFO")["cluster_state"] != "ok"
+            ]
             return not waiting
 
         try:

@@ -154,5 +154,7 @@ def listening_addresses(port: int) -> set[str]:
 
 def _address(hex_address: str) -> str:
     """/proc/net/tcp writes addresses as little-endian 32-bit words."""
-    raw = b"".join(bytes.fromhex(hex_address[i : i + 8])[::-1] for i in range(0, len(hex_address), 8))
+    raw = b"".join(
+        bytes.fromhex(hex_address[i : i + 8])[::-1] for i in range(0, len(hex_address), 8)
+    )
     return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)

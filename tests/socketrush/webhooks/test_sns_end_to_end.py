@@ -145,6 +145,5 @@ def test_an_sns_target_with_a_bad_arn_stops_start_up(tmp_path: Path) -> None:
     assert (
         f"socketrush: invalid app_webhooks from config file '{config}' key "
         "applications[0].app_webhooks: webhook sns_topic_arn 'pusher-hooks' is not an SNS topic "
-        "ARN (arn:aws:sns:REGION:ACCOUNT:TOPIC)"
-        in str(exited.value)
+        "ARN (arn:aws:sns:REGION:ACCOUNT:TOPIC)" in str(exited.value)
     )
