@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import cast
 
 from actors import Actor, Supervisor
@@ -71,13 +72,15 @@ class ChannelActor(Actor):
         supervisor: Supervisor | None = None,
     ) -> None:
         super().__init__(name=f"channel:{info.name}", supervisor=supervisor)
+        if info.kind is ChannelKind.SERVER_TO_USER:
+            # Internal to the server: no webhooks, and no subscription count for the user's
+            # other sockets (they joined silently and know nothing of each other).
+            settings = replace(settings, notifier=None, subscription_count_enabled=False)
         self.info = info
         self.settings = settings
         self._app_id = settings.app_id
         self._on_empty = on_empty
-        # Server-to-user channels are internal: no webhooks.
-        internal = info.kind is ChannelKind.SERVER_TO_USER
-        self._notifier = None if internal else settings.notifier
+        self._notifier = settings.notifier
         self._unanswered: list[Subscriber] = []  # joins a stop dropped: see `on_dropped`
         self.subscribers: dict[str, Subscriber] = {}
         self.roster: PresenceRoster | None = PresenceRoster() if info.is_presence else None

@@ -4,6 +4,7 @@ terminating a user's connections through the official SDK."""
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import pytest
 
@@ -15,6 +16,7 @@ from tests.support.client import (
     sdk,
     sign_in,
 )
+from tests.support.polling import wait_until
 from tests.support.server import APP_KEY, APP_SECRET, ServerProcess
 
 pytestmark = pytest.mark.timeout(30)
@@ -143,6 +145,29 @@ def test_send_to_user_reaches_all_its_sockets_and_no_one_else(server: ServerProc
     assert_alive(anonymous)
     for client in (phone, laptop, stranger, anonymous):
         client.close()
+
+
+def connections(server: ServerProcess) -> int:
+    with urllib.request.urlopen(server.http_url + "/usage", timeout=5) as response:
+        return json.loads(response.read())["connections"]
+
+
+def test_a_user_s_channel_announces_no_subscription_count(start_server) -> None:
+    """With subscription counts on, a user's socket leaving its server-to-user channel (an
+    internal channel) tells the user's other sockets nothing."""
+    server = start_server("--app-subscription-count-enabled", "true")
+    phone = signed_in(server, {"id": "u-count"})
+    laptop = signed_in(server, {"id": "u-count"})
+    laptop.close()
+    wait_until(lambda: connections(server) == 1, 5, lambda: "the laptop is still connected")
+    # The app told the channel the laptop left before this event: a count would come first.
+    assert sdk(server).send_to_user("u-count", "notice", {"text": "hi"}) == {}
+    assert phone.recv() == {
+        "event": "notice",
+        "channel": "#server-to-user-u-count",
+        "data": {"text": "hi"},
+    }
+    phone.close()
 
 
 def test_watchlist_online_and_offline(server: ServerProcess) -> None:

@@ -202,3 +202,20 @@ def test_a_channel_that_empties_with_mail_waiting_reports_empty_once_it_is_read(
     channel.ask(Leave(Socket("2.2")))
     assert empties == [channel]
     channel.stop()
+
+
+def test_a_server_to_user_channel_announces_no_subscription_count() -> None:
+    """A user's sockets join its server-to-user channel silently at sign-in; the channel is
+    internal, so with subscription counts on, a socket leaving tells the others nothing and
+    no webhook goes out."""
+    notifier = Notifier()
+    settings = channel_settings(notifier=notifier, counted=True)
+    channel = ChannelActor(
+        classify("#server-to-user-u1"), settings, on_empty=lambda _: None
+    ).start()
+    phone, laptop = Socket("1.1"), Socket("2.2")
+    channel.ask(Join(phone, silent=True))
+    channel.ask(Join(laptop, silent=True))
+    channel.ask(Leave(laptop))
+    assert (phone.frames, laptop.frames, notifier.events) == ([], [], [])
+    channel.stop()
