@@ -33,8 +33,11 @@ class ErrorSpec:
     `code` is the Pusher error code (None where Pusher sends ``null``). `closes` says whether
     the connection is closed, and `close_code` with which WebSocket close code: the Pusher code
     unless the row gives another (RFC 6455 codes for protocol failures); None for errors that
-    keep the connection open. `http_status` is set where the same condition can occur on the
-    HTTP API, so both surfaces report it consistently.
+    keep the connection open. `http_status` is set on the rows the HTTP API answers with
+    (`protocol.http_api.ApiError` reads it, and refuses a row without one); a row both
+    surfaces use (a name or payload limit, a draining node) reports the same condition on
+    both. A WebSocket-only row has none, even where the HTTP API reports a similar condition
+    with its own row (an unknown or disabled app: `API_APP_NOT_FOUND`, `API_APP_DISABLED`).
     """
 
     code: int | None
@@ -74,8 +77,8 @@ class Err:
     """Namespace of every `ErrorSpec`; each row says why its code was chosen."""
 
     # -- 4000-4099: closed, do not reconnect unchanged (documented codes and messages) --
-    APP_NOT_FOUND = ErrorSpec(4001, "Application does not exist", True, 404)
-    APP_DISABLED = ErrorSpec(4003, "Application disabled", True, 403)
+    APP_NOT_FOUND = ErrorSpec(4001, "Application does not exist", True)
+    APP_DISABLED = ErrorSpec(4003, "Application disabled", True)
     OVER_CONNECTION_QUOTA = ErrorSpec(4004, "Application is over connection quota", True)
     PATH_NOT_FOUND = ErrorSpec(4005, "Path not found", True)
     INVALID_VERSION = ErrorSpec(4006, "Invalid version string format", True)
