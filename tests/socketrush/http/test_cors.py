@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+import pytest
+
+from socketrush.http.cors import CORS_PATHS
 from tests.support.server import APP_ID, ServerProcess
 
 EVENTS = f"/apps/{APP_ID}/events"
@@ -61,3 +65,58 @@ def test_configured_origins_with_wildcard(start_server: Callable) -> None:
     assert status == 200  # the browser, not the server, refuses: no allow header
     assert headers["Access-Control-Allow-Origin"] is None
     assert get_with_origin(server, "http://app.example.com") is None  # scheme must match
+
+
+def test_dashboard_responses_carry_no_cors_headers(start_server: Callable) -> None:
+    """CORS is for the HTTP API and the health probes: the dashboard is for its own page
+    only, and a cross-origin script must not be let read it (it would send the session
+    cookie with `credentials: "include"` where the browser allows)."""
+    server = start_server(
+        "--dashboard-enabled", "true", "--dashboard-username", "ops",
+        "--dashboard-password", "a long dashboard password",
+    )  # fmt: skip
+    origin = "https://elsewhere.example.org"
+    for path in ("/dashboard", "/dashboard/static/dashboard.js", "/dashboard/api/apps"):
+        request = urllib.request.Request(server.http_url + path, headers={"Origin": origin})
+        with pytest.raises(urllib.error.HTTPError) as refused:  # 401 without a login
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 401
+        assert refused.value.headers.get("Access-Control-Allow-Origin") is None, path
+        refused.value.close()
+    preflight_request = urllib.request.Request(
+        server.http_url + "/dashboard/api/apps",
+        method="OPTIONS",
+        headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(preflight_request, timeout=5)
+    assert refused.value.headers.get("Access-Control-Allow-Origin") is None
+    refused.value.close()
+    # The API and the probes of the same server still answer browsers.
+    assert preflight(server, origin)[1]["Access-Control-Allow-Origin"] == "*"
+    for path in ("/", "/ready", "/accept-traffic", "/usage"):
+        request = urllib.request.Request(server.http_url + path, headers={"Origin": origin})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.headers.get("Access-Control-Allow-Origin") == "*", path
+
+
+@pytest.mark.parametrize(
+    "path,covered",
+    [
+        ("/", True),
+        ("/ready", True),
+        ("/accept-traffic", True),
+        ("/usage", True),
+        (f"/apps/{APP_ID}/events", True),
+        (f"/apps/{APP_ID}/channels/presence-a%0Ab/users", True),
+        ("/users/u1/terminate_connections", True),
+        ("/dashboard", False),
+        ("/dashboard/api/apps", False),
+        ("/readyz", False),
+        ("/usage/", False),
+        ("/app/test-key", False),
+        ("/metrics", False),
+    ],
+)
+def test_cors_paths(path: str, covered: bool) -> None:
+    assert bool(CORS_PATHS.match(path)) is covered
