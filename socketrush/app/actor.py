@@ -51,7 +51,7 @@ from socketrush.channels import (
     Leave,
     SubscriptionCount,
     member_change,
-    not_subscribed_error,
+    not_subscribed,
 )
 from socketrush.cluster.messages import (
     AppSnapshot,
@@ -346,7 +346,7 @@ class AppActor(Actor):
                 )
             )
         elif message.sender is not None:
-            message.sender.send_frame(text_frame(not_subscribed_error(name)))
+            message.sender.fail(Err.CLIENT_EVENT_NOT_SUBSCRIBED, not_subscribed(name))
             return
         if not message.from_remote:
             self._adapter.publish(self.settings.id, name, message.payload, message.except_socket_id)

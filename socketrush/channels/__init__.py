@@ -18,7 +18,7 @@ from socketrush.channels.messages import (
     Subscriber,
     SubscriptionCount,
     member_change,
-    not_subscribed_error,
+    not_subscribed,
 )
 
 __all__ = [
@@ -33,5 +33,5 @@ __all__ = [
     "Subscriber",
     "SubscriptionCount",
     "member_change",
-    "not_subscribed_error",
+    "not_subscribed",
 ]

@@ -31,7 +31,7 @@ from socketrush.channels.messages import (
     Join,
     Leave,
     Subscriber,
-    not_subscribed_error,
+    not_subscribed,
 )
 from socketrush.channels.roster import PresenceRoster
 from socketrush.protocol import frames
@@ -113,7 +113,7 @@ class ChannelActor(Actor):
         if isinstance(message, Broadcast):
             sender = message.sender
             if sender is not None and sender.socket_id not in self.subscribers:
-                self.send(sender, text_frame(not_subscribed_error(self.info.name)))
+                sender.fail(Err.CLIENT_EVENT_NOT_SUBSCRIBED, not_subscribed(self.info.name))
             elif message.member is not None:
                 self._membership.member_event(
                     message.frame, message.member, message.except_socket_id
@@ -226,8 +226,7 @@ class ChannelActor(Actor):
         self._membership.welcomed()
 
     def refuse_full(self, subscriber: Subscriber) -> None:
-        refusal = frames.subscription_refused(self.info.name, Err.SUBSCRIPTION_PRESENCE_FULL)
-        self.send(subscriber, text_frame(refusal))
+        subscriber.refuse(self.info.name, Err.SUBSCRIPTION_PRESENCE_FULL)
 
     def presence_frame(self, members: dict[str, object]) -> bytes:
         ids = list(members)

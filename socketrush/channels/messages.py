@@ -13,20 +13,29 @@ import orjson
 
 from socketrush.cache.access import CacheAccess
 from socketrush.cluster.messages import ClusterLink
-from socketrush.protocol.errors import Err, ErrorSpec, error_frame
+from socketrush.protocol.errors import ErrorSpec, SubscriptionRefusal
 from socketrush.webhooks.events import Event
 from socketrush.webhooks.notifier import WebhookNotifier
 
 
 class Subscriber(Protocol):
-    """What a channel needs of a connection: an id, a non-blocking way to send bytes, and a
-    non-blocking close (a channel that lost its state tells its subscribers to reconnect)."""
+    """What a channel needs of a connection: an id, a non-blocking way to send bytes, a
+    non-blocking close (a channel that lost its state tells its subscribers to reconnect),
+    and non-blocking ways to refuse a subscribe or report an error. The connection reports
+    those to the dashboard's debug console too, as it does its own (a channel or app actor
+    knows nothing of the dashboard)."""
 
     socket_id: str
 
     def send_frame(self, frame: bytes) -> None: ...
 
     def close_with(self, spec: ErrorSpec, message: str | None = None) -> None: ...
+
+    def fail(self, spec: ErrorSpec, message: str | None = None) -> None: ...
+
+    def refuse(
+        self, channel: str, refusal: SubscriptionRefusal, message: str | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +129,7 @@ def member_change(payload: bytes) -> MemberChange | None:
     return MemberChange(frame["event"] == "pusher_internal:member_added", user_id)
 
 
-def not_subscribed_error(channel: str) -> bytes:
-    """The `pusher:error` for a client event on a channel the sender is not subscribed to."""
-    return error_frame(
-        Err.CLIENT_EVENT_NOT_SUBSCRIBED, f"Not subscribed to channel {channel[:210]}"
-    )
+def not_subscribed(channel: str) -> str:
+    """The message of the `pusher:error` (`Err.CLIENT_EVENT_NOT_SUBSCRIBED`) for a client
+    event on a channel the sender is not subscribed to."""
+    return f"Not subscribed to channel {channel[:210]}"

@@ -39,7 +39,7 @@ from socketrush.protocol.client_messages import (
     Unsubscribe,
     parse_client_message,
 )
-from socketrush.protocol.errors import Err, ErrorSpec, error_frame
+from socketrush.protocol.errors import Err, ErrorSpec, SubscriptionRefusal, error_frame
 from socketrush.protocol.handshake import Handshake, protocol_refusal
 from socketrush.protocol.ids import new_socket_id
 from socketrush.protocol.origins import origin_allowed
@@ -145,16 +145,26 @@ class SocketActor:
         self.node.dashboard.feed.error(self.app_id, self.socket_id, spec, message)
         endpoint.start_close(close_code, reason)
 
-    # -- what the handlers use --
-
     def fail(self, spec: ErrorSpec, message: str | None = None) -> None:
         """Answer an error as its row in the table says: a `pusher:error`, and a close when
-        the row closes."""
+        the row closes. Also for the app and channel actors (a client event on a channel
+        this connection turned out not to be subscribed to)."""
         if spec.closes:
             self.close_with(spec, message)
             return
         self.endpoint.send(text_frame(error_frame(spec, message)))
         self.node.dashboard.feed.error(self.app_id, self.socket_id, spec, message)
+
+    def refuse(
+        self, channel: str, refusal: SubscriptionRefusal, message: str | None = None
+    ) -> None:
+        """Refuse a subscribe with `pusher:subscription_error` (the connection stays open),
+        here or in the channel that decided it (a full presence channel)."""
+        self.endpoint.send(text_frame(frames.subscription_refused(channel, refusal, message)))
+        feed = self.node.dashboard.feed
+        feed.subscription_refused(self.app_id, self.socket_id, channel, refusal, message)
+
+    # -- what the handlers use --
 
     def send_text(self, payload: bytes) -> None:
         self.endpoint.send(text_frame(payload))

@@ -10,7 +10,7 @@ import orjson
 
 from socketrush import metrics
 from socketrush.app import Publish
-from socketrush.channels import Broadcast, not_subscribed_error
+from socketrush.channels import Broadcast, not_subscribed
 from socketrush.protocol import frames
 from socketrush.protocol.channels import classify
 from socketrush.protocol.client_messages import ClientEvent
@@ -31,9 +31,7 @@ def relay(conn: SocketActor, request: ClientEvent) -> None:
         conn.fail(Err.CLIENT_EVENTS_DISABLED)
         return
     if name is None or name not in conn.channels:
-        conn.send_text(not_subscribed_error(str(name)))
-        feed = conn.node.dashboard.feed
-        feed.error(conn.app_id, conn.socket_id, Err.CLIENT_EVENT_NOT_SUBSCRIBED, None)
+        conn.fail(Err.CLIENT_EVENT_NOT_SUBSCRIBED, not_subscribed(str(name)))
         return
     if not classify(name).allows_client_events:
         conn.fail(Err.CLIENT_EVENT_NOT_ALLOWED)

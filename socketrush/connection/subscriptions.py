@@ -13,7 +13,7 @@ from socketrush.connection.presence import presence_member
 from socketrush.protocol import frames
 from socketrush.protocol.channels import ChannelKind, classify, validate_channel_name
 from socketrush.protocol.client_messages import Subscribe, Unsubscribe
-from socketrush.protocol.errors import Err, SubscriptionRefusal
+from socketrush.protocol.errors import Err
 from socketrush.protocol.signatures import channel_auth_valid
 
 if TYPE_CHECKING:
@@ -46,13 +46,13 @@ def subscribe(conn: SocketActor, request: Subscribe) -> None:
                 settings.key, settings.secret, conn.socket_id, name, auth, channel_data
             )
         ):
-            refuse(conn, name, Err.SUBSCRIPTION_BAD_AUTH)
+            conn.refuse(name, Err.SUBSCRIPTION_BAD_AUTH)
             return
         if info.is_presence:
             assert channel_data is not None
             found = presence_member(channel_data, settings.max_presence_member_size_in_kb)
             if not isinstance(found, Member):
-                refuse(conn, name, *found)
+                conn.refuse(name, *found)
                 return
             member = found
     conn.channels[name] = member.user_id if member is not None else None
@@ -66,15 +66,7 @@ def _subscribe_own_user_channel(conn: SocketActor, name: str) -> None:
     if conn.user_id is not None and name == server_to_user_channel(conn.user_id):
         conn.send_text(frames.subscription_succeeded(name))
         return
-    refuse(conn, name, Err.SUBSCRIPTION_NOT_OWN_USER_CHANNEL)
-
-
-def refuse(
-    conn: SocketActor, name: str, refusal: SubscriptionRefusal, message: str | None = None
-) -> None:
-    conn.send_text(frames.subscription_refused(name, refusal, message))
-    feed = conn.node.dashboard.feed
-    feed.subscription_refused(conn.app_id, conn.socket_id, name, refusal, message)
+    conn.refuse(name, Err.SUBSCRIPTION_NOT_OWN_USER_CHANNEL)
 
 
 def unsubscribe(conn: SocketActor, request: Unsubscribe) -> None:

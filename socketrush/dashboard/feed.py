@@ -110,7 +110,7 @@ class DebugFeed:
 
     def subscribed(self, app_id: str, socket_id: str, channel: str, user_id: str | None) -> None:
         """An authorised subscribe, handed to the channel (a full presence channel may still
-        refuse it there)."""
+        refuse it there: its connection then reports `subscription_refused`)."""
         if self.listening(app_id):
             record = {"type": "subscribed", "socket_id": socket_id, "channel": channel}
             if user_id is not None:

@@ -1,5 +1,5 @@
 """Stand-ins for what a channel actor talks to, for tests that drive one directly: sockets
-that record every write and close, a cluster state actor and a webhook notifier that record
+that record every write (errors and refusals as the frames a connection sends) and close, a cluster state actor and a webhook notifier that record
 what they are told."""
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from socketrush.cache.access import DirectCache
 from socketrush.cache.local import LocalCache
 from socketrush.channels import ChannelSettings
 from socketrush.cluster.messages import ClusterLink
-from socketrush.protocol.errors import ErrorSpec
+from socketrush.protocol import frames
+from socketrush.protocol.errors import ErrorSpec, SubscriptionRefusal, error_frame
+from socketrush.protocol.websocket import text_frame
 
 
 @dataclass
@@ -39,6 +41,14 @@ class Socket:
 
     def close_with(self, spec: ErrorSpec, message: str | None = None) -> None:
         self.closes.append(spec)
+
+    def fail(self, spec: ErrorSpec, message: str | None = None) -> None:
+        self.send_frame(text_frame(error_frame(spec, message)))
+
+    def refuse(
+        self, channel: str, refusal: SubscriptionRefusal, message: str | None = None
+    ) -> None:
+        self.send_frame(text_frame(frames.subscription_refused(channel, refusal, message)))
 
     @property
     def frames(self) -> list[dict]:

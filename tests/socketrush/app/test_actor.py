@@ -24,7 +24,7 @@ from socketrush.cache.access import DirectCache
 from socketrush.cache.local import LocalCache
 from socketrush.channels import ChannelActor, Member
 from socketrush.protocol.channels import classify
-from socketrush.protocol.errors import Err, ErrorSpec
+from socketrush.protocol.errors import Err, ErrorSpec, SubscriptionRefusal
 from socketrush.settings import AppSettings
 from socketrush.supervision import HealingSupervisor
 
@@ -34,11 +34,13 @@ NEWS = b'{"event":"e","channel":"news","data":"{}"}'
 
 @dataclass
 class Socket:
-    """A connection that records what it is sent and every close it is asked for."""
+    """A connection that records what it is sent, every close it is asked for, and every
+    error it is asked to report (with its message)."""
 
     socket_id: str
     frames: list[bytes] = field(default_factory=list)
     closes: list[ErrorSpec] = field(default_factory=list)
+    errors: list[tuple[ErrorSpec | SubscriptionRefusal, str | None]] = field(default_factory=list)
     channels: dict[str, ChannelActor] = field(default_factory=dict)
 
     def send_frame(self, frame: bytes) -> None:
@@ -46,6 +48,14 @@ class Socket:
 
     def close_with(self, spec: ErrorSpec, message: str | None = None) -> None:
         self.closes.append(spec)
+
+    def fail(self, spec: ErrorSpec, message: str | None = None) -> None:
+        self.errors.append((spec, message))
+
+    def refuse(
+        self, channel: str, refusal: SubscriptionRefusal, message: str | None = None
+    ) -> None:
+        self.errors.append((refusal, message))
 
     def channel_ready(self, name: str, channel: ChannelActor) -> None:
         self.channels[name] = channel
@@ -224,4 +234,20 @@ def test_a_channel_that_empties_with_mail_queued_is_retired_once_it_is_read(mail
         app.tell(Unsubscribe(socket, "news"))
     gevent.idle()
     assert not channel.is_alive
+    app.stop()
+
+
+def test_a_client_event_for_a_channel_the_app_does_not_have_is_reported_by_the_sender() -> None:
+    """The sender's channel was retired between its subscribe and its event (a presence
+    channel that refused it emptied): the app has the sender report the error, which a
+    connection also shows in the dashboard's debug console."""
+    app = new_app().start()
+    alice = Socket("1.1")
+    app.tell(Connect(alice))
+    app.tell(Publish("private-gone", b"{}", "1.1", cacheable=False, sender=alice))
+    gevent.idle()
+    assert alice.errors == [
+        (Err.CLIENT_EVENT_NOT_SUBSCRIBED, "Not subscribed to channel private-gone")
+    ]
+    assert alice.frames == []
     app.stop()

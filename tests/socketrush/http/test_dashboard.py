@@ -38,10 +38,14 @@ from tests.support.dashboard import (
 from tests.support.server import APP_ID, APP_KEY, APP_SECRET, ServerProcess, TlsServerProcess
 from tests.support.webhook_receiver import Receiver
 
+MAX_MEMBERS = 1  # per presence channel: a second member is refused by the channel actor
+
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerProcess]:
-    with ServerProcess(args=[*DASHBOARD, "--app-enable-client-messages", "true"]) as proc:
+    args = [*DASHBOARD, "--app-enable-client-messages", "true"]
+    args += ["--app-max-presence-members-per-channel", str(MAX_MEMBERS)]
+    with ServerProcess(args=args) as proc:
         yield proc
 
 
@@ -262,7 +266,7 @@ def test_records_of_a_connection_s_life(server: ServerProcess, session: dict[str
         "type": "error",
         "socket_id": client.socket_id,
         "code": None,
-        "message": Err.CLIENT_EVENT_NOT_SUBSCRIBED.message,
+        "message": "Not subscribed to channel private-elsewhere",
     }
     client.send("pusher:nonsense")
     assert next_record(listener, "error") == {
@@ -278,6 +282,44 @@ def test_records_of_a_connection_s_life(server: ServerProcess, session: dict[str
         "code": 1000,
     }
     listener.close()
+
+
+def test_what_a_channel_decides_is_recorded(server: ServerProcess, session: dict[str, str]) -> None:
+    """A full presence channel refuses a subscribe the connection had let through, and a
+    client event of the refused socket is answered "not subscribed" by the channel: both
+    are decided by the channel actor, and both reach the console."""
+    listener = debug_listener(server, session)
+    alice, bob = PusherClient.connect(server), PusherClient.connect(server)
+    subscribe_signed(server, alice, "presence-full", {"user_id": "alice"})
+    alice.recv_event("pusher_internal:subscription_succeeded")
+    subscribe_signed(server, bob, "presence-full", {"user_id": "bob"})
+    full = Err.SUBSCRIPTION_PRESENCE_FULL
+    assert bob.recv() == {
+        "event": "pusher:subscription_error",
+        "channel": "presence-full",
+        "data": {"type": full.type, "error": full.message, "status": 4100},
+    }
+    assert next_record(listener, "subscription_error") == {
+        "type": "subscription_error",
+        "socket_id": bob.socket_id,
+        "channel": "presence-full",
+        "status": 4100,
+        "error": full.message,
+    }
+    bob.send("client-typing", {}, channel="presence-full")
+    not_subscribed = "Not subscribed to channel presence-full"
+    assert bob.recv() == {
+        "event": "pusher:error",
+        "data": {"code": None, "message": not_subscribed},
+    }
+    assert next_record(listener, "error") == {
+        "type": "error",
+        "socket_id": bob.socket_id,
+        "code": None,
+        "message": not_subscribed,
+    }
+    for client in (alice, bob, listener):
+        client.close()
 
 
 def test_webhook_attempts_are_recorded() -> None:
