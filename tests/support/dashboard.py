@@ -6,6 +6,7 @@ import base64
 import json
 import urllib.error
 import urllib.request
+from http.cookies import SimpleCookie
 
 from socketrush.dashboard.hub import DEBUG_CHANNEL
 from tests.support.client import PusherClient
@@ -41,6 +42,18 @@ def request(
 def basic(username: str, password: str) -> dict[str, str]:
     token = base64.b64encode(f"{username}:{password}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
+
+
+def login(server: ServerProcess) -> dict[str, str]:
+    """The cookie header of a page that logged in. A refused login says what answered it:
+    the status, the body, and the server's log (which says why it answered so, or that it
+    never listened: see `ServerProcess.listens`)."""
+    status, headers, body = request(server, "/dashboard", headers=basic(USERNAME, PASSWORD))
+    answered = f"login answered {status} {body[:200]!r}; server log:\n{server.log()[-2000:]}"
+    assert status == 200 and b"/dashboard/static/dashboard.js" in body, answered
+    assert "Set-Cookie" in headers, answered
+    cookie = SimpleCookie(headers["Set-Cookie"])["socketrush_dashboard"]
+    return {"Cookie": f"socketrush_dashboard={cookie.value}"}
 
 
 def api(server: ServerProcess, session: dict[str, str], path: str, payload: object = None):

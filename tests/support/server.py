@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from tests.support.polling import wait_until
 
 APP_ID = "424242"  # the official Python SDK accepts numeric app ids only
@@ -83,7 +85,7 @@ class ServerProcess:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
                 with self.probe():
-                    return True
+                    return self.listens()
             except OSError:
                 return False
 
@@ -97,6 +99,18 @@ class ServerProcess:
     def probe(self):
         """GET / (the readiness probe of `start`)."""
         return urllib.request.urlopen(self.http_url + "/", timeout=1)
+
+    def listens(self) -> bool:
+        """Whether the port is this process's. `free_port` only finds a port free: until the
+        server binds it, another process (another test run on the machine) may take it, and
+        the probe would then be answered by that one while this server fails to listen. A
+        test would talk to someone else's server (a login answered 404 without a cookie)."""
+        assert self.process is not None
+        try:
+            sockets = psutil.Process(self.process.pid).net_connections(kind="tcp")
+        except psutil.Error:
+            return False
+        return any(s.status == psutil.CONN_LISTEN and s.laddr.port == self.port for s in sockets)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""

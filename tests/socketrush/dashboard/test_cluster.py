@@ -8,15 +8,7 @@ import websocket
 
 from tests.support.bus import Bus
 from tests.support.client import PusherClient, subscribe_signed
-from tests.support.dashboard import (
-    DASHBOARD,
-    PASSWORD,
-    USERNAME,
-    api,
-    basic,
-    debug_listener,
-    request,
-)
+from tests.support.dashboard import DASHBOARD, api, debug_listener, login
 from tests.support.polling import wait_until
 from tests.support.server import APP_ID, ServerProcess
 
@@ -26,12 +18,6 @@ FIGURES_SECONDS = 25.0  # nodes share figures every 10 s; two rounds and some sl
 @pytest.fixture
 def nodes(bus: Bus, nodes_on) -> list[ServerProcess]:
     return nodes_on(bus, 2, *DASHBOARD)
-
-
-def login(node: ServerProcess) -> dict[str, str]:
-    status, headers, _ = request(node, "/dashboard", headers=basic(USERNAME, PASSWORD))
-    assert status == 200
-    return {"Cookie": headers["Set-Cookie"].split(";")[0]}
 
 
 def connected_record_for(listener: PusherClient, other: ServerProcess) -> bool:

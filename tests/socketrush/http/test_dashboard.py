@@ -33,6 +33,7 @@ from tests.support.dashboard import (
     api,
     basic,
     debug_listener,
+    login,
     request,
 )
 from tests.support.server import APP_ID, APP_KEY, APP_SECRET, ServerProcess, TlsServerProcess
@@ -52,10 +53,7 @@ def server() -> Iterator[ServerProcess]:
 @pytest.fixture(scope="module")
 def session(server: ServerProcess) -> dict[str, str]:
     """The cookie header of a logged-in page."""
-    status, headers, _ = request(server, "/dashboard", headers=basic(USERNAME, PASSWORD))
-    assert status == 200
-    cookie = SimpleCookie(headers["Set-Cookie"])["socketrush_dashboard"]
-    return {"Cookie": f"socketrush_dashboard={cookie.value}"}
+    return login(server)
 
 
 def next_record(listener: PusherClient, kind: str) -> dict:
@@ -327,9 +325,7 @@ def test_webhook_attempts_are_recorded() -> None:
         args = [*DASHBOARD, "--app-webhooks-enabled", "true", "--app-webhook-url", receiver.url]
         args += ["--app-has-channel-occupied-webhooks", "true", "--webhook-retry-base-ms", "50"]
         with ServerProcess(args=args) as server:
-            status, headers, _ = request(server, "/dashboard", headers=basic(USERNAME, PASSWORD))
-            cookie = SimpleCookie(headers["Set-Cookie"])["socketrush_dashboard"].value
-            listener = debug_listener(server, {"Cookie": f"socketrush_dashboard={cookie}"})
+            listener = debug_listener(server, login(server))
             client = PusherClient.connect(server)
             client.subscribe("occupied-now")
             records = [next_record(listener, "webhook") for _ in range(2)]
