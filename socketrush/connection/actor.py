@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from actors import Cancellable
+from actors import ActorDeadError, Cancellable
 from socketrush import metrics
 from socketrush.app import AppActor, Connect, Disconnect
 from socketrush.channels import ChannelActor
@@ -204,13 +204,10 @@ class SocketActor:
             self.close_with(*refusal)
             return False
         assert app is not None
-        if app.settings.max_connections:
-            quota_error = app.ask(Connect(self))
-            if quota_error is not None:
-                self.close_with(quota_error)
-                return False
-        else:  # no quota to check: nothing to wait for (an ask costs ~7 % of the connect rate)
-            app.tell(Connect(self))
+        refusal = self._connect(app)
+        if refusal is not None:
+            self.close_with(refusal)
+            return False
         self.app = app
         metrics.CONNECTIONS.labels(self.app_id).inc()
         settings = app.settings
@@ -224,6 +221,18 @@ class SocketActor:
                 settings.authorization_timeout_seconds, self._signin_deadline
             )
         return True
+
+    def _connect(self, app: AppActor) -> ErrorSpec | None:
+        """Join the app; the error to close with when it does not take the connection. The
+        app actor may have stopped since the lookup (a crash loop stops it, and the node
+        starts a new one for the next lookup): the client is told to reconnect."""
+        try:
+            if app.settings.max_connections:
+                return cast(ErrorSpec | None, app.ask(Connect(self)))
+            # No quota to check: nothing to wait for (an ask costs ~7 % of the connect rate).
+            return None if app.tell(Connect(self)) else Err.APP_RESTARTED
+        except ActorDeadError:
+            return Err.APP_RESTARTED
 
     def _refusal(self, app: AppActor | None) -> tuple[ErrorSpec, str | None] | None:
         """Why this handshake is refused (error and message), or None to accept it."""

@@ -85,6 +85,27 @@ def poisoned_publish(app, message):
 
 AppActor._handlers[Publish] = poisoned_publish
 """
+# The first connection's app stops between its lookup and its connect, as a crash loop stops
+# it while a lookup waits (a database app manager yields): six messages it cannot handle.
+APP_STOPS_AFTER_LOOKUP = """
+from socketrush.node import Node
+
+lookup = Node.app_by_key
+stopped = []
+
+
+def lookup_then_crash_loop(node, key):
+    app = lookup(node, key)
+    if app is not None and not stopped:
+        stopped.append(app)
+        for _ in range(6):
+            app.tell("crash")
+        app.join(10)
+    return app
+
+
+Node.app_by_key = lookup_then_crash_loop
+"""
 
 
 def webhooks_to(receiver: Receiver) -> list[str]:
@@ -305,4 +326,28 @@ def test_an_app_crash_loop_stops_it_closes_its_connections_and_a_new_app_actor_t
     assert api.trigger("news", "after", "healed") == {}
     assert again.recv() == {"event": "after", "channel": "news", "data": "healed"}
     assert api.channels_info() == {"channels": {"news": {}}}
+    again.close()
+
+
+@pytest.mark.parametrize(
+    "quota", [[], ["--app-max-connections", "10"]], ids=["told", "asked-for-the-quota"]
+)
+def test_a_connection_whose_app_stopped_after_its_lookup_is_told_to_reconnect(
+    started: list[ServerProcess], quota: list[str]
+) -> None:
+    """The app actor the connection found is stopped by the time it connects: the client is
+    told to reconnect (4200), not left attached to an app that no longer hears it, and the
+    next connection is served by a new app actor. Under a connection quota the connection
+    asks the app instead of telling it."""
+    server = PatchedServer(patch=APP_STOPS_AFTER_LOOKUP, args=quota)
+    started.append(server.start())
+    first = PusherClient(server.ws_url())
+    assert expect_close(first) == (APP_RESTARTED, 4200)
+    assert crash_lines(server) == [f"actor app:{APP_ID} crashed handling str"] * 6
+
+    again = PusherClient.connect(server)
+    again.subscribe("news")
+    again.recv_event("pusher_internal:subscription_succeeded")
+    assert sdk(server).trigger("news", "after", "healed") == {}
+    assert again.recv() == {"event": "after", "channel": "news", "data": "healed"}
     again.close()
