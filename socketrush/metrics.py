@@ -120,6 +120,10 @@ QUEUE_SHARED_DEPTH = Gauge(
 
 # -- defined here, counted by the actors and adapters that own the events --
 
+APP_LOOKUP_FAILURES = Counter(
+    "socketrush_app_lookup_failures",
+    "App lookups the app manager (database, DynamoDB) could not answer; logged once per outage",
+)
 ACTOR_RESTARTS = Counter(
     "socketrush_actor_restarts", "Actors restarted by their supervisor", ["app_id", "actor"]
 )

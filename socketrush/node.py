@@ -169,9 +169,13 @@ class Node:
             gevent.sleep(0.05)
 
     def app_by_id(self, app_id: str) -> AppActor | None:
+        """The app's actor, None for an unknown app; raises AppManagerError when the app
+        manager cannot answer (the HTTP API then answers 503, a connection is closed with
+        4100: see `Err.APP_MANAGER_UNAVAILABLE`)."""
         return self._lookup(self.app_manager.find_by_id, app_id)
 
     def app_by_key(self, key: str) -> AppActor | None:
+        """As `app_by_id`, by key."""
         return self._lookup(self.app_manager.find_by_key, key)
 
     @property
@@ -189,14 +193,20 @@ class Node:
         """Find the app's current settings (cached by the manager) and its actor.
 
         A database app manager may be asked here, from the request's own greenlet: a slow
-        database then delays that one handshake or API call, never another connection.
+        database then delays that one handshake or API call, never another connection. Its
+        failures are logged by the manager, once per outage (app_managers/reported.py).
         """
-        try:
-            app_settings = find(value)
-        except AppManagerError as error:
-            log.error("app manager lookup failed: %s", error)
-            return None
+        app_settings = find(value)
         return None if app_settings is None else self._actor_for(app_settings)
+
+    def _app_for_cluster(self, app_id: str) -> AppActor | None:
+        """The app an event the cluster decided belongs to; None when unknown, or when the
+        app manager cannot answer (reported there): the event is then dropped, as for an
+        app that no longer exists, rather than crash the cluster state actor."""
+        try:
+            return self.app_by_id(app_id)
+        except AppManagerError:
+            return None
 
     def _actor_for(self, app_settings: AppSettings) -> AppActor:
         app = self._apps.get(app_settings.id)
@@ -283,7 +293,7 @@ class Node:
     def announce_count(self, app_id: str, channel: str, total: int, version: int) -> None:
         """The cluster-wide count to every node's subscribers, and its webhook once (here),
         if the app counts subscriptions."""
-        app = self.app_by_id(app_id)
+        app = self._app_for_cluster(app_id)
         if app is None or not app.settings.subscription_count_enabled:
             return
         app.tell(SubscriptionCount(channel, total, version))
@@ -292,7 +302,7 @@ class Node:
         self.adapter.send(SubscriptionTotal(app_id, channel, total, version))
 
     def notify(self, app_id: str, event: Event) -> None:
-        app = self.app_by_id(app_id)
+        app = self._app_for_cluster(app_id)
         if app is not None and app.notifier is not None:
             app.notifier.notify(event)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from socketrush.app_managers.array import ArrayAppManager
 from socketrush.app_managers.base import AppManager, AppManagerError
 from socketrush.app_managers.cached import CachedAppManager
+from socketrush.app_managers.reported import ReportedAppManager
 from socketrush.app_managers.sql import SqlAppManager, init_db
 from socketrush.aws_client import Endpoint, require_boto3
 from socketrush.config import STORED_APP_MANAGERS
@@ -20,6 +21,7 @@ __all__ = [
     "AppManagerError",
     "ArrayAppManager",
     "CachedAppManager",
+    "ReportedAppManager",
     "SqlAppManager",
     "build_app_manager",
     "init_db",
@@ -27,7 +29,8 @@ __all__ = [
 
 
 def build_app_manager(settings: ServerSettings) -> AppManager:
-    """The manager `settings.app_manager` names; a TTL of 0 turns the cache off."""
+    """The manager `settings.app_manager` names; a TTL of 0 turns the cache off. A stored
+    manager's outages are reported once each (`ReportedAppManager`)."""
     if settings.app_manager not in STORED_APP_MANAGERS:
         return ArrayAppManager(settings.apps)
     store: AppManager
@@ -44,6 +47,6 @@ def build_app_manager(settings: ServerSettings) -> AppManager:
         store = DynamoDbAppManager(settings.app_manager_dynamodb_table, endpoint)
     else:
         store = SqlAppManager(settings.app_manager, settings.database_url)  # type: ignore[arg-type]
-    if settings.app_manager_cache_ttl == 0:
-        return store
-    return CachedAppManager(store, settings.app_manager_cache_ttl)
+    if settings.app_manager_cache_ttl:
+        store = CachedAppManager(store, settings.app_manager_cache_ttl)
+    return ReportedAppManager(store)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, cast
 from actors import ActorDeadError, Cancellable
 from socketrush import metrics
 from socketrush.app import AppActor, Connect, Disconnect
+from socketrush.app_managers.base import AppManagerError
 from socketrush.channels import ChannelActor
 from socketrush.connection.client_events import relay
 from socketrush.connection.signin import sign_in
@@ -194,7 +195,12 @@ class SocketActor:
     def _accept(self) -> bool:
         """Validate app and protocol, take a connection slot, say hello; False when refused
         (then the refusal is on its way)."""
-        app = self.node.app_by_key(self.handshake.app_key)
+        try:
+            app = self.node.app_by_key(self.handshake.app_key)
+        except AppManagerError:  # logged by the app manager, once per outage
+            metrics.CONNECTIONS_OPENED.labels("").inc()
+            self.close_with(Err.APP_MANAGER_UNAVAILABLE)
+            return False
         if app is not None:
             self.app_id = app.settings.id
             self.endpoint.counters = counters(self.app_id)

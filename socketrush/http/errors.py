@@ -3,7 +3,8 @@ in the error table (`protocol/errors.py`), whoever raised it.
 
 Besides the views' own `ApiError`s that covers what Werkzeug raises before or while a view
 runs (unknown route, wrong method, body too large, unreadable query or body), what the actor
-runtime raises when an app cannot take or answer a message, and any other exception: Flask
+runtime raises when an app cannot take or answer a message, an app manager that cannot look
+an app up, and any other exception: Flask
 logs that one with its traceback (a bug to fix) and answers a JSON 500.
 """
 
@@ -13,8 +14,13 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from actors import ActorError, MailboxFull
+from socketrush.app_managers.base import AppManagerError
 from socketrush.protocol.errors import Err, ErrorSpec
 from socketrush.protocol.http_api import ApiError, error_body
+
+# Seconds a client is asked to wait when the app manager cannot answer: about as long as a
+# database takes to restart or fail over.
+APP_MANAGER_RETRY_AFTER = "5"
 
 # Werkzeug's errors by status; any other client error is a bad request, any other server
 # error an internal one.
@@ -55,6 +61,13 @@ def register_error_handlers(flask_app: Flask, max_body_bytes: int) -> None:
     def app_unavailable(_error: ActorError) -> Response:
         """An ask that timed out, or an app actor that is stopping: try again later."""
         return error_response(ApiError(Err.API_UNAVAILABLE))
+
+    @flask_app.errorhandler(AppManagerError)
+    def apps_unavailable(_error: AppManagerError) -> Response:
+        """The app manager could not look the app up (logged there, once per outage)."""
+        response = error_response(ApiError(Err.APP_MANAGER_UNAVAILABLE))
+        response.headers["Retry-After"] = APP_MANAGER_RETRY_AFTER
+        return response
 
     @flask_app.errorhandler(RequestEntityTooLarge)
     def body_too_large(_error: RequestEntityTooLarge) -> Response:

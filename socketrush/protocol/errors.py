@@ -101,6 +101,12 @@ class Err:
     # (pusher-js then retries after its connection timeout); 4100 after a completed upgrade
     # (gevent-websocket's own gunicorn worker), which pusher-js retries after a second.
     SERVER_DRAINING = ErrorSpec(4100, "Server is shutting down, try again later", True, 503)
+    # The app manager (database, DynamoDB) cannot answer: the app may well exist, so neither
+    # 4001 (pusher-js would never reconnect) nor 404 (an SDK would report a wrong app id).
+    # Both surfaces say "try again later": 4100 before the connection is accepted, HTTP 503.
+    APP_MANAGER_UNAVAILABLE = ErrorSpec(
+        4100, "Applications cannot be looked up right now, try again later", True, 503
+    )
     # Not in Pusher's list; 4100 because a slow client should back off before reconnecting.
     SLOW_CONSUMER = ErrorSpec(
         4100, "Over capacity: the outbound backlog for this connection was exceeded", True

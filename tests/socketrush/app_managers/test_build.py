@@ -10,6 +10,7 @@ import pytest
 from socketrush.app_managers import (
     ArrayAppManager,
     CachedAppManager,
+    ReportedAppManager,
     SqlAppManager,
     build_app_manager,
 )
@@ -36,7 +37,9 @@ def test_database_manager_needs_no_app_and_is_cached() -> None:
     settings = load("--app-manager", "postgres", "--database-url", URL)
     assert (settings.apps, settings.database_url, settings.app_manager_cache_ttl) == ((), URL, 10)
     assert settings_document(settings)["server"]["database_url"] == "postgres://u:***@db:5432/apps"
-    assert isinstance(build_app_manager(settings), CachedAppManager)
+    manager = build_app_manager(settings)
+    assert isinstance(manager, ReportedAppManager)  # its outages are logged once each
+    assert isinstance(manager._inner, CachedAppManager)
 
 
 def test_a_zero_ttl_asks_the_database_every_time() -> None:
@@ -48,7 +51,9 @@ def test_a_zero_ttl_asks_the_database_every_time() -> None:
         "--app-manager-cache-ttl",
         "0",
     )
-    assert isinstance(build_app_manager(settings), SqlAppManager)
+    manager = build_app_manager(settings)
+    assert isinstance(manager, ReportedAppManager)
+    assert isinstance(manager._inner, SqlAppManager)
 
 
 def test_database_manager_without_url_stops_start_up() -> None:
@@ -99,8 +104,9 @@ def test_dynamodb_manager_needs_no_database_and_is_cached() -> None:
     )
     assert settings.apps == ()
     manager = build_app_manager(settings)
-    assert isinstance(manager, CachedAppManager)
-    store = manager._inner
+    assert isinstance(manager, ReportedAppManager)
+    assert isinstance(manager._inner, CachedAppManager)
+    store = manager._inner._inner
     assert isinstance(store, DynamoDbAppManager)
     assert store._table == "my-apps"
     assert (store._client.meta.region_name, store._client.meta.endpoint_url) == (
