@@ -68,6 +68,11 @@ HANDSHAKE_TIMEOUTS = Counter(
     "Connections closed because their TLS handshake or HTTP request head took longer than "
     "handshake_timeout_ms (slow or silent clients)",
 )
+REQUEST_BODY_TIMEOUTS = Counter(
+    "socketrush_request_body_timeouts",
+    "HTTP requests answered 408 and closed because their body took longer than "
+    "request_body_timeout_ms to arrive (slow or stalled clients)",
+)
 FRAME_TIMEOUTS = Counter(
     "socketrush_frame_timeouts",
     "WebSocket connections closed because a frame took longer than frame_timeout_ms to arrive",

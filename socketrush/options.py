@@ -134,6 +134,15 @@ OPTIONS: tuple[Option, ...] = (
         minimum=100,
     ),
     _server(
+        "request_body_timeout_ms",
+        Kind.INT,
+        10000,
+        SERVER,
+        "Time an HTTP request has to send its whole body once its head arrived before it is "
+        "answered 408 and closed (serve, and gunicorn with socketrush.gunicorn_worker.Worker)",
+        minimum=100,
+    ),
+    _server(
         "frame_timeout_ms",
         Kind.INT,
         10000,

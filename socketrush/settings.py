@@ -127,6 +127,7 @@ class ServerSettings:
     socket_backlog_limit_kb: int
     publish_queue_limit: int
     handshake_timeout_ms: int
+    request_body_timeout_ms: int
     frame_timeout_ms: int
     shutdown_grace_period: int
     ssl_cert: str

@@ -1,13 +1,20 @@
-"""The handshake deadline of a WSGI handler: how long a connection may take to send each
-request head (`handshake_timeout_ms`).
+"""The deadlines of a WSGI handler: how long a connection may take to send each request head
+(`handshake_timeout_ms`), and each request body once its head arrived
+(`request_body_timeout_ms`).
 
-Without it a client that sends nothing, or one header byte a second, holds a descriptor and a
-greenlet for as long as it likes. The deadline is a `gevent.Timeout` raised in the handler's
-greenlet: it interrupts a blocked read wherever gevent's handler is, and is stopped as soon as
-a request head is read (`get_environ`), so no application code ever runs under it.
+Without them a client that sends nothing, or one byte a second (of its head, or of the body
+its Content-Length or chunks promise), holds a descriptor and a greenlet for as long as it
+likes. The head's deadline is a `gevent.Timeout` raised in the handler's greenlet: it
+interrupts a blocked read wherever gevent's handler is, and is stopped as soon as a request
+head is read (`get_environ`), so no application code ever runs under it. The body's bounds
+only the reads of the body (`BodyDeadline`), whoever makes them: the application, or gevent
+discarding what the application did not read.
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 import gevent
 from gevent.pywsgi import WSGIHandler
@@ -15,12 +22,53 @@ from gevent.pywsgi import WSGIHandler
 from socketrush import metrics
 
 
+class BodyTimeout(Exception):
+    """A request body did not arrive in time. (Not a ValueError or OSError: Werkzeug's form
+    parser would take the one for a malformed form, gevent the other for a dropped client.)"""
+
+
+class BodyDeadline:
+    """The handler's request stream while a body is read: each read may take what is left of
+    the body's time, and raises `BodyTimeout` once it is spent (counted once per request)."""
+
+    __slots__ = ("_rfile", "_expires", "_expired")
+
+    def __init__(self, rfile, seconds: float) -> None:
+        self._rfile = rfile
+        self._expires = time.monotonic() + seconds
+        self._expired = False
+
+    def read(self, size: int = -1) -> bytes:
+        return self._within(self._rfile.read, size)
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._within(self._rfile.readline, size)
+
+    def _within(self, read: Callable[[int], bytes], size: int) -> bytes:
+        left = self._expires - time.monotonic()
+        if left > 0:
+            timer = gevent.Timeout.start_new(left)
+            try:
+                return read(size)
+            except gevent.Timeout as expired:
+                if expired is not timer:
+                    raise
+            finally:
+                timer.close()
+        if not self._expired:
+            self._expired = True
+            metrics.REQUEST_BODY_TIMEOUTS.inc()
+        raise BodyTimeout("request body not received in time")
+
+
 class HeadDeadline(WSGIHandler):
     """A mixin for gevent WSGI handlers. `_deadline` is the started deadline of the first
     request head (None: none); it is started again for each further head of a keep-alive
-    connection. `handle` counts and swallows its expiry (the handler closes the socket)."""
+    connection. `handle` counts and swallows its expiry (the handler closes the socket).
+    `_body_seconds` (None: no deadline) is each request body's time."""
 
     _deadline: gevent.Timeout | None = None
+    _body_seconds: float | None = None
 
     def handle(self) -> None:
         try:
@@ -40,7 +88,23 @@ class HeadDeadline(WSGIHandler):
         return super().handle_one_request()
 
     def get_environ(self) -> dict:
-        """Called once the request head is read: the deadline is met."""
+        """Called once the request head is read: the head's deadline is met, and the body's
+        runs from here."""
         if self._deadline is not None:
             self._deadline.cancel()
-        return super().get_environ()
+        environ = super().get_environ()
+        if self._body_seconds is not None:
+            body = BodyDeadline(self.rfile, self._body_seconds)
+            self.wsgi_input.rfile = body  # what gevent reads, and discards after the response
+            if environ.get("wsgi.input") is self.rfile:  # a request naming an upgrade
+                environ["wsgi.input"] = body
+        return environ
+
+    def handle_error(self, t, v, tb) -> None:
+        """A body that ran out of time while gevent discarded it after the response (the
+        application answered without reading it all): the connection is closed (what is left
+        of the body could not be told from a next request), and that is no error to log."""
+        if isinstance(v, BodyTimeout):
+            self.close_connection = True
+            return
+        super().handle_error(t, v, tb)

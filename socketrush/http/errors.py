@@ -2,10 +2,10 @@
 in the error table (`protocol/errors.py`), whoever raised it.
 
 Besides the views' own `ApiError`s that covers what Werkzeug raises before or while a view
-runs (unknown route, wrong method, body too large, unreadable query or body), what the actor
-runtime raises when an app cannot take or answer a message, an app manager that cannot look
-an app up, and any other exception: Flask
-logs that one with its traceback (a bug to fix) and answers a JSON 500.
+runs (unknown route, wrong method, body too large, unreadable query or body), a body too slow
+(http/deadline.py), what the actor runtime raises when an app cannot take or answer a
+message, an app manager that cannot look an app up, and any other exception: Flask logs that
+one with its traceback (a bug to fix) and answers a JSON 500.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 
 from actors import ActorError, MailboxFull
 from socketrush.app_managers.base import AppManagerError
+from socketrush.http.deadline import BodyTimeout
 from socketrush.protocol.errors import Err, ErrorSpec
 from socketrush.protocol.http_api import ApiError, error_body
 
@@ -67,6 +68,13 @@ def register_error_handlers(flask_app: Flask, max_body_bytes: int) -> None:
         """The app manager could not look the app up (logged there, once per outage)."""
         response = error_response(ApiError(Err.APP_MANAGER_UNAVAILABLE))
         response.headers["Retry-After"] = APP_MANAGER_RETRY_AFTER
+        return response
+
+    @flask_app.errorhandler(BodyTimeout)
+    def body_timeout(_error: BodyTimeout) -> Response:
+        """The body stopped coming (http/deadline.py): answered, and the connection closed."""
+        response = error_response(ApiError(Err.API_BODY_TIMEOUT))
+        response.headers["Connection"] = "close"
         return response
 
     @flask_app.errorhandler(RequestEntityTooLarge)

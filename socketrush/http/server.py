@@ -5,8 +5,8 @@ goes straight to a connection, which is then released from its handler greenlet 
 `SocketActor.run`). Everything else is an ordinary WSGI request for http/entry.py.
 
 Every accepted connection has `handshake_timeout_ms` to complete its TLS handshake and send
-its request head; a keep-alive connection has as long again for each further request head
-(http/deadline.py).
+its request head; a keep-alive connection has as long again for each further request head,
+and each request `request_body_timeout_ms` for its body (http/deadline.py).
 """
 
 from __future__ import annotations
@@ -66,10 +66,13 @@ class NodeServer(WSGIServer):
     socket itself (see `SocketActor.run`): the server must not close that socket when the
     handler returns."""
 
-    def __init__(self, *args, node: Node, handshake_timeout: float, **kwargs) -> None:
+    def __init__(
+        self, *args, node: Node, handshake_timeout: float, body_timeout: float, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.node = node
         self.handshake_timeout = handshake_timeout
+        self.body_timeout = body_timeout
         self._taken_over: set[int] = set()  # ids of sockets whose connection closes them
 
     def handle(self, sock, address, deadline: gevent.Timeout | None = None) -> None:
@@ -139,6 +142,7 @@ class LeanHandler(HeadDeadline, WSGIHandler):
         super().__init__(sock, address, server, rfile or sock.makefile("rb", 1024))
         self._upgrade: tuple[Handshake, bytes] | None = None
         self._deadline = deadline
+        self._body_seconds = server.body_timeout
 
     def MessageClass(self, rfile, *_args) -> RequestHeaders:  # noqa: N802 (gevent's name)
         return RequestHeaders.read(rfile)
@@ -185,6 +189,7 @@ def build_server(settings: ServerSettings, node: Node) -> WSGIServer:
         create_wsgi_app(node),
         node=node,
         handshake_timeout=settings.handshake_timeout_ms / 1000,
+        body_timeout=settings.request_body_timeout_ms / 1000,
         handler_class=LeanHandler,
         spawn=_spawn_connection,
         backlog=LISTEN_BACKLOG,

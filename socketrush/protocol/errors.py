@@ -207,6 +207,9 @@ class Err:
     API_APP_NOT_FOUND = ErrorSpec(None, "Unknown app id", False, 404)
     API_NOT_FOUND = ErrorSpec(None, "Not found", False, 404)
     API_METHOD_NOT_ALLOWED = ErrorSpec(None, "Method not allowed", False, 405)
+    # The body did not arrive within `request_body_timeout_ms` of the head (the connection is
+    # then closed: what is left of the body could not be told from a next request).
+    API_BODY_TIMEOUT = ErrorSpec(None, "Request body not received in time", False, 408)
     API_BODY_TOO_LARGE = ErrorSpec(None, "Request body too large", False, 413)
     # The dashboard's state-changing POSTs take only what its own page sends.
     API_UNSUPPORTED_MEDIA_TYPE = ErrorSpec(None, "Unsupported content type", False, 415)

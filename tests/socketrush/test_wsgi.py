@@ -206,17 +206,29 @@ def refused_upgrade(server: ServerProcess) -> tuple[int, str | None, dict]:
         connection.close()
 
 
-def test_the_worker_class_closes_connections_that_send_no_request_head(tmp_path: Path) -> None:
-    """socketrush.gunicorn_worker.Worker gives each request head handshake_timeout_ms, as
-    serve does; a connection that completed its upgrade is not affected."""
+def test_the_worker_class_closes_connections_that_send_no_request_head_or_body(
+    tmp_path: Path,
+) -> None:
+    """socketrush.gunicorn_worker.Worker gives each request head handshake_timeout_ms and
+    each body request_body_timeout_ms, as serve does; a connection that completed its upgrade
+    is not affected."""
     server = ServerProcess()  # only for its port and URLs; gunicorn runs the node processes
     log_path = tmp_path / "gunicorn.log"
-    settings = {"HANDSHAKE_TIMEOUT_MS": "300", "LOG_LEVEL": "info"}
-    with gunicorn_workers(server.port, log_path, workers=1, **settings):
+    settings = {"HANDSHAKE_TIMEOUT_MS": "300", "REQUEST_BODY_TIMEOUT_MS": "300"}
+    with gunicorn_workers(server.port, log_path, workers=1, LOG_LEVEL="info", **settings):
         wait_for_workers(log_path, 1)
         client = PusherClient.connect(server)
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as silent:
             assert silent.recv(1) == b""  # closed by the worker, long before the 5 s timeout
-        assert_alive(client)  # idle past the deadline since its upgrade: still served
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as stalled:
+            stalled.sendall(
+                b"POST /apps/424242/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Length: 100\r\n\r\n{"
+            )  # then the body stops
+            answer = stalled.makefile("rb").read()  # up to the close, long before 5 s
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 ") and b"\r\nConnection: close" in head
+        assert json.loads(body) == {"error": "Request body not received in time"}
+        assert_alive(client)  # idle past the deadlines since its upgrade: still served
         client.close()
     assert "Traceback" not in log_path.read_text()

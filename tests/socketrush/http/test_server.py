@@ -4,6 +4,7 @@ handshake_timeout_ms and counted; connections that finished their handshake are 
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import pytest
 from loadtests.certificates import make_certificate
 from tests.support.client import PusherClient, assert_alive
 from tests.support.metrics import other_free_port, scrape_until, value
-from tests.support.server import ServerProcess, TlsServerProcess
+from tests.support.server import APP_ID, ServerProcess, TlsServerProcess
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -117,3 +118,104 @@ def test_a_connection_that_never_starts_tls_is_closed_and_counted(tmp_path: Path
         assert value(scrape_until(metrics_port, COUNTER, 1), COUNTER) == 1
     finally:
         server.stop()
+
+
+# -- the request body's deadline --
+
+BODY_DEADLINE_MS = 300
+BODY_COUNTER = "socketrush_request_body_timeouts_total"
+BODY_TIMEOUT = {"error": "Request body not received in time"}
+
+
+@pytest.fixture
+def strict_body() -> Iterator[tuple[ServerProcess, int]]:
+    server, port = with_metrics(
+        ServerProcess(args=["--request-body-timeout-ms", str(BODY_DEADLINE_MS)])
+    )
+    yield server, port
+    server.stop()
+
+
+def answer_then_close(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """The one response the server sends before it closes the connection. A close with bytes
+    of ours unread resets the connection, after what it sent (which Linux keeps readable)."""
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    return int(status_line.split()[1]), headers, body
+
+
+def events_head(framing: str) -> bytes:
+    return (
+        f"POST /apps/{APP_ID}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\n{framing}\r\n\r\n"
+    ).encode()
+
+
+def test_a_body_trickled_past_its_deadline_is_answered_408_and_closed(
+    strict_body: tuple[ServerProcess, int],
+) -> None:
+    """Content-Length promises 1,000 bytes; they come one every 20 ms, which would take 20 s."""
+    server, metrics_port = strict_body
+    sock = raw_connection(server)
+    sock.sendall(events_head("Content-Length: 1000"))
+    started = time.monotonic()
+    for _ in range(1000):
+        try:
+            sock.sendall(b" ")
+        except (BrokenPipeError, ConnectionResetError):
+            break
+        if time.monotonic() - started > 5 * BODY_DEADLINE_MS / 1000:
+            break  # the server has had more than enough time to answer
+        time.sleep(0.02)  # pacing the attack itself, not waiting for the server
+    status, headers, body = answer_then_close(sock)
+    sock.close()
+    assert (status, headers["Connection"], json.loads(body)) == (408, "close", BODY_TIMEOUT)
+    assert value(scrape_until(metrics_port, BODY_COUNTER, 1), BODY_COUNTER) == 1
+    assert "Traceback" not in server.log()
+
+
+def test_a_chunked_body_that_stops_is_answered_408_and_closed(
+    strict_body: tuple[ServerProcess, int],
+) -> None:
+    server, metrics_port = strict_body
+    sock = raw_connection(server)
+    sock.sendall(events_head("Transfer-Encoding: chunked") + b'5\r\n{"nam\r\n')  # then nothing
+    status, headers, body = answer_then_close(sock)  # recv waits up to 5 s
+    sock.close()
+    assert (status, headers["Connection"], json.loads(body)) == (408, "close", BODY_TIMEOUT)
+    assert value(scrape_until(metrics_port, BODY_COUNTER, 1), BODY_COUNTER) == 1
+
+
+def test_a_body_left_unread_by_the_answer_still_has_its_deadline(
+    strict_body: tuple[ServerProcess, int],
+) -> None:
+    """An unknown app is answered before its body is read; gevent then reads the rest of the
+    body to find the next request, and a body that stops is cut there too, silently."""
+    server, metrics_port = strict_body
+    sock = raw_connection(server)
+    sock.sendall(events_head("Content-Length: 100").replace(APP_ID.encode(), b"999") + b"{")
+    status, _, body = answer_then_close(sock)
+    sock.close()
+    assert (status, json.loads(body)) == (404, {"error": "Unknown app id 999"})
+    assert value(scrape_until(metrics_port, BODY_COUNTER, 1), BODY_COUNTER) == 1
+    assert "Traceback" not in server.log() and "BodyTimeout" not in server.log()
+
+
+def test_a_body_sent_in_time_is_served_on_a_kept_connection(
+    strict_body: tuple[ServerProcess, int],
+) -> None:
+    server, _ = strict_body
+    http = HTTPConnection("127.0.0.1", server.port, timeout=5)
+    for _ in range(2):
+        http.request("POST", f"/apps/{APP_ID}/events", body=b"{}")
+        response = http.getresponse()
+        assert response.status == 401  # unsigned; its body was read whole
+        response.read()
+    http.close()
