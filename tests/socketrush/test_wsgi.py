@@ -232,3 +232,38 @@ def test_the_worker_class_closes_connections_that_send_no_request_head_or_body(
         assert_alive(client)  # idle past the deadlines since its upgrade: still served
         client.close()
     assert "Traceback" not in log_path.read_text()
+
+
+@pytest.mark.parametrize(
+    "settings,line",
+    [
+        (
+            {"QUEUE_DRIVER": "sqs"},
+            "socketrush: queue_driver sqs needs queue_sqs_url: give it with the flag "
+            "--queue-sqs-url, the environment variable QUEUE_SQS_URL (or the .env file), or "
+            "server.queue_sqs_url in a --config-file JSON",
+        ),
+        (
+            {"HANDSHAKE_TIMEOUT_MS": "soon"},
+            "socketrush: invalid value 'soon' for handshake_timeout_ms from env "
+            "HANDSHAKE_TIMEOUT_MS: expected an integer >= 100",
+        ),
+    ],
+    ids=["refused-while-a-driver-is-built", "refused-by-the-loader"],
+)
+def test_a_refused_setting_ends_the_worker_with_one_line_and_gunicorn_with_4(
+    settings: dict[str, str], line: str, tmp_path: Path
+) -> None:
+    """As `socketrush serve` ends with one line (and status 2): the worker writes its line
+    and exits with gunicorn's "App failed to load" status, on which the arbiter stops instead
+    of booting workers that fail the same way, again and again. One worker: several failing
+    at the same moment can trip gunicorn's arbiter over its own halt (see socketrush/wsgi.py)."""
+    server = ServerProcess()  # only for its port; gunicorn runs the node processes
+    log_path = tmp_path / "gunicorn.log"
+    with gunicorn_workers(server.port, log_path, workers=1, **settings) as gunicorn:
+        status = gunicorn.wait(60)
+    log = log_path.read_text()
+    assert status == 4, log
+    assert [entry for entry in log.splitlines() if entry.startswith("socketrush: ")] == [line]
+    assert log.count("Booting worker") == 1  # not booted again
+    assert "Reason: App failed to load." in log and "Traceback" not in log
