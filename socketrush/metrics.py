@@ -119,7 +119,8 @@ QUEUE_DEPTH = Gauge(
 )
 QUEUE_SHARED_DEPTH = Gauge(
     "socketrush_queue_shared_depth",
-    "Jobs waiting in the shared Redis queue, as last seen by a node's heartbeat",
+    "Jobs waiting in the shared queue (the Redis list, or SQS's ApproximateNumberOfMessages), "
+    "as last read by this node",
     multiprocess_mode="livemax",
 )
 

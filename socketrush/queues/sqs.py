@@ -15,15 +15,18 @@ other nodes for `visibility_timeout` seconds while it sends them. Then:
 A node that dies mid-delivery (even SIGKILL) deletes nothing, so the message reappears after its
 visibility timeout and another node sends it: delivery is at least once, with the same webhook
 id header each time. A graceful stop hands unfinished jobs back at once instead. Pushing goes
-through a local buffer drained by one greenlet in batches of ten (SendMessageBatch), so the
-actor that pushes never waits for AWS, and jobs wait out an SQS outage instead of being lost.
-FIFO queues (`.fifo`) work too: jobs are grouped by app, so one app's retried request holds back
-that app's later ones, as FIFO order demands.
+through a local buffer drained by one greenlet in batches of up to ten (SendMessageBatch), so
+the actor that pushes never waits for AWS, and jobs wait out an SQS outage instead of being
+lost. A batch also stays within the queue's `MaximumMessageSize` in all (SQS refuses a longer
+one whole); a job longer than that on its own can never be sent, nor dead-lettered (the
+dead-letter queue has the same limit): it is logged as refused and counted, and the jobs
+around it go on. FIFO queues (`.fifo`) work too: jobs are grouped by app, so one app's retried
+request holds back that app's later ones, as FIFO order demands. Every `DEPTH_EVERY_SECONDS`
+the queue's `ApproximateNumberOfMessages` is read into `socketrush_queue_shared_depth`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
@@ -39,7 +42,8 @@ from gevent.queue import Empty, Full, JoinableQueue
 
 from socketrush import metrics
 from socketrush.aws_client import describe
-from socketrush.queues.base import Handler, Job, Queue, RetryLater, decode, encode
+from socketrush.queues.base import Handler, Job, Queue, RetryLater, decode
+from socketrush.queues.sqs_messages import Run, fifo_fields, never_taken, size_runs
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,8 @@ RECEIVE_WAIT_SECONDS = 5
 MAX_BUFFERED_PUSHES = 100_000
 SEND_BATCH = 10  # SendMessageBatch takes at most 10 messages
 RETRY_SECONDS = 1.0  # pause after an SQS error before trying again
+DEPTH_EVERY_SECONDS = 10  # one GetQueueAttributes per node: 8,640 requests a day
+LOGGED_PAYLOAD = 1000  # characters of a refused job's payload in its log line
 REASON_ATTRIBUTE = "socketrush-dead-letter-reason"
 RECEIVE_COUNT = "ApproximateReceiveCount"  # SQS counts receives: the job's attempt
 _AWS_ERRORS = (BotoCoreError, ClientError)
@@ -82,12 +88,14 @@ class SqsQueue(Queue):
         self._receipts: dict[gevent.Greenlet, str] = {}  # messages being delivered
         self._dead_letter_url: str | None = None
         self._depth = metrics.QUEUE_DEPTH.labels("sqs")
+        self._gauge: gevent.Greenlet | None = None
 
     # -- Queue --
 
     def start(self, handler: Handler) -> None:
         self._feeder = gevent.spawn(self._feed)
         self._poller = gevent.spawn(self._poll, handler)
+        self._gauge = gevent.spawn(self._measure)
 
     def push(self, job: Job) -> None:
         try:
@@ -107,7 +115,8 @@ class SqsQueue(Queue):
         running = [g for g in (self._poller, *self._pool) if g is not None]
         gevent.joinall(running, timeout=max(0.0, deadline - time.monotonic()))
         unfinished = list(self._receipts.values())
-        gevent.killall([g for g in (self._feeder, self._poller) if g], block=True, timeout=1)
+        helpers = (self._feeder, self._poller, self._gauge)
+        gevent.killall([g for g in helpers if g], block=True, timeout=1)
         self._pool.kill(block=True, timeout=1)
         for receipt in unfinished:
             self._hide(receipt, 0)
@@ -187,14 +196,16 @@ class SqsQueue(Queue):
         else:
             self._delete(receipt)
 
+    def _attributes(self, *names: str) -> dict[str, str]:
+        return self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=list(names)).get(
+            "Attributes", {}
+        )
+
     def _find_dead_letter_queue(self) -> str | None:
         """The URL of the dead-letter queue the redrive policy names; asked until SQS answers."""
         while not self._stopping.is_set():
             try:
-                attributes = self._sqs.get_queue_attributes(
-                    QueueUrl=self.url, AttributeNames=["RedrivePolicy"]
-                ).get("Attributes", {})
-                policy = attributes.get("RedrivePolicy")
+                policy = self._attributes("RedrivePolicy").get("RedrivePolicy")
                 if not policy:
                     log.warning(
                         "sqs queue %s has no redrive policy: webhooks that fail for good are "
@@ -219,9 +230,21 @@ class SqsQueue(Queue):
             gevent.sleep(RETRY_SECONDS)
         return None
 
+    def _measure(self) -> None:
+        """The shared queue's depth for the metrics, as the Redis queue's heartbeat reads its
+        own. (An outage is logged by the receives and pushes; this one waits quietly.)"""
+        while True:
+            try:
+                waiting = self._attributes("ApproximateNumberOfMessages")
+                metrics.QUEUE_SHARED_DEPTH.set(int(waiting["ApproximateNumberOfMessages"]))
+            except (*_AWS_ERRORS, KeyError, ValueError) as error:
+                log.debug("sqs queue: depth not read: %s", error)
+            gevent.sleep(DEPTH_EVERY_SECONDS)
+
     # -- pushing --
 
     def _feed(self) -> None:
+        limit = self._message_limit()  # pushes wait in the buffer until SQS tells it
         while True:
             batch = [self._buffer.get()]
             while len(batch) < SEND_BATCH:
@@ -229,43 +252,68 @@ class SqsQueue(Queue):
                     batch.append(self._buffer.get_nowait())
                 except Empty:
                     break
-            self._sending = batch
-            self._send(batch)
+            runs, too_long = size_runs(batch, limit)
+            for job, size in too_long:
+                self._lost(job, f"{size} bytes, over the queue's {limit}-byte message limit")
+            for index, run in enumerate(runs):
+                self._sending = [job for unsent in runs[index:] for job, _ in unsent]
+                self._send(run)
             self._sending = []
             for _ in batch:
                 self._depth.dec()
                 self._buffer.task_done()
 
-    def _send(self, jobs: list[Job]) -> None:
-        """SendMessageBatch until every job is in, or refused by SQS for good (then logged)."""
-        pending = {str(index): job for index, job in enumerate(jobs)}
+    def _message_limit(self) -> int:
+        """The queue's MaximumMessageSize: the most one message, and one batch in all, may
+        hold (SQS's own limits for both are never below it)."""
+        while True:
+            try:
+                return int(self._attributes("MaximumMessageSize")["MaximumMessageSize"])
+            except _AWS_ERRORS as error:
+                log.warning("sqs queue: cannot read its message size limit: %s", describe(error))
+            except (KeyError, ValueError) as error:
+                log.error("sqs queue: unreadable MaximumMessageSize (%r)", error)
+                return 262_144  # SQS's long-standing 256 KiB: never too large
+            gevent.sleep(RETRY_SECONDS)
+
+    def _send(self, jobs: Run) -> None:
+        """SendMessageBatch until every job is in, or refused by SQS for good (then logged).
+        A batch SQS can never take as it is goes again one job at a time."""
+        pending = {str(index): pair for index, pair in enumerate(jobs)}
         while pending:
-            entries = [self._entry(entry_id, job) for entry_id, job in pending.items()]
+            entries = [self._entry(entry_id, *pair) for entry_id, pair in pending.items()]
             try:
                 response = self._sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
             except _AWS_ERRORS as error:
-                log.warning("sqs queue: push failed, will retry: %s", describe(error))
-                gevent.sleep(RETRY_SECONDS)
-                continue
-            retry: dict[str, Job] = {}
+                if not never_taken(error):
+                    log.warning("sqs queue: push failed, will retry: %s", describe(error))
+                    gevent.sleep(RETRY_SECONDS)
+                    continue
+                if len(pending) > 1:  # one at a time, to refuse only what SQS refuses
+                    for pair in pending.values():
+                        self._send([pair])
+                else:
+                    [(job, _)] = pending.values()
+                    self._lost(job, f"SQS refused it ({describe(error)})")
+                return
+            retry: dict[str, tuple[Job, bytes]] = {}
             for failed in response.get("Failed", []):
-                job = pending[failed["Id"]]
+                pair = pending[failed["Id"]]
                 reason = f"{failed.get('Code')}: {failed.get('Message', '')}"
                 if failed.get("SenderFault"):
-                    self._lost(job, f"SQS refused it ({reason})")
+                    self._lost(pair[0], f"SQS refused it ({reason})")
                 else:
-                    retry[failed["Id"]] = job
+                    retry[failed["Id"]] = pair
             if retry:
                 log.warning("sqs queue: %d pushes failed, will retry", len(retry))
                 gevent.sleep(RETRY_SECONDS)
             pending = retry
 
-    def _entry(self, entry_id: str, job: Job) -> dict:
-        body = encode(job)
+    def _entry(self, entry_id: str, job: Job, body: bytes) -> dict:
         return {
             "Id": entry_id,
             "MessageBody": body.decode(),
-            **_fifo_fields(self.url, job.app_id, body),
+            **fifo_fields(self.url, job.app_id, body),
         }
 
     # -- helpers --
@@ -302,7 +350,7 @@ class SqsQueue(Queue):
                     MessageAttributes={
                         REASON_ATTRIBUTE: {"DataType": "String", "StringValue": reason[:1000]}
                     },
-                    **_fifo_fields(self._dead_letter_url, job.app_id, body),
+                    **fifo_fields(self._dead_letter_url, job.app_id, body),
                 )
             except _AWS_ERRORS as error:  # kept: it comes back, and SQS's redrive may take it
                 log.error("sqs queue: could not dead-letter a job: %s", describe(error))
@@ -310,19 +358,12 @@ class SqsQueue(Queue):
         self._delete(receipt)
 
     def _lost(self, job: Job, reason: str) -> None:
+        """A job that never reached SQS: logged (its payload cut at LOGGED_PAYLOAD characters)
+        and counted as dead-lettered."""
         metrics.WEBHOOKS_DEAD_LETTERED.labels(job.app_id).inc()
+        payload = job.payload.decode(errors="replace")
+        if len(payload) > LOGGED_PAYLOAD:
+            payload = f"{payload[:LOGGED_PAYLOAD]}... ({len(job.payload)} bytes)"
         log.error(
-            "sqs queue: lost %s job for app %s (%s): %s",
-            job.kind,
-            job.app_id,
-            reason,
-            job.payload.decode(errors="replace"),
+            "sqs queue: lost %s job for app %s (%s): %s", job.kind, job.app_id, reason, payload
         )
-
-
-def _fifo_fields(url: str, app_id: str, body: bytes) -> dict[str, str]:
-    """A FIFO queue wants a group (one per app keeps each app's order) and a deduplication id
-    (the job's bytes, which hold the webhook id, so two jobs never collide)."""
-    if not url.endswith(".fifo"):
-        return {}
-    return {"MessageGroupId": app_id, "MessageDeduplicationId": hashlib.sha256(body).hexdigest()}

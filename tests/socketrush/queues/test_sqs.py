@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import signal
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
-import pusher
 import pytest
 
 from socketrush.webhooks.sender import ID_HEADER
@@ -18,38 +17,18 @@ from tests.support.moto import (
     unique,
 )
 from tests.support.polling import wait_until
-from tests.support.server import APP_ID, APP_KEY, APP_SECRET, ServerProcess
-from tests.support.webhook_receiver import HANG, Received, Receiver
+from tests.support.server import APP_ID, ServerProcess
+from tests.support.sqs import Queues, make_queues, messages_left, start_node, validated
+from tests.support.webhook_receiver import HANG, Receiver
 
 pytestmark = pytest.mark.timeout(120)
 
 OCCUPIED = [{"name": "channel_occupied", "channel": "room"}]
 
 
-class Queues(NamedTuple):
-    url: str
-    dead_letters: str
-
-
 @pytest.fixture
 def sqs(moto_server: MotoServer) -> Any:
     return moto_server.client("sqs")
-
-
-def make_queues(sqs: Any, max_receives: int = 10, fifo: bool = False) -> Queues:
-    """A jobs queue whose redrive policy names a dead-letter queue, as docs/webhooks.md shows."""
-    suffix, attributes = (".fifo", {"FifoQueue": "true"}) if fifo else ("", {})
-    dead = sqs.create_queue(QueueName=unique("dead") + suffix, Attributes=attributes)["QueueUrl"]
-    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])
-    policy = {
-        "deadLetterTargetArn": dead_arn["Attributes"]["QueueArn"],
-        "maxReceiveCount": max_receives,
-    }
-    url = sqs.create_queue(
-        QueueName=unique("jobs") + suffix,
-        Attributes={**attributes, "RedrivePolicy": json.dumps(policy)},
-    )["QueueUrl"]
-    return Queues(url, dead)
 
 
 @pytest.fixture
@@ -71,41 +50,12 @@ def nodes(moto_server: MotoServer) -> Iterator[list[ServerProcess]]:
         node.stop()
 
 
-def start_node(
-    nodes: list[ServerProcess], moto: MotoServer, url: str, hook: str, *extra: str
-) -> ServerProcess:
-    args = ["--queue-driver", "sqs", "--queue-sqs-url", url, "--queue-sqs-endpoint", moto.url]
-    args += ["--app-webhooks-enabled", "true", "--app-webhook-url", hook]
-    args += ["--app-has-channel-occupied-webhooks", "true", "--webhook-retry-base-ms", "1000"]
-    node = ServerProcess(args=[*args, *extra], env=moto.env).start()
-    nodes.append(node)
-    return node
-
-
 def occupy(node: ServerProcess) -> None:
     """A first subscriber occupies `room`: exactly one webhook job."""
     client = PusherClient.connect(node)
     client.subscribe("room")
     client.recv_event("pusher_internal:subscription_succeeded")
     client.close()
-
-
-def validated(request: Received) -> list[dict]:
-    """The events of one request, after the official SDK checked key and signature."""
-    checker = pusher.Pusher(app_id=APP_ID, key=APP_KEY, secret=APP_SECRET)
-    body = checker.validate_webhook(
-        request.headers["X-Pusher-Key"], request.headers["X-Pusher-Signature"], request.body
-    )
-    assert body is not None, request
-    return body["events"]
-
-
-def messages_left(sqs: Any, url: str) -> int:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return sum(int(count) for count in attributes.values())
 
 
 def dead_letters(sqs: Any, url: str) -> list[dict]:
