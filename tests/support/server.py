@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,12 @@ APP_ID = "424242"  # the official Python SDK accepts numeric app ids only
 APP_KEY = "test-key"
 APP_SECRET = "test-secret"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+PORT_ATTEMPTS = 3  # ports tried when another process takes the one `free_port` found
+
+
+class PortTaken(RuntimeError):
+    """The server could not listen: another process took its port after `free_port` found it
+    free (other test runs share this machine)."""
 
 
 def free_port() -> int:
@@ -71,18 +78,35 @@ class ServerProcess:
         return cmd + list(self.args)
 
     def start(self, timeout: float = 15.0) -> ServerProcess:
+        """Start the server and return once it listens on its port; if another process took
+        that port meanwhile, start again on another one."""
+        for _ in range(PORT_ATTEMPTS - 1):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                self.port = free_port()
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "PORT"))}
         env.update(self.env)
         env.setdefault("LOG_LEVEL", "warn")
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"socketrush-test-{self.port}.log"
-        log = self.log_path.open("wb")
+        # Named for the port, and unique: a process of another test run on this port (see
+        # PortTaken) keeps its own log.
+        log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (the server process writes to it)
+            prefix=f"socketrush-test-{self.port}-", suffix=".log", delete=False
+        )
+        self.log_path = Path(log.name)
         self.process = subprocess.Popen(
             self.command(), cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
 
         def listening() -> bool:  # polling a port that is not yet bound: nothing to await
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log()}")
+                log = self.log()
+                if f"cannot listen on 127.0.0.1:{self.port}: [Errno 98]" in log:
+                    raise PortTaken(f"server exited early, its port taken:\n{log}")
+                raise RuntimeError(f"server exited early:\n{log}")
             try:
                 with self.probe():
                     return self.listens()
