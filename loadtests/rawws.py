@@ -166,6 +166,15 @@ class RawPusher:
                 received += self.texts()
         return received
 
+    def close_and_wait(self) -> None:
+        """Send a close frame and wait for the server's end of the stream (after its close
+        frame, the server closes the socket)."""
+        with contextlib.suppress(OSError):
+            self.sock.sendall(encode_frame(OP_CLOSE, struct.pack("!H", 1000)))
+            while self.sock.recv(65536):
+                pass
+        self.sock.close()
+
     def close(self) -> None:
         with contextlib.suppress(OSError):  # already gone: closing is all that was wanted
             self.sock.sendall(encode_frame(OP_CLOSE, struct.pack("!H", 1000)))
