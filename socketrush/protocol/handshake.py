@@ -3,12 +3,13 @@ response, and the Pusher protocol version a client asks for. Pure functions: the
 read requests (`socketrush/http/`) and the connection that answers them both use it, and
 neither has to import the other.
 
-`socketrush serve` reads the request line and headers with gevent's handler, then, when they
-ask for a valid WebSocket upgrade on `/app/`, skips the WSGI environ, gevent-websocket's
-objects and its separate write of the 101 response: the connection writes the response head
-together with its first frame (connection_established or an error) in one send. Measured in
-the connect benchmark, that per-request machinery was about a fifth of the server's CPU.
-Requests that are not a valid upgrade take the ordinary WSGI path, which answers them.
+`socketrush serve` looks at the request head before any HTTP parser does
+(`upgrade_from_head`): when it is a valid WebSocket upgrade on `/app/` in the plainest form
+HTTP/1.1 allows, gevent's WSGI handler, the WSGI environ and gevent-websocket are all skipped,
+and the connection writes the 101 response together with its first frame
+(connection_established or an error) in one send. Anything else takes the ordinary WSGI path,
+which reads the head itself (gevent's handler; `websocket_upgrade` still spares it the environ
+for an upgrade) and answers it.
 """
 
 from __future__ import annotations
@@ -29,9 +30,17 @@ _ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 SUPPORTED_VERSIONS = frozenset({"13", "8", "7"})
 # Pusher protocol versions this server speaks (`?protocol=7` in the URL).
 SUPPORTED_PROTOCOLS = range(5, 8)
+# A longer request head is no plain upgrade (a browser's is well under 2 KB): the WSGI path
+# reads it, with its own limits.
+PLAIN_HEAD_LIMIT = 4096
+MAX_PLAIN_HEADERS = 100  # as http.client and gevent's handler
+# Headers that announce a body: an upgrade has none, and the WSGI path has the rules for them.
+_BODY_HEADERS = ("content-length", "transfer-encoding")
 
 
 class Headers(Protocol):
+    """Request headers; names are asked for in lower case."""
+
     def get(self, name: str, default: str | None = None) -> str | None: ...
 
 
@@ -92,18 +101,49 @@ def websocket_upgrade(
     on `/app/`; None for anything else (the WSGI path then answers it, with a 400 on `/app/`)."""
     if method != "GET" or http_version != "HTTP/1.1" or not path.startswith(APP_PATH):
         return None
-    if not _has_token(headers.get("Upgrade"), "websocket"):
+    # Names in lower case: `headers` may be a plain dict of lower-cased names.
+    if not _has_token(headers.get("upgrade"), "websocket"):
         return None
-    if not _has_token(headers.get("Connection"), "upgrade"):
+    if not _has_token(headers.get("connection"), "upgrade"):
         return None
-    if headers.get("Sec-WebSocket-Version") not in SUPPORTED_VERSIONS:
+    if headers.get("sec-websocket-version") not in SUPPORTED_VERSIONS:
         return None
-    key = (headers.get("Sec-WebSocket-Key") or "").strip()
+    key = (headers.get("sec-websocket-key") or "").strip()
     if not _valid_key(key):
         return None
     path, _, query = path.partition("?")
-    handshake = Handshake(_app_key(path), query, headers.get("Origin") or "")
+    handshake = Handshake(_app_key(path), query, headers.get("origin") or "")
     return handshake, switching_protocols(key)
+
+
+def upgrade_from_head(head: bytes) -> tuple[Handshake, bytes] | None:
+    """`websocket_upgrade` of a request head read straight from the socket, through the blank
+    line that ends it; None unless it is a valid upgrade on `/app/` in the plainest form: CRLF
+    line ends only, the request line's three parts one space apart, `name: value` header lines
+    (no folded ones), at most `MAX_PLAIN_HEADERS` of them, and no header announcing a body.
+
+    Whatever this accepts, gevent's handler would have read into the same method, path,
+    version and header values; whatever it refuses, that handler reads and answers (with a
+    400 for a malformed head, or a JSON 400 for a bad upgrade on `/app/`). A duplicate header
+    counts by its first value, as there.
+    """
+    text = head.decode("latin-1")
+    if text.count("\n") != text.count("\r\n"):
+        return None  # a bare LF ends a line for other parsers: not plain
+    lines = text.split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or len(lines) - 3 > MAX_PLAIN_HEADERS:
+        return None
+    method, path, version = parts
+    fields: dict[str, str] = {}
+    for line in lines[1:-2]:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip():  # also refuses folded lines
+            return None
+        fields.setdefault(name.lower(), value.strip())
+    if any(name in fields for name in _BODY_HEADERS):
+        return None
+    return websocket_upgrade(method, version, path, fields)
 
 
 def protocol_refusal(query: str) -> ErrorSpec | None:

@@ -24,6 +24,7 @@ from socketrush.app import actor as app_module
 from socketrush.channels import actor as channel_module
 from socketrush.connection import SocketActor
 from socketrush.connection import actor as actor_module
+from socketrush.http import server as server_module
 from socketrush.protocol import frames
 from socketrush.transport.outbox import Outbox
 from tests.perf.inprocess import InProcessServer, in_thread, serve_in_process
@@ -234,3 +235,46 @@ def test_a_frame_sent_with_a_large_upgrade_request_is_handled(server: InProcessS
     assert b"pusher:pong" in received, received[:300]
     assert received.startswith(b"HTTP/1.1 101 ")
     sock.close()
+
+
+def upgrade_request(key: str = "") -> bytes:
+    key = key or base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET /app/{APP_KEY}?protocol=7 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        f"Sec-WebSocket-Key: {key}\r\n\r\n"
+    ).encode()
+
+
+def test_a_plain_upgrade_skips_the_http_handler_and_a_split_one_takes_it(
+    server: InProcessServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a plain socket a request head that arrives whole is answered without gevent's WSGI
+    handler (the ping sent in the same write is answered too); one split in two writes is read
+    by the handler, as is every head over TLS. Both are upgraded."""
+    handlers: list = []
+    monkeypatch.setattr(
+        server_module.LeanHandler,
+        "__init__",
+        counting(handlers, server_module.LeanHandler.__init__),
+    )
+    ping = encode_frame(OP_TEXT, orjson.dumps({"event": "pusher:ping", "data": {}}))
+    request = upgrade_request()
+    for pieces in ([request + ping], [request[:40], request[40:] + ping]):
+        sock = gsocket.create_connection(("127.0.0.1", server.port), timeout=5)
+        if server.client_tls is not None:
+            sock = server.client_tls.wrap_socket(sock, server_hostname="127.0.0.1")
+        for piece in pieces:
+            sock.sendall(piece)
+            gevent.sleep(0.05)  # a separate segment: pacing the client, not awaiting the server
+        received = b""
+        with gevent.Timeout(5, False):
+            while b"pusher:pong" not in received:
+                chunk = sock.recv(65536)
+                assert chunk, f"closed; got {received[:300]!r}"
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 101 ")
+        assert b"pusher:connection_established" in received
+        assert b"pusher:pong" in received
+        sock.close()
+    assert len(handlers) == (2 if server.client_tls is not None else 1)

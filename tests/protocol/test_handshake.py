@@ -12,6 +12,7 @@ from socketrush.protocol.handshake import (
     accept_key,
     protocol_refusal,
     switching_protocols,
+    upgrade_from_head,
     websocket_upgrade,
 )
 
@@ -90,6 +91,53 @@ def test_anything_else_is_left_to_the_wsgi_path(
     method: str, version: str, path: str, changes: dict[str, str | None]
 ) -> None:
     assert websocket_upgrade(method, version, path, headers(**changes)) is None
+
+
+def head(request_line: str = f"GET {PATH} HTTP/1.1", *lines: str) -> bytes:
+    """A request head: `lines` replace the default header lines when given."""
+    fields = lines or tuple(f"{name}: {value}" for name, value in headers()._fields)
+    return "\r\n".join((request_line, *fields, "", "")).encode("latin-1")
+
+
+def test_a_plain_head_gives_what_the_parsed_request_gives() -> None:
+    assert upgrade_from_head(head()) == websocket_upgrade("GET", "HTTP/1.1", PATH, headers())
+    assert upgrade_from_head(head()) is not None
+
+
+def test_a_plain_head_matches_names_in_any_case_and_takes_a_duplicates_first_value() -> None:
+    upgrade = upgrade_from_head(
+        head(
+            f"GET {PATH} HTTP/1.1",
+            "UPGRADE:websocket",
+            "connection:   Upgrade  ",
+            f"sec-websocket-key: {KEY}",
+            "Sec-WebSocket-Version: 13",
+            "Origin: https://first.example",
+            "Origin: https://second.example",
+        )
+    )
+    assert upgrade is not None
+    assert upgrade[0].origin == "https://first.example"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        head().replace(b"\r\nUpgrade", b"\nUpgrade"),  # a bare LF ends a line elsewhere
+        head(f"GET  {PATH} HTTP/1.1"),  # two spaces
+        head(f"GET {PATH}"),  # HTTP/0.9
+        head(f"POST {PATH} HTTP/1.1"),
+        head().replace(b"Origin:", b"Origin :"),  # space before the colon
+        head().replace(b"Origin:", b"No-Colon\r\nOrigin:"),
+        head().replace(b"\r\nOrigin:", b"\r\n Origin:"),  # a folded line
+        head().replace(b"Origin:", b"Content-Length: 0\r\nOrigin:"),  # a body announced
+        head().replace(b"Origin:", b"Transfer-Encoding: chunked\r\nOrigin:"),
+        head().replace(b"Origin:", b"X: y\r\n" * 100 + b"Origin:"),  # too many headers
+        head().replace(KEY.encode(), b"c2hvcnQ="),  # a bad upgrade: the WSGI path answers it
+    ],
+)
+def test_anything_but_a_plain_valid_upgrade_is_left_to_the_http_parser(raw: bytes) -> None:
+    assert upgrade_from_head(raw) is None
 
 
 def test_handshake_from_a_wsgi_environ() -> None:
