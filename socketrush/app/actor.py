@@ -292,7 +292,7 @@ class AppActor(Actor):
                 supervisor=self._channel_supervisor,
             ).start()
             self._channels[info.name] = channel
-        channel.tell(join)
+        channel.tell_inline(join)  # an idle channel answers at once, in this greenlet
         return channel
 
     def _unsubscribe(self, message: Unsubscribe) -> None:
@@ -301,7 +301,7 @@ class AppActor(Actor):
     def _leave(self, conn: Connection, name: str) -> None:
         channel = self._channels.get(name)
         if channel is not None:
-            channel.tell(Leave(conn))
+            channel.tell_inline(Leave(conn))
 
     def _subscription_count(self, message: SubscriptionCount) -> None:
         channel = self._channels.get(message.channel)

@@ -236,7 +236,7 @@ class SocketActor:
             if app.settings.max_connections:
                 return cast(ErrorSpec | None, app.ask(Connect(self)))
             # No quota to check: nothing to wait for (an ask costs ~7 % of the connect rate).
-            return None if app.tell(Connect(self)) else Err.APP_RESTARTED
+            return None if app.tell_inline(Connect(self)) else Err.APP_RESTARTED
         except ActorDeadError:
             return Err.APP_RESTARTED
 
@@ -265,7 +265,8 @@ class SocketActor:
             if timer is not None:
                 timer.cancel()
         if self.app is not None:
-            self.app.tell(Disconnect(self, tuple(self.channels), self.user_id, self.watchlist))
+            disconnect = Disconnect(self, tuple(self.channels), self.user_id, self.watchlist)
+            self.app.tell_inline(disconnect)
             metrics.CONNECTIONS.labels(self.app_id).dec()
             feed = self.node.dashboard.feed
             feed.disconnected(self.app_id, self.socket_id, self.endpoint.close_code)

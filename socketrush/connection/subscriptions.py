@@ -56,8 +56,10 @@ def subscribe(conn: SocketActor, request: Subscribe) -> None:
                 return
             member = found
     conn.channels[name] = member.user_id if member is not None else None
-    conn.app.tell(JoinChannel(conn, info, member))
     feed.subscribed(conn.app_id, conn.socket_id, name, conn.channels[name])
+    # Handled at once when the app and the channel are idle (no hand-over to a runner each):
+    # neither blocks, and the socket's own messages keep their order either way.
+    conn.app.tell_inline(JoinChannel(conn, info, member))
 
 
 def _subscribe_own_user_channel(conn: SocketActor, name: str) -> None:
@@ -76,4 +78,4 @@ def unsubscribe(conn: SocketActor, request: Unsubscribe) -> None:
         del conn.channels[name]
         conn.channel_actors.pop(name, None)
         assert conn.app is not None
-        conn.app.tell(LeaveChannel(conn, name))
+        conn.app.tell_inline(LeaveChannel(conn, name))

@@ -16,6 +16,7 @@ import orjson
 import pytest
 from gevent import socket as gsocket
 
+from actors import actor as actor_base
 from actors import runners
 from loadtests.certificates import make_certificate
 from loadtests.rawws import OP_TEXT, RawPusher, encode_frame
@@ -278,3 +279,29 @@ def test_a_plain_upgrade_skips_the_http_handler_and_a_split_one_takes_it(
         assert b"pusher:pong" in received
         sock.close()
     assert len(handlers) == (2 if server.client_tls is not None else 1)
+
+
+def test_a_subscribe_to_an_idle_app_and_channel_needs_no_runner(
+    server: InProcessServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app and an existing channel handle a subscribe (and the unsubscribe) at once in the
+    reading greenlet (`Actor.tell_inline`): no hand-over to a runner greenlet, two per
+    subscribe before, and the answer is the same."""
+    first = server.connect()
+    first.subscribe("inline")  # the channel exists from here on
+    client = server.connect()
+    spawned: list = []
+    monkeypatch.setattr(actor_base, "run_soon", counting(spawned, actor_base.run_soon))
+    client.subscribe("inline")  # waits for subscription_succeeded
+    assert spawned == []
+    client.send("pusher:unsubscribe", {"channel": "inline"})
+    channel = server.node.app_by_id(APP_ID)._channels["inline"]
+    wait_until(
+        lambda: len(channel.subscribers) == 1,
+        5,
+        lambda: f"{len(channel.subscribers)} subscribers left, not 1",
+        sleep=gevent.sleep,
+    )
+    assert spawned == []
+    first.close()
+    client.close()
