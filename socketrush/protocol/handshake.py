@@ -83,9 +83,11 @@ def switching_protocols(key: str) -> bytes:
 
 
 def _valid_key(key: str) -> bool:
+    """Base64 of 16 bytes (RFC 6455 section 4.1), strictly: what `b64decode(validate=True)`
+    accepts, without its regular expression (a tenth of a plain upgrade's parsing)."""
     try:
-        return len(base64.b64decode(key, validate=True)) == 16
-    except (binascii.Error, ValueError):
+        return len(binascii.a2b_base64(key.encode("ascii"), strict_mode=True)) == 16
+    except (binascii.Error, UnicodeEncodeError):
         return False
 
 
