@@ -177,6 +177,19 @@ def _outbound_tallies(app_id: str) -> tuple[tally.Tally, tally.Tally]:
     return tally.tally(MESSAGES_OUT.labels(app_id)), tally.tally(BYTES_OUT.labels(app_id))
 
 
+@functools.cache
+def connection_tallies(app_id: str) -> tuple[tally.Tally, tally.Tally]:
+    """(connections opened, connections open now) of one app, counted per connection without
+    a label lookup or a lock; the gauge's tally adds and subtracts."""
+    return tally.tally(CONNECTIONS_OPENED.labels(app_id)), tally.tally(CONNECTIONS.labels(app_id))
+
+
+@functools.cache
+def closed_tally(app_id: str, close_code: int) -> tally.Tally:
+    """Connections of one app ended with `close_code` (a few dozen codes in practice)."""
+    return tally.tally(CONNECTIONS_CLOSED.labels(app_id, str(close_code)))
+
+
 def registry() -> CollectorRegistry:
     """What the exporter serves: this process's metrics, or every process's in multiprocess
     mode (a fresh registry, as prometheus-client asks, so nothing is counted twice)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 
 import gevent
-from prometheus_client.metrics import Counter
+from prometheus_client.metrics import Counter, Gauge
 
 FLUSH_INTERVAL_SECONDS = 1.0
 
@@ -22,11 +22,12 @@ _flusher: gevent.Greenlet | None = None
 
 
 class Tally:
-    """Adds up counts for one labelled counter; `pending` is the hot path's only write."""
+    """Adds up counts for one labelled counter; `pending` is the hot path's only write. A
+    gauge's tally takes changes of either sign (+1 opened, -1 closed)."""
 
     __slots__ = ("_child", "pending")
 
-    def __init__(self, child: Counter) -> None:
+    def __init__(self, child: Counter | Gauge) -> None:
         self._child = child
         self.pending = 0
 
@@ -37,7 +38,7 @@ class Tally:
 
 
 @functools.cache
-def tally(child: Counter) -> Tally:
+def tally(child: Counter | Gauge) -> Tally:
     """The tally of a counter with its labels bound, e.g. `tally(BYTES_IN.labels(app_id))`."""
     global _flusher
     counted = Tally(child)

@@ -204,7 +204,8 @@ class SocketActor:
         if app is not None:
             self.app_id = app.settings.id
             self.endpoint.counters = counters(self.app_id)
-        metrics.CONNECTIONS_OPENED.labels(self.app_id).inc()
+        opened, open_now = metrics.connection_tallies(self.app_id)
+        opened.pending += 1
         refusal = self._refusal(app)
         if refusal is not None:
             self.close_with(*refusal)
@@ -215,7 +216,7 @@ class SocketActor:
             self.close_with(refusal)
             return False
         self.app = app
-        metrics.CONNECTIONS.labels(self.app_id).inc()
+        open_now.pending += 1
         settings = app.settings
         if settings.max_client_events_per_second:
             self.client_events = PerSecondLimiter(settings.max_client_events_per_second)
@@ -267,10 +268,10 @@ class SocketActor:
         if self.app is not None:
             disconnect = Disconnect(self, tuple(self.channels), self.user_id, self.watchlist)
             self.app.tell_inline(disconnect)
-            metrics.CONNECTIONS.labels(self.app_id).dec()
+            metrics.connection_tallies(self.app_id)[1].pending -= 1
             feed = self.node.dashboard.feed
             feed.disconnected(self.app_id, self.socket_id, self.endpoint.close_code)
-        metrics.CONNECTIONS_CLOSED.labels(self.app_id, str(self.endpoint.close_code)).inc()
+        metrics.closed_tally(self.app_id, self.endpoint.close_code).pending += 1
         self.endpoint.finish()
 
     # -- the endpoint's reports (Peer; in the event loop: non-blocking only) --
