@@ -84,6 +84,7 @@ class ChannelActor(Actor):
         self._unanswered: list[Subscriber] = []  # joins a stop dropped: see `on_dropped`
         self.subscribers: dict[str, Subscriber] = {}
         self.roster: PresenceRoster | None = PresenceRoster() if info.is_presence else None
+        self._plain_succeeded: bytes | None = None  # see _succeeded_frame
         self._membership: Membership = membership_for(self)
 
     # -- read-only snapshots (non-yielding; see docs/architecture.md "queries") --
@@ -191,7 +192,7 @@ class ChannelActor(Actor):
         if socket_id in self.subscribers:
             # A repeated subscribe is answered again, without changing membership.
             if not join.silent:
-                self.send(subscriber, text_frame(self._succeeded_frame()))
+                self.send(subscriber, self._succeeded_frame())
             return
         roster = self.roster
         new_member = member is not None and roster is not None and member.user_id not in roster
@@ -206,7 +207,7 @@ class ChannelActor(Actor):
             self._membership.member_added(member, socket_id)
         if join.silent:
             return
-        self.send(subscriber, text_frame(self._succeeded_frame()))
+        self.send(subscriber, self._succeeded_frame())
         self.welcome(subscriber)
 
     def add(self, join: Join, listed: Iterable[str] | None) -> None:
@@ -265,9 +266,13 @@ class ChannelActor(Actor):
             self.webhook(events.channel_vacated(self.info.name))
 
     def _succeeded_frame(self) -> bytes:
-        if self.roster is None:
-            return frames.subscription_succeeded(self.info.name)
-        return self.presence_frame(self.roster.info())
+        """subscription_succeeded, framed; without members it is the same bytes for every
+        subscriber, encoded once (a connection storm subscribes thousands)."""
+        if self.roster is not None:
+            return text_frame(self.presence_frame(self.roster.info()))
+        if self._plain_succeeded is None:
+            self._plain_succeeded = text_frame(frames.subscription_succeeded(self.info.name))
+        return self._plain_succeeded
 
     # -- after a crash (see the module docstring) --
 
