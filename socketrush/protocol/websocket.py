@@ -14,6 +14,11 @@ from typing import Literal, NamedTuple
 
 from socketrush.protocol.errors import Err, ErrorSpec
 
+try:  # websockets' compiled unmasking: ~0.7 us for a client event, 2 us for 64 KB
+    from websockets.speedups import apply_mask as _unmask_in_c
+except ImportError:  # no compiled wheel for this platform: the pure-Python ways below
+    _unmask_in_c = None
+
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 _FIN = 0x80
@@ -29,13 +34,15 @@ _MAX_CLOSE_REASON = _MAX_CONTROL_PAYLOAD - 2  # two bytes go to the status code
 # for libraries and applications.
 _SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)})
 
-# Frames up to this size are unmasked as one big-int XOR by `FrameParser`'s one-frame path:
-# cheaper than the tables below for small payloads, slower for large ones.
+# Frames up to this size take `FrameParser`'s one-frame path; without the compiled unmasking
+# they are unmasked as one big-int XOR there: cheaper than the tables below for small
+# payloads, slower for large ones.
 _LONE_FRAME_MAX = 1024
 
-# One XOR table per mask byte, so unmasking is four C-level `translate` calls over strided
-# slices. Measured on a 64 KB payload this takes about 0.1 ms, against 0.2-0.25 ms for an XOR
-# of two big ints built with `int.from_bytes`; for small payloads both cost about a microsecond.
+# Without the compiled unmasking: one XOR table per mask byte, so unmasking is four C-level
+# `translate` calls over strided slices. Measured on a 64 KB payload this takes about 0.1 ms,
+# against 0.2-0.25 ms for an XOR of two big ints built with `int.from_bytes`; for small
+# payloads both cost about a microsecond (the compiled one: 2 us and 0.7 us).
 _XOR_TABLES = tuple(bytes(byte ^ key for byte in range(256)) for key in range(256))
 
 
@@ -108,6 +115,8 @@ class ProtocolViolation(Exception):
 
 
 def _unmask(data: bytearray, mask: bytes) -> bytes:
+    if _unmask_in_c is not None:
+        return _unmask_in_c(data, mask)
     out = bytearray(len(data))
     for offset in range(4):
         out[offset::4] = data[offset::4].translate(_XOR_TABLES[mask[offset]])
@@ -192,27 +201,19 @@ class FrameParser:
         """Take the next bytes of the stream; return the messages they complete, in order."""
         if self._failure is not None:
             raise self._failure
-        if not self._buffer and self._header is None and self._message_opcode is None:
-            message = self._lone_text_frame(data)
-            if message is not None:
-                return [message]
-        self._buffer += data
-        messages: list[Message] = []
-        try:
-            self._parse(messages)
-        except ProtocolViolation as violation:
-            violation.messages = tuple(messages)
-            self._failure = violation
-            self._buffer = bytearray()
-            self._parts = []
-            self._message_size = 0
-            raise
-        return messages
+        text = self.lone_text(data)
+        if text is not None:
+            return [Message("text", text)]
+        return self._feed(data)
 
-    def _lone_text_frame(self, data: bytes | memoryview) -> Message | None:
-        """The common case in one step: `data` is exactly one small, final, masked, valid
-        text frame (a client event, a ping). Anything else — including every error — returns
-        None and takes the general path, which makes the same checks in full."""
+    def lone_text(self, data: bytes | memoryview) -> str | None:
+        """The common case in one step: when `data` is exactly one small, final, masked, valid
+        text frame (a client event, a ping) and nothing came before it unfinished, its text,
+        taken; None for anything else — including every error, and a parser that failed —
+        which `feed` then takes through the general path, where the same checks are made in
+        full."""
+        if self._buffer or self._header is not None or self._message_opcode is not None:
+            return None  # (a failed parser holds none of these: see the check below)
         size = len(data)
         if size < 6 or data[0] != _FIN | OP_TEXT or not data[1] & _MASKED:
             return None
@@ -227,13 +228,32 @@ class FrameParser:
             return None
         if start + length != size or length > min(self._max_message_size, _LONE_FRAME_MAX):
             return None
-        key = bytes(data[start - 4 : start]) * (length // 4 + 1)
-        masked = int.from_bytes(data[start:], "little")
-        payload = (masked ^ int.from_bytes(key[:length], "little")).to_bytes(length, "little")
+        if self._failure is not None:
+            return None
+        if _unmask_in_c is not None:
+            payload = _unmask_in_c(data[start:], data[start - 4 : start])
+        else:
+            key = bytes(data[start - 4 : start]) * (length // 4 + 1)
+            masked = int.from_bytes(data[start:], "little")
+            payload = (masked ^ int.from_bytes(key[:length], "little")).to_bytes(length, "little")
         try:
-            return Message("text", payload.decode())
+            return payload.decode()
         except UnicodeDecodeError:
             return None
+
+    def _feed(self, data: bytes | memoryview) -> list[Message]:
+        self._buffer += data
+        messages: list[Message] = []
+        try:
+            self._parse(messages)
+        except ProtocolViolation as violation:
+            violation.messages = tuple(messages)
+            self._failure = violation
+            self._buffer = bytearray()
+            self._parts = []
+            self._message_size = 0
+            raise
+        return messages
 
     def _parse(self, messages: list[Message]) -> None:
         buffer = self._buffer

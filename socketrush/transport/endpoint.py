@@ -182,6 +182,12 @@ class Endpoint:
         self.last_seen = time.monotonic()
         counts = self.counters
         counts.bytes_in.pending += len(data)
+        text = self._parser.lone_text(data)
+        if text is not None:  # one whole small text frame, nothing pending: most reads
+            counts.messages_in.pending += 1
+            if not self.closing:
+                self._peer.on_text(text)
+            return True
         try:
             messages = self._parser.feed(data)
         except ProtocolViolation as violation:

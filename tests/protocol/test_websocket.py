@@ -9,6 +9,7 @@ import pytest
 from websocket import ABNF
 from websocket._abnf import frame_buffer
 
+from socketrush.protocol import websocket as websocket_module
 from socketrush.protocol.websocket import (
     OP_BINARY,
     OP_CLOSE,
@@ -27,6 +28,17 @@ from socketrush.protocol.websocket import (
 
 MASK = bytes((0x37, 0xFA, 0x21, 0x3D))  # the masking key of RFC 6455 §5.7's examples
 LENGTH_CLASSES = [0, 125, 126, 65535, 65536]
+
+
+@pytest.fixture(autouse=True, params=["compiled", "pure"])
+def unmasking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with websockets' compiled unmasking and with the pure-Python ways the
+    parser falls back to where no compiled wheel is installed."""
+    if request.param == "compiled":
+        assert websocket_module._unmask_in_c is not None, "websockets' speedups not installed"
+    else:
+        monkeypatch.setattr(websocket_module, "_unmask_in_c", None)
+    return request.param
 
 
 def client_frame(
@@ -517,3 +529,28 @@ def test_in_frame_says_whether_the_stream_stopped_inside_a_frame() -> None:
     parser.feed(first)
     assert parser.in_frame is False
     assert parser.feed(client_frame(OP_CONT, b"b")) == [Message("text", "ab")]
+
+
+def test_lone_text_takes_one_whole_small_text_frame_and_nothing_else() -> None:
+    """The connection's shortcut for most reads: one complete small text frame with nothing
+    pending gives its text; anything else gives None and is left for `feed`, untouched."""
+    text = '{"event":"client-ping","data":{"é":1}}'
+    frame = client_frame(OP_TEXT, text.encode())
+    assert FrameParser(1 << 20).lone_text(frame) == text
+    assert FrameParser(1 << 20).lone_text(memoryview(frame)) == text
+    assert FrameParser(1 << 20).lone_text(client_frame(OP_TEXT, b"a" * 1000)) == "a" * 1000
+    not_lone = [
+        frame + frame,  # two frames
+        frame[:-1],  # part of one
+        client_frame(OP_PING, b"hi"),
+        client_frame(OP_BINARY, b"hi"),
+        client_frame(OP_TEXT, b"hi", fin=False),
+        client_frame(OP_TEXT, b"hi", masked=False),
+        client_frame(OP_TEXT, b"a" * 2000),  # larger than the shortcut takes
+        client_frame(OP_TEXT, b"\xff"),  # not UTF-8: feed refuses it with 1007
+    ]
+    for data in not_lone:
+        assert FrameParser(1 << 20).lone_text(data) is None
+    pending = FrameParser(1 << 20)
+    assert pending.feed(frame[:3]) == []
+    assert pending.lone_text(frame) is None  # the stream is inside a frame: feed decides
