@@ -161,7 +161,8 @@ class DebugFeed:
         data: object,
         user_id: str | None,
     ) -> None:
-        if self.listening(app_id):
+        hub = self._hub  # `listening`, inline: called for every relayed client event
+        if hub is not None and app_id in hub.active:
             record = {
                 "type": "client_event",
                 "socket_id": socket_id,

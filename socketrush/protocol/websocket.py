@@ -59,8 +59,17 @@ def encode_frame(opcode: int, payload: bytes) -> bytes:
     return header + payload
 
 
+_TEXT_HEADER_16 = struct.Struct("!BBH").pack
+
+
 def text_frame(payload: bytes) -> bytes:
-    """A text frame; `payload` must already be UTF-8 (our JSON encoders guarantee it)."""
+    """A text frame; `payload` must already be UTF-8 (our JSON encoders guarantee it).
+    Built here for the usual sizes: one per relayed client event and per published event."""
+    length = len(payload)
+    if length < 126:
+        return bytes((_FIN | OP_TEXT, length)) + payload
+    if length < 0x10000:
+        return _TEXT_HEADER_16(_FIN | OP_TEXT, 126, length) + payload
     return encode_frame(OP_TEXT, payload)
 
 
