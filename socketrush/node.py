@@ -212,7 +212,9 @@ class Node:
         app = self._apps.get(app_settings.id)
         if app is None:
             app = self._start_app(app_settings)
-        elif app.settings != app_settings:  # changed in the database: apply before answering
+        # Changed in the database: apply before answering. (A static manager answers with the
+        # same object each time: no comparison of every field per connection.)
+        elif app.settings is not app_settings and app.settings != app_settings:
             app.ask(UpdateSettings(app_settings))
         return app
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import unquote
 
 from socketrush.protocol.errors import Err, ErrorSpec
@@ -44,9 +43,9 @@ class Headers(Protocol):
     def get(self, name: str, default: str | None = None) -> str | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Handshake:
-    """What a connection needs from its upgrade request."""
+class Handshake(NamedTuple):
+    """What a connection needs from its upgrade request (a tuple: one per connection, built
+    ~3x faster than a frozen dataclass)."""
 
     app_key: str
     query: str  # the raw query string: protocol=7&client=js&...
