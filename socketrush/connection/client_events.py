@@ -21,6 +21,8 @@ from socketrush.webhooks import events
 if TYPE_CHECKING:
     from socketrush.connection.actor import SocketActor
 
+_NOT_SUBSCRIBED = object()  # conn.channels maps a subscribed name to its user id, or None
+
 
 def relay(conn: SocketActor, request: ClientEvent) -> None:
     app = conn.app
@@ -30,9 +32,11 @@ def relay(conn: SocketActor, request: ClientEvent) -> None:
     if not settings.enable_client_messages:
         conn.fail(Err.CLIENT_EVENTS_DISABLED)
         return
-    if name is None or name not in conn.channels:
+    user_id = conn.channels.get(name, _NOT_SUBSCRIBED)  # (a None name is never subscribed)
+    if user_id is _NOT_SUBSCRIBED:
         conn.fail(Err.CLIENT_EVENT_NOT_SUBSCRIBED, not_subscribed(str(name)))
         return
+    assert name is not None
     if not classify(name).allows_client_events:
         conn.fail(Err.CLIENT_EVENT_NOT_ALLOWED)
         return
@@ -41,7 +45,6 @@ def relay(conn: SocketActor, request: ClientEvent) -> None:
         conn.fail(Err.EVENT_NAME_TOO_LONG)
         return
     frame: dict[str, object] = {"event": event, "channel": name, "data": request.data}
-    user_id = conn.channels[name]
     if user_id is not None:
         frame["user_id"] = user_id
     payload = orjson.dumps(frame)

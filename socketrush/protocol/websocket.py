@@ -22,6 +22,7 @@ except ImportError:  # no compiled wheel for this platform: the pure-Python ways
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 _FIN = 0x80
+_FIN_TEXT = _FIN | OP_TEXT  # the first byte of a whole text frame
 _RSV = 0x70
 _OPCODE = 0x0F
 _MASKED = 0x80
@@ -183,6 +184,7 @@ class FrameParser:
         "_parts",
         "_decoder",
         "_failure",
+        "_lone_limit",
         "in_frame",
     )
 
@@ -197,6 +199,7 @@ class FrameParser:
         self._parts: list[bytes] | list[str] = []
         self._decoder: codecs.IncrementalDecoder | None = None
         self._failure: ProtocolViolation | None = None
+        self._lone_limit = min(max_message_size, _LONE_FRAME_MAX)  # see lone_text
         # Whether the stream ends inside a frame (part of a header or payload): its sender
         # owes the rest. An attribute, not a property: the connection reads it per read.
         self.in_frame = False
@@ -221,23 +224,24 @@ class FrameParser:
         taken; None for anything else — including every error, and a parser that failed —
         which `feed` then takes through the general path, where the same checks are made in
         full."""
-        if self._buffer or self._header is not None or self._message_opcode is not None:
-            return None  # (a failed parser holds none of these: see the check below)
-        size = len(data)
-        if size < 6 or data[0] != _FIN | OP_TEXT or not data[1] & _MASKED:
+        if self.in_frame or self._message_opcode is not None or self._failure is not None:
             return None
-        length = data[1] & _LENGTH
+        size = len(data)
+        if size < 6 or data[0] != _FIN_TEXT:
+            return None
+        second = data[1]
+        if not second & _MASKED:
+            return None
+        length = second & _LENGTH
         start = 6
         if length == 126:
-            length = int.from_bytes(data[2:4], "big")
+            length = (data[2] << 8) | data[3]
             start = 8
             if length < 126:  # not minimal: the general path refuses it
                 return None
         elif length == 127:
             return None
-        if start + length != size or length > min(self._max_message_size, _LONE_FRAME_MAX):
-            return None
-        if self._failure is not None:
+        if start + length != size or length > self._lone_limit:
             return None
         if _unmask_in_c is not None:
             payload = _unmask_in_c(data[start:], data[start - 4 : start])
