@@ -14,7 +14,6 @@ for an upgrade) and answers it.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 from typing import NamedTuple, Protocol
@@ -34,7 +33,7 @@ SUPPORTED_PROTOCOLS = range(5, 8)
 PLAIN_HEAD_LIMIT = 4096
 MAX_PLAIN_HEADERS = 100  # as http.client and gevent's handler
 # Headers that announce a body: an upgrade has none, and the WSGI path has the rules for them.
-_BODY_HEADERS = ("content-length", "transfer-encoding")
+_CONTENT_LENGTH, _TRANSFER_ENCODING = "content-length", "transfer-encoding"
 
 
 class Headers(Protocol):
@@ -67,8 +66,12 @@ def _app_key(path: str) -> str:
 
 def accept_key(key: str) -> str:
     """The Sec-WebSocket-Accept value for a client's Sec-WebSocket-Key."""
+    return _accept_value(key).decode("ascii")
+
+
+def _accept_value(key: str) -> bytes:
     digest = hashlib.sha1(key.encode("latin-1") + _ACCEPT_GUID).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return binascii.b2a_base64(digest, newline=False)
 
 
 def switching_protocols(key: str) -> bytes:
@@ -77,7 +80,7 @@ def switching_protocols(key: str) -> bytes:
         b"HTTP/1.1 101 Switching Protocols\r\n"
         b"Upgrade: websocket\r\n"
         b"Connection: Upgrade\r\n"
-        b"Sec-WebSocket-Accept: " + accept_key(key).encode("ascii") + b"\r\n\r\n"
+        b"Sec-WebSocket-Accept: " + _accept_value(key) + b"\r\n\r\n"
     )
 
 
@@ -92,7 +95,10 @@ def _valid_key(key: str) -> bool:
 
 def _has_token(value: str | None, token: str) -> bool:
     """Whether a comma-separated header value lists `token` (any case)."""
-    return value is not None and any(part.strip().lower() == token for part in value.split(","))
+    if value is None:
+        return False
+    value = value.lower()
+    return value == token or any(part.strip() == token for part in value.split(","))
 
 
 def websocket_upgrade(
@@ -129,9 +135,9 @@ def upgrade_from_head(head: bytes) -> tuple[Handshake, bytes] | None:
     counts by its first value, as there.
     """
     text = head.decode("latin-1")
-    if text.count("\n") != text.count("\r\n"):
-        return None  # a bare LF ends a line for other parsers: not plain
     lines = text.split("\r\n")
+    if text.count("\n") != len(lines) - 1:
+        return None  # a bare LF ends a line for other parsers: not plain
     parts = lines[0].split(" ")
     if len(parts) != 3 or len(lines) - 3 > MAX_PLAIN_HEADERS:
         return None
@@ -142,7 +148,7 @@ def upgrade_from_head(head: bytes) -> tuple[Handshake, bytes] | None:
         if not colon or not name or name != name.strip():  # also refuses folded lines
             return None
         fields.setdefault(name.lower(), value.strip())
-    if any(name in fields for name in _BODY_HEADERS):
+    if _CONTENT_LENGTH in fields or _TRANSFER_ENCODING in fields:
         return None
     return websocket_upgrade(method, version, path, fields)
 
