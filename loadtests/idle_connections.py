@@ -12,6 +12,8 @@ raised first (children inherit it): the soft limit to the hard one, and the hard
 the process may (root with CAP_SYS_RESOURCE).
 
 `--tls` serves wss with a throw-away certificate (what TLS adds per connection).
+`--serve-args "--adapter-driver redis --redis-url ..."` passes more flags to `serve` (a node
+of a multi-node deployment: loadtests/scale_costs.py).
 
 `--clients-only --port P` opens sockets against a running server, prints `ready <opened>
 failed <count>` and holds them until stdin closes (loadtests/memprofile.py uses it too).
@@ -27,6 +29,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
+import shlex  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -108,7 +111,8 @@ def start_clients(
 def measure(
     args: argparse.Namespace, fd_limit: int, certificate: tuple[Path, Path] | None
 ) -> dict[str, Any]:
-    with PinnedServer(args.socketrush, certificate=certificate) as server:
+    extra = tuple(shlex.split(args.serve_args))
+    with PinnedServer(args.socketrush, certificate=certificate, extra=extra) as server:
         rss_before = server.rss_bytes()
         cpu_before = server.cpu_seconds()
         started = time.perf_counter()
@@ -164,6 +168,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--first", type=int, default=0, help="with --clients-only")
     parser.add_argument("--tls", action="store_true", help="serve and connect over wss")
     parser.add_argument("--tls-ca", help="with --clients-only: the server's certificate")
+    parser.add_argument("--serve-args", default="", help="more `serve` flags, one string")
     return parser.parse_args(argv)
 
 

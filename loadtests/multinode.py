@@ -19,7 +19,6 @@ import stat
 import subprocess
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,7 +104,7 @@ class Pinned:
 
 
 def await_http(program: Pinned, port: int, path: str = "/", timeout: float = START_TIMEOUT) -> None:
-    """Poll until `port` answers HTTP (any status): a starting server signals nothing else."""
+    """Poll until `path` answers 2xx: a starting server signals nothing else."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if program.exited():
@@ -113,9 +112,7 @@ def await_http(program: Pinned, port: int, path: str = "/", timeout: float = STA
         try:
             urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=1).close()
             return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
+        except OSError:  # not listening yet, or an HTTPError (503 while not ready)
             time.sleep(0.05)
     raise RuntimeError(f"{program.name} did not answer on {port} within {timeout}s")
 
@@ -170,6 +167,12 @@ class Redis:
             self.program.stop()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Redis:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def socketrush_node(

@@ -5,7 +5,7 @@
 For each run and each server (alternated, soketi first), a fresh redis-server and two fresh
 nodes on it (Socket Rush's and soketi's Redis adapters), all three pinned to --server-cpus
 (CPU 0), and the generator pinned to --generator-cpu (CPU 1). The generator
-(`two_nodes_gen.js`, built on the shared generator's modules, so the same client, histogram
+(`multinode_gen.js`, built on the shared generator's modules, so the same client, histogram
 and rules as `compare.sh fanout`) splits --subs subscribers evenly between the nodes, publishes
 through node A's HTTP API on a rising ladder and reports the highest delivered msg/s with
 p99 < --p99-limit-ms and nothing lost, with each process's CPU at every step (node A publishes
@@ -38,7 +38,7 @@ from typing import Any
 
 from multinode import HOST, ROOT, BenchHome, Pinned, Redis, await_http, socketrush_node
 
-GENERATOR = Path(__file__).with_name("two_nodes_gen.js")
+GENERATOR = Path(__file__).with_name("multinode_gen.js")
 SERVERS = ("soketi", "socketrush")
 
 
@@ -95,7 +95,7 @@ def run_once(kind: str, args: argparse.Namespace, home: BenchHome, logs: Path) -
             "taskset", "-c", args.generator_cpu, "node", str(GENERATOR),
             f"gen_dir={home.gen_dir}", f"ports={','.join(str(port) for _n, port in nodes)}",
             f"publish_port={nodes[0][1]}", f"procs={','.join(procs)}", f"subs={args.subs}",
-            f"p99_limit_ms={args.p99_limit_ms}", *args.gen,
+            f"p99_limit_ms={args.p99_limit_ms}", f"redis_port={redis.port}", *args.gen,
         ]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, timeout=240)
         if done.returncode != 0:

@@ -1,13 +1,21 @@
 #!/usr/bin/env node
 'use strict';
 // Fan-out across nodes: subscribers split over several nodes, events published through one
-// node's HTTP API, on the rate ladder of the shared benchmark's fanout scenario.
+// node's HTTP API, on the rate ladder of the shared benchmark's fanout scenario (or at fixed
+// rates, `rates=`).
 //
-//   node loadtests/two_nodes_gen.js gen_dir=<shared bench>/gen ports=P1,P2 publish_port=P1 \
+//   node loadtests/multinode_gen.js gen_dir=<shared bench>/gen ports=P1,P2 publish_port=P1 \
 //        procs=node-a:PID,node-b:PID,redis:PID [subs=1000] [p99_limit_ms=100] [out=FILE]
 //
-// Started by loadtests/two_nodes.py, which prepares a copy of ../shared/bench and starts the
-// servers. The WebSocket client, histogram, /proc sampling and request signing are the shared
+// Channels: `channels=C` (default 1) named fanout-bench-0..C-1, events published to them in
+// turn. `layout=spread` (default) deals subscriber i to node i % nodes and channel i % C, so
+// every channel has subscribers on every node; `layout=local` keeps each channel on one node
+// (channel c's subscribers all on node c % nodes: what interest routing serves best).
+// `subs_per_port=n1,n2,..` overrides the even split (0: a node with no subscribers).
+// `redis_port=` samples that Redis' INFO (commandstats, bytes in/out) around every step.
+//
+// Started by loadtests/two_nodes.py and loadtests/scale_costs.py, which prepare a copy of
+// ../shared/bench and start the servers. The WebSocket client, histogram, /proc sampling and request signing are the shared
 // generator's own modules (`gen_dir`), so a figure here means what a `compare.sh fanout`
 // figure means: the highest step with p99 under the limit, nothing lost within the drain
 // window, the full rate published, and no HTTP error; a failing step is re-run once, then
@@ -46,10 +54,12 @@ const P99_LIMIT = num('p99_limit_ms', 100);
 const DRAIN_MS = num('drain_ms', 2000);
 const WARM_S = num('warmup_s', 2);
 const PAYLOAD = 'x'.repeat(num('pad', 80));
-const CHANNEL = str('channel', 'fanout-bench');
+const CHANNELS = num('channels', 1);
+const LAYOUT = str('layout', 'spread');
+const REDIS_PORT = num('redis_port', 0);
 const WS_PATH = `/app/${APP.key}?protocol=7&client=js&version=8.4.0&flash=false`;
 const connectWs = transport(str('client', 'raw'));
-const hard = setTimeout(() => { console.error('two_nodes_gen: hard timeout, aborting'); process.exit(3); }, num('hard_timeout', 170) * 1000);
+const hard = setTimeout(() => { console.error('multinode_gen: hard timeout, aborting'); process.exit(3); }, num('hard_timeout', 170) * 1000);
 hard.unref();
 
 const now = () => performance.now();
@@ -109,9 +119,31 @@ const stepHist = []; // step -> Hist
 let late = 0, bogus = 0, unexpectedCloses = 0;
 const pusherErrors = {};
 
+// Where subscriber i connects and what it subscribes to (see the layouts above).
+const perPort = args.subs_per_port ? String(args.subs_per_port).split(',').map(Number) : null;
+const placement = [];
+if (perPort) {
+  perPort.forEach((n, p) => { for (let k = 0; k < n; k++) placement.push({ port: PORTS[p], node: p }); });
+} else {
+  for (let i = 0; i < SUBS; i++) placement.push({ port: PORTS[i % PORTS.length], node: i % PORTS.length });
+}
+const subsOfChannel = new Array(CHANNELS).fill(0);
+const onNode = PORTS.map(() => 0);
+placement.forEach((place, i) => {
+  let c;
+  if (LAYOUT === 'local') { // channel c lives on node c % nodes: take that node's next channel
+    const mine = Math.ceil((CHANNELS - place.node) / PORTS.length);
+    c = place.node + PORTS.length * (onNode[place.node]++ % Math.max(1, mine));
+  } else c = i % CHANNELS;
+  place.channel = `fanout-bench-${c}`;
+  subsOfChannel[c]++;
+});
+const SUB_TOTAL = placement.length;
+if (LAYOUT === 'local' && CHANNELS < PORTS.length) { console.error('layout=local needs channels >= nodes'); process.exit(2); }
+
 function subscriber(i) {
-  // subscriber i joins node i % ports; ready() once subscribed, fail() on any error first
-  const port = PORTS[i % PORTS.length];
+  // subscriber i joins its node and channel; resolves once subscribed, or null if it failed
+  const { port, channel } = placement[i];
   return new Promise((resolve) => {
     let subscribed = false;
     const conn = { port, open: false, closing: false };
@@ -131,7 +163,7 @@ function subscriber(i) {
       let msg;
       try { msg = JSON.parse(buf); } catch (e) { return; }
       if (msg.event === 'pusher:connection_established') {
-        conn.t.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel: CHANNEL } }));
+        conn.t.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel } }));
       } else if (msg.event === 'pusher_internal:subscription_succeeded') {
         subscribed = true;
         resolve(conn);
@@ -174,10 +206,12 @@ const evPath = `/apps/${APP.id}/events`;
 let seq = 0, inflight = 0, httpErr = 0, httpOk = 0;
 const httpStatus = {};
 function publishOne() {
+  // one event to the next channel in turn; returns how many deliveries it should make
   const s = seq++;
   seqStep[s] = step;
   const t = Math.round(now() * 1000);
-  const body = JSON.stringify({ name: 'bench', channels: [CHANNEL], data: JSON.stringify({ s, t, p: PAYLOAD }) });
+  const c = s % CHANNELS;
+  const body = JSON.stringify({ name: 'bench', channels: [`fanout-bench-${c}`], data: JSON.stringify({ s, t, p: PAYLOAD }) });
   inflight++;
   const req = http.request({ host: '127.0.0.1', port: PUBLISH_PORT, method: 'POST', path: signedPost(APP, evPath, body), agent,
     headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (resp) => {
@@ -188,9 +222,63 @@ function publishOne() {
   });
   req.on('error', (e) => { httpErr++; inflight--; httpStatus[e.code] = (httpStatus[e.code] || 0) + 1; });
   req.end(body);
+  return subsOfChannel[c];
 }
 
-function runStep(rate, secs) {
+// ---------------------------------------------------------------- Redis' own figures
+function redisInfo() {
+  // INFO stats + commandstats over one short connection: bytes in/out, PUBLISH calls and usec
+  if (!REDIS_PORT) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const sock = require('net').connect({ host: '127.0.0.1', port: REDIS_PORT });
+    let text = '';
+    const timer = setTimeout(() => { sock.destroy(); resolve(null); }, 2000);
+    sock.on('connect', () => sock.write('INFO all\r\n'));
+    sock.on('data', (d) => {
+      text += d.toString('latin1');
+      const head = /^\$(\d+)\r\n/.exec(text);
+      if (head && text.length >= head[0].length + Number(head[1])) {
+        clearTimeout(timer);
+        sock.destroy();
+        const field = (name) => { const m = new RegExp(`^${name}:(\\d+)`, 'm').exec(text); return m ? Number(m[1]) : null; };
+        const cmd = (name) => {
+          const m = new RegExp(`^cmdstat_${name}:calls=(\\d+),usec=(\\d+)`, 'm').exec(text);
+          return m ? { calls: Number(m[1]), usec: Number(m[2]) } : { calls: 0, usec: 0 };
+        };
+        resolve({
+          net_in: field('total_net_input_bytes'), net_out: field('total_net_output_bytes'),
+          publish: cmd('publish'), spublish: cmd('spublish'), used_memory: field('used_memory'),
+          commands: field('total_commands_processed'),
+        });
+      }
+    });
+    sock.on('error', () => { clearTimeout(timer); resolve(null); });
+  });
+}
+function redisDelta(a, b, events) {
+  if (!a || !b) return null;
+  const per = (x) => (events > 0 ? round(x / events, 1) : null);
+  const calls = b.publish.calls - a.publish.calls + b.spublish.calls - a.spublish.calls;
+  const usec = b.publish.usec - a.publish.usec + b.spublish.usec - a.spublish.usec;
+  return {
+    net_in_bytes_per_event: per(b.net_in - a.net_in),
+    net_out_bytes_per_event: per(b.net_out - a.net_out),
+    publish_calls: calls,
+    publish_usec_per_call: calls > 0 ? round(usec / calls, 2) : null,
+    commands_per_event: per(b.commands - a.commands),
+    used_memory: b.used_memory,
+  };
+}
+
+async function runStep(rate, secs) {
+  const info0 = await redisInfo();
+  const r = await runStepLoad(rate, secs);
+  r.redis = redisDelta(info0, await redisInfo(), r.published);
+  r.rss_kb = rssKb();
+  return r;
+}
+
+function runStepLoad(rate, secs) {
   return new Promise((resolve) => {
     step++;
     stepRecv[step] = 0;
@@ -198,14 +286,14 @@ function runStep(rate, secs) {
     stepHist[step] = new Hist();
     const ph = new Phase();
     const t0 = now();
-    let sent = 0, backlogged = false, maxInflight = 0;
+    let sent = 0, backlogged = false, maxInflight = 0, expected = 0;
     const total = Math.round(rate * secs);
     const tick = setInterval(() => {
       const el = (now() - t0) / 1000;
       const due = Math.min(Math.floor(rate * el), total) - sent;
       for (let k = 0; k < due; k++) {
         if (inflight >= 512) { backlogged = true; break; }
-        publishOne();
+        expected += publishOne();
         sent++;
       }
       if (inflight > maxInflight) maxInflight = inflight;
@@ -213,7 +301,6 @@ function runStep(rate, secs) {
       clearInterval(tick);
       const pubWall = (now() - t0) / 1000;
       const load = ph.end();
-      const expected = sent * SUBS;
       const td = now();
       const waitDrain = () => {
         if (stepRecv[step] < expected && now() - td <= DRAIN_MS) { setTimeout(waitDrain, 20); return; }
@@ -236,7 +323,7 @@ function runStep(rate, secs) {
           gen_cpu_pct: load.gen_cpu_pct,
         };
         r.gen_saturated = r.gen_cpu_pct !== null && r.gen_cpu_pct >= 90;
-        r.pass = r.lost === 0 && h.p99_ms !== null && h.p99_ms < P99_LIMIT && !backlogged && sent >= 0.95 * total;
+        r.pass = sent > 0 && r.lost === 0 && h.p99_ms !== null && h.p99_ms < P99_LIMIT && !backlogged && sent >= 0.95 * total;
         resolve(r);
       };
       waitDrain();
@@ -278,11 +365,11 @@ async function main() {
   const started = new Date().toISOString();
   await sleep(num('settle_ms', 1000));
   const setup = new Phase();
-  const { conns, why } = await connectAll(SUBS, num('window', 200), 60000);
+  const { conns, why } = await connectAll(SUB_TOTAL, num('window', 200), num('connect_timeout_s', 60) * 1000);
   const setupLoad = setup.end();
   let result;
-  if (conns.length < SUBS) {
-    result = { error: `only ${conns.length}/${SUBS} subscribers connected (${why})` };
+  if (conns.length < SUB_TOTAL) {
+    result = { error: `only ${conns.length}/${SUB_TOTAL} subscribers connected (${why})` };
   } else {
     await sleep(500);
     const rssWithSubs = rssKb();
@@ -316,7 +403,7 @@ async function main() {
     scenario: 'two-node-fanout',
     started_at: started,
     machine: machine(),
-    params: { subs: SUBS, ports: PORTS, publish_port: PUBLISH_PORT, step_s: STEP_S, start_rate: START, factor: FACTOR, p99_limit_ms: P99_LIMIT, payload_pad: PAYLOAD.length },
+    params: { subs: SUB_TOTAL, channels: CHANNELS, layout: LAYOUT, ports: PORTS, publish_port: PUBLISH_PORT, step_s: STEP_S, start_rate: START, factor: FACTOR, p99_limit_ms: P99_LIMIT, payload_pad: PAYLOAD.length },
     setup: setupLoad,
     late_msgs: late,
     bogus_msgs: bogus,

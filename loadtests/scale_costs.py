@@ -1,0 +1,329 @@
+"""The measured cost of each part of a cross-node delivery, and a check of the scale model.
+
+    .venv/bin/python loadtests/scale_costs.py > costs.json   # JSON on stdout, table on stderr
+
+Phases (`--phases`, all by default), each on fresh processes, servers pinned to CPU 0 and the
+generator (multinode_gen.js, on the shared generator's modules) to CPU 1:
+
+- **cpu**: Redis and three Socket Rush nodes. Node A takes the HTTP publishes and has K
+  subscribers on the channel, node B has K, node C none. Each run has an idle step (rate 0:
+  heartbeats and timers, subtracted) and a step at --rate events/s for --step-seconds; runs
+  alternate K = 1 and K = --subs, --repeat times each, and the figures are medians:
+  publishing node (HTTP API + adapter publish), receiving node with subscribers (bus
+  message, decode, app and channel hops), receiving node without (what interest routing
+  saves), one local delivery (the slope between K = 1 and K = --subs), Redis' CPU per event
+  from /proc and its own time per PUBLISH, and bytes on the wire per event from Redis' byte
+  counters (in: the PUBLISH; out: one message per listening node). With --listeners L more
+  subscribers on the bus (redis-cli, on the generator's CPU) the same is measured again, so
+  Redis' cost per listening node is the slope.
+- **memory**: one node on the Redis adapter, idle subscribed connections at --connections
+  (1000, 5000, 19900 by default) through `idle_connections.py --serve-args ...`.
+- **check**: the largest run this machine allows: --check-nodes (4) nodes on one Redis,
+  --check-subs (19,900) subscribers over 100 channels, once with each channel on one node
+  (`layout=local`) and once with every channel on every node (`layout=spread`), at
+  --check-rate events/s through node A. Reports each node's CPU and RSS and Redis' CPU, and
+  what loadtests/scale_model.py predicts for them from the cpu and memory phases.
+
+The machine is shared: read `load_average` (sampled before and after each phase) beside the
+figures. Every loop is bounded (fixed steps, the generator's hard timeout, --max-seconds);
+all traffic stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import scale_model
+from multinode import ROOT, BenchHome, Pinned, Redis, await_http, socketrush_node
+
+GENERATOR = Path(__file__).with_name("multinode_gen.js")
+IDLE = Path(__file__).with_name("idle_connections.py")
+
+
+def load_average() -> list[str]:
+    with open("/proc/loadavg") as loadavg:
+        return loadavg.read().split()[:3]
+
+
+class Deployment:
+    """Redis and `nodes` Socket Rush nodes on it, pinned, stopped on exit."""
+
+    def __init__(self, args: argparse.Namespace, nodes: int, logs: Path) -> None:
+        self.args, self.count, self.logs = args, nodes, logs
+        self.redis = Redis(cpus=args.server_cpus)
+        self.nodes: list[tuple[Pinned, int]] = []
+        self.listeners: list[Pinned] = []
+
+    def __enter__(self) -> Deployment:
+        self.redis.start()
+        prefix = f"scale{uuid.uuid4().hex[:8]}"
+        for index in range(self.count):
+            name = f"node-{chr(ord('a') + index)}"
+            log = self.logs / f"{name}.log"
+            self.nodes.append(
+                socketrush_node(name, self.redis, prefix, self.args.server_cpus, log=log)
+            )
+        for node, port in self.nodes:
+            await_http(node, port, "/ready")
+        for index in range(self.args.listeners if self.count == 3 else 0):
+            command = ["redis-cli", "-p", str(self.redis.port), "psubscribe", f"{prefix}*"]
+            self.listeners.append(Pinned(f"listener-{index}", command, self.args.generator_cpu))
+            self.listeners[-1].start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for program in self.listeners:
+            program.stop()
+        for node, _port in self.nodes:
+            node.stop()
+        self.redis.stop()
+
+    def generate(self, home: BenchHome, settings: dict[str, object]) -> dict[str, Any]:
+        assert self.redis.program is not None
+        procs = [f"{node.name}:{node.pid}" for node, _port in self.nodes]
+        procs.append(f"redis:{self.redis.program.pid}")
+        settings = {
+            "gen_dir": home.gen_dir,
+            "ports": ",".join(str(port) for _node, port in self.nodes),
+            "publish_port": self.nodes[0][1],
+            "procs": ",".join(procs),
+            "redis_port": self.redis.port,
+            **settings,
+        }
+        command = ["taskset", "-c", self.args.generator_cpu, "node", str(GENERATOR)]
+        command += [f"{key}={value}" for key, value in settings.items()]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"generator exited {done.returncode}: {done.stderr[-2000:]}")
+        result = json.loads(done.stdout)
+        if "error" in result:
+            raise RuntimeError(result["error"])
+        return result
+
+
+def per_event_us(idle: dict[str, Any], loaded: dict[str, Any]) -> dict[str, float]:
+    """Each process' CPU per published event, idle CPU subtracted, in µs."""
+    rate = loaded["published_per_s"]
+    return {
+        name: round((loaded["cpu_pct"][name] - idle["cpu_pct"][name]) * 1e4 / rate, 2)
+        for name in loaded["cpu_pct"]
+    }
+
+
+def cpu_run(
+    args: argparse.Namespace, home: BenchHome, logs: Path, subs: int, listeners: bool
+) -> dict[str, Any]:
+    saved = args.listeners
+    args.listeners = saved if listeners else 0
+    try:
+        with Deployment(args, 3, logs) as deployment:
+            result = deployment.generate(
+                home,
+                {
+                    "subs_per_port": f"{subs},{subs},0",
+                    "rates": f"0,{args.rate}",
+                    "start_rate": args.rate,
+                    "step_s": args.step_seconds,
+                    "p99_limit_ms": 1000,
+                },
+            )
+    finally:
+        args.listeners = saved
+    idle, loaded = result["steps"]
+    return {
+        "subs_per_node": subs,
+        "bus_listeners": 3 + (args.listeners if listeners else 0),
+        "events_per_s": loaded["published_per_s"],
+        "lost": loaded["lost"],
+        "p99_ms": loaded["latency"]["p99_ms"],
+        "cpu_pct_idle": idle["cpu_pct"],
+        "cpu_pct_loaded": loaded["cpu_pct"],
+        "us_per_event": per_event_us(idle, loaded),
+        "redis": loaded["redis"],
+    }
+
+
+def median_of(runs: list[dict[str, Any]], *path: str) -> float:
+    values = []
+    for run in runs:
+        value: Any = run
+        for key in path:
+            value = value[key]
+        values.append(value)
+    return round(statistics.median(values), 2)
+
+
+def cpu_phase(args: argparse.Namespace, home: BenchHome, logs: Path) -> dict[str, Any]:
+    runs: dict[str, list[dict[str, Any]]] = {"one": [], "many": [], "listeners": []}
+    for _ in range(args.repeat):  # alternated, so drift of the machine hits both alike
+        runs["one"].append(cpu_run(args, home, logs, 1, False))
+        runs["many"].append(cpu_run(args, home, logs, args.subs, False))
+        if args.listeners:
+            runs["listeners"].append(cpu_run(args, home, logs, 1, True))
+    one, many = runs["one"], runs["many"]
+    delivery = (
+        median_of(many, "us_per_event", "node-b") - median_of(one, "us_per_event", "node-b")
+    ) / (args.subs - 1)
+    costs = {
+        "delivery_us": round(delivery, 3),
+        "publish_us": round(median_of(one, "us_per_event", "node-a") - delivery, 2),
+        "receive_us": round(median_of(one, "us_per_event", "node-b") - delivery, 2),
+        "receive_unsubscribed_us": median_of(one, "us_per_event", "node-c"),
+        "redis_us": median_of(one, "us_per_event", "redis"),
+        "redis_publish_usec_per_call": median_of(one, "redis", "publish_usec_per_call"),
+        "bus_listeners": 3,
+        "bus_in_bytes_per_event": median_of(one, "redis", "net_in_bytes_per_event"),
+        "bus_out_bytes_per_event": median_of(one, "redis", "net_out_bytes_per_event"),
+        "redis_commands_per_event": median_of(one, "redis", "commands_per_event"),
+        "publishing_node_us_at_many": median_of(many, "us_per_event", "node-a"),
+        "receiving_node_us_at_many": median_of(many, "us_per_event", "node-b"),
+        "subs_many": args.subs,
+    }
+    if runs["listeners"]:
+        extra = runs["listeners"]
+        added = args.listeners
+        costs["redis_us_per_listener"] = round(
+            (median_of(extra, "us_per_event", "redis") - costs["redis_us"]) / added, 3
+        )
+        costs["bus_out_bytes_per_listener"] = round(
+            (
+                median_of(extra, "redis", "net_out_bytes_per_event")
+                - costs["bus_out_bytes_per_event"]
+            )
+            / added,
+            1,
+        )
+    return {"costs": costs, "runs": runs}
+
+
+def memory_phase(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
+    results = {}
+    with Redis(cpus=args.server_cpus) as redis:
+        serve_args = f"--adapter-driver redis --redis-url {redis.url} --redis-prefix mem{uuid.uuid4().hex[:6]}"
+        for count in args.connections:
+            command = [sys.executable, str(IDLE), "--connections", str(count),
+                       "--hold-seconds", "2", "--serve-args", serve_args]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, timeout=400)
+            if done.returncode != 0:
+                raise RuntimeError(f"idle_connections failed: {done.stderr[-2000:]}")
+            results[str(count)] = json.loads(done.stdout)
+    return {
+        "rss_per_conn_kb": {k: v["rss_per_conn_kb"] for k, v in results.items()},
+        "base_rss_mib": {k: v["rss_before_mib"] for k, v in results.items()},
+        "runs": results,
+    }
+
+
+def check_phase(
+    args: argparse.Namespace, home: BenchHome, logs: Path, costs: dict[str, Any], memory: dict
+) -> dict[str, Any]:
+    runs = {}
+    for layout in ("local", "spread"):
+        with Deployment(args, args.check_nodes, logs) as deployment:
+            result = deployment.generate(
+                home,
+                {
+                    "subs": args.check_subs,
+                    "channels": args.check_channels,
+                    "layout": layout,
+                    "rates": f"0,{args.check_rate}",
+                    "start_rate": args.check_rate,
+                    "step_s": args.step_seconds,
+                    "window": 400,
+                    "connect_timeout_s": 150,
+                    "hard_timeout": 280,
+                    "p99_limit_ms": 1000,
+                },
+            )
+        idle, loaded = result["steps"]
+        measured = {
+            "events_per_s": loaded["published_per_s"],
+            "lost": loaded["lost"],
+            "p50_ms": loaded["latency"]["p50_ms"],
+            "p99_ms": loaded["latency"]["p99_ms"],
+            "cpu_pct_idle": idle["cpu_pct"],
+            "cpu_pct": loaded["cpu_pct"],
+            "rss_kb": loaded["rss_kb"],
+            "redis": loaded["redis"],
+        }
+        predicted = scale_model.predict_check(
+            costs,
+            memory["rss_per_conn_kb"],
+            nodes=args.check_nodes,
+            subs=args.check_subs,
+            channels=args.check_channels,
+            layout=layout,
+            rate=loaded["published_per_s"],
+            idle_pct=idle["cpu_pct"],
+            base_rss_mib=statistics.median(memory["base_rss_mib"].values()),
+        )
+        runs[layout] = {"measured": measured, "predicted": predicted}
+    return runs
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--phases", default="cpu,memory,check")
+    parser.add_argument("--rate", type=float, default=100.0, help="events/s in the cpu phase")
+    parser.add_argument("--subs", type=int, default=500, help="the cpu phase's large K")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--listeners", type=int, default=16, help="extra bus listeners")
+    parser.add_argument("--step-seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[1000, 5000, 19900])  # fmt: skip
+    parser.add_argument("--check-nodes", type=int, default=4)
+    parser.add_argument("--check-subs", type=int, default=19900)
+    parser.add_argument("--check-channels", type=int, default=100)
+    parser.add_argument("--check-rate", type=float, default=100.0)
+    parser.add_argument("--costs", type=Path, help="take the cpu and memory phases from this JSON")
+    parser.add_argument("--server-cpus", default="0")
+    parser.add_argument("--generator-cpu", default="1")
+    parser.add_argument("--socketrush", type=Path, default=ROOT / ".venv/bin/socketrush")
+    parser.add_argument("--bench-home", type=Path,
+                        default=Path(tempfile.gettempdir()) / "socketrush-two-nodes")  # fmt: skip
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    phases = set(args.phases.split(","))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the generator's sockets
+    home = BenchHome(args.bench_home).prepare()
+    logs = args.bench_home / "logs" / f"scale-{time.strftime('%Y%m%d-%H%M%S')}"
+    logs.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = json.loads(args.costs.read_text()) if args.costs else {}
+    report.setdefault("load_average", {})
+    for phase in ("cpu", "memory", "check"):
+        if phase not in phases:
+            continue
+        before = load_average()
+        if phase == "cpu":
+            report["cpu"] = cpu_phase(args, home, logs)
+        elif phase == "memory":
+            report["memory"] = memory_phase(args, logs)
+        else:
+            report["check"] = check_phase(
+                args, home, logs, report["cpu"]["costs"], report["memory"]
+            )
+        report["load_average"][phase] = {"before": before, "after": load_average()}
+        sys.stderr.write(f"{phase} done, load {before} -> {load_average()}\n")
+    json.dump(report, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    sys.stderr.write(scale_model.summary(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

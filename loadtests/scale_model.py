@@ -1,0 +1,198 @@
+"""The scale model of docs/scaling.md: from the measured per-part costs (scale_costs.py) to
+what a deployment needs. Pure functions, no I/O.
+
+A cost is CPU time of one core per unit (µs), or bytes, or KB of RSS:
+
+- `publish_us`: the node whose HTTP API takes an event (request, checks, encoding, the bus
+  PUBLISH, the copy of its own publish the bus hands back), per event;
+- `receive_us`: a node with subscribers to the channel, per event it takes off the bus
+  (decode, app and channel hops), its deliveries not included;
+- `receive_unsubscribed_us`: a node with none, per event the bus still hands it;
+- `delivery_us`: one WebSocket frame to one local subscriber;
+- `redis_us` (with `bus_listeners` nodes listening) and `redis_us_per_listener`: Redis' own
+  CPU per PUBLISH; `bus_in/out_bytes_per_event`, `bus_out_bytes_per_listener`: Redis' bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+CORE_BUDGET = 0.7  # plan a node or a Redis shard at 70 % of its core: headroom for bursts
+NIC_BYTES_PER_S = 125e6  # 1 Gbit/s per node and per Redis shard (a common cloud instance)
+FRAME_BYTES = 200  # one delivered event on a client's socket, frame + TCP/IP (~100 B payload)
+HOST_RAM_PER_NODE_GB = 2.0  # planned RSS per node process (one core, ~2 GB each)
+
+
+def rss_per_conn(rss_per_conn_kb: dict[str, float], connections: float) -> float:
+    """KB per connection at `connections`, from the nearest measured count at or above it."""
+    counts = sorted((int(k), v) for k, v in rss_per_conn_kb.items())
+    for count, value in counts:
+        if connections <= count:
+            return value
+    return counts[-1][1]
+
+
+def redis_us(costs: dict[str, Any], listeners: float) -> float:
+    """Redis' CPU per PUBLISH that `listeners` nodes receive."""
+    slope = costs.get("redis_us_per_listener", 0.0)
+    return costs["redis_us"] + (listeners - costs["bus_listeners"]) * slope
+
+
+def bus_out_bytes(costs: dict[str, Any], listeners: float) -> float:
+    slope = costs.get("bus_out_bytes_per_listener")
+    if slope is None:
+        slope = costs["bus_out_bytes_per_event"] / costs["bus_listeners"]
+    return costs["bus_out_bytes_per_event"] + (listeners - costs["bus_listeners"]) * slope
+
+
+def routed(costs: dict[str, Any]) -> bool:
+    """Whether the measured code routes by interest: a node without subscribers then takes
+    (almost) nothing off the bus."""
+    return costs["receive_unsubscribed_us"] < 0.1 * costs["receive_us"]
+
+
+def predict_check(
+    costs: dict[str, Any],
+    rss_per_conn_kb: dict[str, float],
+    *,
+    nodes: int,
+    subs: int,
+    channels: int,
+    layout: str,
+    rate: float,
+    idle_pct: dict[str, float],
+    base_rss_mib: float,
+) -> dict[str, Any]:
+    """Each node's CPU % and RSS and Redis' CPU % for scale_costs.py's check: events in turn
+    to `channels` channels of subs/channels subscribers each, published through node a;
+    `layout` local (a channel's subscribers on one node) or spread (on every node)."""
+    per_channel = subs / channels
+    mine = 1 / nodes  # the share of events whose channel a node holds (local layout)
+    cpu: dict[str, float] = {}
+    for index in range(nodes):
+        name = f"node-{chr(ord('a') + index)}"
+        if layout == "local":
+            deliveries = mine * per_channel
+            bus = 0.0 if index == 0 else mine * costs["receive_us"]
+            bus += 0.0 if index == 0 else (1 - mine) * costs["receive_unsubscribed_us"]
+        else:
+            deliveries = per_channel / nodes
+            bus = 0.0 if index == 0 else costs["receive_us"]
+        own = costs["publish_us"] if index == 0 else 0.0
+        us = own + bus + deliveries * costs["delivery_us"]
+        cpu[name] = round(idle_pct.get(name, 0.0) + rate * us / 1e4, 1)
+    listeners = nodes
+    if routed(costs):
+        listeners = (1 + 1) if layout == "local" else nodes  # the owner and the publisher
+    cpu["redis"] = round(idle_pct.get("redis", 0.0) + rate * redis_us(costs, listeners) / 1e4, 1)
+    conns = subs / nodes
+    rss = round(base_rss_mib * 1024 + conns * rss_per_conn(rss_per_conn_kb, conns))
+    return {"cpu_pct": cpu, "rss_kb_per_node": rss, "bus_listeners_per_event": listeners}
+
+
+# -- deployments ------------------------------------------------------------------------------
+
+# The workload the tables of docs/scaling.md assume (see there for why):
+SHAPE = {
+    "channels_per_connection": 2,  # a private per-user channel and one shared room
+    "room_size": 20,  # subscribers of a room, on nodes chosen by the load balancer at random
+    "user_channel_events_per_s": 0.01,  # per user channel (a notification every 100 s)
+    "room_events_per_s": 0.1,  # per room (a message every 10 s)
+}
+
+
+def nodes_holding(subscribers: float, nodes: int) -> float:
+    """Expected number of nodes holding at least one of `subscribers` placed at random."""
+    return nodes * (1 - (1 - 1 / nodes) ** subscribers)
+
+
+def deployment(
+    costs: dict[str, Any],
+    rss_per_conn_kb: dict[str, float],
+    nodes: int,
+    connections: float,
+    routing: bool,
+    shape: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Load of each node and of the bus for `connections` spread evenly over `nodes`."""
+    shape = shape or SHAPE
+    room = shape["room_size"]
+    rooms = connections / room
+    user_events = connections * shape["user_channel_events_per_s"]
+    room_events = rooms * shape["room_events_per_s"]
+    events = user_events + room_events
+    deliveries = user_events + room_events * room
+    holding_room = nodes_holding(room, nodes)
+    if routing:  # the owner(s) of a channel's subscribers, and the publishing node
+        bus_messages = user_events * min(nodes, 2) + room_events * min(nodes, holding_room + 1)
+        interested = (user_events + room_events * holding_room) / nodes
+        uninterested = 0.0
+    else:  # every node takes every event off the bus
+        bus_messages = events * nodes
+        interested = (user_events + room_events * holding_room) / nodes
+        uninterested = events - interested
+    node_us = (
+        events / nodes * costs["publish_us"]
+        + interested * costs["receive_us"]
+        + uninterested * costs["receive_unsubscribed_us"]
+        + deliveries / nodes * costs["delivery_us"]
+    )
+    listeners = bus_messages / events
+    redis_core = events * redis_us(costs, listeners) / 1e6
+    bus_bytes = events * bus_out_bytes(costs, listeners)
+    per_node = connections / nodes
+    return {
+        "nodes": nodes,
+        "connections": connections,
+        "routing": routing,
+        "connections_per_node": per_node,
+        "events_per_s": events,
+        "deliveries_per_s": deliveries,
+        "node_cpu": node_us / 1e6,
+        "node_rss_gb": per_node * rss_per_conn(rss_per_conn_kb, per_node) / 1e6,
+        "node_nic": deliveries / nodes * FRAME_BYTES / NIC_BYTES_PER_S,
+        "bus_messages_per_s": bus_messages,
+        "redis_cpu_cores": redis_core,
+        "redis_nic": bus_bytes / NIC_BYTES_PER_S,
+        # classic PUBLISH reaches every shard of a cluster: only routed (SPUBLISH) traffic spreads
+        "redis_shards": max(
+            1, math.ceil(max(redis_core, bus_bytes / NIC_BYTES_PER_S) / CORE_BUDGET)
+        )
+        if routing
+        else None,
+    }
+
+
+def saturates_first(row: dict[str, Any]) -> str:
+    """The part nearest its limit: a node's core, its RAM or NIC, or the bus."""
+    loads = {
+        "node event loop": row["node_cpu"] / CORE_BUDGET,
+        "node memory": row["node_rss_gb"] / HOST_RAM_PER_NODE_GB,
+        "node network": row["node_nic"],
+        "Redis CPU" if row["routing"] is False else "Redis CPU (per shard)": row["redis_cpu_cores"]
+        / (CORE_BUDGET * (row["redis_shards"] or 1)),
+        "Redis network": row["redis_nic"] / (row["redis_shards"] or 1),
+    }
+    part = max(loads, key=loads.get)
+    return f"{part} ({loads[part]:.0%} of its budget)"
+
+
+def summary(report: dict[str, Any]) -> str:
+    """A text table of what scale_costs.py measured, and the check against the model."""
+    lines = []
+    if "cpu" in report:
+        for key, value in report["cpu"]["costs"].items():
+            lines.append(f"{key:<32} {value}")
+    if "memory" in report:
+        lines.append(f"{'rss_per_conn_kb':<32} {report['memory']['rss_per_conn_kb']}")
+    for layout, run in report.get("check", {}).items():
+        measured, predicted = run["measured"], run["predicted"]
+        lines.append(f"check {layout}: {measured['events_per_s']} ev/s, lost {measured['lost']}")
+        for name, pct in measured["cpu_pct"].items():
+            lines.append(
+                f"  {name:<8} CPU {pct:>6} % (model {predicted['cpu_pct'].get(name)} %)"
+                f"  RSS {measured['rss_kb'].get(name, 0) / 1024:.1f} MiB"
+            )
+        lines.append(f"  model RSS per node {predicted['rss_kb_per_node'] / 1024:.1f} MiB")
+    return "\n".join(lines) + "\n"
