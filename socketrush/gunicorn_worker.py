@@ -9,7 +9,8 @@ only close a newcomer after upgrading it (with 4100: pusher-js retries after a s
 worker's handler (http/gunicorn_handler.py) looks first: during a drain an upgrade on `/app/`
 goes to the application as a plain request, which answers HTTP 503 with a JSON body
 (pusher-js then waits for its connection timeout, 15 s, before it tries again). It also gives
-each request head `handshake_timeout_ms`, as `serve` does.
+each request head `handshake_timeout_ms` and each wait between keep-alive requests
+`keep_alive_timeout_ms`, as `serve` does.
 
 gunicorn's master imports this module too, so it imports nothing of the server: the master
 must not build a node, nor create metrics (in multiprocess mode every process that creates

@@ -143,6 +143,18 @@ OPTIONS: tuple[Option, ...] = (
         minimum=100,
     ),
     _server(
+        "keep_alive_timeout_ms",
+        Kind.INT,
+        75000,
+        SERVER,
+        "Time an HTTP keep-alive connection may wait idle for its next request before it is "
+        "closed (serve, and gunicorn with socketrush.gunicorn_worker.Worker); the request's "
+        "head then has handshake_timeout_ms. Keep it above the idle timeout of a load "
+        "balancer or HTTP client in front (often 60 s): a client that reuses a connection as "
+        "the server closes it gets a reset",
+        minimum=100,
+    ),
+    _server(
         "frame_timeout_ms",
         Kind.INT,
         10000,
@@ -517,8 +529,7 @@ OPTIONS: tuple[Option, ...] = (
         Kind.INT,
         0,
         AWS,
-        "Pause after each SQS receive before the next (a receive itself waits up to 5 s for "
-        "jobs)",
+        "Pause after each SQS receive before the next (a receive itself waits up to 5 s for jobs)",
         minimum=0,
     ),
     _server(

@@ -128,6 +128,7 @@ class ServerSettings:
     publish_queue_limit: int
     handshake_timeout_ms: int
     request_body_timeout_ms: int
+    keep_alive_timeout_ms: int
     frame_timeout_ms: int
     shutdown_grace_period: int
     ssl_cert: str

@@ -187,6 +187,5 @@ class DynamoDbAppManager(AppManager):
                 f"({self._where}): {describe(error)}; create them as docs/app-managers.md shows"
             )
         return AppManagerError(
-            f"app lookup in DynamoDB table {self._table} ({self._where}) failed: "
-            f"{describe(error)}"
+            f"app lookup in DynamoDB table {self._table} ({self._where}) failed: {describe(error)}"
         )

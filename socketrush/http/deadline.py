@@ -1,5 +1,6 @@
 """The deadlines of a WSGI handler: how long a connection may take to send each request head
-(`handshake_timeout_ms`), and each request body once its head arrived
+(`handshake_timeout_ms`), how long a keep-alive connection may wait idle for its next one
+(`keep_alive_timeout_ms`), and how long each request body may take once its head arrived
 (`request_body_timeout_ms`).
 
 Without them a client that sends nothing, or one byte a second (of its head, or of the body
@@ -9,6 +10,13 @@ interrupts a blocked read wherever gevent's handler is, and is stopped as soon a
 head is read (`get_environ`), so no application code ever runs under it. The body's bounds
 only the reads of the body (`BodyDeadline`), whoever makes them: the application, or gevent
 discarding what the application did not read.
+
+Between two requests of a keep-alive connection the deadline waits for the next request's
+first byte: an idle connection is not a slow one. Closing it after the short head deadline
+made clients that pool connections (the Pusher SDKs' HTTP agents) lose publishes: a client
+that picks a pooled connection at the moment the server closes it gets a reset, and an event
+POST is not retried. The idle wait is long (above the 60 s of common load balancers), so the
+client, not the server, usually ends an idle connection.
 """
 
 from __future__ import annotations
@@ -64,10 +72,12 @@ class BodyDeadline:
 class HeadDeadline(WSGIHandler):
     """A mixin for gevent WSGI handlers. `_deadline` is the started deadline of the first
     request head (None: none); it is started again for each further head of a keep-alive
-    connection. `handle` counts and swallows its expiry (the handler closes the socket).
+    connection once the head's first byte arrived, within `_idle_seconds` (None: at once).
+    `handle` counts and swallows its expiry (the handler closes the socket).
     `_body_seconds` (None: no deadline) is each request body's time."""
 
     _deadline: gevent.Timeout | None = None
+    _idle_seconds: float | None = None
     _body_seconds: float | None = None
 
     def handle(self) -> None:
@@ -84,8 +94,20 @@ class HeadDeadline(WSGIHandler):
     def handle_one_request(self):
         deadline = self._deadline
         if deadline is not None and not deadline.pending:  # a keep-alive connection's next
+            if self._idle_seconds is not None and not self._next_request_began():
+                return None  # idle too long, or the client left: close the connection
             deadline.start()
         return super().handle_one_request()
+
+    def _next_request_began(self) -> bool:
+        """Wait up to `_idle_seconds` for the first byte of the next request (it stays in the
+        read buffer for the head's parser); False at the end of the stream or the wait."""
+        with gevent.Timeout(self._idle_seconds, False):
+            try:
+                return bool(self.rfile.peek(1))
+            except OSError:
+                return False
+        return False
 
     def get_environ(self) -> dict:
         """Called once the request head is read: the head's deadline is met, and the body's

@@ -1,6 +1,7 @@
 """The request handler of Socket Rush's gunicorn worker class (socketrush/gunicorn_worker.py):
 gevent-websocket's, leaving `/app/` upgrades to the application as plain requests while the
-node drains (it answers them 503), and with serve's deadlines on each request head and body."""
+node drains (it answers them 503), and with serve's deadlines on each request head and
+body and its wait between keep-alive requests."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class DrainAwareHandler(HeadDeadline, WebSocketHandler):
         if node is not None:
             self._deadline = gevent.Timeout.start_new(node.settings.handshake_timeout_ms / 1000)
             self._body_seconds = node.settings.request_body_timeout_ms / 1000
+            self._idle_seconds = node.settings.keep_alive_timeout_ms / 1000
         super().handle()
 
     def run_application(self) -> None:

@@ -8,8 +8,9 @@ environ and gevent-websocket (see protocol/handshake.py). Everything else is an 
 request for http/entry.py.
 
 Every accepted connection has `handshake_timeout_ms` to complete its TLS handshake and send
-its request head; a keep-alive connection has as long again for each further request head,
-and each request `request_body_timeout_ms` for its body (http/deadline.py).
+its request head; a keep-alive connection waits up to `keep_alive_timeout_ms` for its next
+request, whose head then has as long again, and each request `request_body_timeout_ms` for
+its body (http/deadline.py).
 """
 
 from __future__ import annotations
@@ -77,12 +78,19 @@ class NodeServer(WSGIServer):
     handler returns."""
 
     def __init__(
-        self, *args, node: Node, handshake_timeout: float, body_timeout: float, **kwargs
+        self,
+        *args,
+        node: Node,
+        handshake_timeout: float,
+        keep_alive_timeout: float,
+        body_timeout: float,
+        **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.node = node
         self.handshake_timeout = handshake_timeout
         self.body_timeout = body_timeout
+        self.keep_alive_timeout = keep_alive_timeout
         self._taken_over: set[int] = set()  # ids of sockets whose connection closes them
 
     def handle(self, sock, address, deadline: gevent.Timeout | None = None) -> None:
@@ -190,6 +198,7 @@ class LeanHandler(HeadDeadline, WSGIHandler):
         self._upgrade: tuple[Handshake, bytes] | None = None
         self._deadline = deadline
         self._body_seconds = server.body_timeout
+        self._idle_seconds = server.keep_alive_timeout
 
     def MessageClass(self, rfile, *_args) -> RequestHeaders:  # noqa: N802 (gevent's name)
         return RequestHeaders.read(rfile)
@@ -237,6 +246,7 @@ def build_server(settings: ServerSettings, node: Node) -> WSGIServer:
         node=node,
         handshake_timeout=settings.handshake_timeout_ms / 1000,
         body_timeout=settings.request_body_timeout_ms / 1000,
+        keep_alive_timeout=settings.keep_alive_timeout_ms / 1000,
         handler_class=LeanHandler,
         spawn=_spawn_connection,
         backlog=LISTEN_BACKLOG,

@@ -1,6 +1,7 @@
 """`serve`'s handshake deadline, against real server processes: a connection that sends
 nothing, or its request one byte at a time, or never starts TLS, is closed after
-handshake_timeout_ms and counted; connections that finished their handshake are not."""
+handshake_timeout_ms and counted; connections that finished their handshake are not, and a
+keep-alive connection may idle up to keep_alive_timeout_ms between requests."""
 
 from __future__ import annotations
 
@@ -8,19 +9,20 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from http.client import HTTPConnection
+from http.client import HTTPConnection, HTTPResponse
 from pathlib import Path
 
 import pytest
 
 from loadtests.certificates import make_certificate
 from tests.support.client import PusherClient, assert_alive
-from tests.support.metrics import other_free_port, scrape_until, value
+from tests.support.metrics import other_free_port, scrape, scrape_until, value
 from tests.support.server import APP_ID, ServerProcess, TlsServerProcess
 
 pytestmark = pytest.mark.timeout(60)
 
 DEADLINE_MS = 300
+KEEP_ALIVE_MS = 1500
 COUNTER = "socketrush_handshake_timeouts_total"
 
 
@@ -28,7 +30,7 @@ def with_metrics(server: ServerProcess) -> tuple[ServerProcess, int]:
     port = other_free_port(server.port)
     server.args = [
         *server.args,
-        "--handshake-timeout-ms", str(DEADLINE_MS),
+        "--handshake-timeout-ms", str(DEADLINE_MS), "--keep-alive-timeout-ms", str(KEEP_ALIVE_MS),
         "--metrics-enabled", "true", "--metrics-port", str(port),
     ]  # fmt: skip
     return server.start(), port
@@ -92,20 +94,55 @@ def test_connections_that_completed_their_handshake_are_not_cut(
     strict: tuple[ServerProcess, int],
 ) -> None:
     """The deadline ends with the request head: an idle WebSocket stays, and a keep-alive
-    HTTP connection serves a second request sent within the deadline."""
+    HTTP connection idle past the head deadline serves its next request (a client pooling
+    connections must not have one closed under its next publish)."""
     server, metrics_port = strict
     client = PusherClient.connect(server)
     http = HTTPConnection("127.0.0.1", server.port, timeout=5)
-    for _ in range(2):
+    for _ in range(3):
         http.request("GET", "/usage")
         response = http.getresponse()
         assert (response.status, response.getheader("Connection")) == (200, None)  # kept
         response.read()
-    assert closed_by_server(http.sock)  # then idle: the next head is owed within the deadline
+        time.sleep(2 * DEADLINE_MS / 1000)  # idle past the head deadline on purpose
     http.close()
-    time.sleep(2 * DEADLINE_MS / 1000)  # idle past the deadline on purpose
     assert_alive(client)
     client.close()
+    assert value(scrape(metrics_port), COUNTER) == 0
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_its_timeout_uncounted(
+    strict: tuple[ServerProcess, int],
+) -> None:
+    server, metrics_port = strict
+    http = HTTPConnection("127.0.0.1", server.port, timeout=5)
+    http.request("GET", "/usage")
+    http.getresponse().read()
+    started = time.monotonic()
+    assert closed_by_server(http.sock)  # recv waits up to 5 s
+    assert KEEP_ALIVE_MS / 1000 - 0.1 < time.monotonic() - started < KEEP_ALIVE_MS / 1000 + 2
+    http.close()
+    assert value(scrape(metrics_port), COUNTER) == 0  # an idle client is not a slow one
+
+
+def test_the_next_request_head_of_a_keep_alive_connection_has_the_deadline(
+    strict: tuple[ServerProcess, int],
+) -> None:
+    """Slowloris on a kept connection: its next head, once begun, must end in time."""
+    server, metrics_port = strict
+    sock = raw_connection(server)
+    sock.sendall(b"GET /usage HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    response = HTTPResponse(sock)
+    response.begin()
+    assert (response.status, len(response.read())) == (
+        200,
+        int(response.getheader("Content-Length")),
+    )
+    sock.sendall(b"GET /usage HTTP/1.1\r\n")  # and the rest never comes
+    started = time.monotonic()
+    assert closed_by_server(sock)
+    assert time.monotonic() - started < KEEP_ALIVE_MS / 1000  # the head's deadline, not idle
+    sock.close()
     assert value(scrape_until(metrics_port, COUNTER, 1), COUNTER) == 1
 
 
