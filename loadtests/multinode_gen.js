@@ -13,6 +13,10 @@
 // (channel c's subscribers all on node c % nodes: what interest routing serves best).
 // `subs_per_port=n1,n2,..` overrides the even split (0: a node with no subscribers).
 // `redis_port=` samples that Redis' INFO (commandstats, bytes in/out) around every step.
+// `bus_template=` (with redis_port): publish straight onto the bus instead of through a node's
+// HTTP API, as another node would: one PUBLISH per event on `bus_channel`, the message being
+// the template (a node's wire form, made by scale_costs.py) with @@EVENT@@ replaced by the
+// event's JSON; the publishes of one tick go in one write. Measures the receiving side alone.
 //
 // Started by loadtests/two_nodes.py and loadtests/scale_costs.py, which prepare a copy of
 // ../shared/bench and start the servers. The WebSocket client, histogram, /proc sampling and request signing are the shared
@@ -205,14 +209,39 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: num('http_conns', 8)
 const evPath = `/apps/${APP.id}/events`;
 let seq = 0, inflight = 0, httpErr = 0, httpOk = 0;
 const httpStatus = {};
+const BUS_TEMPLATE = args.bus_template ? String(args.bus_template) : null;
+const BUS_CHANNEL = str('bus_channel', '');
+let bus = null, busPending = [];
+function busConnect() {
+  return new Promise((resolve, reject) => {
+    bus = require('net').connect({ host: '127.0.0.1', port: REDIS_PORT }, resolve);
+    bus.setNoDelay(true);
+    bus.on('data', (d) => { // integer replies (`:n` receivers) only: count them
+      for (let i = 0; i < d.length; i++) if (d[i] === 58) { inflight--; httpOk++; }
+    });
+    bus.on('error', reject);
+  });
+}
+const bulk = (s) => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
+function busPublish(c, data) {
+  const event = JSON.stringify({ event: 'bench', channel: `fanout-bench-${c}`, data });
+  const message = BUS_TEMPLATE.replace('@@EVENT@@', () => JSON.stringify(event).slice(1, -1));
+  busPending.push(`*3\r\n$7\r\nPUBLISH\r\n${bulk(BUS_CHANNEL)}${bulk(message)}`);
+}
+function busFlush() {
+  if (busPending.length) { bus.write(busPending.join('')); busPending = []; }
+}
+
 function publishOne() {
   // one event to the next channel in turn; returns how many deliveries it should make
   const s = seq++;
   seqStep[s] = step;
   const t = Math.round(now() * 1000);
   const c = s % CHANNELS;
-  const body = JSON.stringify({ name: 'bench', channels: [`fanout-bench-${c}`], data: JSON.stringify({ s, t, p: PAYLOAD }) });
+  const data = JSON.stringify({ s, t, p: PAYLOAD });
   inflight++;
+  if (BUS_TEMPLATE !== null) { busPublish(c, data); return subsOfChannel[c]; }
+  const body = JSON.stringify({ name: 'bench', channels: [`fanout-bench-${c}`], data });
   const req = http.request({ host: '127.0.0.1', port: PUBLISH_PORT, method: 'POST', path: signedPost(APP, evPath, body), agent,
     headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (resp) => {
     httpStatus[resp.statusCode] = (httpStatus[resp.statusCode] || 0) + 1;
@@ -296,6 +325,7 @@ function runStepLoad(rate, secs) {
         expected += publishOne();
         sent++;
       }
+      if (BUS_TEMPLATE !== null) busFlush();
       if (inflight > maxInflight) maxInflight = inflight;
       if (el < secs) return;
       clearInterval(tick);
@@ -372,6 +402,7 @@ async function main() {
     result = { error: `only ${conns.length}/${SUB_TOTAL} subscribers connected (${why})` };
   } else {
     await sleep(500);
+    if (BUS_TEMPLATE !== null) await busConnect();
     const rssWithSubs = rssKb();
     const { warmup, steps } = await ladder();
     const best = steps.filter((s) => s.pass).reduce((a, b) => (!a || b.delivered_msgs_per_s > a.delivered_msgs_per_s ? b : a), null);
@@ -399,6 +430,7 @@ async function main() {
   await sleep(300);
   for (const c of conns) c.t.destroy();
   agent.destroy();
+  if (bus) bus.destroy();
   const out = {
     scenario: 'two-node-fanout',
     started_at: started,

@@ -15,7 +15,10 @@ generator (multinode_gen.js, on the shared generator's modules) to CPU 1:
   from /proc and its own time per PUBLISH, and bytes on the wire per event from Redis' byte
   counters (in: the PUBLISH; out: one message per listening node). With --listeners L more
   subscribers on the bus (redis-cli, on the generator's CPU) the same is measured again, so
-  Redis' cost per listening node is the slope.
+  Redis' cost per listening node is the slope. Then the receiving side alone at load: the
+  generator puts events straight on the bus (as another node would) at each of --bus-rates
+  to two nodes, one with a subscriber and one without; a node takes several messages per
+  wake-up as the rate grows, so the cost per event falls, and the model takes the top rate's.
 - **memory**: one node on the Redis adapter, idle subscribed connections at --connections
   (1000, 5000, 19900 by default) through `idle_connections.py --serve-args ...`.
 - **check**: the largest run this machine allows: --check-nodes (4) nodes on one Redis,
@@ -45,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import scale_model
-from multinode import ROOT, BenchHome, Pinned, Redis, await_http, socketrush_node
+from multinode import APP_ID, ROOT, BenchHome, Pinned, Redis, await_http, socketrush_node
 
 GENERATOR = Path(__file__).with_name("multinode_gen.js")
 IDLE = Path(__file__).with_name("idle_connections.py")
@@ -62,12 +65,13 @@ class Deployment:
     def __init__(self, args: argparse.Namespace, nodes: int, logs: Path) -> None:
         self.args, self.count, self.logs = args, nodes, logs
         self.redis = Redis(cpus=args.server_cpus)
+        self.prefix = f"scale{uuid.uuid4().hex[:8]}"
         self.nodes: list[tuple[Pinned, int]] = []
         self.listeners: list[Pinned] = []
 
     def __enter__(self) -> Deployment:
         self.redis.start()
-        prefix = f"scale{uuid.uuid4().hex[:8]}"
+        prefix = self.prefix
         for index in range(self.count):
             name = f"node-{chr(ord('a') + index)}"
             log = self.logs / f"{name}.log"
@@ -112,6 +116,23 @@ class Deployment:
         return result
 
 
+def bus_wire(prefix: str, channel: str) -> dict[str, str]:
+    """The bus channel a node listens on for `channel`, and a node's message for it with
+    @@EVENT@@ in place of the event (see multinode_gen.js's bus_template), from the code."""
+    from socketrush.adapters.messages import RemoteBroadcast, encode
+    from socketrush.redis_client import RedisKeys
+
+    broadcast = RemoteBroadcast(APP_ID, channel, b"@@EVENT@@", None)
+    keys = RedisKeys(prefix)
+    if hasattr(keys, "broadcast_channel"):  # one channel for every broadcast
+        name = keys.broadcast_channel()
+    else:  # a topic per channel (interest routing)
+        from socketrush.adapters.topics import channel_topic
+
+        name = keys.topic(channel_topic(APP_ID, channel))
+    return {"bus_channel": name, "bus_template": encode("scale-costs", broadcast).decode()}
+
+
 def per_event_us(idle: dict[str, Any], loaded: dict[str, Any]) -> dict[str, float]:
     """Each process' CPU per published event, idle CPU subtracted, in µs."""
     rate = loaded["published_per_s"]
@@ -154,6 +175,34 @@ def cpu_run(
     }
 
 
+def bus_run(args: argparse.Namespace, home: BenchHome, logs: Path) -> list[dict[str, Any]]:
+    """Events put straight on the bus at each of --bus-rates: node a has one subscriber,
+    node b none; what receiving costs as the rate (and so the batching) grows."""
+    with Deployment(args, 2, logs) as deployment:
+        result = deployment.generate(
+            home,
+            {
+                "subs_per_port": "1,0",
+                "rates": ",".join(["0", *map(str, args.bus_rates)]),
+                "start_rate": args.bus_rates[0],
+                "step_s": args.step_seconds,
+                "p99_limit_ms": 1000,
+                **bus_wire(deployment.prefix, "fanout-bench-0"),
+            },
+        )
+    idle, *loaded = result["steps"]
+    return [
+        {
+            "events_per_s": step["published_per_s"],
+            "lost": step["lost"],
+            "p99_ms": step["latency"]["p99_ms"],
+            "us_per_event": per_event_us(idle, step),
+            "redis": step["redis"],
+        }
+        for step in loaded
+    ]
+
+
 def median_of(runs: list[dict[str, Any]], *path: str) -> float:
     values = []
     for run in runs:
@@ -165,12 +214,13 @@ def median_of(runs: list[dict[str, Any]], *path: str) -> float:
 
 
 def cpu_phase(args: argparse.Namespace, home: BenchHome, logs: Path) -> dict[str, Any]:
-    runs: dict[str, list[dict[str, Any]]] = {"one": [], "many": [], "listeners": []}
+    runs: dict[str, list[Any]] = {"one": [], "many": [], "listeners": [], "bus": []}
     for _ in range(args.repeat):  # alternated, so drift of the machine hits both alike
         runs["one"].append(cpu_run(args, home, logs, 1, False))
         runs["many"].append(cpu_run(args, home, logs, args.subs, False))
         if args.listeners:
             runs["listeners"].append(cpu_run(args, home, logs, 1, True))
+        runs["bus"].append(bus_run(args, home, logs))
     one, many = runs["one"], runs["many"]
     delivery = (
         median_of(many, "us_per_event", "node-b") - median_of(one, "us_per_event", "node-b")
@@ -190,6 +240,23 @@ def cpu_phase(args: argparse.Namespace, home: BenchHome, logs: Path) -> dict[str
         "receiving_node_us_at_many": median_of(many, "us_per_event", "node-b"),
         "subs_many": args.subs,
     }
+    # Receiving at load: the bus runs' figures at each rate (medians over the repeats); the
+    # model takes the highest rate's, where a node takes several messages per wake-up.
+    by_rate = [[run[i] for run in runs["bus"]] for i in range(len(args.bus_rates))]
+    costs["receive_curve"] = [
+        {
+            "events_per_s": median_of(steps, "events_per_s"),
+            "receive_us": round(median_of(steps, "us_per_event", "node-a") - delivery, 2),
+            "receive_unsubscribed_us": median_of(steps, "us_per_event", "node-b"),
+            "redis_us": median_of(steps, "us_per_event", "redis"),
+        }
+        for steps in by_rate
+    ]
+    costs["receive_at_low_rate_us"] = costs["receive_us"]
+    costs["receive_unsubscribed_at_low_rate_us"] = costs["receive_unsubscribed_us"]
+    top = costs["receive_curve"][-1]
+    costs["receive_us"] = top["receive_us"]
+    costs["receive_unsubscribed_us"] = top["receive_unsubscribed_us"]
     if runs["listeners"]:
         extra = runs["listeners"]
         added = args.listeners
@@ -279,6 +346,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--subs", type=int, default=500, help="the cpu phase's large K")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--listeners", type=int, default=16, help="extra bus listeners")
+    parser.add_argument("--bus-rates", type=lambda s: [float(x) for x in s.split(",")],
+                        default=[200.0, 1000.0, 3000.0], help="events/s put on the bus")  # fmt: skip
     parser.add_argument("--step-seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1000, 5000, 19900])  # fmt: skip

@@ -196,3 +196,61 @@ def summary(report: dict[str, Any]) -> str:
             )
         lines.append(f"  model RSS per node {predicted['rss_kb_per_node'] / 1024:.1f} MiB")
     return "\n".join(lines) + "\n"
+
+
+def nodes_needed(
+    costs: dict[str, Any], rss_per_conn_kb: dict[str, float], connections: float, routing: bool
+) -> int | None:
+    """The fewest nodes whose cores and memory stay within budget (None: no count does,
+    because every node's share of the bus alone is over its core)."""
+    nodes = 1
+    while nodes <= 100_000:
+        row = deployment(costs, rss_per_conn_kb, nodes, connections, routing)
+        if row["node_cpu"] <= CORE_BUDGET and row["node_rss_gb"] <= HOST_RAM_PER_NODE_GB:
+            return nodes
+        nodes = math.ceil(nodes * 1.05) if nodes > 20 else nodes + 1
+    return None
+
+
+def markdown_tables(costs: dict[str, Any], rss_per_conn_kb: dict[str, float]) -> str:
+    """The deployment tables of docs/scaling.md."""
+    lines = [
+        "| connections | nodes | routing | conns/node | node CPU | node RSS | bus msgs/s "
+        "| Redis CPU | Redis out | saturates first |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for connections in (1e6, 1e7):
+        for nodes in (10, 100, 1000):
+            for routing in (False, True):
+                row = deployment(costs, rss_per_conn_kb, nodes, connections, routing)
+                shards = f" ({row['redis_shards']} shards)" if row["redis_shards"] else ""
+                lines.append(
+                    f"| {connections / 1e6:g} M | {nodes} | {'yes' if routing else 'no'} "
+                    f"| {row['connections_per_node']:,.0f} | {row['node_cpu']:.0%} "
+                    f"| {row['node_rss_gb']:.2f} GB | {row['bus_messages_per_s']:,.0f} "
+                    f"| {row['redis_cpu_cores']:.2f} cores{shards} "
+                    f"| {row['redis_nic']:.0%} of 1 Gbit/s | {saturates_first(row)} |"
+                )
+    lines += ["", "| connections | routing | nodes needed | Redis then |", "|---:|---|---:|---|"]
+    for connections in (1e6, 1e7):
+        for routing in (False, True):
+            needed = nodes_needed(costs, rss_per_conn_kb, connections, routing)
+            if needed is None:
+                lines.append(
+                    f"| {connections / 1e6:g} M | {'yes' if routing else 'no'} | none fits | |"
+                )
+                continue
+            row = deployment(costs, rss_per_conn_kb, needed, connections, routing)
+            lines.append(
+                f"| {connections / 1e6:g} M | {'yes' if routing else 'no'} | {needed:,} "
+                f"| {row['redis_cpu_cores']:.2f} cores, {row['redis_shards'] or 1} shard(s) |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    report = json.load(open(sys.argv[1]))  # noqa: SIM115 (a one-shot CLI)
+    sys.stdout.write(markdown_tables(report["cpu"]["costs"], report["memory"]["rss_per_conn_kb"]))
