@@ -13,12 +13,13 @@ generator (multinode_gen.js, on the shared generator's modules) to CPU 1:
   message, decode, app and channel hops), receiving node without (what interest routing
   saves), one local delivery (the slope between K = 1 and K = --subs), Redis' CPU per event
   from /proc and its own time per PUBLISH, and bytes on the wire per event from Redis' byte
-  counters (in: the PUBLISH; out: one message per listening node). With --listeners L more
-  subscribers on the bus (redis-cli, on the generator's CPU) the same is measured again, so
-  Redis' cost per listening node is the slope. Then the receiving side alone at load: the
-  generator puts events straight on the bus (as another node would) at each of --bus-rates
-  to two nodes, one with a subscriber and one without; a node takes several messages per
-  wake-up as the rate grows, so the cost per event falls, and the model takes the top rate's.
+  counters (in: the PUBLISH; out: one message per listening node). Then the receiving side
+  alone at load: the generator puts events straight on the bus (as another node would) at
+  each of --bus-rates to two nodes, one with a subscriber and one without; a node takes
+  several messages per wake-up as the rate grows, so the cost per event falls (the model
+  takes the figure at the rate in question). The same again with --listeners more bus
+  subscribers (redis-cli, on the generator's CPU): Redis' cost per listening node is the
+  difference.
 - **memory**: one node on the Redis adapter, idle subscribed connections at --connections
   (1000, 5000, 19900 by default) through `idle_connections.py --serve-args ...`.
 - **check**: the largest run this machine allows: --check-nodes (4) nodes on one Redis,
@@ -62,8 +63,10 @@ def load_average() -> list[str]:
 class Deployment:
     """Redis and `nodes` Socket Rush nodes on it, pinned, stopped on exit."""
 
-    def __init__(self, args: argparse.Namespace, nodes: int, logs: Path) -> None:
-        self.args, self.count, self.logs = args, nodes, logs
+    def __init__(
+        self, args: argparse.Namespace, nodes: int, logs: Path, listeners: int = 0
+    ) -> None:
+        self.args, self.count, self.logs, self.listener_count = args, nodes, logs, listeners
         self.redis = Redis(cpus=args.server_cpus)
         self.prefix = f"scale{uuid.uuid4().hex[:8]}"
         self.nodes: list[tuple[Pinned, int]] = []
@@ -80,7 +83,7 @@ class Deployment:
             )
         for node, port in self.nodes:
             await_http(node, port, "/ready")
-        for index in range(self.args.listeners if self.count == 3 else 0):
+        for index in range(self.listener_count):
             command = ["redis-cli", "-p", str(self.redis.port), "psubscribe", f"{prefix}*"]
             self.listeners.append(Pinned(f"listener-{index}", command, self.args.generator_cpu))
             self.listeners[-1].start()
@@ -142,29 +145,22 @@ def per_event_us(idle: dict[str, Any], loaded: dict[str, Any]) -> dict[str, floa
     }
 
 
-def cpu_run(
-    args: argparse.Namespace, home: BenchHome, logs: Path, subs: int, listeners: bool
-) -> dict[str, Any]:
-    saved = args.listeners
-    args.listeners = saved if listeners else 0
-    try:
-        with Deployment(args, 3, logs) as deployment:
-            result = deployment.generate(
-                home,
-                {
-                    "subs_per_port": f"{subs},{subs},0",
-                    "rates": f"0,{args.rate}",
-                    "start_rate": args.rate,
-                    "step_s": args.step_seconds,
-                    "p99_limit_ms": 1000,
-                },
-            )
-    finally:
-        args.listeners = saved
+def cpu_run(args: argparse.Namespace, home: BenchHome, logs: Path, subs: int) -> dict[str, Any]:
+    """HTTP publishes to node a at --rate; nodes a and b have `subs` subscribers, c none."""
+    with Deployment(args, 3, logs) as deployment:
+        result = deployment.generate(
+            home,
+            {
+                "subs_per_port": f"{subs},{subs},0",
+                "rates": f"0,{args.rate}",
+                "start_rate": args.rate,
+                "step_s": args.step_seconds,
+                "p99_limit_ms": 1000,
+            },
+        )
     idle, loaded = result["steps"]
     return {
         "subs_per_node": subs,
-        "bus_listeners": 3 + (args.listeners if listeners else 0),
         "events_per_s": loaded["published_per_s"],
         "lost": loaded["lost"],
         "p99_ms": loaded["latency"]["p99_ms"],
@@ -175,10 +171,12 @@ def cpu_run(
     }
 
 
-def bus_run(args: argparse.Namespace, home: BenchHome, logs: Path) -> list[dict[str, Any]]:
+def bus_run(
+    args: argparse.Namespace, home: BenchHome, logs: Path, listeners: int
+) -> list[dict[str, Any]]:
     """Events put straight on the bus at each of --bus-rates: node a has one subscriber,
-    node b none; what receiving costs as the rate (and so the batching) grows."""
-    with Deployment(args, 2, logs) as deployment:
+    node b none, and `listeners` more bus subscribers (redis-cli) listen too."""
+    with Deployment(args, 2, logs, listeners) as deployment:
         result = deployment.generate(
             home,
             {
@@ -194,6 +192,7 @@ def bus_run(args: argparse.Namespace, home: BenchHome, logs: Path) -> list[dict[
     return [
         {
             "events_per_s": step["published_per_s"],
+            "bus_listeners": 2 + listeners,
             "lost": step["lost"],
             "p99_ms": step["latency"]["p99_ms"],
             "us_per_event": per_event_us(idle, step),
@@ -214,25 +213,25 @@ def median_of(runs: list[dict[str, Any]], *path: str) -> float:
 
 
 def cpu_phase(args: argparse.Namespace, home: BenchHome, logs: Path) -> dict[str, Any]:
-    runs: dict[str, list[Any]] = {"one": [], "many": [], "listeners": [], "bus": []}
-    for _ in range(args.repeat):  # alternated, so drift of the machine hits both alike
-        runs["one"].append(cpu_run(args, home, logs, 1, False))
-        runs["many"].append(cpu_run(args, home, logs, args.subs, False))
-        if args.listeners:
-            runs["listeners"].append(cpu_run(args, home, logs, 1, True))
-        runs["bus"].append(bus_run(args, home, logs))
+    runs: dict[str, list[Any]] = {"one": [], "many": [], "bus": [], "bus_listeners": []}
+    for _ in range(args.repeat):  # alternated, so drift of the machine hits all alike
+        runs["one"].append(cpu_run(args, home, logs, 1))
+        runs["many"].append(cpu_run(args, home, logs, args.subs))
+        runs["bus"].append(bus_run(args, home, logs, 0))
+        runs["bus_listeners"].append(bus_run(args, home, logs, args.listeners))
     one, many = runs["one"], runs["many"]
     delivery = (
         median_of(many, "us_per_event", "node-b") - median_of(one, "us_per_event", "node-b")
     ) / (args.subs - 1)
-    costs = {
+    costs: dict[str, Any] = {
+        "rate": args.rate,
         "delivery_us": round(delivery, 3),
         "publish_us": round(median_of(one, "us_per_event", "node-a") - delivery, 2),
         "receive_us": round(median_of(one, "us_per_event", "node-b") - delivery, 2),
         "receive_unsubscribed_us": median_of(one, "us_per_event", "node-c"),
         "redis_us": median_of(one, "us_per_event", "redis"),
-        "redis_publish_usec_per_call": median_of(one, "redis", "publish_usec_per_call"),
         "bus_listeners": 3,
+        "redis_publish_usec_per_call": median_of(one, "redis", "publish_usec_per_call"),
         "bus_in_bytes_per_event": median_of(one, "redis", "net_in_bytes_per_event"),
         "bus_out_bytes_per_event": median_of(one, "redis", "net_out_bytes_per_event"),
         "redis_commands_per_event": median_of(one, "redis", "commands_per_event"),
@@ -241,36 +240,30 @@ def cpu_phase(args: argparse.Namespace, home: BenchHome, logs: Path) -> dict[str
         "subs_many": args.subs,
     }
     # Receiving at load: the bus runs' figures at each rate (medians over the repeats); the
-    # model takes the highest rate's, where a node takes several messages per wake-up.
-    by_rate = [[run[i] for run in runs["bus"]] for i in range(len(args.bus_rates))]
-    costs["receive_curve"] = [
-        {
-            "events_per_s": median_of(steps, "events_per_s"),
-            "receive_us": round(median_of(steps, "us_per_event", "node-a") - delivery, 2),
-            "receive_unsubscribed_us": median_of(steps, "us_per_event", "node-b"),
-            "redis_us": median_of(steps, "us_per_event", "redis"),
-        }
-        for steps in by_rate
-    ]
-    costs["receive_at_low_rate_us"] = costs["receive_us"]
-    costs["receive_unsubscribed_at_low_rate_us"] = costs["receive_unsubscribed_us"]
-    top = costs["receive_curve"][-1]
-    costs["receive_us"] = top["receive_us"]
-    costs["receive_unsubscribed_us"] = top["receive_unsubscribed_us"]
-    if runs["listeners"]:
-        extra = runs["listeners"]
-        added = args.listeners
-        costs["redis_us_per_listener"] = round(
-            (median_of(extra, "us_per_event", "redis") - costs["redis_us"]) / added, 3
-        )
-        costs["bus_out_bytes_per_listener"] = round(
-            (
-                median_of(extra, "redis", "net_out_bytes_per_event")
-                - costs["bus_out_bytes_per_event"]
-            )
-            / added,
-            1,
-        )
+    # model takes the figure at a node's own rate (several messages per wake-up at load).
+    curve = []
+    for i in range(len(args.bus_rates)):
+        alone = [run[i] for run in runs["bus"]]
+        crowd = [run[i] for run in runs["bus_listeners"]]
+        redis_alone = median_of(alone, "us_per_event", "redis")
+        out_alone = median_of(alone, "redis", "net_out_bytes_per_event")
+        curve.append({
+            "events_per_s": median_of(alone, "events_per_s"),
+            "receive_us": round(median_of(alone, "us_per_event", "node-a") - delivery, 2),
+            "receive_unsubscribed_us": median_of(alone, "us_per_event", "node-b"),
+            "redis_us": redis_alone,
+            "bus_listeners": 2,
+            "redis_us_per_listener": round(
+                (median_of(crowd, "us_per_event", "redis") - redis_alone) / args.listeners, 3
+            ),
+            "bus_out_bytes_per_listener": round(
+                (median_of(crowd, "redis", "net_out_bytes_per_event") - out_alone)
+                / args.listeners,
+                1,
+            ),
+            "lost": sum(step["lost"] for step in alone + crowd),
+        })  # fmt: skip
+    costs["receive_curve"] = curve
     return {"costs": costs, "runs": runs}
 
 

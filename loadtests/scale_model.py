@@ -11,6 +11,9 @@ A cost is CPU time of one core per unit (µs), or bytes, or KB of RSS:
 - `delivery_us`: one WebSocket frame to one local subscriber;
 - `redis_us` (with `bus_listeners` nodes listening) and `redis_us_per_listener`: Redis' own
   CPU per PUBLISH; `bus_in/out_bytes_per_event`, `bus_out_bytes_per_listener`: Redis' bytes.
+
+The receiving and Redis figures fall as the rate grows (more messages per wake-up): they are
+measured at `rate` and along `receive_curve`, and taken at the rate in question (`at_rate`).
 """
 
 from __future__ import annotations
@@ -33,23 +36,48 @@ def rss_per_conn(rss_per_conn_kb: dict[str, float], connections: float) -> float
     return counts[-1][1]
 
 
-def redis_us(costs: dict[str, Any], listeners: float) -> float:
-    """Redis' CPU per PUBLISH that `listeners` nodes receive."""
-    slope = costs.get("redis_us_per_listener", 0.0)
-    return costs["redis_us"] + (listeners - costs["bus_listeners"]) * slope
+def at_rate(points: list[tuple[float, float]], rate: float) -> float:
+    """The figure at `rate`, interpolated on log(rate) between measured (rate, figure)
+    points; the nearest end outside them."""
+    points = sorted(points)
+    if rate <= points[0][0]:
+        return points[0][1]
+    for (low, low_value), (high, high_value) in zip(points, points[1:], strict=False):
+        if rate <= high:
+            share = math.log(rate / low) / math.log(high / low)
+            return low_value + share * (high_value - low_value)
+    return points[-1][1]
+
+
+def receive_cost(costs: dict[str, Any], key: str, rate: float) -> float:
+    """`receive_us` or `receive_unsubscribed_us` for a node taking `rate` events/s off the bus."""
+    points = [(costs["rate"], costs[key])]
+    points += [(p["events_per_s"], p[key]) for p in costs.get("receive_curve", [])]
+    return max(0.0, at_rate(points, max(rate, 1e-9)))
+
+
+def redis_us(costs: dict[str, Any], listeners: float, rate: float) -> float:
+    """Redis' CPU per PUBLISH that `listeners` nodes receive, at `rate` PUBLISHes/s: a base
+    and a cost per listener, both from the bus runs (`receive_curve`)."""
+    curve = costs["receive_curve"]
+    slope = at_rate([(p["events_per_s"], p["redis_us_per_listener"]) for p in curve], rate)
+    base = at_rate(
+        [(p["events_per_s"], p["redis_us"] - p["bus_listeners"] * p["redis_us_per_listener"])
+         for p in curve],
+        rate,
+    )  # fmt: skip
+    return max(0.0, base) + max(0.0, slope) * listeners
 
 
 def bus_out_bytes(costs: dict[str, Any], listeners: float) -> float:
-    slope = costs.get("bus_out_bytes_per_listener")
-    if slope is None:
-        slope = costs["bus_out_bytes_per_event"] / costs["bus_listeners"]
-    return costs["bus_out_bytes_per_event"] + (listeners - costs["bus_listeners"]) * slope
+    """Bytes Redis sends per PUBLISH that `listeners` nodes receive (one message each)."""
+    return listeners * costs["bus_out_bytes_per_event"] / costs["bus_listeners"]
 
 
 def routed(costs: dict[str, Any]) -> bool:
     """Whether the measured code routes by interest: a node without subscribers then takes
     (almost) nothing off the bus."""
-    return costs["receive_unsubscribed_us"] < 0.1 * costs["receive_us"]
+    return costs["receive_unsubscribed_us"] < 0.1 * max(costs["receive_us"], 1.0)
 
 
 def predict_check(
@@ -72,20 +100,22 @@ def predict_check(
     cpu: dict[str, float] = {}
     for index in range(nodes):
         name = f"node-{chr(ord('a') + index)}"
+        interested = receive_cost(costs, "receive_us", rate)
+        uninterested = receive_cost(costs, "receive_unsubscribed_us", rate)
         if layout == "local":
             deliveries = mine * per_channel
-            bus = 0.0 if index == 0 else mine * costs["receive_us"]
-            bus += 0.0 if index == 0 else (1 - mine) * costs["receive_unsubscribed_us"]
+            bus = 0.0 if index == 0 else mine * interested + (1 - mine) * uninterested
         else:
             deliveries = per_channel / nodes
-            bus = 0.0 if index == 0 else costs["receive_us"]
+            bus = 0.0 if index == 0 else interested
         own = costs["publish_us"] if index == 0 else 0.0
         us = own + bus + deliveries * costs["delivery_us"]
         cpu[name] = round(idle_pct.get(name, 0.0) + rate * us / 1e4, 1)
     listeners = nodes
     if routed(costs):
         listeners = (1 + 1) if layout == "local" else nodes  # the owner and the publisher
-    cpu["redis"] = round(idle_pct.get("redis", 0.0) + rate * redis_us(costs, listeners) / 1e4, 1)
+    redis = redis_us(costs, listeners, rate)
+    cpu["redis"] = round(idle_pct.get("redis", 0.0) + rate * redis / 1e4, 1)
     conns = subs / nodes
     rss = round(base_rss_mib * 1024 + conns * rss_per_conn(rss_per_conn_kb, conns))
     return {"cpu_pct": cpu, "rss_kb_per_node": rss, "bus_listeners_per_event": listeners}
@@ -132,14 +162,15 @@ def deployment(
         bus_messages = events * nodes
         interested = (user_events + room_events * holding_room) / nodes
         uninterested = events - interested
+    taken = interested + uninterested  # what one node takes off the bus per second
     node_us = (
         events / nodes * costs["publish_us"]
-        + interested * costs["receive_us"]
-        + uninterested * costs["receive_unsubscribed_us"]
+        + interested * receive_cost(costs, "receive_us", taken)
+        + uninterested * receive_cost(costs, "receive_unsubscribed_us", taken)
         + deliveries / nodes * costs["delivery_us"]
     )
     listeners = bus_messages / events
-    redis_core = events * redis_us(costs, listeners) / 1e6
+    redis_core = events * redis_us(costs, listeners, events) / 1e6
     bus_bytes = events * bus_out_bytes(costs, listeners)
     per_node = connections / nodes
     return {
