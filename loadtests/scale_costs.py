@@ -8,10 +8,13 @@ generator (multinode_gen.js, on the shared generator's modules) to CPU 1:
 - **cpu**: Redis and three Socket Rush nodes. Node A takes the HTTP publishes and has K
   subscribers on the channel, node B has K, node C none. Each run has an idle step (rate 0:
   heartbeats and timers, subtracted) and a step at --rate events/s for --step-seconds; runs
-  alternate K = 1 and K = --subs, --repeat times each, and the figures are medians:
-  publishing node (HTTP API + adapter publish), receiving node with subscribers (bus
-  message, decode, app and channel hops), receiving node without (what interest routing
-  saves), one local delivery (the slope between K = 1 and K = --subs), Redis' CPU per event
+  alternate K = 1 and K = --subs on one channel and --cold-subs over --cold-channels,
+  --repeat times each, and the figures are medians: publishing node (HTTP API + adapter
+  publish), receiving node with subscribers (bus message, decode, app and channel hops),
+  receiving node without (what interest routing saves), one local delivery (the slope from
+  K = 1: "hot" when every event goes to the same 500 sockets, and the one the model takes
+  when events go in turn to 100 channels of a node's 5,000 sockets, whose objects and
+  kernel state are no longer in the CPU's caches), Redis' CPU per event
   from /proc and its own time per PUBLISH, and bytes on the wire per event from Redis' byte
   counters (in: the PUBLISH; out: one message per listening node). Then the receiving side
   alone at load: the generator puts events straight on the bus (as another node would) at
@@ -145,13 +148,17 @@ def per_event_us(idle: dict[str, Any], loaded: dict[str, Any]) -> dict[str, floa
     }
 
 
-def cpu_run(args: argparse.Namespace, home: BenchHome, logs: Path, subs: int) -> dict[str, Any]:
-    """HTTP publishes to node a at --rate; nodes a and b have `subs` subscribers, c none."""
+def cpu_run(
+    args: argparse.Namespace, home: BenchHome, logs: Path, subs: int, channels: int = 1
+) -> dict[str, Any]:
+    """HTTP publishes to node a at --rate, in turn to `channels` channels; nodes a and b
+    have `subs` subscribers each, spread evenly over the channels; node c has none."""
     with Deployment(args, 3, logs) as deployment:
         result = deployment.generate(
             home,
             {
                 "subs_per_port": f"{subs},{subs},0",
+                "channels": channels,
                 "rates": f"0,{args.rate}",
                 "start_rate": args.rate,
                 "step_s": args.step_seconds,
@@ -161,6 +168,7 @@ def cpu_run(args: argparse.Namespace, home: BenchHome, logs: Path, subs: int) ->
     idle, loaded = result["steps"]
     return {
         "subs_per_node": subs,
+        "channels": channels,
         "events_per_s": loaded["published_per_s"],
         "lost": loaded["lost"],
         "p99_ms": loaded["latency"]["p99_ms"],
@@ -213,19 +221,22 @@ def median_of(runs: list[dict[str, Any]], *path: str) -> float:
 
 
 def cpu_phase(args: argparse.Namespace, home: BenchHome, logs: Path) -> dict[str, Any]:
-    runs: dict[str, list[Any]] = {"one": [], "many": [], "bus": [], "bus_listeners": []}
+    runs: dict[str, list[Any]] = {"one": [], "many": [], "cold": [], "bus": [], "bus_listeners": []}
     for _ in range(args.repeat):  # alternated, so drift of the machine hits all alike
         runs["one"].append(cpu_run(args, home, logs, 1))
         runs["many"].append(cpu_run(args, home, logs, args.subs))
+        runs["cold"].append(cpu_run(args, home, logs, args.cold_subs, args.cold_channels))
         runs["bus"].append(bus_run(args, home, logs, 0))
         runs["bus_listeners"].append(bus_run(args, home, logs, args.listeners))
-    one, many = runs["one"], runs["many"]
-    delivery = (
-        median_of(many, "us_per_event", "node-b") - median_of(one, "us_per_event", "node-b")
-    ) / (args.subs - 1)
+    one, many, cold = runs["one"], runs["many"], runs["cold"]
+    receiving_one = median_of(one, "us_per_event", "node-b")
+    hot = (median_of(many, "us_per_event", "node-b") - receiving_one) / (args.subs - 1)
+    per_event = args.cold_subs / args.cold_channels  # a node's subscribers of one channel
+    delivery = (median_of(cold, "us_per_event", "node-b") - receiving_one) / (per_event - 1)
     costs: dict[str, Any] = {
         "rate": args.rate,
         "delivery_us": round(delivery, 3),
+        "delivery_hot_us": round(hot, 3),
         "publish_us": round(median_of(one, "us_per_event", "node-a") - delivery, 2),
         "receive_us": round(median_of(one, "us_per_event", "node-b") - delivery, 2),
         "receive_unsubscribed_us": median_of(one, "us_per_event", "node-c"),
@@ -238,6 +249,8 @@ def cpu_phase(args: argparse.Namespace, home: BenchHome, logs: Path) -> dict[str
         "publishing_node_us_at_many": median_of(many, "us_per_event", "node-a"),
         "receiving_node_us_at_many": median_of(many, "us_per_event", "node-b"),
         "subs_many": args.subs,
+        "cold_subs_per_node": args.cold_subs,
+        "cold_channels": args.cold_channels,
     }
     # Receiving at load: the bus runs' figures at each rate (medians over the repeats); the
     # model takes the figure at a node's own rate (several messages per wake-up at load).
@@ -337,6 +350,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--phases", default="cpu,memory,check")
     parser.add_argument("--rate", type=float, default=100.0, help="events/s in the cpu phase")
     parser.add_argument("--subs", type=int, default=500, help="the cpu phase's large K")
+    parser.add_argument("--cold-subs", type=int, default=5000, help="per node, over...")
+    parser.add_argument("--cold-channels", type=int, default=100, help="...these channels")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--listeners", type=int, default=16, help="extra bus listeners")
     parser.add_argument("--bus-rates", type=lambda s: [float(x) for x in s.split(",")],
