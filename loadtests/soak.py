@@ -63,8 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--receiver-pause", type=float, default=60.0, help="seconds paused")
     parser.add_argument(
         "--member-removed-delay-ms", type=int, default=3000,
-        help="the nodes' webhook_member_removed_delay_ms (a removal held back dies with a "
-        "SIGKILLed node)",
+        help="the nodes' webhook_member_removed_delay_ms (the removals held in Redis are "
+        "lost when --faults restarts Redis empty)",
     )  # fmt: skip
     parser.add_argument("--workdir", type=Path, help="logs and records (default: a temp dir)")
     args = parser.parse_args(argv)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -52,6 +52,10 @@ def decode(raw: bytes) -> Job:
 class Queue(ABC):
     """`push` never blocks the caller; `start` attaches the handler that processes jobs.
 
+    `hold` and `cancel_or_push` delay a job that a later event may call off (a member_removed
+    webhook, cancelled by a quick re-join). The local and SQS queues hold in memory; the
+    Redis queue holds in Redis, where every node can cancel or deliver a hold.
+
     A queue that `redelivers` retries failed jobs itself (SQS: the message becomes visible
     again): its handler makes one try per call and raises RetryLater to be called again.
     Otherwise the handler retries within the call and raises only when it gives up.
@@ -64,6 +68,16 @@ class Queue(ABC):
 
     @abstractmethod
     def push(self, job: Job) -> None: ...
+
+    @abstractmethod
+    def hold(self, key: str, jobs: Sequence[Job], delay: float) -> None:
+        """Push `jobs` after `delay` seconds, unless `cancel_or_push(key, ...)` comes first.
+        Never blocks; holds under one key stack up (see queues/holds.py)."""
+
+    @abstractmethod
+    def cancel_or_push(self, key: str, jobs: Sequence[Job]) -> None:
+        """If a hold under `key` is still waiting, drop the latest one and `jobs` with it
+        (they cancel out); otherwise push `jobs`. Never blocks."""
 
     @abstractmethod
     def stop(self, timeout: float) -> None: ...

@@ -3,19 +3,23 @@
 `push` never waits, so the actor that noticed an event never waits for an HTTP request. Several
 workers keep one slow endpoint from holding every other delivery behind it. Nothing is lost
 quietly: a full buffer, a failed job and a job still pending when shutdown gives up are each
-logged at error level with the job, and failed jobs are kept in `dead_letters`.
+logged at error level with the job, and failed jobs are kept in `dead_letters`. Held jobs
+(queues/holds.py) wait in this process too: a graceful stop pushes them at once, a crash loses
+them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Sequence
 
 import gevent
 from gevent.queue import Full, JoinableQueue
 
 from socketrush import metrics
 from socketrush.queues.base import Handler, Job, Queue, run_job
+from socketrush.queues.holds import MemoryHolds
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,7 @@ class LocalQueue(Queue):
         self._running: dict[gevent.Greenlet, Job] = {}
         self.dead_letters: deque[tuple[Job, str]] = deque(maxlen=DEAD_LETTERS_KEPT)
         self._depth = metrics.QUEUE_DEPTH.labels("local")
+        self._holds = MemoryHolds(self.push)
 
     def start(self, handler: Handler) -> None:
         self._workers = [gevent.spawn(self._work, handler) for _ in range(self._size)]
@@ -44,9 +49,16 @@ class LocalQueue(Queue):
         else:
             self._depth.inc()
 
+    def hold(self, key: str, jobs: Sequence[Job], delay: float) -> None:
+        self._holds.hold(key, jobs, delay)
+
+    def cancel_or_push(self, key: str, jobs: Sequence[Job]) -> None:
+        self._holds.cancel_or_push(key, jobs)
+
     def stop(self, timeout: float) -> None:
-        """Let the workers finish what is queued for up to `timeout` seconds, then report
-        whatever is left (queued or mid-delivery) as lost."""
+        """Push what is held, let the workers finish what is queued for up to `timeout`
+        seconds, then report whatever is left (queued or mid-delivery) as lost."""
+        self._holds.release_all()
         self._jobs.join(timeout)
         for worker in self._workers:
             job = self._running.pop(worker, None)

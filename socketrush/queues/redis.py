@@ -7,12 +7,15 @@ one cluster slot and BLMOVE stays legal):
     Q:alive:<node>           STRING  with a TTL of one lease, refreshed by the node
     Q:consumers              SET     node ids that may hold in-flight jobs
     Q:dead                   LIST    jobs that failed for good, with the reason
+    Q:held...                        held jobs (a member_removed waiting out its delay): see
+                                     queues/redis_holds.py
 
 A worker BLMOVEs a job from `pending` to its node's `inflight` list atomically, runs it and
 LREMs it. If the node dies (even SIGKILL) its alive key expires and any other node's reaper moves
 the in-flight jobs back to the head of `pending`, so another node delivers them: delivery is
-at least once. Pushing goes through a local buffer drained by one greenlet, so the actor that
-pushes never waits for Redis, and jobs wait out a Redis outage instead of being lost.
+at least once. Pushing (and holding, and cancelling a hold) goes through a local buffer drained
+in order by one greenlet, so the actor that pushes never waits for Redis, a hold is written
+before the cancel that follows it, and jobs wait out a Redis outage instead of being lost.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 
 import gevent
 import orjson
@@ -29,6 +33,7 @@ from gevent.queue import Full, JoinableQueue
 
 from socketrush import metrics
 from socketrush.queues.base import Handler, Job, Queue, decode, encode, run_job
+from socketrush.queues.redis_holds import PROMOTE_BATCH, CancelWrite, HoldWrite, RedisHolds
 from socketrush.redis_client import RedisKeys
 
 log = logging.getLogger(__name__)
@@ -36,6 +41,8 @@ log = logging.getLogger(__name__)
 MAX_BUFFERED_PUSHES = 100_000
 POLL_SECONDS = 1.0  # a BLMOVE waits at most this long, so stopping is never slower
 RETRY_SECONDS = 0.5  # pause after a Redis error before trying again
+# The promoter looks for due holds at least this often: other nodes' new holds wake it not.
+PROMOTE_POLL_SECONDS = 0.5
 
 
 class QueueKeys:
@@ -46,14 +53,14 @@ class QueueKeys:
         self.pending = shared.pending
         self.dead = shared.dead
         self._in_flight = shared.in_flight
-        self._base = shared.pending.removesuffix(":pending")
-        self.consumers = f"{self._base}:consumers"
+        self.base = shared.pending.removesuffix(":pending")
+        self.consumers = f"{self.base}:consumers"
 
     def inflight(self, node: str) -> str:
         return f"{self._in_flight}:{node}"
 
     def alive(self, node: str) -> str:
-        return f"{self._base}:alive:{node}"
+        return f"{self.base}:alive:{node}"
 
 
 class RedisQueue(Queue):
@@ -76,25 +83,42 @@ class RedisQueue(Queue):
         self._greenlets: list[gevent.Greenlet] = []
         self._workers: list[gevent.Greenlet] = []
         self._depth = metrics.QUEUE_DEPTH.labels("redis")
+        self.holds = RedisHolds(client, self.keys.base, self.keys.pending)
+        self._hold_written = Event()  # wakes the promoter: a hold of ours may be due soonest
 
     # -- Queue --
 
     def start(self, handler: Handler) -> None:
         self._beat()  # be known as alive before the first job can be taken
         self._workers = [gevent.spawn(self._work, handler) for _ in range(self._size)]
-        self._greenlets = [gevent.spawn(self._feed), gevent.spawn(self._heartbeat)]
+        self._greenlets = [
+            gevent.spawn(self._feed),
+            gevent.spawn(self._heartbeat),
+            gevent.spawn(self._promote),
+        ]
 
     def push(self, job: Job) -> None:
+        self._buffered(encode(job), [job])
+
+    def hold(self, key: str, jobs: Sequence[Job], delay: float) -> None:
+        write = HoldWrite(uuid.uuid4().hex, key, tuple(map(encode, jobs)), round(delay * 1000))
+        self._buffered(write, jobs)
+
+    def cancel_or_push(self, key: str, jobs: Sequence[Job]) -> None:
+        self._buffered(CancelWrite(uuid.uuid4().hex, key, tuple(map(encode, jobs))), jobs)
+
+    def _buffered(self, write: bytes | HoldWrite | CancelWrite, jobs: Sequence[Job]) -> None:
         try:
-            self._buffer.put_nowait(encode(job))
+            self._buffer.put_nowait(write)
         except Full:
-            metrics.WEBHOOKS_DEAD_LETTERED.labels(job.app_id).inc()
-            log.error(
-                "redis queue buffer full: lost %s job for app %s: %s",
-                job.kind,
-                job.app_id,
-                job.payload.decode(errors="replace"),
-            )
+            for job in jobs:
+                metrics.WEBHOOKS_DEAD_LETTERED.labels(job.app_id).inc()
+                log.error(
+                    "redis queue buffer full: lost %s job for app %s: %s",
+                    job.kind,
+                    job.app_id,
+                    job.payload.decode(errors="replace"),
+                )
         else:
             self._depth.inc()
 
@@ -163,16 +187,45 @@ class RedisQueue(Queue):
 
     def _feed(self) -> None:
         while True:
-            raw = self._buffer.get()
+            write = self._buffer.get()
             while True:
                 try:
-                    self._redis.lpush(self.keys.pending, raw)
+                    self._write(write)
                     self._depth.dec()
                     break
                 except redis.RedisError as error:
                     log.warning("redis queue: push failed, will retry: %s", error)
                     gevent.sleep(RETRY_SECONDS)
             self._buffer.task_done()
+
+    def _write(self, write: bytes | HoldWrite | CancelWrite) -> None:
+        if isinstance(write, HoldWrite):
+            self.holds.hold(write)
+            self._hold_written.set()
+        elif isinstance(write, CancelWrite):
+            self.holds.cancel_or_push(write)
+        else:
+            self._redis.lpush(self.keys.pending, write)
+
+    def _promote(self) -> None:
+        """Move due holds (any node's) to `pending`, waking when the earliest is due."""
+        failing = False
+        while True:
+            self._hold_written.clear()  # before reading: a hold written from here on wakes us
+            try:
+                moved, wait = self.holds.promote()
+            except redis.RedisError as error:
+                if not failing:
+                    log.warning("redis queue: cannot move due holds, will retry: %s", error)
+                failing = True
+                gevent.sleep(RETRY_SECONDS)
+                continue
+            failing = False
+            if moved >= PROMOTE_BATCH:
+                continue  # more may be due already
+            self._hold_written.wait(
+                PROMOTE_POLL_SECONDS if wait is None else min(wait, PROMOTE_POLL_SECONDS)
+            )
 
     def _heartbeat(self) -> None:
         while True:
@@ -211,7 +264,8 @@ class RedisQueue(Queue):
 
     def _drain_buffer_to_log(self) -> None:
         while not self._buffer.empty():
-            raw = self._buffer.get_nowait()
+            write = self._buffer.get_nowait()
             self._depth.dec()
-            log.error("redis queue: Redis unreachable at stop, lost job: %s", raw.decode())
+            for raw in (write,) if isinstance(write, bytes) else write.jobs:
+                log.error("redis queue: Redis unreachable at stop, lost job: %s", raw.decode())
             self._buffer.task_done()

@@ -23,6 +23,11 @@ dead-letter queue has the same limit): it is logged as refused and counted, and 
 around it go on. FIFO queues (`.fifo`) work too: jobs are grouped by app, so one app's retried
 request holds back that app's later ones, as FIFO order demands. Every `DEPTH_EVERY_SECONDS`
 the queue's `ApproximateNumberOfMessages` is read into `socketrush_queue_shared_depth`.
+
+Held jobs (a member_removed waiting out its delay, queues/holds.py) stay in the node's memory
+until due: SQS can delay a message (DelaySeconds) but not withdraw one before it is received,
+so a quick re-join could not call it off. A graceful stop sends them at once; a node that
+dies loses the ones it held.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -43,6 +49,7 @@ from gevent.queue import Empty, Full, JoinableQueue
 from socketrush import metrics
 from socketrush.aws_client import describe
 from socketrush.queues.base import Handler, Job, Queue, RetryLater, decode
+from socketrush.queues.holds import MemoryHolds
 from socketrush.queues.sqs_messages import Run, fifo_fields, never_taken, size_runs
 
 log = logging.getLogger(__name__)
@@ -89,6 +96,7 @@ class SqsQueue(Queue):
         self._dead_letter_url: str | None = None
         self._depth = metrics.QUEUE_DEPTH.labels("sqs")
         self._gauge: gevent.Greenlet | None = None
+        self._holds = MemoryHolds(self.push)
 
     # -- Queue --
 
@@ -105,11 +113,18 @@ class SqsQueue(Queue):
         else:
             self._depth.inc()
 
+    def hold(self, key: str, jobs: Sequence[Job], delay: float) -> None:
+        self._holds.hold(key, jobs, delay)
+
+    def cancel_or_push(self, key: str, jobs: Sequence[Job]) -> None:
+        self._holds.cancel_or_push(key, jobs)
+
     def stop(self, timeout: float) -> None:
-        """Within `timeout`: buffered pushes are sent, the receive under way ends (what it
-        brings is handed back at once) and deliveries under way finish. Jobs still unfinished
-        then are handed back (made visible) for any node to send."""
+        """Within `timeout`: held jobs and buffered pushes are sent, the receive under way
+        ends (what it brings is handed back at once) and deliveries under way finish. Jobs
+        still unfinished then are handed back (made visible) for any node to send."""
         deadline = time.monotonic() + timeout
+        self._holds.release_all()
         self._buffer.join(max(0.0, deadline - time.monotonic()))
         self._stopping.set()
         running = [g for g in (self._poller, *self._pool) if g is not None]

@@ -24,6 +24,7 @@ MEMBER_REMOVED = "member_removed"
 CLIENT_EVENT = "client_event"
 CACHE_MISS = "cache_miss"
 SUBSCRIPTION_COUNT = "subscription_count"
+MEMBER_EVENTS = frozenset({MEMBER_ADDED, MEMBER_REMOVED})
 
 # Event type -> the AppSettings switch that turns it on.
 SWITCHES: Mapping[str, str] = {
@@ -80,6 +81,12 @@ def cache_miss(channel: str) -> Event:
 
 def subscription_count(channel: str, count: int) -> Event:
     return {"name": SUBSCRIPTION_COUNT, "channel": channel, "subscription_count": count}
+
+
+def member_key(app_id: str, channel: str, user_id: str) -> str:
+    """What a held member_removed and the member_added that calls it off have in common:
+    JSON, so no part can run into the next."""
+    return orjson.dumps([app_id, channel, user_id]).decode()
 
 
 # -- who gets what --

@@ -2,10 +2,17 @@
 
 Channel and socket actors `notify` it and move on (a tell; a full mailbox costs the event, with
 a warning, never a wait). Here, in order: the app's switches and each URL's filters pick the
-recipients; a member_removed waits `member_removed_delay` so that a user who reconnects at once
-produces neither member_removed nor member_added; with batching, a URL's events are gathered
-for `batch_window` (or until `batch_max_events`) and sent as one request, in order. Each
-request is signed here and pushed to the queue, which owns retries.
+recipients; with batching, a URL's events are gathered for `batch_window` (or until
+`batch_max_events`) and sent as one request, in order. Each request is signed here and pushed
+to the queue, which owns retries.
+
+A member_removed waits `member_removed_delay` so that a user who reconnects at once produces
+neither member_removed nor member_added. The wait is the queue's, not this actor's: the
+removal's requests are *held* in the queue under the member's key, and a member_added *cancels
+or pushes*: it calls off a held removal (both are dropped) or is sent. The Redis queue keeps
+holds in Redis, so a re-join on any node cancels them and a node that dies takes none with it
+(queues/redis_holds.py). Member events therefore travel in requests of their own while there
+is a delay, never in a batch.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from actors import Actor, Cancellable, MailboxFull, Supervisor
-from socketrush.queues.base import Queue
+from socketrush.queues.base import Job, Queue
 from socketrush.settings import AppSettings
 from socketrush.webhooks import events
 from socketrush.webhooks.events import Event
@@ -40,11 +47,6 @@ class _Notice:
 
 
 @dataclass(frozen=True, slots=True)
-class _ReleaseRemoval:
-    key: tuple[str, str]
-
-
-@dataclass(frozen=True, slots=True)
 class _FlushBatch:
     url: str
 
@@ -55,7 +57,7 @@ class _Configure:
 
 
 class WebhookNotifier(Actor):
-    """State: removals waiting out their delay, and each URL's open batch."""
+    """State: each URL's open batch."""
 
     def __init__(
         self,
@@ -71,8 +73,8 @@ class WebhookNotifier(Actor):
         self._queue = queue
         self._timing = timing
         self._clock = clock
+        self._holding = timing.member_removed_delay > 0
         self._configure(settings)
-        self._removals: dict[tuple[str, str], tuple[Event, Cancellable]] = {}
         self._batches: dict[str, list[Event]] = {}
         self._batch_timers: dict[str, Cancellable] = {}
 
@@ -97,18 +99,11 @@ class WebhookNotifier(Actor):
     # -- the actor --
 
     def state_summary(self) -> str:
-        return (
-            f"app={self._settings.id} pending_removals={len(self._removals)} "
-            f"open_batches={len(self._batches)}"
-        )
+        return f"app={self._settings.id} open_batches={len(self._batches)}"
 
     def receive(self, message: object) -> None:
         if isinstance(message, _Notice):
             self._notice(message.event)
-        elif isinstance(message, _ReleaseRemoval):
-            pending = self._removals.pop(message.key, None)
-            if pending is not None:
-                self._route(pending[0])
         elif isinstance(message, _FlushBatch):
             self._flush(message.url)
         elif isinstance(message, _Configure):
@@ -117,35 +112,40 @@ class WebhookNotifier(Actor):
             raise TypeError(f"unexpected message {type(message).__name__}")
 
     def on_stop(self) -> None:
-        """Shutdown: nothing waits any longer; everything pending goes to the queue now."""
-        for event, timer in list(self._removals.values()):
-            timer.cancel()
-            self._route(event)
-        self._removals.clear()
+        """Shutdown: open batches go to the queue now (held removals are the queue's)."""
         for url in list(self._batches):
             self._flush(url)
 
     def _configure(self, settings: AppSettings) -> None:
         # `wants` reads these from other greenlets; each assignment is atomic under gevent.
         self._settings = settings
-        self._types = events.enabled_types(settings)
-        self._targets = settings.webhook_targets if self._types else ()
+        self._sent = events.enabled_types(settings)
+        self._targets = settings.webhook_targets if self._sent else ()
+        # While removals are held, the two member events come as a pair: a re-join must call
+        # off a held removal even if only one of them is sent.
+        pair = self._holding and bool(self._sent & events.MEMBER_EVENTS)
+        self._types = self._sent | events.MEMBER_EVENTS if pair else self._sent
 
     def _notice(self, event: Event) -> None:
         name = event["name"]
-        if name in (events.MEMBER_REMOVED, events.MEMBER_ADDED):
-            key = (str(event["channel"]), str(event["user_id"]))
-            if name == events.MEMBER_ADDED and key in self._removals:
-                # The user came back within the delay: neither event happened for the app.
-                self._removals.pop(key)[1].cancel()
-                return
-            delay = self._timing.member_removed_delay
-            if name == events.MEMBER_REMOVED and delay > 0:
-                if key not in self._removals:
-                    timer = self.tell_later(delay, _ReleaseRemoval(key))
-                    self._removals[key] = (event, timer)
-                return
+        if self._holding and name in events.MEMBER_EVENTS:
+            channel, user_id = str(event["channel"]), str(event["user_id"])
+            key = events.member_key(self._settings.id, channel, user_id)
+            now = self._clock()
+            if name == events.MEMBER_REMOVED:
+                delay = self._timing.member_removed_delay
+                # Stamped with the time it falls due: when it would have been sent.
+                self._queue.hold(key, self._alone(event, now + delay), delay)
+            else:
+                self._queue.cancel_or_push(key, self._alone(event, now))
+            return
         self._route(event)
+
+    def _alone(self, event: Event, at: float) -> list[Job]:
+        """One request with only `event` for each destination that wants it."""
+        if event["name"] not in self._sent:
+            return []
+        return [self._job(url, [event], at) for url in events.routes(event, self._targets)]
 
     def _route(self, event: Event) -> None:
         for url in events.routes(event, self._targets):
@@ -170,6 +170,9 @@ class WebhookNotifier(Actor):
             self._send(url, batch)
 
     def _send(self, url: str, batch: list[Event]) -> None:
-        body = events.body(batch, int(self._clock() * 1000))
+        self._queue.push(self._job(url, batch, self._clock()))
+
+    def _job(self, url: str, batch: list[Event], at: float) -> Job:
+        body = events.body(batch, int(at * 1000))
         headers = events.headers(self._settings.key, self._settings.secret, body)
-        self._queue.push(make_job(self._settings.id, url, body, headers))
+        return make_job(self._settings.id, url, body, headers)

@@ -93,3 +93,35 @@ def test_a_full_queue_refuses_loudly(caplog: pytest.LogCaptureFixture) -> None:
 def test_push_before_start_is_a_bug() -> None:
     with pytest.raises(RuntimeError, match="queue not started"):
         LocalQueue().push(job(0))
+
+
+def test_held_jobs_are_pushed_when_due_unless_called_off() -> None:
+    done: list[bytes] = []
+    arrived = Event()
+
+    def handler(item: Job) -> None:
+        done.append(item.payload)
+        arrived.set()
+
+    queue = LocalQueue(workers=1)
+    queue.start(handler)
+    queue.hold("kept", [job(1)], 0.05)
+    queue.hold("called off", [job(2)], 0.05)
+    queue.cancel_or_push("called off", [job(3)])  # neither 2 nor 3 goes
+    queue.cancel_or_push("nothing held", [job(4)])  # pushed at once
+    with gevent.Timeout(5):
+        while len(done) < 2:
+            arrived.clear()
+            arrived.wait()
+    queue.stop(5)
+    assert done == [b"4", b"1"]
+
+
+def test_stop_pushes_what_is_still_held() -> None:
+    done: list[bytes] = []
+    queue = LocalQueue(workers=1)
+    queue.start(lambda item: done.append(item.payload))
+    queue.hold("k", [job(1)], 60)
+    queue.hold("k", [job(2)], 60)
+    queue.stop(5)
+    assert done == [b"1", b"2"]

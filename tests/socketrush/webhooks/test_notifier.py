@@ -1,4 +1,5 @@
-"""WebhookNotifier: switches, filters, member_removed suppression, batching, flush on stop."""
+"""WebhookNotifier: switches, filters, member_removed held and called off, batching, flush on
+stop."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pusher
 from gevent.event import Event as GeventEvent
 
 from socketrush.queues.base import Handler, Job, Queue
+from socketrush.queues.holds import MemoryHolds
 from socketrush.settings import AppSettings, WebhookTarget
 from socketrush.webhooks import events
 from socketrush.webhooks.notifier import NotifierTiming, WebhookNotifier
@@ -29,19 +31,28 @@ NO_DELAY = NotifierTiming(member_removed_delay=0, batch_window=0.05, batch_max_e
 
 
 class Collector(Queue):
-    """Records pushed jobs; `wait_for(n)` yields to the hub until n jobs arrived."""
+    """Records pushed jobs, holding in memory as the local queue does; `wait_for(n)` yields to
+    the hub until n jobs arrived."""
 
     def __init__(self) -> None:
         self.jobs: list[Job] = []
         self._changed = GeventEvent()
+        self.holds = MemoryHolds(self.push)
 
     def start(self, handler: Handler) -> None: ...
 
-    def stop(self, timeout: float) -> None: ...
+    def stop(self, timeout: float) -> None:
+        self.holds.release_all()
 
     def push(self, job: Job) -> None:
         self.jobs.append(job)
         self._changed.set()
+
+    def hold(self, key: str, jobs, delay: float) -> None:
+        self.holds.hold(key, jobs, delay)
+
+    def cancel_or_push(self, key: str, jobs) -> None:
+        self.holds.cancel_or_push(key, jobs)
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[Job]:
         with gevent.Timeout(timeout, AssertionError(f"expected {count} jobs, got {self.jobs}")):
@@ -168,11 +179,66 @@ def test_member_removed_is_sent_after_the_delay() -> None:
     settle(actor)
 
 
-def test_stop_sends_removals_still_waiting() -> None:
+def test_removals_are_held_by_the_queue_stamped_with_their_due_time() -> None:
     actor, queue = notifier(timing=dataclasses.replace(NO_DELAY, member_removed_delay=60))
     actor.notify(events.member_removed("presence-c", "u"))
-    settle(actor)
+    settle(actor)  # the notifier's stop leaves the hold to the queue, whose stop sends it
+    assert queue.jobs == []
+    assert len(queue.holds) == 1
+    queue.stop(1)
     assert queue.requests() == [("http://hook", [events.member_removed("presence-c", "u")])]
+    assert orjson.loads(request_of(queue.jobs[0]).body)["time_ms"] == 1_700_000_060_500
+
+
+def test_every_added_meets_its_removed_when_removals_of_one_member_overlap() -> None:
+    """In a cluster a member can leave on one node, come back on another (whose member_added
+    goes out) and leave again while the first removal is held: each removal is held, and a
+    re-join calls off one of them. Before, the second removal was dropped as a repeat, and
+    the soak counted a member_added that never got its member_removed."""
+    actor, queue = notifier(timing=dataclasses.replace(NO_DELAY, member_removed_delay=0.2))
+    actor.notify(events.member_removed("presence-c", "u"))
+    actor.notify(events.member_removed("presence-c", "u"))
+    actor.notify(events.member_removed("presence-c", "u"))
+    actor.notify(events.member_added("presence-c", "u"))
+    queue.wait_for(2)
+    settle(actor)
+    assert queue.requests() == [("http://hook", [events.member_removed("presence-c", "u")])] * 2
+    assert len(queue.holds) == 0
+
+
+def test_a_re_join_calls_off_the_removal_even_when_member_added_is_switched_off() -> None:
+    app = dataclasses.replace(APP, has_member_added_webhooks=False)
+    actor, queue = notifier(app, dataclasses.replace(NO_DELAY, member_removed_delay=10))
+    assert actor.wants("member_added")  # needed to call off the held removal
+    actor.notify(events.member_removed("presence-c", "u"))
+    actor.notify(events.member_added("presence-c", "u"))
+    actor.notify(events.member_added("presence-c", "v"))  # nothing held: and not sent
+    settle(actor)
+    queue.stop(1)
+    assert queue.jobs == []
+
+
+def test_without_a_delay_member_added_follows_its_own_switch() -> None:
+    app = dataclasses.replace(APP, has_member_added_webhooks=False)
+    actor, _ = notifier(app)
+    assert not actor.wants("member_added")
+
+
+def test_member_events_leave_batches_alone_while_removals_are_held() -> None:
+    app = dataclasses.replace(APP, has_webhook_batching_enabled=True)
+    timing = NotifierTiming(member_removed_delay=10, batch_window=60, batch_max_events=100)
+    actor, queue = notifier(app, timing)
+    actor.notify(events.channel_occupied("presence-c"))
+    actor.notify(events.member_added("presence-c", "u"))
+    actor.notify(events.subscription_count("presence-c", 1))
+    settle(actor)
+    assert queue.requests() == [
+        ("http://hook", [events.member_added("presence-c", "u")]),
+        (
+            "http://hook",
+            [events.channel_occupied("presence-c"), events.subscription_count("presence-c", 1)],
+        ),
+    ]
 
 
 def test_batching_sends_full_batches_at_once_and_the_rest_after_the_window() -> None:

@@ -1,0 +1,184 @@
+"""Held jobs in Redis: any node cancels a hold, and any node delivers it when it falls due.
+
+A member_removed webhook held for `webhook_member_removed_delay_ms` (queues/holds.py says
+why holds stack per key) lives here instead of in the node that decided it, so a SIGKILLed
+node takes none with it, and a user who leaves on one node and is back on another within the
+delay cancels it there. Layout, beside the queue's lists (H = `{P}:queue:webhooks:held`, one
+hash tag, so each script's keys share a cluster slot):
+
+    H              ZSET    hold id -> due time (ms, Redis' clock: nodes' clocks never matter)
+    H:jobs         HASH    hold id -> its key, then its jobs, one per line
+    H:keys         HASH    key -> the ids held under it, oldest first, space-separated
+    H:done:<op>    STRING  with a TTL: this write was applied already
+
+Every node's promoter runs PROMOTE when the earliest hold falls due (and at least every
+PROMOTE_POLL_SECONDS, for holds other nodes wrote): due holds move to `pending` in one script,
+so each is delivered once, by whichever node moved it, with the job's own webhook id. A write
+whose answer a broken connection lost is sent again; its `done` key makes the repeat a no-op
+(a second cancel would otherwise call off another hold).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from socketrush.redis_client import RedisClient
+
+PROMOTE_BATCH = 100  # holds moved per script call, so one call never holds Redis for long
+DONE_TTL_MS = 600_000  # a repeated write comes within seconds; ten minutes is ample
+
+# KEYS: held, jobs, keys, done.  ARGV: hold id, delay (ms), key, entry, done TTL (ms).
+HOLD = r"""
+if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[5]) then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], string.format('%d', now + tonumber(ARGV[2])), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+local ids = redis.call('HGET', KEYS[3], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[3], ids and (ids .. ' ' .. ARGV[1]) or ARGV[1])
+return 1
+"""
+
+# KEYS: held, jobs, keys, done, pending.  ARGV: key, done TTL (ms), jobs...
+# Returns 1 when it called off the latest hold under the key (the jobs are dropped), 0 when
+# there was none (the jobs are pushed), -1 for a repeat of a write already applied.
+CANCEL_OR_PUSH = r"""
+if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[2]) then return -1 end
+local ids = redis.call('HGET', KEYS[3], ARGV[1])
+if ids then
+  local latest = string.match(ids, '[^ ]+$')
+  if #latest < #ids then
+    redis.call('HSET', KEYS[3], ARGV[1], string.sub(ids, 1, #ids - #latest - 1))
+  else
+    redis.call('HDEL', KEYS[3], ARGV[1])
+  end
+  redis.call('ZREM', KEYS[1], latest)
+  redis.call('HDEL', KEYS[2], latest)
+  return 1
+end
+for i = 3, #ARGV do redis.call('LPUSH', KEYS[5], ARGV[i]) end
+return 0
+"""
+
+# KEYS: held, jobs, keys, pending.  ARGV: most holds to move.
+# Returns {holds moved, ms until the next hold is due or -1 when none is held}.
+PROMOTE = r"""
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now),
+                       'LIMIT', 0, tonumber(ARGV[1]))
+for _, id in ipairs(due) do
+  redis.call('ZREM', KEYS[1], id)
+  local entry = redis.call('HGET', KEYS[2], id)
+  redis.call('HDEL', KEYS[2], id)
+  if entry then
+    local lines = {}
+    for line in string.gmatch(entry, '[^\n]+') do lines[#lines + 1] = line end
+    local ids = redis.call('HGET', KEYS[3], lines[1])
+    if ids then
+      local rest = {}
+      for other in string.gmatch(ids, '[^ ]+') do
+        if other ~= id then rest[#rest + 1] = other end
+      end
+      if #rest > 0 then
+        redis.call('HSET', KEYS[3], lines[1], table.concat(rest, ' '))
+      else
+        redis.call('HDEL', KEYS[3], lines[1])
+      end
+    end
+    for i = 2, #lines do redis.call('LPUSH', KEYS[4], lines[i]) end
+  end
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local wait = -1
+if first[2] then wait = math.max(0, tonumber(first[2]) - now) end
+return {#due, wait}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class HoldWrite:
+    """A hold on its way to Redis (waiting in the queue's push buffer meanwhile)."""
+
+    op_id: str
+    key: str
+    jobs: tuple[bytes, ...]  # encoded jobs
+    delay_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelWrite:
+    """A cancel-or-push on its way to Redis."""
+
+    op_id: str
+    key: str
+    jobs: tuple[bytes, ...]
+
+
+class HeldKeys:
+    """Key names under the queue's base, `{P}:queue:<name>`."""
+
+    def __init__(self, base: str) -> None:
+        self.held = f"{base}:held"
+        self.jobs = f"{base}:held:jobs"
+        self.keys = f"{base}:held:keys"
+
+    def done(self, op_id: str) -> str:
+        return f"{self.held}:done:{op_id}"
+
+
+def stored_key(key: str) -> bytes:
+    """A key as the scripts store it: a JSON string, which holds no raw line break or space
+    whatever the key is."""
+    return orjson.dumps(key)
+
+
+def entry(key: str, jobs: Sequence[bytes]) -> bytes:
+    """A hold as H:jobs stores it: the stored key, then each job, one per line (jobs are
+    orjson's output, which escapes line breaks too)."""
+    return b"\n".join((stored_key(key), *jobs))
+
+
+class RedisHolds:
+    """The three scripts on one queue's keys. Every call may raise redis.RedisError."""
+
+    def __init__(self, client: RedisClient, base: str, pending: str) -> None:
+        self.keys = HeldKeys(base)
+        self._pending = pending
+        self._hold = client.register_script(HOLD)
+        self._cancel_or_push = client.register_script(CANCEL_OR_PUSH)
+        self._promote = client.register_script(PROMOTE)
+
+    def hold(self, write: HoldWrite) -> None:
+        keys = self.keys
+        self._hold(
+            keys=[keys.held, keys.jobs, keys.keys, keys.done(write.op_id)],
+            args=[
+                write.op_id,
+                write.delay_ms,
+                stored_key(write.key),
+                entry(write.key, write.jobs),
+                DONE_TTL_MS,
+            ],
+        )
+
+    def cancel_or_push(self, write: CancelWrite) -> int:
+        """1: a hold was called off; 0: none was waiting, the jobs were pushed; -1: a repeat."""
+        keys = self.keys
+        return int(
+            self._cancel_or_push(
+                keys=[keys.held, keys.jobs, keys.keys, keys.done(write.op_id), self._pending],
+                args=[stored_key(write.key), DONE_TTL_MS, *write.jobs],
+            )
+        )
+
+    def promote(self) -> tuple[int, float | None]:
+        """Move due holds to `pending`: (how many, seconds until the next is due or None)."""
+        keys = self.keys
+        moved, wait_ms = self._promote(
+            keys=[keys.held, keys.jobs, keys.keys, self._pending], args=[PROMOTE_BATCH]
+        )
+        return int(moved), None if int(wait_ms) < 0 else int(wait_ms) / 1000

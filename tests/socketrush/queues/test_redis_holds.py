@@ -1,0 +1,119 @@
+"""Held jobs in Redis (queues/redis_holds.py): the three scripts on a real Redis and a real
+Redis Cluster. The promoter and the nodes that use them are tested end to end in
+tests/socketrush/webhooks/test_held_removals.py."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis
+from redis.cluster import RedisCluster as ClusterClient
+
+from socketrush.queues.redis import QueueKeys
+from socketrush.queues.redis_holds import CancelWrite, HoldWrite, RedisHolds
+from socketrush.redis_client import RedisKeys
+from tests.support.redis import RedisCluster, RedisServer
+
+
+@pytest.fixture
+def client(redis_server: RedisServer):
+    with redis_server.client() as plain:
+        yield plain
+
+
+def holds_on(client: redis.Redis | ClusterClient) -> tuple[RedisHolds, QueueKeys]:
+    keys = QueueKeys(RedisKeys(f"t{uuid.uuid4().hex[:8]}"))
+    return RedisHolds(client, keys.base, keys.pending), keys
+
+
+def hold(key: str, *jobs: bytes, delay_ms: int = 60_000) -> HoldWrite:
+    return HoldWrite(uuid.uuid4().hex, key, jobs, delay_ms)
+
+
+def cancel(key: str, *jobs: bytes) -> CancelWrite:
+    return CancelWrite(uuid.uuid4().hex, key, jobs)
+
+
+def leftovers(client: redis.Redis, keys: QueueKeys) -> list[bytes]:
+    """Every key of the queue except done markers and the pending list."""
+    found = client.keys(f"{keys.base}:*")
+    return sorted(k for k in found if b":done:" not in k and k != keys.pending.encode())
+
+
+def test_a_due_hold_moves_to_pending_and_leaves_nothing(client: redis.Redis) -> None:
+    holds, keys = holds_on(client)
+    holds.hold(hold('["app","presence-c","u"]', b'{"job":1}', b'{"job":2}', delay_ms=0))
+    assert holds.promote() == (1, None)
+    assert client.lrange(keys.pending, 0, -1) == [b'{"job":2}', b'{"job":1}']  # FIFO from right
+    assert leftovers(client, keys) == []
+
+
+def test_a_hold_waits_for_its_time_and_says_how_long(client: redis.Redis) -> None:
+    holds, keys = holds_on(client)
+    holds.hold(hold("k", b"j", delay_ms=60_000))
+    moved, wait = holds.promote()
+    assert moved == 0
+    assert wait is not None and 59 < wait <= 60
+    assert client.llen(keys.pending) == 0
+
+
+def test_a_cancel_calls_off_the_latest_hold_and_drops_its_own_jobs(client: redis.Redis) -> None:
+    holds, keys = holds_on(client)
+    first, second = hold("k", b"first"), hold("k", b"second")
+    holds.hold(first)
+    holds.hold(second)
+    assert holds.cancel_or_push(cancel("k", b"added")) == 1
+    assert client.zrange(keys.base + ":held", 0, -1) == [first.op_id.encode()]
+    assert holds.cancel_or_push(cancel("k", b"added")) == 1
+    assert holds.cancel_or_push(cancel("k", b"added again")) == 0  # nothing left: pushed
+    assert client.lrange(keys.pending, 0, -1) == [b"added again"]
+    assert leftovers(client, keys) == []
+
+
+def test_keys_never_run_into_each_other(client: redis.Redis) -> None:
+    holds, keys = holds_on(client)
+    holds.hold(hold("a b\nc", b"j1"))
+    assert holds.cancel_or_push(cancel("a b", b"x")) == 0
+    assert holds.cancel_or_push(cancel("a b\nc")) == 1
+    assert client.lrange(keys.pending, 0, -1) == [b"x"]
+
+
+def test_a_repeated_write_is_applied_once(client: redis.Redis) -> None:
+    """A write whose answer a broken connection lost is sent again: a second cancel would
+    call off a hold that no re-join matched."""
+    holds, keys = holds_on(client)
+    write = hold("k", b"first")
+    holds.hold(write)
+    holds.hold(write)
+    holds.hold(hold("k", b"second"))
+    undo = cancel("k")
+    assert holds.cancel_or_push(undo) == 1
+    assert holds.cancel_or_push(undo) == -1
+    assert client.zcard(keys.base + ":held") == 1
+    assert client.hget(keys.base + ":held:keys", b'"k"') == write.op_id.encode()
+
+
+def test_a_hold_with_no_jobs_still_pairs_with_a_re_join(client: redis.Redis) -> None:
+    """No destination wants member_removed, one wants member_added: the leave is held empty
+    so that the re-join's member_added is called off, not sent alone."""
+    holds, keys = holds_on(client)
+    holds.hold(hold("k"))
+    assert holds.cancel_or_push(cancel("k", b"added")) == 1
+    holds.hold(hold("k", delay_ms=0))
+    assert holds.promote() == (1, None)
+    assert client.llen(keys.pending) == 0
+    assert leftovers(client, keys) == []
+
+
+def test_on_redis_cluster(redis_cluster: RedisCluster) -> None:
+    client = ClusterClient.from_url(redis_cluster.url)
+    try:
+        holds, keys = holds_on(client)
+        holds.hold(hold("k", b"kept", delay_ms=0))
+        holds.hold(hold("k", b"called off"))
+        assert holds.cancel_or_push(cancel("k")) == 1
+        assert holds.promote() == (1, None)
+        assert client.lrange(keys.pending, 0, -1) == [b"kept"]
+    finally:
+        client.close()
