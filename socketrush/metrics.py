@@ -185,9 +185,10 @@ def connection_tallies(app_id: str) -> tuple[tally.Tally, tally.Tally]:
 
 
 @functools.cache
-def closed_tally(app_id: str, close_code: int) -> tally.Tally:
-    """Connections of one app ended with `close_code` (a few dozen codes in practice)."""
-    return tally.tally(CONNECTIONS_CLOSED.labels(app_id, str(close_code)))
+def closed_tally(app_id: str, code_label: str) -> tally.Tally:
+    """Connections of one app ended with a close code, labelled as `protocol.errors.
+    close_code_label` buckets it: a few dozen labels, whatever codes clients choose."""
+    return tally.tally(CONNECTIONS_CLOSED.labels(app_id, code_label))
 
 
 def registry() -> CollectorRegistry:

@@ -40,7 +40,13 @@ from socketrush.protocol.client_messages import (
     Unsubscribe,
     parse_client_message,
 )
-from socketrush.protocol.errors import Err, ErrorSpec, SubscriptionRefusal, error_frame
+from socketrush.protocol.errors import (
+    Err,
+    ErrorSpec,
+    SubscriptionRefusal,
+    close_code_label,
+    error_frame,
+)
 from socketrush.protocol.handshake import Handshake, protocol_refusal
 from socketrush.protocol.ids import new_socket_id
 from socketrush.protocol.origins import origin_allowed
@@ -271,7 +277,8 @@ class SocketActor:
             metrics.connection_tallies(self.app_id)[1].pending -= 1
             feed = self.node.dashboard.feed
             feed.disconnected(self.app_id, self.socket_id, self.endpoint.close_code)
-        metrics.closed_tally(self.app_id, self.endpoint.close_code).pending += 1
+        label = close_code_label(self.endpoint.close_code)
+        metrics.closed_tally(self.app_id, label).pending += 1
         self.endpoint.finish()
 
     # -- the endpoint's reports (Peer; in the event loop: non-blocking only) --

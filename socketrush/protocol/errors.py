@@ -224,6 +224,22 @@ class Err:
     API_UNAVAILABLE = ErrorSpec(None, "App is unavailable, retry later", False, 503)
 
 
+# RFC 6455 7.4.1 and the IANA registry: 1000-1003, 1005-1015 (1004 is reserved, no meaning).
+_RFC_6455_CLOSE_CODES = frozenset({*range(1000, 1004), *range(1005, 1016)})
+_KNOWN_CLOSE_CODES = _RFC_6455_CLOSE_CODES | {
+    spec.close_code
+    for spec in vars(Err).values()
+    if isinstance(spec, ErrorSpec) and spec.close_code is not None
+}
+
+
+def close_code_label(code: int) -> str:
+    """A close code as a metric label: RFC 6455's and this table's as themselves, any other
+    as "other". A client may close with any of 3000-4999 and the server echoes it: counted
+    as itself, each would be a metric series of its own, for ever."""
+    return str(code) if code in _KNOWN_CLOSE_CODES else "other"
+
+
 def error_frame(spec: ErrorSpec, message: str | None = None) -> bytes:
     """Encode a ``pusher:error`` frame; `message` overrides the table's text.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from socketrush.protocol.errors import Err, ErrorSpec, error_frame
+from socketrush.protocol.errors import Err, ErrorSpec, close_code_label, error_frame
 
 SPECS = {name: value for name, value in vars(Err).items() if isinstance(value, ErrorSpec)}
 
@@ -205,3 +205,13 @@ def test_subscription_refusals_render_as_pusher_subscription_error() -> None:
     }
     custom = json.loads(frames.subscription_refused("private-x", Err.SUBSCRIPTION_BAD_AUTH, "why"))
     assert json.loads(custom["data"]) == {"type": "AuthError", "error": "why", "status": 401}
+
+
+def test_close_codes_are_labelled_as_themselves_only_when_known() -> None:
+    """A client may close with any of 3000-4999 and the server echoes it; each counted as
+    itself would be a metric series of its own."""
+    known = [1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1011, 1015]
+    ours = [4001, 4003, 4009, 4100, 4200, 4201, 4202]
+    assert [close_code_label(code) for code in known + ours] == [str(c) for c in known + ours]
+    unknown = [1004, 1016, 2999, 3000, 3999, 4000, 4002, 4099, 4301, 4999]
+    assert {close_code_label(code) for code in unknown} == {"other"}

@@ -87,6 +87,21 @@ def test_counts_connections_messages_and_api_calls(metrics_server: Callable) -> 
     )
 
 
+def test_a_client_close_code_of_no_known_meaning_is_counted_as_other(
+    metrics_server: Callable,
+) -> None:
+    """Clients choose among 2,000 application codes; each would otherwise be a series."""
+    server, port = metrics_server()
+    for code in (3456, 4999, 1000):
+        PusherClient.connect(server).ws.close(status=code)
+    closed = "socketrush_connections_closed_total"
+    scrape_until(port, closed, 2, app_id=APP_ID, code="other")
+    samples = scrape_until(port, closed, 1, app_id=APP_ID, code="1000")
+    codes = {dict(labels)["code"] for (name, labels) in samples if name == closed}
+    assert codes == {"other", "1000"}
+    assert value(samples, closed, app_id=APP_ID, code="other") == 2
+
+
 def test_slow_consumer_is_counted(metrics_server: Callable) -> None:
     server, port = metrics_server("--socket-backlog-limit-kb", "1")
     slow = websocket.create_connection(
