@@ -10,6 +10,8 @@ one with its traceback (a bug to fix) and answers a JSON 500.
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
@@ -32,6 +34,20 @@ _WERKZEUG_ROWS: dict[int, ErrorSpec] = {
     413: Err.API_BODY_TOO_LARGE,
     500: Err.API_INTERNAL_ERROR,
 }
+
+
+def raw_error_response(spec: ErrorSpec) -> bytes:
+    """A whole HTTP/1.1 error response, head and JSON body, for a request refused before
+    any WSGI app runs (an unreadable request head); the connection closes after it."""
+    error = ApiError(spec)
+    body = error_body(error)
+    status = error.status
+    reason = HTTPStatus(status).phrase
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
 
 
 def error_response(error: ApiError) -> Response:

@@ -14,6 +14,8 @@ from typing import BinaryIO
 
 MAX_LINE = 65536  # as http.client
 MAX_HEADERS = 100  # as http.client
+LINE_TOO_LONG = "Line too long"
+TOO_MANY_HEADERS = "Too many headers"
 
 
 class RequestHeaders:
@@ -33,7 +35,7 @@ class RequestHeaders:
         while True:
             raw = rfile.readline(MAX_LINE + 1)
             if len(raw) > MAX_LINE:
-                return cls([], "Line too long")
+                return cls([], LINE_TOO_LONG)
             if raw in (b"\r\n", b"\n", b""):
                 return cls(fields)
             line = raw.decode("iso-8859-1").rstrip("\r\n")
@@ -47,8 +49,13 @@ class RequestHeaders:
             if not colon or not name or name != name.strip():
                 return cls([], "Malformed header line")
             if len(fields) == MAX_HEADERS:
-                return cls([], "Too many headers")
+                return cls([], TOO_MANY_HEADERS)
             fields.append((name, value.strip()))
+
+    @property
+    def too_large(self) -> bool:
+        """Refused for its size, not for its grammar."""
+        return self.status in (LINE_TOO_LONG, TOO_MANY_HEADERS)
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of `name` (any case), like `email.message.Message.get`."""

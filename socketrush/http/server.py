@@ -30,9 +30,11 @@ from socketrush import metrics
 from socketrush.connection import serve_upgraded
 from socketrush.http.deadline import HeadDeadline
 from socketrush.http.entry import create_wsgi_app
+from socketrush.http.errors import raw_error_response
 from socketrush.http.headers import RequestHeaders
 from socketrush.logtext import untrusted
 from socketrush.node import Node
+from socketrush.protocol.errors import Err
 from socketrush.protocol.handshake import (
     PLAIN_HEAD_LIMIT,
     Handshake,
@@ -41,6 +43,8 @@ from socketrush.protocol.handshake import (
 )
 from socketrush.settings import ServerSettings
 from socketrush.transport.wire import peek_now
+
+log = logging.getLogger(__name__)
 
 # Connection storms arrive faster than handshakes complete; a short accept queue makes the
 # kernel drop SYNs and clients retry a second later.
@@ -199,9 +203,24 @@ class LeanHandler(HeadDeadline, WSGIHandler):
         self._deadline = deadline
         self._body_seconds = server.body_timeout
         self._idle_seconds = server.keep_alive_timeout
+        self._head_too_large = False
 
     def MessageClass(self, rfile, *_args) -> RequestHeaders:  # noqa: N802 (gevent's name)
-        return RequestHeaders.read(rfile)
+        headers = RequestHeaders.read(rfile)
+        # A refused head ends the connection, so this never outlives its request.
+        self._head_too_large = headers.too_large
+        return headers
+
+    def _handle_client_error(self, ex: BaseException) -> tuple[str, bytes]:
+        """gevent's hook for a request head it cannot read (bad grammar, headers over the
+        limits): the error table's JSON 400 instead of an empty one, and an info line instead
+        of gevent's error-level one, since anyone on the network can send these. An
+        exception that is not about the client's input stays gevent's (a traceback: a bug)."""
+        if not isinstance(ex, ValueError | OSError):
+            return super()._handle_client_error(ex)
+        spec = Err.API_HEADERS_TOO_LARGE if self._head_too_large else Err.API_BAD_REQUEST
+        log.info("refused a request from %s: %s", self.client_address, untrusted(str(ex)))
+        return str(spec.http_status), raw_error_response(spec)
 
     def get_environ(self) -> dict:
         """A valid upgrade on `/app/` needs no WSGI environ; anything else gets the full one.

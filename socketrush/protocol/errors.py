@@ -181,6 +181,9 @@ class Err:
     # -- HTTP API only: the status carries the meaning, no WebSocket code. The response body
     #    is {"error": message}, or the detail the raiser gives (which names the culprit). --
     API_BAD_REQUEST = ErrorSpec(None, "Bad request", False, 400)
+    # Over http.client's limits (a 64 KB line, 100 headers): refused before any view runs.
+    # 400 rather than 431, which few clients know; the message says what to fix.
+    API_HEADERS_TOO_LARGE = ErrorSpec(None, "Request headers too large", False, 400)
     API_UNSUPPORTED_INFO = ErrorSpec(None, "Unsupported info attributes", False, 400)
     API_USER_COUNT_NEEDS_PRESENCE_PREFIX = ErrorSpec(
         None, "info=user_count requires filter_by_prefix=presence-", False, 400

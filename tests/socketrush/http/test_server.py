@@ -1,7 +1,9 @@
-"""`serve`'s handshake deadline, against real server processes: a connection that sends
-nothing, or its request one byte at a time, or never starts TLS, is closed after
+"""`serve`'s server, against real server processes. The handshake deadline: a connection
+that sends nothing, or its request one byte at a time, or never starts TLS, is closed after
 handshake_timeout_ms and counted; connections that finished their handshake are not, and a
-keep-alive connection may idle up to keep_alive_timeout_ms between requests."""
+keep-alive connection may idle up to keep_alive_timeout_ms between requests. The request
+body's deadline. A request head it cannot read gets the error table's JSON 400, logged at
+info."""
 
 from __future__ import annotations
 
@@ -256,3 +258,46 @@ def test_a_body_sent_in_time_is_served_on_a_kept_connection(
         assert response.status == 401  # unsigned; its body was read whole
         response.read()
     http.close()
+
+
+@pytest.fixture(scope="module")
+def informative() -> Iterator[ServerProcess]:
+    server = ServerProcess(env={"LOG_LEVEL": "info"}).start()
+    yield server
+    server.stop()
+
+
+def read_response(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(4096):
+        received += chunk
+    return received
+
+
+@pytest.mark.parametrize(
+    ("head", "message"),
+    [
+        # Just over the 64 KB limit: the server reads the rest before it closes, so the
+        # client's unread bytes do not reset the connection before the answer is read.
+        (b"X-Big: " + b"a" * 66_000 + b"\r\n", "Request headers too large"),
+        (b"".join(b"X-H%d: v\r\n" % n for n in range(101)), "Request headers too large"),
+        (b"no colon in this line\r\n", "Bad request"),
+    ],
+    ids=["long line", "101 headers", "malformed"],
+)
+def test_an_unreadable_request_head_gets_a_json_400_logged_at_info(
+    informative: ServerProcess, head: bytes, message: str
+) -> None:
+    server = informative
+    body = json.dumps({"error": message}, separators=(",", ":")).encode()
+    with raw_connection(server) as sock:
+        sock.sendall(b"GET /usage HTTP/1.1\r\nHost: 127.0.0.1\r\n" + head + b"\r\n")
+        response = read_response(sock)
+    assert response == (
+        b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    )
+    refusals = [line for line in server.log().splitlines() if "refused a request" in line]
+    assert refusals and all(" INFO socketrush.http.server: " in line for line in refusals)
+    assert " ERROR " not in server.log()
+    assert_alive(PusherClient.connect(server))
