@@ -7,6 +7,7 @@ the app secrets, the TLS key passphrase and passwords inside URLs are printed as
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 from socketrush.config.layering import APP_OPTIONS, SERVER_OPTIONS
@@ -16,6 +17,10 @@ from socketrush.settings import AppSettings, ServerSettings, WebhookTarget
 
 MASK = "***"
 _URL_WITH_PASSWORD = ("redis_url", "database_url")
+_SERVERS_WITH_PASSWORD = ("adapter_nats_servers",)
+# The user info of a server entry: after `scheme://`, at the start of a bare `host:port`
+# entry, or after the quote of a piece of soketi's JSON array.
+_USER_INFO = re.compile(r'(^|[/"\s])([^/@\s"]+)@')
 
 
 def settings_document(settings: ServerSettings, *, show_secrets: bool = False) -> dict:
@@ -38,6 +43,8 @@ def _app(app: AppSettings, show_secrets: bool) -> dict:
 
 def _value(option: Option, value: object, show_secrets: bool) -> object:
     if isinstance(value, tuple):
+        if not show_secrets and option.name in _SERVERS_WITH_PASSWORD:
+            return [mask_server_password(str(item)) for item in value]
         return [webhook_json(item) if isinstance(item, WebhookTarget) else item for item in value]
     if show_secrets or not value:
         return value
@@ -54,3 +61,15 @@ def mask_url_password(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def mask_server_password(entry: str) -> str:
+    """Hide the secret of a NATS server entry: the password of `nats://user:password@host`,
+    or the whole token of `nats://token@host`; bare `user:password@host:port` entries and
+    pieces of a JSON array too, since the setting takes both."""
+
+    def masked(found: re.Match[str]) -> str:
+        user, colon, _secret = found[2].partition(":")
+        return f"{found[1]}{user}:{MASK}@" if colon else f"{found[1]}{MASK}@"
+
+    return _USER_INFO.sub(masked, entry)

@@ -59,6 +59,22 @@ def test_config_prints_effective_settings_with_secret_masked(capsys) -> None:
     assert "top-secret" not in out
 
 
+def test_config_masks_passwords_in_nats_server_urls(capsys, monkeypatch) -> None:
+    servers = "nats://user:pw1@n1:4222,nats://t0ken@n2:4222,user:pw3@n3:4222"
+    monkeypatch.setenv("ADAPTER_NATS_SERVERS", servers)
+    assert main(["config", *CREDS]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out)["server"]["adapter_nats_servers"] == [
+        "nats://user:***@n1:4222",
+        "nats://***@n2:4222",
+        "user:***@n3:4222",
+    ]
+    assert [secret for secret in ("pw1", "t0ken", "pw3") if secret in out] == []
+    assert main(["config", *CREDS, "--show-secrets"]) == 0
+    shown = json.loads(capsys.readouterr().out)["server"]["adapter_nats_servers"]
+    assert shown == servers.split(",")
+
+
 def test_config_show_secrets_prints_them(capsys) -> None:
     assert main(["config", *CREDS, "--show-secrets"]) == 0
     assert json.loads(capsys.readouterr().out)["applications"][0]["app_secret"] == "top-secret"

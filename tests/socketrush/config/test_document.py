@@ -79,6 +79,15 @@ def test_a_database_url_keeps_all_but_its_password() -> None:
     assert settings_document(settings, show_secrets=True)["server"]["database_url"] == url
 
 
+def test_a_soketi_json_array_of_nats_servers_is_masked_piece_by_piece() -> None:
+    """The comma split cuts soketi's array into pieces (nats_client.server_urls reads them)."""
+    settings = load(*CREDS, "--adapter-nats-servers", '["nats://u:pw@n1:4222","u:pw@n2:4222"]')
+    assert settings_document(settings)["server"]["adapter_nats_servers"] == [
+        '["nats://u:***@n1:4222"',
+        '"u:***@n2:4222"]',
+    ]
+
+
 def test_the_document_with_secrets_loads_back_to_the_same_settings(tmp_path: Path) -> None:
     settings = rich_settings(tmp_path)
     document = settings_document(settings, show_secrets=True)
