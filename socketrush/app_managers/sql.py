@@ -1,9 +1,9 @@
-"""Apps stored as rows of one table in PostgreSQL or MySQL/MariaDB.
+"""Apps stored as rows of one table in PostgreSQL or MySQL/MariaDB: connections, queries and
+the schema.
 
-One row per app. Columns are named like the JSON config keys without `app_` (`id`, `key`,
-`max_connections`, ...) and are derived from `socketrush.options`, so a new app setting gets a
-column without a second list to keep in step; `init_db` adds it to existing tables. NULL means
-"the built-in default", list settings are JSON text. docs/app-managers.md documents the table.
+One row per app. The columns, derived from `socketrush.options`, and the decoding of a row are
+in sql_rows.py; `init_db` adds a column a new app setting brings to existing tables.
+docs/app-managers.md documents the table.
 
 The drivers are pure Python (pg8000, PyMySQL): under gevent's monkey-patching their sockets
 yield, so a slow query stalls one greenlet instead of the whole node.
@@ -13,72 +13,25 @@ from __future__ import annotations
 
 import logging
 import queue
-import re
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import orjson
 import pg8000.dbapi
 import pymysql
 
 from socketrush.app_managers.base import AppManager, AppManagerError
-from socketrush.config import ConfigError, Given, parse_value
-from socketrush.options import OPTIONS, Kind, Option, Scope
+from socketrush.app_managers.sql_rows import COLUMNS, DEFAULT_TABLE, check_table_name, decode_row
+from socketrush.config import ConfigError
 from socketrush.settings import AppSettings
 
 Dialect = Literal["postgres", "mysql"]
-DEFAULT_TABLE = "socketrush_apps"
 POOL_SIZE = 4  # connections per node: bounds what a flood of lookups can ask of the database
 TIMEOUT_SECONDS = 10.0  # connect, query and waiting for a free pooled connection
 SSL_MODES = ("disable", "require", "verify-full")
-_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 log = logging.getLogger(__name__)
-
-
-# --- the table --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """One column of the apps table and the app option it stores."""
-
-    name: str
-    sql_type: str
-    constraint: str
-    option: Option
-
-    def ddl(self, quote: Callable[[str], str]) -> str:
-        return f"{quote(self.name)} {self.sql_type} {self.constraint}"
-
-
-_SQL_TYPES = {
-    Kind.STR: "VARCHAR(255)",
-    Kind.INT: "INTEGER",
-    Kind.BOOL: "BOOLEAN",
-    Kind.LIST: "TEXT",  # JSON list of strings
-    Kind.HTTP_URLS: "TEXT",  # JSON list of strings
-    Kind.WEBHOOKS: "TEXT",  # JSON list of webhook objects
-}
-_CONSTRAINTS = {"id": "NOT NULL PRIMARY KEY", "key": "NOT NULL UNIQUE", "secret": "NOT NULL"}
-
-COLUMNS: tuple[Column, ...] = tuple(
-    Column(o.field, _SQL_TYPES[o.kind], _CONSTRAINTS.get(o.field, "NULL"), o)
-    for o in OPTIONS
-    if o.scope is Scope.APP
-)
-
-
-def check_table_name(table: str) -> str:
-    """Table names are put into SQL text (they cannot be parameters), so only plain names pass."""
-    if not _TABLE_NAME.fullmatch(table):
-        raise ConfigError(
-            f"invalid table name {table!r}: expected a letter or _ then up to 62 letters, "
-            "digits or _"
-        )
-    return table
 
 
 # --- dialects ---------------------------------------------------------------------------------
@@ -272,38 +225,6 @@ def parse_database_url(dialect: str, url: str) -> DatabaseTarget:
         database,
         _ssl_context(mode),
     )
-
-
-# --- rows -> AppSettings ----------------------------------------------------------------------
-
-
-def _decode_value(column: Column, raw: object, source: str) -> object:
-    """One cell to the option's Python value, validated exactly like a flag or config key."""
-    kind = column.option.kind
-    if kind.is_list or kind is Kind.WEBHOOKS:
-        try:
-            raw = orjson.loads(raw)  # type: ignore[arg-type]
-        except (orjson.JSONDecodeError, TypeError):
-            raise ConfigError(f"invalid JSON {raw!r} in {source}: expected a JSON list") from None
-    elif kind is Kind.BOOL and isinstance(raw, int) and not isinstance(raw, bool):
-        raw = raw != 0  # MySQL's BOOLEAN is TINYINT(1)
-    return parse_value(column.option, Given(raw, source))
-
-
-def decode_row(record: dict[str, object], table: str) -> AppSettings:
-    """AppSettings from one row (column name -> value); NULL cells take the defaults and
-    columns this version does not know are ignored. Raises ConfigError naming the bad cell
-    (a malformed webhook or a URL no webhook could be POSTed to included)."""
-    values: dict[str, object] = {}
-    for column in COLUMNS:
-        raw = record.get(column.name)
-        source = f"column {column.name} of app {record.get('id')!r} in table {table}"
-        if raw is None:
-            if column.name in _CONSTRAINTS:
-                raise ConfigError(f"{source} is NULL: every app needs an id, key and secret")
-            continue
-        values[column.option.field] = _decode_value(column, raw, source)
-    return AppSettings(**values)  # type: ignore[arg-type]
 
 
 # --- the manager ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from socketrush.app_managers import (
     build_app_manager,
 )
 from socketrush.app_managers.dynamodb import DynamoDbAppManager
-from socketrush.app_managers.sql import COLUMNS
+from socketrush.app_managers.sql_rows import COLUMNS
 from socketrush.config import ConfigError, load_settings, settings_document
 from socketrush.settings import AppSettings
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pusher
 import pytest
 
-from socketrush.app_managers.sql import DEFAULT_TABLE
+from socketrush.app_managers.sql_rows import DEFAULT_TABLE
 from tests.support.client import ConnectionClosed, PusherClient, expect_close, sdk
 from tests.support.databases import DatabaseServer, insert
 from tests.support.polling import wait_until

@@ -8,7 +8,8 @@ import pytest
 
 from socketrush.app_managers.base import AppManagerError
 from socketrush.app_managers.cached import CachedAppManager
-from socketrush.app_managers.sql import COLUMNS, SqlAppManager, init_db, parse_database_url
+from socketrush.app_managers.sql import SqlAppManager, init_db, parse_database_url
+from socketrush.app_managers.sql_rows import COLUMNS
 from socketrush.cli import main
 from socketrush.settings import AppSettings, WebhookTarget
 from tests.support.databases import DB_NAME, DatabaseServer, insert
