@@ -50,7 +50,7 @@ from socketrush.webhooks import events
 from socketrush.webhooks.events import Event
 from socketrush.webhooks.notifier import NotifierTiming, WebhookNotifier
 from socketrush.webhooks.sender import RetryPolicy, WebhookAttempt, WebhookSender
-from socketrush.webhooks.sns import SnsPublisher, post_or_publish
+from socketrush.webhooks.sns import SnsPublisher, post_or_publish, require_sdk_for
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ class Node:
         self.settings = settings
         self.started_at = time.time()
         self.ready = False
+        require_sdk_for(settings.apps)
         self.adapter: Adapter = build_adapter(settings)
         self.cache: Cache = build_cache(settings)  # also read by the HTTP API's channel info
         self.cache_access: CacheAccess = build_cache_access(self.cache)

@@ -15,7 +15,7 @@ permission, a message SNS refuses) raises Refused (final, dead-lettered).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from socketrush.aws_client import (
@@ -25,8 +25,10 @@ from socketrush.aws_client import (
     error_code,
     make_client,
     region_of_arn,
+    require_boto3,
 )
 from socketrush.config import ConfigError
+from socketrush.settings import AppSettings
 from socketrush.webhooks.events import is_sns_topic
 from socketrush.webhooks.sender import ID_HEADER, Refused, Request, post
 
@@ -96,6 +98,17 @@ class SnsPublisher:
                 raise Refused(str(error)) from None
             self._clients[region] = client
         return client
+
+
+def require_sdk_for(apps: Sequence[AppSettings]) -> None:
+    """A ConfigError (start-up stops) if an app configured at start sends webhooks to an SNS
+    topic and boto3 is missing: otherwise each of its requests would be dead-lettered, and
+    the mistake found only once the first webhook is due. Apps an app manager loads later
+    can only be told apart then: their requests are dead-lettered with the same message."""
+    for app in apps:
+        for target in app.webhook_targets:
+            if target.sns_topic_arn:
+                require_boto3(f"app {app.id}'s webhook to SNS topic {target.sns_topic_arn}")
 
 
 def post_or_publish(publisher: SnsPublisher) -> Callable[[Request, float], int]:

@@ -4,12 +4,17 @@ SNS, read back through an SQS queue subscribed to the topic."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pusher
 import pytest
 
+from socketrush.settings import AppSettings
 from socketrush.webhooks import events
 from socketrush.webhooks.sender import (
     ID_HEADER,
@@ -20,9 +25,9 @@ from socketrush.webhooks.sender import (
     make_job,
     request_of,
 )
-from socketrush.webhooks.sns import SnsPublisher, post_or_publish, publish_request
+from socketrush.webhooks.sns import SnsPublisher, post_or_publish, publish_request, require_sdk_for
 from tests.support.moto import REGION, MotoServer, unique
-from tests.support.server import free_port
+from tests.support.server import REPO_ROOT, free_port
 from tests.support.webhook_receiver import Receiver
 
 BODY = events.body([events.member_added("presence-lobby", "alice")], 1_700_000_000_000)
@@ -165,3 +170,36 @@ def test_clients_are_made_once_per_region(moto_server: MotoServer, aws_env: None
     assert (first.meta.region_name, other.meta.region_name) == ("eu-west-1", "ap-south-1")
     pinned = SnsPublisher(region="us-west-2", endpoint=moto_server.url)
     assert pinned._client(TOPIC).meta.region_name == "us-west-2"
+
+
+# `socketrush serve` in a Python where `import boto3` fails, as without the `aws` extra.
+WITHOUT_BOTO3 = (
+    "import sys; sys.modules['boto3'] = None; "
+    "from socketrush.entrypoint import main; sys.exit(main())"
+)
+
+
+def test_serve_refuses_to_start_without_boto3_when_an_app_names_a_topic(tmp_path: Path) -> None:
+    topic = "arn:aws:sns:eu-west-1:123456789012:hooks"
+    app = {"app_id": "1", "app_key": "k", "app_secret": "s"}
+    app["app_webhooks"] = [{"url": "http://127.0.0.1:9/in"}, {"sns_topic_arn": topic}]
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"applications": [app]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "PORT"))}
+    env["LOG_LEVEL"] = "warn"  # no start-up info lines around the error
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_BOTO3, "serve", "--port", str(free_port()),
+         "--bind-address", "127.0.0.1", "--env-file", os.devnull, "--config-file", str(config)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"socketrush: app 1's webhook to SNS topic {topic} needs boto3, which is not "
+        "installed: pip install 'socketrush[aws]'\n",
+    )
+
+
+def test_apps_without_a_topic_need_no_boto3(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)  # `import boto3` raises ImportError
+    posting = AppSettings(id="1", key="k", secret="s", webhook_urls=("http://127.0.0.1:9/in",))
+    require_sdk_for([posting, AppSettings(id="2", key="k2", secret="s")])  # no ConfigError
