@@ -75,16 +75,16 @@ class ClusteredMembership:
         channel = self._channel
         socket_id = join.subscriber.socket_id
         joined_as = channel.roster.member_of(socket_id) if channel.roster is not None else None
+        pending = self.pending.get(socket_id)
+        if joined_as is None and pending is not None:
+            joined_as = pending.member  # its first join awaits the answer
         if joined_as is not None:
             # A repeated subscribe changes no membership, as on a single node: the list is
-            # asked for as the member the socket already is, not as its new channel_data.
+            # asked for as the member the socket already is (or is about to be), not as its
+            # new channel_data. The answer to the first join admits it, this one lists it anew.
             join = Join(join.subscriber, joined_as, join.silent)
         else:
-            replaced = self.pending.get(socket_id)
             self.pending[socket_id] = join
-            gone = replaced.member.user_id if replaced and replaced.member else None
-            if gone is not None and not self._is_member(gone):
-                self._tell_leave(gone)  # undoes the join it asked for
         member = join.member
         assert member is not None
         self._link.actor.tell(

@@ -55,8 +55,11 @@ def subscribe(conn: SocketActor, request: Subscribe) -> None:
                 conn.refuse(name, *found)
                 return
             member = found
-    conn.channels[name] = member.user_id if member is not None else None
-    feed.subscribed(conn.app_id, conn.socket_id, name, conn.channels[name])
+    # A repeated subscribe changes no membership: the channel answers it again as the member
+    # the socket already is. The user id recorded here stays too, so the socket's client
+    # events name that member, not a user of the new channel_data who never joined.
+    recorded = conn.channels.setdefault(name, member.user_id if member is not None else None)
+    feed.subscribed(conn.app_id, conn.socket_id, name, recorded)
     # Handled at once when the app and the channel are idle (no hand-over to a runner each):
     # neither blocks, and the socket's own messages keep their order either way.
     conn.app.tell_inline(JoinChannel(conn, info, member))

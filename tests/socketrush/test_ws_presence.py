@@ -196,3 +196,36 @@ def test_member_data_size_limit(presence_server: ServerProcess) -> None:
     assert small.recv() == succeeded(channel, {"2": {"bio": "x" * 900}})
     client.close()
     small.close()
+
+
+def test_a_repeated_subscribe_as_another_user_keeps_the_first(
+    presence_server: ServerProcess,
+) -> None:
+    """The channel answers a repeat again as the member the socket is, and the socket's
+    client events keep naming that member: before, they named the new channel_data's user,
+    who never joined."""
+    channel = "presence-repeated"
+    watcher = join(presence_server, channel, "w")
+    assert watcher.recv() == succeeded(channel, {"w": None})
+    alice = join(presence_server, channel, "alice")
+    assert alice.recv() == succeeded(channel, {"w": None, "alice": None})
+    assert watcher.recv()["event"] == "pusher_internal:member_added"
+    subscribe_signed(presence_server, alice, channel, {"user_id": "mallory"})
+    assert alice.recv() == succeeded(channel, {"w": None, "alice": None})
+    alice.send("client-hello", {"n": 1}, channel=channel)
+    assert watcher.recv() == {
+        "event": "client-hello",
+        "channel": channel,
+        "data": {"n": 1},
+        "user_id": "alice",
+    }
+    alice.close()
+    assert watcher.recv() == {
+        "event": "pusher_internal:member_removed",
+        "channel": channel,
+        "data": {"user_id": "alice"},
+    }
+    expected = marker(presence_server, channel, 1)
+    assert watcher.recv() == expected  # and nothing about mallory came before it
+    watcher.close()
+

@@ -71,3 +71,33 @@ def test_a_repeated_subscribe_changes_no_membership(redis_server: RedisServer, n
     assert members() == ["alice"]
     client.close()
     wait_until(lambda: members() == [], 5, lambda: f"ghost members: {members()}")
+
+
+def test_a_subscribe_repeated_before_the_answer_keeps_the_first_member(
+    redis_server: RedisServer, nodes_on
+) -> None:
+    """Sent back to back, the second subscribe (other channel_data) finds the first join
+    still awaiting the cluster's answer. Before, it replaced that join: alice was added and
+    removed again and the socket became mallory, while its client events named mallory or
+    alice depending on the race. Now both are answered as alice, the first member."""
+    first, second = nodes_on(redis_server.url, 2, "--app-enable-client-messages", "true")
+    watcher = PusherClient.connect(second)
+    subscribe_signed(second, watcher, ROOM, {"user_id": "watcher"})
+    watcher.recv_event("pusher_internal:subscription_succeeded")
+    client = PusherClient.connect(first)
+    subscribe_signed(first, client, ROOM, {"user_id": "alice"})
+    subscribe_signed(first, client, ROOM, {"user_id": "mallory"})
+    for _ in range(2):
+        answer = client.recv_event("pusher_internal:subscription_succeeded")
+        assert sorted(answer["data"]["presence"]["ids"]) == ["alice", "watcher"]
+    client.send("client-hello", {"n": 1}, channel=ROOM)
+    assert [watcher.recv() for _ in range(2)] == [
+        {"event": "pusher_internal:member_added", "channel": ROOM,
+         "data": {"user_id": "alice", "user_info": None}},
+        {"event": "client-hello", "channel": ROOM, "data": {"n": 1}, "user_id": "alice"},
+    ]  # fmt: skip
+    client.close()
+    removed = watcher.recv_event("pusher_internal:member_removed")
+    assert removed["data"] == {"user_id": "alice"}
+    watcher.close()
+
