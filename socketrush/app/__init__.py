@@ -1,7 +1,8 @@
 """Apps: one `AppActor` per app on this node, and the messages other layers send it.
 
 Layout: `messages` (what connections, the HTTP API and the node tell or ask an app), `actor`
-(registries, routing, supervision of channels), `users` (signed-in users and watchlists).
+(registries, routing, supervision of channels), `queries` (its answers about channels, users
+and its snapshot), `users` (signed-in users and watchlists).
 """
 
 from socketrush.app.actor import AppActor

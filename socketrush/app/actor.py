@@ -40,13 +40,13 @@ from socketrush.app.messages import (
     cluster_question,
     server_to_user_channel,
 )
+from socketrush.app.queries import AppQueries
 from socketrush.app.users import SignedInUsers
 from socketrush.cache.access import CACHE_TTL_SECONDS, CacheAccess, cache_key
 from socketrush.channels import (
     Broadcast,
     ChannelActor,
     ChannelSettings,
-    ChannelStats,
     Join,
     Leave,
     SubscriptionCount,
@@ -54,7 +54,6 @@ from socketrush.channels import (
     not_subscribed,
 )
 from socketrush.cluster.messages import (
-    AppSnapshot,
     ClusterLink,
     ClusterUnavailable,
     ConnectionCount,
@@ -73,7 +72,7 @@ RESERVE_TIMEOUT_SECONDS = 2.0  # a connecting socket waits this long for the clu
 DEFAULT_PUBLISH_LIMIT = 10_000  # see `publish_queue_limit` in socketrush/options.py
 
 
-class AppActor(Actor):
+class AppActor(AppQueries, Actor):
     def __init__(
         self,
         settings: AppSettings,
@@ -372,36 +371,6 @@ class AppActor(Actor):
             conn.close_with(message.spec)
         return len(connections)
 
-    # -- queries --
-
-    def _list_channels(self, message: ListChannels) -> dict[str, ChannelStats]:
-        return {
-            name: channel.stats()
-            for name, channel in self._channels.items()
-            if name.startswith(message.prefix) and not channel.is_empty and not name.startswith("#")
-        }
-
-    def _query_channel(self, message: QueryChannel) -> ChannelStats | None:
-        channel = self._channels.get(message.name)
-        return channel.stats() if channel is not None and not channel.is_empty else None
-
-    def _query_users(self, message: QueryUsers) -> list[str]:
-        channel = self._channels.get(message.name)
-        return channel.user_ids() if channel is not None else []
-
-    def _snapshot(self, _message: Snapshot) -> AppSnapshot:
-        channels = {
-            name: channel.stats().subscription_count
-            for name, channel in self._channels.items()
-            if not name.startswith("#") and not channel.is_empty
-        }
-        presence = {
-            name: channel.local_presence()
-            for name, channel in self._channels.items()
-            if channel.info.is_presence and not channel.is_empty
-        }
-        return AppSnapshot(self.settings.id, len(self._connections), channels, presence)
-
     _handlers = {
         Connect: _connect,
         Disconnect: _disconnect,
@@ -415,9 +384,9 @@ class AppActor(Actor):
         ChannelStopped: _channel_stopped,
         CloseAll: _close_all,
         UpdateSettings: _update_settings,
-        ListChannels: _list_channels,
-        QueryChannel: _query_channel,
-        QueryUsers: _query_users,
+        ListChannels: AppQueries._list_channels,
+        QueryChannel: AppQueries._query_channel,
+        QueryUsers: AppQueries._query_users,
         RemoteConnections: _set_remote_connections,
-        Snapshot: _snapshot,
+        Snapshot: AppQueries._snapshot,
     }
