@@ -301,3 +301,21 @@ def test_an_unreadable_request_head_gets_a_json_400_logged_at_info(
     assert refusals and all(" INFO socketrush.http.server: " in line for line in refusals)
     assert " ERROR " not in server.log()
     assert_alive(PusherClient.connect(server))
+
+
+def test_http_connections_send_at_once_and_other_sockets_are_left_alone() -> None:
+    """An HTTP answer must not wait for Nagle's algorithm (40 ms stalls with delayed ACKs)."""
+    from socketrush.http.server import _send_at_once
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    accepted, _ = listener.accept()
+    with listener, client, accepted:
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        _send_at_once(accepted)
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        client.sendall(b"x")
+        assert accepted.recv(1) == b"x"
+    left, right = socket.socketpair(socket.AF_UNIX)
+    with left, right:
+        _send_at_once(left)  # not TCP: nothing to set, no error
