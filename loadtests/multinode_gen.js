@@ -120,6 +120,7 @@ const seqStep = []; // seq -> step index
 const stepRecv = []; // step -> received count
 const stepRecvByPort = []; // step -> {port: count}
 const stepHist = []; // step -> Hist
+const stepHttp = []; // step -> Hist of HTTP publish service times (socket assigned -> answer read)
 let late = 0, bogus = 0, unexpectedCloses = 0;
 const pusherErrors = {};
 
@@ -242,13 +243,16 @@ function publishOne() {
   inflight++;
   if (BUS_TEMPLATE !== null) { busPublish(c, data); return subsOfChannel[c]; }
   const body = JSON.stringify({ name: 'bench', channels: [`fanout-bench-${c}`], data });
+  const hist = stepHttp[step];
+  let onSocket = null;
   const req = http.request({ host: '127.0.0.1', port: PUBLISH_PORT, method: 'POST', path: signedPost(APP, evPath, body), agent,
     headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (resp) => {
     httpStatus[resp.statusCode] = (httpStatus[resp.statusCode] || 0) + 1;
     if (resp.statusCode === 200) httpOk++; else httpErr++;
     resp.resume();
-    resp.on('end', () => { inflight--; });
+    resp.on('end', () => { inflight--; if (onSocket !== null) hist.add(now() - onSocket); });
   });
+  req.on('socket', () => { onSocket = now(); });
   req.on('error', (e) => { httpErr++; inflight--; httpStatus[e.code] = (httpStatus[e.code] || 0) + 1; });
   req.end(body);
   return subsOfChannel[c];
@@ -313,6 +317,7 @@ function runStepLoad(rate, secs) {
     stepRecv[step] = 0;
     stepRecvByPort[step] = Object.fromEntries(PORTS.map((p) => [p, 0]));
     stepHist[step] = new Hist();
+    stepHttp[step] = new Hist();
     const ph = new Phase();
     const t0 = now();
     let sent = 0, backlogged = false, maxInflight = 0, expected = 0;
@@ -345,6 +350,7 @@ function runStepLoad(rate, secs) {
           lost: expected - stepRecv[step],
           delivered_msgs_per_s: round(stepRecv[step] / pubWall, 0),
           latency: h,
+          http_service: BUS_TEMPLATE === null ? stepHttp[step].summary() : null,
           drain_ms: round(now() - td, 0),
           max_http_inflight: maxInflight,
           publish_backlogged: backlogged,
