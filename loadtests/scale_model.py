@@ -209,6 +209,15 @@ def saturates_first(row: dict[str, Any]) -> str:
     return f"{part} ({loads[part]:.0%} of its budget)"
 
 
+def bus_fits(row: dict[str, Any]) -> bool:
+    """Whether the bus carries `row` within budget. Without routing that is one Redis: a
+    classic PUBLISH reaches every shard of a Redis Cluster, so shards add no capacity; with
+    routing (sharded pub/sub) `redis_shards` are added as needed."""
+    if row["routing"]:
+        return True
+    return row["redis_cpu_cores"] <= CORE_BUDGET and row["redis_nic"] <= 1.0
+
+
 def summary(report: dict[str, Any]) -> str:
     """A text table of what scale_costs.py measured, and the check against the model."""
     lines = []
@@ -272,9 +281,11 @@ def markdown_tables(costs: dict[str, Any], rss_per_conn_kb: dict[str, float]) ->
                 )
                 continue
             row = deployment(costs, rss_per_conn_kb, needed, connections, routing)
+            verdict = "" if bus_fits(row) else ": over one Redis, no node count fits"
             lines.append(
                 f"| {connections / 1e6:g} M | {'yes' if routing else 'no'} | {needed:,} "
-                f"| {row['redis_cpu_cores']:.2f} cores, {row['redis_shards'] or 1} shard(s) |"
+                f"| {row['redis_cpu_cores']:.2f} cores, {row['redis_nic']:.0%} of 1 Gbit/s, "
+                f"{row['redis_shards'] or 1} shard(s){verdict} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -71,3 +71,14 @@ def test_the_check_prediction_charges_the_publisher_and_the_owners() -> None:
     expected_b = 100 * (0.25 * (300 + 100 * 3) + 0.75 * 200) / 1e4
     assert predicted["cpu_pct"]["node-b"] == pytest.approx(expected_b, abs=0.1)
     assert predicted["rss_kb_per_node"] == round(64 * 1024 + 100 * 5.0)
+
+
+def test_unrouted_traffic_must_fit_one_redis_while_routed_traffic_adds_shards() -> None:
+    plain = scale_model.deployment(COSTS, MEMORY, 10, 1e6, routing=False)
+    crowded = scale_model.deployment(COSTS, MEMORY, 1000, 1e6, routing=False)
+    routed = scale_model.deployment(COSTS, MEMORY, 1000, 1e7, routing=True)
+    # 15,000 PUBLISH/s to 10 nodes: (base 12 - 2 x 2) + 2 x 10 = 28 µs each, 0.42 of a core
+    assert plain["redis_cpu_cores"] == pytest.approx(0.42)
+    assert scale_model.bus_fits(plain)
+    assert not scale_model.bus_fits(crowded)  # the same PUBLISHes to 1,000 nodes
+    assert scale_model.bus_fits(routed) and routed["redis_shards"] > 1
