@@ -126,16 +126,11 @@ def bus_wire(prefix: str, channel: str) -> dict[str, str]:
     """The bus channel a node listens on for `channel`, and a node's message for it with
     @@EVENT@@ in place of the event (see multinode_gen.js's bus_template), from the code."""
     from socketrush.adapters.messages import RemoteBroadcast, encode
+    from socketrush.adapters.topics import channel_topic
     from socketrush.redis_client import RedisKeys
 
     broadcast = RemoteBroadcast(APP_ID, channel, b"@@EVENT@@", None)
-    keys = RedisKeys(prefix)
-    if hasattr(keys, "broadcast_channel"):  # one channel for every broadcast
-        name = keys.broadcast_channel()
-    else:  # a topic per channel (interest routing)
-        from socketrush.adapters.topics import channel_topic
-
-        name = keys.topic(channel_topic(APP_ID, channel))
+    name = RedisKeys(prefix).topic(channel_topic(APP_ID, channel))
     return {"bus_channel": name, "bus_template": encode("scale-costs", broadcast).decode()}
 
 

@@ -22,7 +22,7 @@ def build_adapter(settings: ServerSettings) -> Adapter:
 
         return RedisAdapter(
             lambda: redis_from_settings(settings),
-            RedisKeys(settings.redis_prefix).broadcast_channel(),
+            RedisKeys(settings.redis_prefix),
             counted_supervisor(),
         )
     if settings.adapter_driver == "nats":

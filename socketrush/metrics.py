@@ -145,6 +145,15 @@ ADAPTER_RECEIVED = Counter(
     "socketrush_adapter_received", "Broadcasts received from other nodes", ["app_id"]
 )
 ADAPTER_RECONNECTS = Counter("socketrush_adapter_reconnects", "Adapter reconnections (Redis, NATS)")
+ADAPTER_TOPICS = Gauge(
+    "socketrush_adapter_topics",
+    "Topics (channels, users, dashboards) this node listens to on the bus",
+    multiprocess_mode="livesum",
+)
+ADAPTER_RESUBSCRIBED = Counter(
+    "socketrush_adapter_resubscribed",
+    "Topics subscribed again after a reconnect to the bus (Redis, NATS)",
+)
 
 # The app_id label of actors that serve every app of a node (cluster state, cache, Redis
 # publisher): the same value as for connections that matched no app, "no app in particular".

@@ -4,9 +4,9 @@ bridged into gevent.
 nats-py is asyncio-only, and the node is gevent. The bridge keeps them apart on purpose:
 
 - The asyncio loop runs in a *native* thread (`_thread.start_new_thread` from before
-  monkey-patching) with the original epoll selector, and opens its sockets with the original
-  `socket` and `getaddrinfo`, so no gevent hub ever runs in that thread and DNS never waits
-  for a gevent "thread" that nothing would schedule.
+  monkey-patching) and touches nothing gevent patched (`nats_loop.NativeLoop`), so no gevent
+  hub ever runs in that thread and DNS never waits for a gevent "thread" that nothing would
+  schedule.
 - Greenlets hand work to the loop with `call_soon_threadsafe`. Publishes go into a deque that
   one coroutine drains in order (one wake-up per burst, not per message); `call` runs a
   coroutine there and waits on a gevent `AsyncResult`, so only the calling greenlet waits.
@@ -14,6 +14,11 @@ nats-py is asyncio-only, and the node is gevent. The bridge keeps them apart on 
   libev async watcher (`hub.loop.async_()`, whose `send` is thread-safe and coalesces), whose
   callback runs them in a runner greenlet. The loop thread never takes a gevent lock, never
   logs and never touches an actor.
+
+Subscriptions follow the adapter's interest (`route`): one coroutine applies each batch of
+subscribes and unsubscribes in order, then flushes (a PING the server answers only after it
+processed the SUBs before it), and only then reports them done, so a subscription reported
+done already receives whatever is published after.
 
 nats-py reconnects by itself (with our backoff), resubscribes, and replays what was published
 meanwhile within its buffer; `connected` is False in between, which makes the node not ready.
@@ -24,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -37,68 +41,33 @@ from gevent import get_hub
 from gevent.event import AsyncResult, Event
 from gevent.monkey import get_original
 from nats.aio.client import Client
+from nats.aio.subscription import Subscription
 
 from actors.runners import run_soon
 from socketrush import metrics
 from socketrush.nats_client import NatsOptions
+from socketrush.nats_loop import NativeLoop
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Handler = Callable[[str, bytes], None]  # (subject, data), called in a greenlet
+Routed = Callable[[list[str]], None]  # the subjects a `route` batch subscribed or unsubscribed
+Connection = Callable[[bool], None]  # connected (again), or lost
 
 BACKOFF_START_SECONDS = 0.2
 BACKOFF_MAX_SECONDS = 5.0
 PING_INTERVAL_SECONDS = 5  # a server that stops answering is noticed within ~3 pings
 STOP_TIMEOUT_SECONDS = 2.0
 FIRST_CONNECTION_GRACE_SECONDS = 3.0
+ROUTE_FLUSH_TIMEOUT_SECONDS = 5.0
 MAX_UNSENT = 100_000  # publishes kept while never connected; the oldest are dropped beyond
 
 _start_native_thread = get_original("_thread", "start_new_thread")
-_native_socket = get_original("socket", "socket")
-_native_getaddrinfo = get_original("socket", "getaddrinfo")
-_NativeSelector = get_original("selectors", "DefaultSelector")
 
 
 class NatsUnavailable(Exception):
     """Not connected to NATS, or no answer in time: the caller treats it as an outage."""
-
-
-class _NativeLoop(asyncio.SelectorEventLoop):
-    """An asyncio loop that touches nothing gevent patched when it connects.
-
-    It is built in the hub's thread, so the self-pipe asyncio makes at construction is a
-    (non-blocking, never waiting) gevent socket pair bound to that hub, not to a new hub in
-    the native thread."""
-
-    def __init__(self) -> None:
-        super().__init__(selector=_NativeSelector())
-
-    async def create_connection(  # type: ignore[override]
-        self, protocol_factory: Any, host: str | None = None, port: int | None = None, **kwargs
-    ) -> Any:
-        if kwargs.get("sock") is None and host is not None:
-            kwargs["sock"] = await self._connected_socket(host, port)
-            host = port = None
-        return await super().create_connection(protocol_factory, host, port, **kwargs)
-
-    async def _connected_socket(self, host: str, port: int | None) -> Any:
-        """A connected, non-blocking original socket. The name lookup blocks this thread
-        (only at connect time), never the node."""
-        failures = []
-        for family, kind, proto, _name, address in _native_getaddrinfo(
-            host, port, type=socket.SOCK_STREAM
-        ):
-            sock = _native_socket(family, kind, proto)
-            sock.setblocking(False)
-            try:
-                await self.sock_connect(sock, address)
-            except OSError as error:
-                sock.close()
-                failures.append(error)
-                continue
-            return sock
-        raise OSError(f"cannot connect to {host}:{port}: {failures or 'no address'}")
 
 
 class NatsBridge:
@@ -110,9 +79,12 @@ class NatsBridge:
         self._grace_until: float | None = None  # until then, calls wait for a first connection
         self._options = options
         self._name = name
-        self._loop = _NativeLoop()
+        self._loop = NativeLoop()
         self._client: Client | None = None  # loop thread only
-        self._subscriptions: list[tuple[str, Handler]] = []  # loop thread only
+        self._topics: dict[str, Subscription] = {}  # subject -> its subscription; loop thread
+        self._routing: deque[tuple[list[str], list[str], Handler, Routed]] = deque()
+        self._routing_ready: asyncio.Event | None = None  # made in the loop thread
+        self._on_connection: Connection | None = None
         self._in_flight: set[asyncio.Task] = set()  # calls under way; loop thread only
         self._to_hub: deque[Callable[[], object]] = deque()
         self._wakeup = get_hub().loop.async_()
@@ -131,10 +103,19 @@ class NatsBridge:
         _start_native_thread(self._run_loop, ())
         self._loop.call_soon_threadsafe(self._begin)
 
-    def subscribe(self, subject: str, handler: Handler) -> None:
-        """Deliver every message on `subject` (wildcards allowed) to `handler(subject, data)`
-        in a greenlet, from now on and again after every reconnect."""
-        self._loop.call_soon_threadsafe(self._add_subscription, subject, handler)
+    def on_connection(self, callback: Connection) -> None:
+        """`callback(True)` in a greenlet once connected (again), `callback(False)` once the
+        connection is lost. Set before `start`."""
+        self._on_connection = callback
+
+    def route(
+        self, subscribe: list[str], unsubscribe: list[str], handler: Handler, done: Routed
+    ) -> None:
+        """Subscribe to `subscribe` (messages to `handler(subject, data)` in a greenlet, again
+        after every reconnect) and end the subscriptions to `unsubscribe`, after the batches
+        asked before; then `done(subjects)` in a greenlet, once the server has them or the
+        connection failed meanwhile (nats-py sends them again when it is back)."""
+        self._loop.call_soon_threadsafe(self._add_route, (subscribe, unsubscribe, handler, done))
 
     def publish(self, subject: str, data: bytes) -> None:
         """Fire and forget, in order; never blocks the caller."""
@@ -226,8 +207,10 @@ class NatsBridge:
 
     def _begin(self) -> None:
         self._outbox_ready = asyncio.Event()
+        self._routing_ready = asyncio.Event()
         self._loop.create_task(self._connect_forever())
         self._loop.create_task(self._publish_forever())
+        self._loop.create_task(self._route_forever())
 
     async def _connect_forever(self) -> None:
         backoff, failures = BACKOFF_START_SECONDS, 0
@@ -244,10 +227,10 @@ class NatsBridge:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
         self._client = client
-        for subject, handler in self._subscriptions:
-            await client.subscribe(subject, cb=self._receiver(handler))
         self.connected = True
         self._hand_to_hub(self._first_connection.set)
+        self._connection_changed(True)
+        self._routing_ready.set()  # subscriptions asked for before the connection existed
         server = client.connected_url
         where = f"{server.hostname}:{server.port}" if server is not None else "?"
         self._hand_to_hub(partial(log.info, "nats: connected to %s", where))
@@ -274,10 +257,42 @@ class NatsBridge:
             "closed_cb": self._closed,
         }
 
-    def _add_subscription(self, subject: str, handler: Handler) -> None:
-        self._subscriptions.append((subject, handler))
-        if self._client is not None:
-            self._loop.create_task(self._client.subscribe(subject, cb=self._receiver(handler)))
+    def _add_route(self, batch: tuple[list[str], list[str], Handler, Routed]) -> None:
+        self._routing.append(batch)
+        if self._routing_ready is not None:  # else `_begin` has yet to run
+            self._routing_ready.set()
+
+    async def _route_forever(self) -> None:
+        """The only one to subscribe or unsubscribe, so the batches take effect in order."""
+        assert self._routing_ready is not None
+        while True:
+            await self._routing_ready.wait()
+            self._routing_ready.clear()
+            client = self._client
+            while self._routing and client is not None:
+                subscribe, unsubscribe, handler, done = self._routing.popleft()
+                await self._apply_route(client, subscribe, unsubscribe, handler)
+                self._hand_to_hub(partial(done, subscribe + unsubscribe))
+
+    async def _apply_route(
+        self, client: Client, subscribe: list[str], unsubscribe: list[str], handler: Handler
+    ) -> None:
+        try:
+            for subject in unsubscribe:
+                subscription = self._topics.pop(subject, None)
+                if subscription is not None:
+                    await subscription.unsubscribe()
+            for subject in subscribe:
+                if subject not in self._topics:
+                    receiver = self._receiver(handler)
+                    self._topics[subject] = await client.subscribe(subject, cb=receiver)
+            await client.flush(ROUTE_FLUSH_TIMEOUT_SECONDS)
+        except Exception as error:  # a lost connection: nats-py resubscribes when it is back
+            self._hand_to_hub(partial(log.warning, "nats: a subscription change: %r", error))
+
+    def _connection_changed(self, connected: bool) -> None:
+        if self._on_connection is not None:
+            self._hand_to_hub(partial(self._on_connection, connected))
 
     def _receiver(self, handler: Handler) -> Callable[[Any], Awaitable[None]]:
         async def receive(message: Any) -> None:
@@ -343,10 +358,12 @@ class NatsBridge:
         if self.connected and self._running:
             self.connected = False
             self._hand_to_hub(partial(log.error, "nats: disconnected; reconnecting"))
+            self._connection_changed(False)
 
     async def _reconnected(self) -> None:
         self.connected = True
         self._hand_to_hub(_count_reconnect)
+        self._connection_changed(True)
         self._outbox_ready.set()
 
     async def _error(self, error: Exception) -> None:

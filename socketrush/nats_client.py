@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from socketrush.adapters.topics import Topic, TopicKind, channel_topic
 from socketrush.config import ConfigError
 from socketrush.settings import ServerSettings
 
@@ -134,11 +135,13 @@ class NatsNames:
     id, C = channel, U = user, N = node; each escaped into one token):
 
         P.A.c.C          broadcasts and subscription counts of one channel
-        P.A.u.U          commands about one user (terminate their connections)
+        P.A.u.U          sendToUser events and commands about one user (terminate)
+        P.A.d            one app's dashboard console
+        P.dashboard      the dashboards (node-wide)
         bucket P_cluster the cluster state (see `cluster/nats_store.py` for its keys)
 
-    A subject per channel is what interest routing will subscribe to; today every node
-    subscribes to `P.>`. An empty prefix (soketi's default) is the shipped default.
+    Each subject is a topic (adapters/topics.py): a node subscribes to those it needs.
+    An empty prefix (soketi's default) is the shipped default.
     """
 
     def __init__(self, prefix: str) -> None:
@@ -150,14 +153,16 @@ class NatsNames:
             )
         self.prefix = prefix
 
-    def all_subjects(self) -> str:
-        return f"{self.prefix}.>"
+    def topic(self, topic: Topic) -> str:
+        kind, app_id, name = topic
+        if kind is TopicKind.DASHBOARD:
+            return f"{self.prefix}.dashboard"
+        if kind is TopicKind.CONSOLE:
+            return f"{self.prefix}.{escape(app_id)}.d"
+        return f"{self.prefix}.{escape(app_id)}.{kind.value}.{escape(name)}"
 
     def channel(self, app_id: str, channel: str) -> str:
-        return f"{self.prefix}.{escape(app_id)}.c.{escape(channel)}"
-
-    def user(self, app_id: str, user_id: str) -> str:
-        return f"{self.prefix}.{escape(app_id)}.u.{escape(user_id)}"
+        return self.topic(channel_topic(app_id, channel))
 
     def bucket(self) -> str:
         return f"{self.prefix}_cluster"

@@ -11,6 +11,9 @@ import gevent
 
 from socketrush.adapters.base import Adapter
 from socketrush.adapters.messages import (
+    ConsoleRecord,
+    ConsoleWatched,
+    NodeFigures,
     NodeMessage,
     RemoteBroadcast,
     SubscriptionTotal,
@@ -252,8 +255,10 @@ class Node:
             del self._apps[app.settings.id]
 
     def _deliver_remote(self, message: NodeMessage) -> None:
-        """What another node published or asked for, handed to the app it belongs to."""
-        if isinstance(message, RemoteBroadcast) and self.dashboard.deliver(message):
+        """What another node published or asked for, handed to the app it belongs to (or to
+        the dashboard)."""
+        if isinstance(message, ConsoleRecord | ConsoleWatched | NodeFigures):
+            self.dashboard.deliver(message)
             return
         app = self._apps.get(message.app_id)
         if app is None:

@@ -15,6 +15,7 @@ from redis.cluster import RedisCluster
 from redis.connection import URL_QUERY_ARGUMENT_PARSERS
 from redis.maint_notifications import MaintNotificationsConfig
 
+from socketrush.adapters.topics import Topic, TopicKind
 from socketrush.config import ConfigError
 from socketrush.settings import ServerSettings
 
@@ -172,7 +173,10 @@ class RedisKeys:
 
     Layout (P = redis_prefix, A = app id, `{...}` = Redis Cluster hash tag):
 
-        P:broadcast                  pub/sub channel every node publishes broadcasts on
+        P:A:c:<channel>              pub/sub topic of one channel (`topic`, see adapters/topics.py)
+        P:A:u:<user>                 pub/sub topic of one user
+        P:A:d                        pub/sub topic of one app's dashboard console
+        P:dashboard                  pub/sub topic of the dashboards (node-wide)
         P:cache:<cache key>          string with PX expiry: a cache channel's last event
         {P}:queue:<name>:pending     list: jobs waiting for a consumer
         {P}:queue:<name>:in-flight   list: jobs a consumer took and has not finished
@@ -186,7 +190,8 @@ class RedisKeys:
     without seeing each other. Per-app keys share one slot so multi-key commands and scripts on
     one app's state work in a cluster while different apps spread over the cluster. Cache
     entries are read and written one at a time, so they carry no tag and spread too.
-    Classic pub/sub reaches every cluster node whatever the channel's slot.
+    Pub/sub topics carry no tag either: with Redis Cluster they are sharded channels
+    (SSUBSCRIBE/SPUBLISH), each on the shard of its own slot, so the traffic spreads too.
 
     The tag is cut at the first `}`, so the prefix must not contain braces; app ids are
     assumed brace-free too (a `}` in one only merges that app into a shared slot).
@@ -200,8 +205,14 @@ class RedisKeys:
             )
         self.prefix = prefix
 
-    def broadcast_channel(self) -> str:
-        return f"{self.prefix}:broadcast"
+    def topic(self, topic: Topic) -> str:
+        """The pub/sub channel of `topic` (app ids are assumed free of `:` like of braces)."""
+        kind, app_id, name = topic
+        if kind is TopicKind.DASHBOARD:
+            return f"{self.prefix}:dashboard"
+        if kind is TopicKind.CONSOLE:
+            return f"{self.prefix}:{app_id}:d"
+        return f"{self.prefix}:{app_id}:{kind.value}:{name}"
 
     def cache(self, key: str) -> str:
         return f"{self.prefix}:cache:{key}"

@@ -3,6 +3,9 @@
 A node publishes every broadcast it delivers locally once through its adapter, and sends the
 commands only other nodes can carry out (see `messages.py`); the adapter hands what *other*
 nodes published to `deliver`, which the node wires to its apps.
+
+A bus adapter routes by interest (`topics.py`): each message travels on a topic, and a node
+receives a topic's messages only while something on it `watch`es that topic.
 """
 
 from __future__ import annotations
@@ -10,15 +13,19 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
+from socketrush.adapters.interest import Ready
 from socketrush.adapters.messages import Command, NodeMessage, RemoteBroadcast
+from socketrush.adapters.topics import Topic
 
-__all__ = ["Adapter", "Deliver", "RemoteBroadcast"]
+__all__ = ["Adapter", "Deliver", "Ready", "RemoteBroadcast"]
 
 Deliver = Callable[[NodeMessage], None]
 
 
 class Adapter(ABC):
     """Cross-node fan-out. `start` receives the callback for messages from other nodes."""
+
+    node_id: str
 
     @abstractmethod
     def start(self, deliver: Deliver) -> None: ...
@@ -43,6 +50,16 @@ class Adapter(ABC):
     def send(self, command: Command) -> None:
         """Have every other node carry out `command` (never this one: the caller does its
         own share itself)."""
+
+    def watch(self, topic: Topic, on_ready: Ready) -> bool:
+        """Receive `topic`'s messages from now on, until as many `unwatch`es. True: they
+        flow already; False: `on_ready` runs (in another greenlet, must not block) once
+        they do, or once the bus is found down. Never blocks."""
+        return True
+
+    def unwatch(self, topic: Topic) -> None:
+        """One watcher of `topic` less; the last one's leaving ends the subscription."""
+        return None
 
     @abstractmethod
     def stop(self) -> None: ...

@@ -2,9 +2,10 @@
 
 A broadcast carries an already encoded event for a channel's subscribers. A command asks the
 other nodes to do something for one app: close a user's sockets, or pass a channel's
-cluster-wide subscription count to its subscribers. Each travels as one JSON object whose
-`k` field names its kind, so no channel name is ever read as an instruction. Mixed-version
-nodes are out of scope: every node of a deployment speaks this form.
+cluster-wide subscription count to its subscribers; the dashboard's commands share its debug
+console and figures between nodes. Each travels as one JSON object whose `k` field names its
+kind, so no channel name is ever read as an instruction, on the topic `topics.topic_of` names.
+Mixed-version nodes are out of scope: every node of a deployment speaks this form.
 """
 
 from __future__ import annotations
@@ -44,7 +45,36 @@ class SubscriptionTotal:
     version: int
 
 
-Command = TerminateUserConnections | SubscriptionTotal
+@dataclass(frozen=True, slots=True)
+class ConsoleWatched:
+    """A dashboard page on the sender watches `app_id`'s debug console: the receiver builds
+    records for it too, for a while (the sender renews this while the page is open)."""
+
+    app_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleRecord:
+    """One debug-console record of `app_id`, already a Pusher event frame (JSON text), for
+    the receiver's pages."""
+
+    app_id: str
+    frame: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFigures:
+    """One node's latest dashboard figures: app id -> (connections, messages per second)."""
+
+    node_id: str
+    apps: dict[str, tuple[int, float]]
+    app_id: str = ""  # node-wide
+
+
+Command = (
+    TerminateUserConnections | SubscriptionTotal | ConsoleWatched | ConsoleRecord | NodeFigures
+)
+DashboardMessage = ConsoleWatched | ConsoleRecord | NodeFigures
 NodeMessage = RemoteBroadcast | Command
 
 
@@ -53,6 +83,7 @@ class MalformedMessage(ValueError):
 
 
 _BROADCAST, _TERMINATE, _TOTAL = "b", "t", "c"
+_WATCHED, _RECORD, _FIGURES = "w", "r", "f"
 
 
 def encode(origin: str, message: NodeMessage) -> bytes:
@@ -70,6 +101,13 @@ def encode(origin: str, message: NodeMessage) -> bytes:
             fields["l"] = True
     elif isinstance(message, TerminateUserConnections):
         fields = {"k": _TERMINATE, "n": origin, "a": message.app_id, "u": message.user_id}
+    elif isinstance(message, ConsoleWatched):
+        fields = {"k": _WATCHED, "n": origin, "a": message.app_id}
+    elif isinstance(message, ConsoleRecord):
+        fields = {"k": _RECORD, "n": origin, "a": message.app_id, "p": message.frame.decode()}
+    elif isinstance(message, NodeFigures):
+        figures = {app_id: list(values) for app_id, values in message.apps.items()}
+        fields = {"k": _FIGURES, "n": origin, "a": "", "i": message.node_id, "f": figures}
     else:
         fields = {
             "k": _TOTAL,
@@ -104,9 +142,15 @@ def decode(raw: bytes) -> tuple[str, NodeMessage]:
             message = SubscriptionTotal(
                 app_id, _text(fields["c"]), _count(fields["t"]), _count(fields["v"])
             )
+        elif kind == _WATCHED:
+            message = ConsoleWatched(app_id)
+        elif kind == _RECORD:
+            message = ConsoleRecord(app_id, _text(fields["p"]).encode())
+        elif kind == _FIGURES:
+            message = NodeFigures(_text(fields["i"]), _figures(fields["f"]))
         else:
             raise MalformedMessage(f"unknown kind {kind!r}")
-    except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
         raise MalformedMessage(str(error)) from None
     return origin, message
 
@@ -115,6 +159,17 @@ def _text(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
     return value
+
+
+def _figures(value: object) -> dict[str, tuple[int, float]]:
+    if not isinstance(value, dict):
+        raise TypeError("figures must be an object")
+    figures = {}
+    for app_id, (connections, rate) in value.items():
+        if isinstance(rate, bool) or not isinstance(rate, int | float):
+            raise TypeError("a rate must be a number")
+        figures[_text(app_id)] = (_count(connections), float(rate))
+    return figures
 
 
 def _count(value: object) -> int:

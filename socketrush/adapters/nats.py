@@ -1,11 +1,11 @@
 """The NATS adapter: every node publishes each broadcast once on its channel's subject and
 delivers what the other nodes publish to its own channel actors.
 
-Subjects are per channel (`P.<app>.c.<channel>`) and per user (`P.<app>.u.<user>`), see
-`NatsNames`; today every node subscribes to all of them (`P.>`), and interest routing will
-narrow that to the channels a node has subscribers for. NATS keeps one publisher's order
-per subscriber, and a node receives its own publishes like anyone's, so a loopback broadcast
-comes back behind what the others published before it, as on Redis.
+Subjects are per topic (`adapters/topics.py`, `NatsNames.topic`), and a node subscribes only
+to the topics it watches (`Interest`: the bridge subscribes, flushes, then confirms). NATS
+keeps one publisher's order per subscriber, and a node receives its own publishes like
+anyone's, so a loopback broadcast comes back behind what the others published before it, as
+on Redis. nats-py subscribes everything again by itself after a reconnect.
 
 The connection (`NatsBridge`) is shared with the cluster store; publishing never blocks.
 """
@@ -15,17 +15,19 @@ from __future__ import annotations
 import logging
 import uuid
 
+from actors.runners import run_soon
 from socketrush import metrics
-from socketrush.adapters.base import Adapter, Deliver
+from socketrush.adapters.base import Adapter, Deliver, Ready
+from socketrush.adapters.interest import Interest
 from socketrush.adapters.messages import (
     Command,
     MalformedMessage,
     NodeMessage,
     RemoteBroadcast,
-    SubscriptionTotal,
     decode,
     encode,
 )
+from socketrush.adapters.topics import Topic, topic_of
 from socketrush.nats_bridge import NatsBridge
 from socketrush.nats_client import NatsNames, NatsOptions
 
@@ -39,6 +41,11 @@ class NatsAdapter(Adapter):
         self.node_id = uuid.uuid4().hex
         self.names = names
         self.bridge = NatsBridge(options, name=f"socketrush-{self.node_id[:8]}")
+        self.bridge.on_connection(self._connection)
+        self._interest = Interest()
+        self._asking = False  # a turn of `_ask` is scheduled
+        self._connections = 0  # made so far; every one after the first is a reconnect
+        self._deliver: Deliver | None = None
         self._malformed = 0
 
     @property
@@ -46,10 +53,47 @@ class NatsAdapter(Adapter):
         return self.bridge.connected
 
     def start(self, deliver: Deliver) -> None:
-        self.bridge.subscribe(
-            self.names.all_subjects(), lambda subject, data: self._deliver(data, deliver)
-        )
+        self._deliver = deliver
         self.bridge.start()
+
+    def watch(self, topic: Topic, on_ready: Ready) -> bool:
+        ready = self._interest.watch(self.names.topic(topic), on_ready)
+        self._schedule()
+        return ready
+
+    def unwatch(self, topic: Topic) -> None:
+        self._interest.unwatch(self.names.topic(topic))
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """One request to the bridge for the watches and unwatches of this turn."""
+        if not self._asking:
+            self._asking = True
+            run_soon(self._ask)
+
+    def _ask(self) -> None:
+        self._asking = False
+        subscribe, unsubscribe = self._interest.requests()
+        if subscribe or unsubscribe:
+            self.bridge.route(subscribe, unsubscribe, self._received, self._routed)
+            metrics.ADAPTER_TOPICS.set(len(self._interest))
+
+    def _routed(self, subjects: list[str]) -> None:
+        for subject in subjects:
+            for ready in self._interest.answered(subject):
+                ready()
+
+    def _connection(self, connected: bool) -> None:
+        """nats-py subscribes everything again by itself after a reconnect (counted here);
+        meanwhile nobody waits for a topic."""
+        if not connected:
+            for ready in self._interest.connection_lost(forget=False):
+                ready()
+            return
+        self._connections += 1
+        if self._connections > 1:
+            metrics.ADAPTER_RESUBSCRIBED.inc(len(self._interest.wanted()))
+        self._interest.connected = True
 
     def publish(
         self,
@@ -63,11 +107,7 @@ class NatsAdapter(Adapter):
         self._send(self.names.channel(app_id, channel), broadcast)
 
     def send(self, command: Command) -> None:
-        if isinstance(command, SubscriptionTotal):
-            subject = self.names.channel(command.app_id, command.channel)
-        else:
-            subject = self.names.user(command.app_id, command.user_id)
-        self._send(subject, command)
+        self._send(self.names.topic(topic_of(command)), command)
 
     def stop(self) -> None:
         self.bridge.stop()
@@ -76,7 +116,7 @@ class NatsAdapter(Adapter):
         self.bridge.publish(subject, encode(self.node_id, message))
         metrics.ADAPTER_PUBLISHED.labels(message.app_id).inc()
 
-    def _deliver(self, data: bytes, deliver: Deliver) -> None:
+    def _received(self, _subject: str, data: bytes) -> None:
         try:
             origin, received = decode(data)
         except MalformedMessage:
@@ -86,4 +126,5 @@ class NatsAdapter(Adapter):
             return
         if origin != self.node_id or (isinstance(received, RemoteBroadcast) and received.loopback):
             metrics.ADAPTER_RECEIVED.labels(received.app_id).inc()
-            deliver(received)
+            assert self._deliver is not None
+            self._deliver(received)

@@ -1,9 +1,10 @@
-"""The Redis adapter: every node publishes each broadcast once on a Redis channel and delivers
-what the other nodes publish to its own channel actors.
+"""The Redis adapter: each broadcast and command is published once on its topic's pub/sub
+channel (`topics.py`), and a node subscribes only to the topics it needs (`Interest`).
 
 Publishing happens in a small actor made for blocking I/O, so the app actor that hands it a
-broadcast never waits for Redis; the subscriber runs in its own greenlet and reconnects with
-backoff when Redis goes away, while local delivery carries on untouched.
+broadcast never waits for Redis. Listening is `RedisSubscriber`'s job (one greenlet owns the
+pub/sub connections). With Redis Cluster the topics are sharded channels (SPUBLISH/SSUBSCRIBE)
+on the shard of their slot.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import logging
 import uuid
 from collections.abc import Callable
 
-import gevent
 import redis
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 
 from actors import Actor, MailboxFull, Supervisor
 from socketrush import metrics
-from socketrush.adapters.base import Adapter, Deliver
+from socketrush.adapters.base import Adapter, Deliver, Ready
+from socketrush.adapters.interest import Interest
 from socketrush.adapters.messages import (
     Command,
     MalformedMessage,
@@ -26,14 +29,21 @@ from socketrush.adapters.messages import (
     decode,
     encode,
 )
+from socketrush.adapters.redis_subscriber import RedisSubscriber
+from socketrush.adapters.topics import Topic, topic_of
+from socketrush.redis_client import RedisKeys
 
 log = logging.getLogger(__name__)
 
 MAX_PENDING_PUBLISHES = 100_000
-BACKOFF_START_SECONDS = 0.2
-BACKOFF_MAX_SECONDS = 5.0
+REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 
-ClientFactory = Callable[[], "redis.Redis"]
+ClientFactory = Callable[[], "redis.Redis | RedisCluster"]
+
+
+def _publisher_of(client: redis.Redis | RedisCluster) -> Callable[[str, bytes], object]:
+    """SPUBLISH on Redis Cluster (the topic's shard only), PUBLISH on a standalone Redis."""
+    return client.spublish if isinstance(client, RedisCluster) else client.publish
 
 
 class RedisPublisher(Actor):
@@ -42,24 +52,24 @@ class RedisPublisher(Actor):
 
     def __init__(
         self,
-        client: redis.Redis,
-        channel: str,
+        client: redis.Redis | RedisCluster,
+        keys: RedisKeys,
         node_id: str,
         supervisor: Supervisor | None = None,
     ) -> None:
         super().__init__(
             mailbox_size=MAX_PENDING_PUBLISHES, name="redis-publisher", supervisor=supervisor
         )
-        self._client = client
-        self._channel = channel
+        self._publish = _publisher_of(client)
+        self._keys = keys
         self._node_id = node_id
         self.failures = 0
 
     def receive(self, message: object) -> None:
         assert isinstance(message, NodeMessage)
         try:
-            self._client.publish(self._channel, encode(self._node_id, message))
-        except redis.RedisError as error:
+            self._publish(self._keys.topic(topic_of(message)), encode(self._node_id, message))
+        except REDIS_ERRORS as error:
             self.failures += 1
             if self.failures == 1 or self.failures % 1000 == 0:
                 log.warning("redis publish failed (%d so far): %s", self.failures, error)
@@ -68,30 +78,34 @@ class RedisPublisher(Actor):
 
 
 class RedisAdapter(Adapter):
-    """Cross-node fan-out over one Redis pub/sub channel per deployment (the prefix)."""
+    """Cross-node fan-out over one Redis pub/sub channel per topic."""
 
     def __init__(
-        self, client_factory: ClientFactory, channel: str, supervisor: Supervisor | None = None
+        self, client_factory: ClientFactory, keys: RedisKeys, supervisor: Supervisor | None = None
     ) -> None:
         """`supervisor` settles the publisher actor's crashes (None: restart, uncounted)."""
         self.node_id = uuid.uuid4().hex
         self._client_factory = client_factory
-        self._channel = channel
+        self._keys = keys
         self._supervisor = supervisor
+        self._interest = Interest()
         self._publisher: RedisPublisher | None = None
-        self._subscriber: gevent.Greenlet | None = None
-        self._subscriptions = 0  # confirmed by Redis, the first one included
-        self.connected = False
+        self._subscriber: RedisSubscriber | None = None
+        self._deliver: Deliver | None = None
+        self._malformed = 0
 
     @property
     def healthy(self) -> bool:
-        return self.connected
+        """Subscribed to Redis, every topic this node needs included."""
+        return self._subscriber is not None and self._subscriber.synced
 
     def start(self, deliver: Deliver) -> None:
+        self._deliver = deliver
         self._publisher = RedisPublisher(
-            self._client_factory(), self._channel, self.node_id, self._supervisor
+            self._client_factory(), self._keys, self.node_id, self._supervisor
         ).start()
-        self._subscriber = gevent.spawn(self._subscribe_forever, deliver)
+        self._subscriber = RedisSubscriber(self._client_factory(), self._interest, self._received)
+        self._subscriber.start()
 
     def publish(
         self,
@@ -119,51 +133,33 @@ class RedisAdapter(Adapter):
         except MailboxFull:
             log.warning("redis publisher backlog full: dropped a %s", type(command).__name__)
 
+    def watch(self, topic: Topic, on_ready: Ready) -> bool:
+        ready = self._interest.watch(self._keys.topic(topic), on_ready)
+        if self._subscriber is not None:
+            self._subscriber.wake()
+        return ready
+
+    def unwatch(self, topic: Topic) -> None:
+        self._interest.unwatch(self._keys.topic(topic))
+        if self._subscriber is not None:
+            self._subscriber.wake()
+
     def stop(self) -> None:
         if self._subscriber is not None:
-            self._subscriber.kill(block=False)
+            self._subscriber.stop()
         if self._publisher is not None:
             self._publisher.stop(drain=True)
             self._publisher.join(2.0)
 
-    def _subscribe_forever(self, deliver: Deliver) -> None:
-        backoff = BACKOFF_START_SECONDS
-        while True:
-            try:
-                pubsub = self._client_factory().pubsub()
-                pubsub.subscribe(self._channel)
-                if not self.connected:
-                    log.info("redis adapter subscribed to %s", self._channel)
-                self.connected = True
-                backoff = BACKOFF_START_SECONDS
-                for message in pubsub.listen():
-                    if message.get("type") == "subscribe":
-                        self._subscription_confirmed()
-                    else:
-                        self._deliver(message, deliver)
-            except redis.RedisError as error:
-                if self.connected:
-                    log.error("redis adapter lost its subscription: %s; reconnecting", error)
-                self.connected = False
-                gevent.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
-
-    def _subscription_confirmed(self) -> None:
-        """Redis confirms every SUBSCRIBE, also the one redis-py sends by itself after it
-        reconnected inside `listen()`: every confirmation after the first is a reconnect,
-        whichever of the two reconnected."""
-        self._subscriptions += 1
-        if self._subscriptions > 1:
-            metrics.ADAPTER_RECONNECTS.inc()
-
-    def _deliver(self, message: dict, deliver: Deliver) -> None:
-        if message.get("type") != "message":
-            return
+    def _received(self, data: bytes) -> None:
         try:
-            origin, received = decode(message["data"])
+            origin, received = decode(data)
         except MalformedMessage:
-            log.warning("ignored a malformed message on %s", self._channel)
+            self._malformed += 1
+            if self._malformed == 1 or self._malformed % 1000 == 0:
+                log.warning("ignored %d malformed messages on Redis", self._malformed)
             return
         if origin != self.node_id or (isinstance(received, RemoteBroadcast) and received.loopback):
             metrics.ADAPTER_RECEIVED.labels(received.app_id).inc()
-            deliver(received)
+            assert self._deliver is not None
+            self._deliver(received)

@@ -5,6 +5,10 @@ It owns the app's registry of channel actors, its connections (for the connectio
 see the app as a whole goes through its mailbox, so there are no locks: subscribes, publishes
 and queries are processed one at a time, in order.
 
+Each channel actor in the registry watches its topic on the adapter (interest routing: the
+node receives a channel's traffic from other nodes only while it has the channel's actor);
+leaving the registry unwatches it.
+
 It is also the supervisor of its channels (see socketrush/supervision.py): a crashed channel
 rebuilds itself, one stopped by its crash loop is forgotten here and replaced on demand. A
 crash of the app itself rebuilds the app empty and releases what it held (`_release`).
@@ -19,6 +23,7 @@ from collections.abc import Sequence
 from actors import Actor, ActorError, MailboxFull, Supervisor
 from socketrush.adapters.base import Adapter
 from socketrush.adapters.messages import TerminateUserConnections
+from socketrush.adapters.topics import channel_topic
 from socketrush.app.messages import (
     ChannelEmpty,
     ChannelStopped,
@@ -44,6 +49,7 @@ from socketrush.app.queries import AppQueries
 from socketrush.app.users import SignedInUsers
 from socketrush.cache.access import CACHE_TTL_SECONDS, CacheAccess, cache_key
 from socketrush.channels import (
+    ROUTED,
     Broadcast,
     ChannelActor,
     ChannelSettings,
@@ -237,6 +243,7 @@ class AppActor(AppQueries, Actor):
         for conn in connections.values():
             conn.close_with(Err.APP_RESTARTED)
         for channel in channels.values():
+            self._unwatch(channel)
             channel.stop()
         self._count_connections()
 
@@ -284,15 +291,33 @@ class AppActor(AppQueries, Actor):
         replaced like a missing one: it released everything it held already."""
         channel = self._channels.get(info.name)
         if channel is None or not channel.is_alive:
-            channel = ChannelActor(
-                info,
-                self._channel_settings,
-                on_empty=lambda ch: self.tell(ChannelEmpty(ch)),
-                supervisor=self._channel_supervisor,
-            ).start()
+            if channel is not None:
+                self._unwatch(channel)
+            channel = self._new_channel(info)
             self._channels[info.name] = channel
         channel.tell_inline(join)  # an idle channel answers at once, in this greenlet
         return channel
+
+    def _new_channel(self, info: ChannelInfo) -> ChannelActor:
+        """A channel actor watching its topic; until the bus confirms it, joins wait."""
+        channel: ChannelActor | None = None
+
+        def routed() -> None:  # never called before `watch` returns (see Adapter.watch)
+            assert channel is not None
+            channel.tell(ROUTED)
+
+        ready = self._adapter.watch(channel_topic(self.settings.id, info.name), routed)
+        channel = ChannelActor(
+            info,
+            self._channel_settings,
+            on_empty=lambda ch: self.tell(ChannelEmpty(ch)),
+            supervisor=self._channel_supervisor,
+            routed=ready,
+        ).start()
+        return channel
+
+    def _unwatch(self, channel: ChannelActor) -> None:
+        self._adapter.unwatch(channel_topic(self.settings.id, channel.info.name))
 
     def _unsubscribe(self, message: Unsubscribe) -> None:
         self._leave(message.connection, message.channel)
@@ -317,12 +342,14 @@ class AppActor(AppQueries, Actor):
             and channel.mailbox_depth == 0
         ):
             del self._channels[channel.info.name]
+            self._unwatch(channel)
             channel.stop()
 
     def _channel_stopped(self, message: ChannelStopped) -> None:
         channel = message.channel
         if self._channels.get(channel.info.name) is channel:
             del self._channels[channel.info.name]
+            self._unwatch(channel)
 
     def _publish(self, message: Publish) -> None:
         name = message.channel
@@ -353,9 +380,15 @@ class AppActor(AppQueries, Actor):
     # -- users --
 
     def _sign_in(self, message: SignIn) -> None:
+        """The socket joins its user's channel silently; its signin_success (and which of
+        its watchlist are online) goes out once the channel admits it."""
         conn = message.connection
-        self._join(classify(server_to_user_channel(message.user_id)), Join(conn, silent=True))
-        self._users.sign_in(conn, message.user_id, message.watchlist)
+        online = self._users.sign_in(conn, message.user_id, message.watchlist)
+        welcome = () if message.success is None else (text_frame(message.success),)
+        if online is not None:
+            welcome += (online,)
+        join = Join(conn, silent=True, welcome=welcome)
+        self._join(classify(server_to_user_channel(message.user_id)), join)
 
     def _terminate_user(self, message: TerminateUser) -> int:
         sockets = self._users.sockets_of(message.user_id)

@@ -83,9 +83,13 @@ class UpdateSettings:
 
 @dataclass(frozen=True, slots=True)
 class SignIn:
+    """`success`: the `pusher:signin_success` to send once the user's topic is routed (with
+    other nodes, a sendToUser from any of them reaches the socket from then on)."""
+
     connection: Connection
     user_id: str
     watchlist: tuple[str, ...]
+    success: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

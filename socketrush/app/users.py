@@ -24,20 +24,20 @@ class SignedInUsers:
     def sockets_of(self, user_id: str) -> list[Connection]:
         return list(self._sockets.get(user_id, {}).values())
 
-    def sign_in(self, conn: Connection, user_id: str, watchlist: tuple[str, ...]) -> None:
-        """The user's first socket makes it online for its watchers; the socket is told
-        which of its own watchlist are online already."""
+    def sign_in(self, conn: Connection, user_id: str, watchlist: tuple[str, ...]) -> bytes | None:
+        """The user's first socket makes it online for its watchers. Returns the frame that
+        tells the socket which of its own watchlist are online already (None: none are), for
+        the caller to send after its signin_success."""
         first_socket = user_id not in self._sockets
         self._sockets.setdefault(user_id, {})[conn.socket_id] = conn
         for watched in watchlist:
             self._watchers.setdefault(watched, {})[conn.socket_id] = conn
-        online = [uid for uid in watchlist if uid in self._sockets]
-        if online:
-            conn.send_frame(
-                text_frame(frames.watchlist_events([{"name": "online", "user_ids": online}]))
-            )
         if first_socket:
             self._tell_watchers(user_id, "online")
+        online = [uid for uid in watchlist if uid in self._sockets]
+        if not online:
+            return None
+        return text_frame(frames.watchlist_events([{"name": "online", "user_ids": online}]))
 
     def disconnected(
         self, conn: Connection, user_id: str | None, watchlist: tuple[str, ...]

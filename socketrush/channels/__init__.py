@@ -8,6 +8,7 @@ strategy interface), `local` / `clustered` (this node alone, or with the cluster
 
 from socketrush.channels.actor import ChannelActor
 from socketrush.channels.messages import (
+    ROUTED,
     Broadcast,
     ChannelSettings,
     ChannelStats,
@@ -15,6 +16,7 @@ from socketrush.channels.messages import (
     Leave,
     Member,
     MemberChange,
+    Routed,
     Subscriber,
     SubscriptionCount,
     member_change,
@@ -22,6 +24,7 @@ from socketrush.channels.messages import (
 )
 
 __all__ = [
+    "ROUTED",
     "Broadcast",
     "ChannelActor",
     "ChannelSettings",
@@ -30,6 +33,7 @@ __all__ = [
     "Leave",
     "Member",
     "MemberChange",
+    "Routed",
     "Subscriber",
     "SubscriptionCount",
     "member_change",

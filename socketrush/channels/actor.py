@@ -5,6 +5,10 @@ broadcast out: the frame arrives already encoded and framed, and the same bytes 
 every subscriber's outbox. Who decides membership — this node alone, or the cluster — is its
 membership strategy, chosen once at creation (`membership_for`).
 
+With other nodes, a new channel's first joins wait for its topic (`Routed`, see
+adapters/interest.py): a subscriber is told subscription_succeeded only once every event
+another node publishes after that reaches this node.
+
 A crash leaves state that cannot be trusted (a join half done). The channel then rebuilds it
 empty and releases what the old one held (`_release`): its subscribers are told to reconnect
 (4200: pusher-js reconnects at once and subscribes again) and its members leave as if their
@@ -30,6 +34,7 @@ from socketrush.channels.messages import (
     ChannelStats,
     Join,
     Leave,
+    Routed,
     Subscriber,
     not_subscribed,
 )
@@ -70,7 +75,9 @@ class ChannelActor(Actor):
         settings: ChannelSettings,
         on_empty: Callable[[ChannelActor], None],
         supervisor: Supervisor | None = None,
+        routed: bool = True,
     ) -> None:
+        """`routed` False: joins wait for `Routed` (the bus has not confirmed the topic)."""
         super().__init__(name=f"channel:{info.name}", supervisor=supervisor)
         if info.kind is ChannelKind.SERVER_TO_USER:
             # Internal to the server: no webhooks, and no subscription count for the user's
@@ -82,6 +89,7 @@ class ChannelActor(Actor):
         self._on_empty = on_empty
         self._notifier = settings.notifier
         self._unanswered: list[Subscriber] = []  # joins a stop dropped: see `on_dropped`
+        self._held: list[Join] | None = None if routed else []  # joins awaiting `Routed`
         self.subscribers: dict[str, Subscriber] = {}
         self.roster: PresenceRoster | None = PresenceRoster() if info.is_presence else None
         self._plain_succeeded: bytes | None = None  # see _succeeded_frame
@@ -102,7 +110,7 @@ class ChannelActor(Actor):
 
     @property
     def is_empty(self) -> bool:
-        return not self.subscribers and not self._membership.pending
+        return not self.subscribers and not self._membership.pending and not self._held
 
     def state_summary(self) -> str:
         members = len(self.roster) if self.roster is not None else 0
@@ -126,12 +134,16 @@ class ChannelActor(Actor):
                 if message.webhook is not None:
                     self.webhook(message.webhook)
         elif isinstance(message, Join):
-            if message.member is not None:
-                self._membership.join(message)
+            if self._held is not None:
+                self._held.append(message)
             else:
-                self.admit(message)
+                self._join(message)
         elif isinstance(message, Leave):
             self._leave(message.subscriber)
+        elif isinstance(message, Routed):
+            held, self._held = self._held or [], None
+            for join in held:
+                self._join(join)
         elif isinstance(message, CachedEvent):
             self._send_cached(message)
         elif not self._membership.receive(message):
@@ -142,6 +154,12 @@ class ChannelActor(Actor):
             # earlier could be the last one (found by the soak).
             self._on_empty(self)
         return None
+
+    def _join(self, join: Join) -> None:
+        if join.member is not None:
+            self._membership.join(join)
+        else:
+            self.admit(join)
 
     def _broadcast_run(self, frame: bytes, except_socket_id: str | None) -> None:
         """Send this plain broadcast together with the plain ones queued behind it that
@@ -193,6 +211,8 @@ class ChannelActor(Actor):
             # A repeated subscribe is answered again, without changing membership.
             if not join.silent:
                 self.send(subscriber, self._succeeded_frame())
+            for frame in join.welcome:
+                self.send(subscriber, frame)
             return
         roster = self.roster
         new_member = member is not None and roster is not None and member.user_id not in roster
@@ -206,6 +226,8 @@ class ChannelActor(Actor):
         if new_member:
             self._membership.member_added(member, socket_id)
         if join.silent:
+            for frame in join.welcome:
+                self.send(subscriber, frame)
             return
         self.send(subscriber, self._succeeded_frame())
         self.welcome(subscriber)
@@ -254,6 +276,11 @@ class ChannelActor(Actor):
 
     def _leave(self, subscriber: Subscriber) -> None:
         socket_id = subscriber.socket_id
+        if self._held:
+            kept = [join for join in self._held if join.subscriber.socket_id != socket_id]
+            if len(kept) < len(self._held):
+                self._held = kept
+                return
         if self._membership.cancel_join(socket_id):
             return
         if self.subscribers.pop(socket_id, None) is None:
@@ -297,6 +324,9 @@ class ChannelActor(Actor):
         closing.update((sid, join.subscriber) for sid, join in old.pending.items())
         closing.update((s.socket_id, s) for s in self._unanswered)
         self._unanswered = []
+        if self._held:
+            closing.update((join.subscriber.socket_id, join.subscriber) for join in self._held)
+            self._held = []  # still awaiting `Routed`
         if not closing and not old_roster:
             return
         self.subscribers = {}

@@ -50,13 +50,24 @@ class Member:
 class Join:
     subscriber: Subscriber
     member: Member | None = None
-    # Silent joins (the server-to-user channel after sign-in) send no subscription frames.
+    # Silent joins (the server-to-user channel after sign-in) send no subscription frames,
+    # only `welcome` (its signin_success...) once admitted.
     silent: bool = False
+    welcome: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Leave:
     subscriber: Subscriber
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """The bus confirmed the channel's topic: whatever the other nodes publish from now on
+    reaches this node, so the joins the channel held until then are answered."""
+
+
+ROUTED = Routed()
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,5 +53,5 @@ def sign_in(conn: SocketActor, request: SignIn) -> None:
     conn.watchlist = tuple(str(uid) for uid in watchlist)
     if conn.signin_timer is not None:
         conn.signin_timer.cancel()
-    conn.send_text(frames.signin_success(user_data))
-    conn.app.tell(SignedIn(conn, user_id, conn.watchlist))
+    # Its user's channel sends the signin_success once it holds the socket (see `SignIn`).
+    conn.app.tell(SignedIn(conn, user_id, conn.watchlist, frames.signin_success(user_data)))

@@ -1,3 +1,3 @@
 """The live dashboard's server side: who may use it (`access`), the debug console's feed of
-what happens to each app (`feed`), the figures and charts (`stats`) and how nodes share them
-(`peers`). The HTTP views are in `socketrush/http/dashboard.py`, the page under `static/`."""
+what happens to each app (`feed`), the figures and charts (`stats`), and the actor that owns
+them and shares them with other nodes (`hub`). The HTTP views are in `socketrush/http/dashboard.py`, the page under `static/`."""

@@ -2,8 +2,13 @@
 
 It keeps the pages listening to each app's debug console on this node (their sockets,
 subscribed to `DEBUG_CHANNEL`), sends them the records `DebugFeed` hands in, and shares
-records, listening and figures with the other nodes (see `peers`). Every `SAMPLE_SECONDS`
-it samples each app's figures into the ring the charts draw.
+records, listening and figures with the other nodes as typed commands over the adapter
+(`ConsoleWatched`, `ConsoleRecord`, `NodeFigures` in adapters/messages.py). Routing by
+interest, like channels: an app's records travel on its console topic, which only nodes with a
+page on that console watch; who watches and the figures travel on the dashboard topic, which
+every node with the dashboard enabled watches (it builds records for remote pages and sums
+the figures into its charts). Every `SAMPLE_SECONDS` it samples each app's figures into the
+ring the charts draw.
 
 `active` is the set of app ids someone listens to, here or on another node. It is replaced,
 never mutated, so the feed's hooks read it from any greenlet without a lock: the one check
@@ -16,13 +21,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import orjson
 
 from actors import Actor
+from socketrush.adapters.messages import Command, ConsoleRecord, ConsoleWatched, NodeFigures
+from socketrush.adapters.topics import DASHBOARD, Topic, console_topic
 from socketrush.channels import Subscriber
-from socketrush.dashboard import peers
 from socketrush.dashboard.stats import (
     SAMPLE_SECONDS,
     RateMeter,
@@ -48,8 +54,21 @@ LOG_EVENT = "log"
 BACKLOG_LIMIT = 10_000
 RECORDS_PER_SECOND = 200  # per app and node: a page must never be flooded off its socket
 REMOTE_FIGURES_SECONDS = 2.5 * SAMPLE_SECONDS  # a node silent longer no longer counts
+LISTEN_TTL_SECONDS = 3 * SAMPLE_SECONDS  # one lost `ConsoleWatched` does not stop the records
 
-Share = Callable[[str, str, bytes], None]  # (app id, channel, payload) to the other nodes
+
+class Peers(Protocol):
+    """The other nodes, as the hub reaches them (the node's adapter)."""
+
+    def send(self, command: Command) -> None: ...
+
+    def watch(self, topic: Topic, on_ready: Callable[[], None]) -> bool: ...
+
+    def unwatch(self, topic: Topic) -> None: ...
+
+
+def _no_wait() -> None:
+    """A page's records flow once its console topic is active; the hub does not wait."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,16 +147,15 @@ class DashboardHub(Actor):
     def __init__(
         self,
         apps: Callable[[], list[AppActor]],
-        share: Share | None = None,
+        peers: Peers | None = None,
         node_id: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`apps`: this node's app actors; `share`: publish to the other nodes (None: this
-        node has no peers)."""
+        """`apps`: this node's app actors; `peers`: the other nodes (None: it has none)."""
         super().__init__(name="dashboard", supervisor=counted_supervisor())
         self.active: frozenset[str] = frozenset()
         self._apps = apps
-        self._share = share
+        self._peers = peers
         self._node_id = node_id
         self._clock = clock
         self._listeners: dict[str, dict[str, Subscriber]] = {}
@@ -156,6 +174,8 @@ class DashboardHub(Actor):
         return f"dashboard listeners={listeners} active={sorted(self.active)}"
 
     def on_start(self) -> None:
+        if self._peers is not None:
+            self._peers.watch(DASHBOARD, _no_wait)
         self._tick(_Tick())
 
     def receive(self, message: object) -> object:
@@ -165,12 +185,12 @@ class DashboardHub(Actor):
             self._add_listener(message)
         elif isinstance(message, RemoveListener):
             self._remove_listener(message)
-        elif isinstance(message, peers.RemoteLog):
+        elif isinstance(message, ConsoleRecord):
             self._to_listeners(message.app_id, message.frame)
-        elif isinstance(message, peers.RemoteListening):
-            self._remote_listening[message.app_id] = self._clock() + peers.LISTEN_TTL_SECONDS
+        elif isinstance(message, ConsoleWatched):
+            self._remote_listening[message.app_id] = self._clock() + LISTEN_TTL_SECONDS
             self._update_active()
-        elif isinstance(message, peers.NodeFigures):
+        elif isinstance(message, NodeFigures):
             if message.node_id != self._node_id:
                 self._remote_figures[message.node_id] = (self._clock(), message.apps)
         elif isinstance(message, Figures):
@@ -187,13 +207,16 @@ class DashboardHub(Actor):
     # -- listeners --
 
     def _add_listener(self, message: AddListener) -> None:
-        subscriber = message.subscriber
-        sockets = self._listeners.setdefault(message.app_id, {})
+        subscriber, app_id = message.subscriber, message.app_id
+        first = app_id not in self._listeners
+        sockets = self._listeners.setdefault(app_id, {})
         sockets[subscriber.socket_id] = subscriber
         subscriber.send_frame(text_frame(frames.subscription_succeeded(DEBUG_CHANNEL)))
         self._update_active()
-        if self._share is not None:
-            self._share(message.app_id, peers.LISTEN, b"")
+        if self._peers is not None:
+            if first:
+                self._peers.watch(console_topic(app_id), _no_wait)
+            self._peers.send(ConsoleWatched(app_id))
 
     def _remove_listener(self, message: RemoveListener) -> None:
         sockets = self._listeners.get(message.app_id)
@@ -201,6 +224,8 @@ class DashboardHub(Actor):
             return
         if not sockets:
             del self._listeners[message.app_id]
+            if self._peers is not None:
+                self._peers.unwatch(console_topic(message.app_id))
         self._update_active()
 
     def _update_active(self) -> None:
@@ -223,8 +248,8 @@ class DashboardHub(Actor):
     def _publish(self, app_id: str, record: dict) -> None:
         frame = log_frame(record)
         self._to_listeners(app_id, frame)
-        if self._share is not None and app_id in self._remote_listening:
-            self._share(app_id, peers.LOG, frame)
+        if self._peers is not None and app_id in self._remote_listening:
+            self._peers.send(ConsoleRecord(app_id, frame))
 
     def _to_listeners(self, app_id: str, frame: bytes) -> None:
         sockets = self._listeners.get(app_id)
@@ -241,10 +266,10 @@ class DashboardHub(Actor):
         for app_id, count in self._budget.closed_drops(now).items():
             self._publish(app_id, {"type": "dropped", "count": count, "time": int(now * 1000)})
         local = self._local_figures(now)
-        if self._share is not None:
-            self._share("", peers.STATS, peers.stats_payload(self._node_id, local))
+        if self._peers is not None:
+            self._peers.send(NodeFigures(self._node_id, local))
             for app_id in self._listeners:
-                self._share(app_id, peers.LISTEN, b"")
+                self._peers.send(ConsoleWatched(app_id))
         for app_id, (connections, rate) in self._cluster_figures(local, now).items():
             self._rings.setdefault(app_id, SampleRing()).add(Sample(now, connections, rate))
         self._update_active()

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from socketrush.adapters.base import Adapter, RemoteBroadcast
-from socketrush.dashboard import peers
+from socketrush.adapters.base import Adapter
+from socketrush.adapters.messages import DashboardMessage
 from socketrush.dashboard.access import DashboardAccess
 from socketrush.dashboard.feed import DebugFeed
 from socketrush.dashboard.hub import DashboardHub
@@ -36,13 +36,8 @@ class Dashboard:
         self.hub: DashboardHub | None = None
         if self.enabled:
             self.access = DashboardAccess(settings.dashboard_username, settings.dashboard_password)
-            share = None
-            if node_id is not None:
-
-                def share(app_id: str, channel: str, payload: bytes) -> None:
-                    adapter.publish(app_id, channel, payload, None)
-
-            self.hub = DashboardHub(apps, share, node_id or "")
+            peers = adapter if node_id is not None else None
+            self.hub = DashboardHub(apps, peers, node_id or "")
         self.feed = DebugFeed(self.hub, self.access)
 
     def start(self) -> None:
@@ -53,14 +48,10 @@ class Dashboard:
         if self.hub is not None:
             self.hub.stop()
 
-    def deliver(self, broadcast: RemoteBroadcast) -> bool:
-        """Take a broadcast another node's dashboard sent (True), or leave it to the apps."""
-        if not broadcast.channel.startswith(peers.PREFIX):
-            return False
-        message = peers.decode(broadcast)
-        if message is not None and self.hub is not None and self.hub.has_room:
+    def deliver(self, message: DashboardMessage) -> None:
+        """What another node's dashboard sent (dropped while the hub is behind)."""
+        if self.hub is not None and self.hub.has_room:
             self.hub.tell(message)
-        return True
 
     def webhook_attempt(self, attempt: WebhookAttempt) -> None:
         self.feed.webhook_attempt(attempt)

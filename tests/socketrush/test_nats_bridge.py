@@ -20,6 +20,7 @@ from socketrush.nats_bridge import (
 )
 from socketrush.nats_client import NatsOptions
 from tests.support.nats import NatsServer
+from tests.support.polling import wait_until
 from tests.support.server import free_port
 
 
@@ -45,12 +46,45 @@ def test_publishes_from_greenlets_arrive_in_order(bridge: NatsBridge) -> None:
         if len(received) == 2000:
             done.set()
 
-    bridge.subscribe("order.>", on_message)
-    bridge.call(lambda client: client.flush(), 5)  # the subscription is in place
+    routed = Event()
+    bridge.route(["order.test"], [], on_message, lambda subjects: routed.set())
+    assert routed.wait(5)  # the subscription is in place
     for number in range(2000):
         bridge.publish("order.test", str(number).encode())
     assert done.wait(10)
     assert received == [str(number).encode() for number in range(2000)]
+
+
+def test_routes_take_effect_in_order_once_reported_done(nats_server: NatsServer) -> None:
+    """Asked before the bridge started: applied once connected. Reported done once the
+    server has them: a publish after that reaches the subscription, and none after its
+    end does."""
+    bridge = NatsBridge(options(nats_server.url), "test")
+    received: list[tuple[str, bytes]] = []
+    reports: list[list[str]] = []
+    bridge.route(["a.1", "a.2"], [], lambda *message: received.append(message), reports.append)
+    bridge.start()
+    try:
+        wait_until(lambda: reports, 5, str, gevent.sleep)
+        assert reports == [["a.1", "a.2"]]
+
+        async def publish(client) -> None:
+            for subject in ("a.1", "a.2", "a.3"):
+                await client.publish(subject, b"first")
+            await client.flush()
+
+        nats_server.run(publish)
+        wait_until(lambda: len(received) == 2, 5, lambda: f"got {received}", gevent.sleep)
+        assert received == [("a.1", b"first"), ("a.2", b"first")]
+        bridge.route([], ["a.1"], lambda *message: received.append(message), reports.append)
+        wait_until(lambda: len(reports) == 2, 5, str, gevent.sleep)
+        assert reports[1] == ["a.1"]
+        nats_server.run(publish)
+        wait_until(lambda: len(received) == 3, 5, lambda: f"got {received}", gevent.sleep)
+        gevent.sleep(0.1)
+        assert received[2:] == [("a.2", b"first")]
+    finally:
+        bridge.stop()
 
 
 def test_calls_return_results_and_raise_the_loops_errors(bridge: NatsBridge) -> None:

@@ -103,10 +103,9 @@ def test_names_are_one_token_per_part() -> None:
     names = NatsNames("rush")
     assert names.channel("1", "news") == "rush.1.c.news"
     assert names.channel("1", "private-a.b*c>d e") == "rush.1.c.private-a=2Eb=2Ac=3Ed=20e"
-    assert names.user("app.1", "carol") == "rush.app=2E1.u.carol"
-    assert names.all_subjects() == "rush.>"
+    assert names.channel("app.1", "#server-to-user-carol") == "rush.app=2E1.u.carol"
     assert names.bucket() == "rush_cluster"
-    assert NatsNames("").all_subjects() == "socketrush.>"  # soketi's empty default
+    assert NatsNames("").channel("1", "news") == "socketrush.1.c.news"  # soketi's empty default
     with pytest.raises(ConfigError) as refused:
         NatsNames("a.b")
     assert "adapter_nats_prefix 'a.b' must be letters, digits, - and _ only" in str(refused.value)

@@ -269,7 +269,6 @@ def test_redis_tls_flag_upgrades_a_plain_url_against_a_tls_server(redis_tls: Red
 
 def test_key_names() -> None:
     keys = RedisKeys("pusher")
-    assert keys.broadcast_channel() == "pusher:broadcast"
     assert keys.cache("cache-channel:1:cache-a") == "pusher:cache:cache-channel:1:cache-a"
     assert keys.queue("webhooks") == QueueKeys(
         "{pusher}:queue:webhooks:pending",

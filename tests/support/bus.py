@@ -16,7 +16,9 @@ import pytest
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 
 from socketrush.adapters.messages import RemoteBroadcast, encode
+from socketrush.adapters.topics import channel_topic
 from socketrush.nats_client import NatsNames
+from socketrush.redis_client import RedisKeys
 from tests.support.nats import NatsServer, NatsUnavailable
 from tests.support.redis import RedisServer, RedisUnavailable
 from tests.support.server import APP_ID
@@ -105,9 +107,10 @@ class RedisBus:
 
     def flood(self, prefix: str, channel: str, payload: bytes, count: int) -> None:
         message = encode("elsewhere", RemoteBroadcast(APP_ID, channel, payload, None))
+        topic = RedisKeys(prefix).topic(channel_topic(APP_ID, channel))
         pipeline = self.server.client().pipeline(transaction=False)
         for _ in range(count):
-            pipeline.publish(f"{prefix}:broadcast", message)
+            pipeline.publish(topic, message)
         pipeline.execute()
 
     def _client(self):

@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.bus import Bus
 from tests.support.client import PusherClient, sdk
+from tests.support.metrics import other_free_port
 from tests.support.polling import wait_until
 from tests.support.server import ServerProcess
 
@@ -36,11 +37,17 @@ def wait_ready(server: ServerProcess, timeout: float = 15.0) -> None:
     )
 
 
-def start_nodes(adapter_args: list[str], count: int, *extra: str) -> list[ServerProcess]:
+def start_nodes(
+    adapter_args: list[str], count: int, *extra: str, metered: bool = False
+) -> list[ServerProcess]:
+    """`metered`: each node serves its metrics on a port of its own (`node.metrics_port`)."""
     nodes = []
     for _ in range(count):
-        args = [*adapter_args, "--app-enable-client-messages", "true", *extra]
-        nodes.append(ServerProcess(args=args).start())
+        node = ServerProcess(args=[*adapter_args, "--app-enable-client-messages", "true", *extra])
+        if metered:
+            node.metrics_port = other_free_port(node.port)  # type: ignore[attr-defined]
+            node.args += ["--metrics-enabled", "true", "--metrics-port", str(node.metrics_port)]
+        nodes.append(node.start())
     for node in nodes:
         wait_ready(node)
     return nodes
@@ -48,20 +55,22 @@ def start_nodes(adapter_args: list[str], count: int, *extra: str) -> list[Server
 
 @pytest.fixture
 def nodes_on(request) -> Iterator[Callable[..., list[ServerProcess]]]:
-    """`nodes_on(bus, count, *flags)`: `count` nodes on `bus` (or on the Redis at a URL),
-    stopped after the test."""
+    """`nodes_on(bus, count, *flags, metered=False)`: `count` nodes on `bus` (or on the Redis
+    at a URL), stopped after the test."""
     started: list[ServerProcess] = []
     # Each test its own keys: a node one test killed is never reaped into the next test's
     # channels (the server is shared by the module).
     prefix = f"test-{uuid.uuid4().hex[:8]}"
 
-    def factory(target: Bus | str, count: int = 2, *extra: str) -> list[ServerProcess]:
+    def factory(
+        target: Bus | str, count: int = 2, *extra: str, metered: bool = False
+    ) -> list[ServerProcess]:
         if isinstance(target, str):
             adapter_args = ["--adapter-driver", "redis", "--redis-url", target]
             adapter_args += ["--redis-prefix", prefix]
         else:
             adapter_args = target.node_args(prefix)
-        started.extend(start_nodes(adapter_args, count, *extra))
+        started.extend(start_nodes(adapter_args, count, *extra, metered=metered))
         return started[-count:]
 
     factory.prefix = prefix  # type: ignore[attr-defined]

@@ -7,7 +7,10 @@ import orjson
 import pytest
 
 from socketrush.adapters.messages import (
+    ConsoleRecord,
+    ConsoleWatched,
     MalformedMessage,
+    NodeFigures,
     RemoteBroadcast,
     SubscriptionTotal,
     TerminateUserConnections,
@@ -48,9 +51,31 @@ def test_commands_are_typed_not_channel_names() -> None:
     assert decode(encode("n", total)) == ("n", total)
 
 
+def test_the_dashboards_messages_are_typed_too() -> None:
+    for message in (
+        ConsoleWatched("1"),
+        ConsoleRecord("1", b'{"event":"log","data":"{}"}'),
+        NodeFigures("node-a", {"1": (3, 2.5), "2": (0, 0.0)}),
+    ):
+        assert decode(encode("n", message)) == ("n", message)
+    assert orjson.loads(encode("n", NodeFigures("node-a", {"1": (3, 2.5)}))) == {
+        "k": "f",
+        "n": "n",
+        "a": "",
+        "i": "node-a",
+        "f": {"1": [3, 2.5]},
+    }
+
+
 @pytest.mark.parametrize(
     "raw",
     [
+        b'{"k": "f", "n": "n", "a": "", "i": "a", "f": []}',
+        b'{"k": "f", "n": "n", "a": "", "i": "a", "f": {"1": []}}',
+        b'{"k": "f", "n": "n", "a": "", "i": "a", "f": {"1": ["x", 1]}}',
+        b'{"k": "f", "n": "n", "a": "", "i": "a", "f": {"1": [1, "x"]}}',
+        b'{"k": "f", "n": "n", "a": "", "f": {}}',
+        b'{"k": "r", "n": "n", "a": "1", "p": 5}',
         b"not json",
         b"[]",
         b'{"k": "b"}',

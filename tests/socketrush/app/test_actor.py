@@ -251,3 +251,51 @@ def test_a_client_event_for_a_channel_the_app_does_not_have_is_reported_by_the_s
     ]
     assert alice.frames == []
     app.stop()
+
+
+class WatchingAdapter(LocalAdapter):
+    """Records which topics the app watches; the bus confirms only when the test says."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.watching: dict[str, int] = {}
+        self.waiting: list = []
+
+    def watch(self, topic, on_ready) -> bool:
+        self.watching[topic.name] = self.watching.get(topic.name, 0) + 1
+        self.waiting.append(on_ready)
+        return False
+
+    def unwatch(self, topic) -> None:
+        self.watching[topic.name] -= 1
+        if not self.watching[topic.name]:
+            del self.watching[topic.name]
+
+
+def test_a_channel_actor_watches_its_topic_while_it_is_in_the_registry() -> None:
+    adapter = WatchingAdapter()
+    settings = AppSettings(id=APP_ID, key="k", secret="s")
+    app = AppActor(settings, DirectCache(LocalCache()), adapter).start()
+    alice, bob = Socket("1.1"), Socket("2.2")
+    connected(app, alice)
+    app.tell(Connect(bob))
+    app.tell(SignIn(bob, "bob", (), b'{"event":"pusher:signin_success","data":{}}'))
+    gevent.idle()
+    assert adapter.watching == {"news": 1, "bob": 1}  # a channel's, and a user's
+    assert alice.frames == [] and bob.frames == []  # until the bus confirms
+    for ready in adapter.waiting:
+        ready()
+    gevent.idle()
+    assert len(alice.frames) == 1 and b"subscription_succeeded" in alice.frames[0]
+    assert len(bob.frames) == 1 and b"signin_success" in bob.frames[0]
+    app.tell(Unsubscribe(alice, "news"))
+    gevent.idle()
+    assert adapter.watching == {"bob": 1}  # the channel retired
+    app.tell(Disconnect(bob, (), "bob", ()))
+    gevent.idle()
+    assert adapter.watching == {}
+    connected(app, alice)
+    app.tell("not an app message")  # a crash: the app stops its channels
+    gevent.idle()
+    assert adapter.watching == {}
+    app.stop()

@@ -8,7 +8,15 @@ import orjson
 import pytest
 
 from socketrush import metrics, tally
-from socketrush.channels import Broadcast, ChannelActor, ChannelStats, Join, Leave, Member
+from socketrush.channels import (
+    Broadcast,
+    ChannelActor,
+    ChannelStats,
+    Join,
+    Leave,
+    Member,
+    Routed,
+)
 from socketrush.channels.actor import _RUN_BYTES
 from socketrush.protocol.channels import classify
 from socketrush.protocol.errors import Err
@@ -219,3 +227,47 @@ def test_a_server_to_user_channel_announces_no_subscription_count() -> None:
     channel.ask(Leave(laptop))
     assert (phone.frames, laptop.frames, notifier.events) == ([], [], [])
     channel.stop()
+
+
+def test_joins_wait_for_the_channel_s_topic_to_be_routed() -> None:
+    """With other nodes, a new channel admits nobody until the bus confirmed its topic: a
+    subscription_succeeded promises every event another node publishes after it. A socket
+    that leaves meanwhile is simply forgotten; the channel is not empty (the app does not
+    retire it) while joins wait."""
+    settings = channel_settings()
+    channel = ChannelActor(classify("news"), settings, lambda _: None, routed=False).start()
+    alice, bob = Socket("1.1"), Socket("2.2")
+    channel.ask(Join(alice))
+    channel.ask(Join(bob))
+    channel.ask(Broadcast(publish("before")))  # nobody is subscribed yet
+    channel.ask(Leave(bob))
+    assert alice.frames == bob.frames == [] and not channel.is_empty
+    channel.ask(Routed())
+    channel.ask(Broadcast(publish("after")))
+    assert [f["event"] for f in alice.frames] == [SUCCEEDED, "after"]
+    assert bob.frames == []
+    channel.ask(Leave(alice))
+    assert channel.is_empty
+    channel.stop()
+
+
+def test_a_user_s_channel_welcomes_a_signed_in_socket_once_it_holds_it() -> None:
+    channel = ChannelActor(
+        classify("#server-to-user-carol"), channel_settings(), lambda _: None, routed=False
+    ).start()
+    carol = Socket("1.1")
+    welcome = text_frame(orjson.dumps({"event": "pusher:signin_success", "data": "{}"}))
+    channel.ask(Join(carol, silent=True, welcome=(welcome,)))
+    assert carol.frames == []
+    channel.ask(Routed())
+    assert [f["event"] for f in carol.frames] == ["pusher:signin_success"]
+    channel.stop()
+
+
+def test_a_channel_released_while_joins_wait_closes_their_sockets() -> None:
+    channel = presence_channel(Notifier(), routed=False).start()
+    alice = Socket("alice")
+    channel.ask(joins(alice))
+    channel.stop()
+    assert channel.join(1) is True
+    assert alice.frames == [] and alice.closes == [Err.CHANNEL_RESTARTED]

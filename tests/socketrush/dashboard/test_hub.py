@@ -1,7 +1,7 @@
 """Unit tests of DashboardHub and DebugFeed: listeners, records, budget, figures and peers.
 
 The hub is a real actor on gevent; apps and subscribers are stand-ins with only the
-attributes the hub reads, and peers are a recording `share` callable.
+attributes the hub reads, and the other nodes a recording stand-in for the adapter.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ import orjson
 import pytest
 
 from socketrush import metrics
-from socketrush.dashboard import peers
+from socketrush.adapters.messages import Command, ConsoleRecord, ConsoleWatched, NodeFigures
+from socketrush.adapters.topics import DASHBOARD, Topic, console_topic
 from socketrush.dashboard.access import DashboardAccess
 from socketrush.dashboard.feed import DATA_SHOWN, DebugFeed
 from socketrush.dashboard.hub import (
     DEBUG_CHANNEL,
+    LISTEN_TTL_SECONDS,
     RECORDS_PER_SECOND,
     DashboardHub,
     Figures,
@@ -80,9 +82,30 @@ def clock() -> Clock:
     return Clock()
 
 
+@dataclass
+class Peers:
+    """The adapter as the hub uses it: what it sent and which topics it watched."""
+
+    sent: list[Command] = field(default_factory=list)
+    topics: list[tuple[str, Topic]] = field(default_factory=list)
+
+    def send(self, command: Command) -> None:
+        self.sent.append(command)
+
+    def watch(self, topic: Topic, on_ready) -> bool:
+        self.topics.append(("watch", topic))
+        return True
+
+    def unwatch(self, topic: Topic) -> None:
+        self.topics.append(("unwatch", topic))
+
+    def of(self, kind: type) -> list:
+        return [command for command in self.sent if isinstance(command, kind)]
+
+
 @pytest.fixture
-def shared() -> list[tuple[str, str, bytes]]:
-    return []
+def shared() -> Peers:
+    return Peers()
 
 
 @pytest.fixture
@@ -92,9 +115,7 @@ def apps() -> list[App]:
 
 @pytest.fixture
 def hub(apps, shared, clock):
-    actor = DashboardHub(
-        lambda: apps, lambda *sent: shared.append(sent), node_id="me", clock=clock
-    ).start()
+    actor = DashboardHub(lambda: apps, shared, node_id="me", clock=clock).start()
     yield actor
     actor.stop()
 
@@ -171,7 +192,7 @@ def test_a_listener_gets_its_app_s_records_only(hub: DashboardHub, shared) -> No
         },
     ]
     assert other.records() == []
-    assert [kind for _, kind, _ in shared if kind == peers.LOG] == []  # no remote listener
+    assert shared.of(ConsoleRecord) == []  # no remote listener
 
 
 def test_a_bad_signature_is_refused(hub: DashboardHub) -> None:
@@ -226,30 +247,46 @@ def test_remote_pages_are_announced_and_expire(hub: DashboardHub, shared, clock:
     feed, page = DebugFeed(hub, ACCESS), Page("9.9")
     subscribe(feed, page)
     settle(hub)
-    assert ("1", peers.LISTEN, b"") in shared
-    hub.tell(peers.RemoteListening("2"))
+    assert ConsoleWatched("1") in shared.sent
+    hub.tell(ConsoleWatched("2"))
     settle(hub)
     assert feed.listening("2")
     feed.connected("2", "5.5", "")
     settle(hub)
-    logs = [(app, payload) for app, kind, payload in shared if kind == peers.LOG]
-    assert len(logs) == 1 and logs[0][0] == "2"
-    assert orjson.loads(orjson.loads(logs[0][1])["data"])["socket_id"] == "5.5"
-    hub.tell(peers.RemoteLog("1", logs[0][1]))  # a record from another node, for our page
+    logs = shared.of(ConsoleRecord)
+    assert len(logs) == 1 and logs[0].app_id == "2"
+    assert orjson.loads(orjson.loads(logs[0].frame)["data"])["socket_id"] == "5.5"
+    hub.tell(ConsoleRecord("1", logs[0].frame))  # a record from another node, for our page
     settle(hub)
     assert page.records()[-1]["socket_id"] == "5.5"
-    clock.now += peers.LISTEN_TTL_SECONDS
+    clock.now += LISTEN_TTL_SECONDS
     feed.unsubscribed("1", "9.9", DEBUG_CHANNEL)
     settle(hub)
     assert not feed.listening("2") and not feed.listening("1")
+
+
+def test_only_a_page_on_a_console_makes_the_node_watch_its_topic(hub: DashboardHub, shared) -> None:
+    settle(hub)
+    assert shared.topics == [("watch", DASHBOARD)]  # every dashboard: listening and figures
+    feed, first, second = DebugFeed(hub, ACCESS), Page("9.9"), Page("9.8")
+    subscribe(feed, first)
+    subscribe(feed, second)
+    settle(hub)
+    assert shared.topics[1:] == [("watch", console_topic("1"))]  # once for both pages
+    feed.unsubscribed("1", "9.9", DEBUG_CHANNEL)
+    settle(hub)
+    assert shared.topics[2:] == []
+    feed.disconnected("1", "9.8", 1000)
+    settle(hub)
+    assert shared.topics[2:] == [("unwatch", console_topic("1"))]
 
 
 def test_figures_sum_this_node_and_its_peers(hub: DashboardHub, apps, shared, clock) -> None:
     feed, page = DebugFeed(hub, ACCESS), Page("9.9")
     subscribe(feed, page)  # the page's own socket is one of app 1's three connections
     settle(hub)
-    hub.tell(peers.NodeFigures("other", {"1": (5, 1.5), "3": (2, 0.0)}))
-    hub.tell(peers.NodeFigures("me", {"1": (100, 100.0)}))  # our own echo: ignored
+    hub.tell(NodeFigures("other", {"1": (5, 1.5), "3": (2, 0.0)}))
+    hub.tell(NodeFigures("me", {"1": (100, 100.0)}))  # our own echo: ignored
     assert hub.ask(Figures()) == {
         "1": {"connections": 7, "messages_per_second": 0.0},
         "2": {"connections": 0, "messages_per_second": 0.0},
@@ -260,7 +297,7 @@ def test_figures_sum_this_node_and_its_peers(hub: DashboardHub, apps, shared, cl
 
 
 def test_ticks_sample_into_the_ring_and_share_figures(apps, shared, clock) -> None:
-    hub = DashboardHub(lambda: apps, lambda *sent: shared.append(sent), "me", clock)
+    hub = DashboardHub(lambda: apps, shared, "me", clock)
     metrics.MESSAGES_OUT.labels("1")  # known to the counter
     hub.start()
     try:
@@ -280,8 +317,7 @@ def test_ticks_sample_into_the_ring_and_share_figures(apps, shared, clock) -> No
             "connections": [],
             "messages_per_second": [],
         }
-        stats = [payload for app, kind, payload in shared if kind == peers.STATS]
-        assert orjson.loads(stats[-1]) == {"node": "me", "apps": {"1": [3, 5.0], "2": [0, 0.0]}}
+        assert shared.of(NodeFigures)[-1] == NodeFigures("me", {"1": (3, 5.0), "2": (0, 0.0)})
     finally:
         hub.stop()
         gevent.idle()

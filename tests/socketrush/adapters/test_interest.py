@@ -1,0 +1,132 @@
+"""The interest table both bus adapters share: who waits for which topic, and what to ask."""
+
+from __future__ import annotations
+
+from socketrush.adapters.interest import Interest
+
+
+def connected() -> Interest:
+    interest = Interest()
+    interest.connected = True
+    return interest
+
+
+def test_the_first_watcher_waits_for_the_confirmation_the_next_ones_do_not() -> None:
+    interest, ready = connected(), []
+    assert interest.watch("news", lambda: ready.append("first")) is False
+    assert interest.watch("news", lambda: ready.append("second")) is False  # still unconfirmed
+    assert interest.requests() == (["news"], [])
+    assert interest.requests() == ([], [])  # asked once
+    assert not interest.settled("news")
+    for release in interest.answered("news"):
+        release()
+    assert ready == ["first", "second"]
+    assert interest.settled("news") and len(interest) == 1
+    assert interest.watch("news", lambda: ready.append("third")) is True
+
+
+def test_the_last_watcher_leaving_unsubscribes_once() -> None:
+    interest = connected()
+    interest.watch("news", lambda: None)
+    interest.watch("news", lambda: None)
+    interest.requests()
+    interest.answered("news")
+    interest.unwatch("news")
+    assert interest.requests() == ([], [])
+    interest.unwatch("news")
+    assert interest.requests() == ([], ["news"])
+    assert interest.settled("news")  # nobody watches it: nothing can be missed
+    assert interest.answered("news") == []
+    assert len(interest) == 0 and interest.wanted() == []
+
+
+def test_watched_again_before_the_unsubscribe_went_out_it_never_leaves_the_bus() -> None:
+    interest = connected()
+    interest.watch("news", lambda: None)
+    interest.requests()
+    interest.answered("news")
+    interest.unwatch("news")
+    assert interest.watch("news", lambda: None) is True
+    assert interest.requests() == ([], [])
+
+
+def test_watched_again_after_the_unsubscribe_went_out_it_waits_for_the_new_subscribe() -> None:
+    interest, ready = connected(), []
+    interest.watch("news", lambda: None)
+    interest.requests()
+    interest.answered("news")
+    interest.unwatch("news")
+    assert interest.requests() == ([], ["news"])
+    assert interest.watch("news", lambda: ready.append("again")) is False
+    assert interest.requests() == (["news"], [])
+    assert interest.answered("news") == []  # the unsubscribe's answer: not active yet
+    assert not interest.settled("news")
+    for release in interest.answered("news"):
+        release()
+    assert ready == ["again"] and interest.settled("news")
+
+
+def test_an_answer_nobody_awaits_is_ignored() -> None:
+    interest = connected()
+    assert interest.answered("news") == []
+    interest.watch("news", lambda: None)
+    interest.requests()
+    interest.answered("news")
+    assert interest.answered("news") == []  # a second confirmation of one request
+
+
+def test_a_lost_connection_releases_every_waiter_and_asks_everything_again() -> None:
+    interest, ready = connected(), []
+    interest.watch("news", lambda: None)
+    interest.watch("sport", lambda: ready.append("sport"))
+    interest.requests()
+    interest.answered("news")
+    released = interest.connection_lost()
+    assert [release() for release in released] == [None] and ready == ["sport"]
+    assert not interest.connected and len(interest) == 0
+    assert interest.watch("weather", lambda: ready.append("weather")) is True  # bus down
+    interest.connected = True
+    subscribe, unsubscribe = interest.requests()
+    assert sorted(subscribe) == ["news", "sport", "weather"] and unsubscribe == []
+    assert not interest.settled("news")  # until its new subscription is confirmed
+
+
+def test_a_client_that_resubscribes_by_itself_only_ends_the_waiting() -> None:
+    interest, ready = connected(), []
+    interest.watch("news", lambda: None)
+    interest.requests()
+    interest.answered("news")
+    interest.watch("sport", lambda: ready.append("sport"))
+    interest.requests()
+    for release in interest.connection_lost(forget=False):
+        release()
+    assert ready == ["sport"]
+    interest.connected = True
+    assert interest.requests() == ([], [])
+    assert interest.settled("news") and not interest.settled("sport")
+    assert interest.answered("sport") == []  # its waiter was released already
+    assert interest.settled("sport")
+
+
+def test_a_moved_topic_is_asked_again_and_keeps_its_waiters() -> None:
+    interest, ready = connected(), []
+    interest.watch("news", lambda: ready.append("news"))
+    interest.requests()
+    assert interest.lost(["news"], release=False) == []
+    assert interest.requests() == (["news"], [])
+    for release in interest.answered("news"):
+        release()
+    assert ready == ["news"]
+
+
+def test_a_topic_left_and_lost_before_its_unsubscribe_went_out_is_not_asked_for() -> None:
+    """Its last watcher left, then the connection broke before the owner asked anything: the
+    topic is forgotten, and the next requests must not trip over it (found by the soak)."""
+    interest = connected()
+    interest.watch("news", lambda: None)
+    interest.requests()
+    interest.answered("news")
+    interest.unwatch("news")
+    interest.connection_lost()
+    assert interest.requests() == ([], [])
+    assert interest.wanted() == []
