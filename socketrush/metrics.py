@@ -150,6 +150,12 @@ ADAPTER_TOPICS = Gauge(
     "Topics (channels, users, dashboards) this node listens to on the bus",
     multiprocess_mode="livesum",
 )
+ADAPTER_UNORDERED = Counter(
+    "socketrush_adapter_unordered",
+    "HTTP API events the bus did not take: delivered on this node at once and queued for the"
+    " others, without the cross-node order guarantee",
+    ["app_id"],
+)
 ADAPTER_RESUBSCRIBED = Counter(
     "socketrush_adapter_resubscribed",
     "Topics subscribed again after a reconnect to the bus (Redis, NATS)",

@@ -46,6 +46,16 @@ class Adapter(ABC):
         too, ordered after every broadcast the other nodes published before it (what a node
         says about itself after the others spoke of it must not overtake their words)."""
 
+    ordered = False  # `publish_everywhere` is how the HTTP API publishes (a bus adapter)
+
+    def publish_everywhere(self, broadcasts: list[RemoteBroadcast]) -> bool:
+        """Publish `broadcasts` (loopback ones) to every node, this one included, and return
+        once the bus accepted them, in the calling greenlet (an HTTP request's, never an
+        actor's): every node then receives them before anything published after, through
+        any node. False: the bus is away and took none for sure (the caller delivers them
+        here and queues them for the others with `publish`, in no guaranteed order)."""
+        raise NotImplementedError
+
     @abstractmethod
     def send(self, command: Command) -> None:
         """Have every other node carry out `command` (never this one: the caller does its

@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import uuid
 
+from nats.aio.client import Client
+
 from actors.runners import run_soon
 from socketrush import metrics
 from socketrush.adapters.base import Adapter, Deliver, Ready
@@ -33,6 +35,8 @@ from socketrush.nats_client import NatsNames, NatsOptions
 
 log = logging.getLogger(__name__)
 
+PUBLISH_TIMEOUT_SECONDS = 5.0
+
 
 class NatsAdapter(Adapter):
     """Cross-node fan-out over NATS subjects; `bridge` is also the cluster store's."""
@@ -47,6 +51,7 @@ class NatsAdapter(Adapter):
         self._connections = 0  # made so far; every one after the first is a reconnect
         self._deliver: Deliver | None = None
         self._malformed = 0
+        self._unordered = 0  # ordered publishes NATS did not take
 
     @property
     def healthy(self) -> bool:
@@ -105,6 +110,32 @@ class NatsAdapter(Adapter):
     ) -> None:
         broadcast = RemoteBroadcast(app_id, channel, payload, except_socket_id, loopback)
         self._send(self.names.channel(app_id, channel), broadcast)
+
+    ordered = True
+
+    def publish_everywhere(self, broadcasts: list[RemoteBroadcast]) -> bool:
+        """Published then flushed: the server answers the flush's PING after it handed the
+        messages to every subscriber's connection (one nats-server; see docs/deployment.md
+        for a cluster of servers)."""
+        messages = [
+            (self.names.channel(b.app_id, b.channel), encode(self.node_id, b)) for b in broadcasts
+        ]
+
+        async def publish(client: Client) -> None:
+            for subject, data in messages:
+                await client.publish(subject, data)
+            await client.flush(PUBLISH_TIMEOUT_SECONDS)
+
+        try:
+            self.bridge.call(publish, PUBLISH_TIMEOUT_SECONDS)
+        except Exception as error:  # NatsUnavailable, or nats-py's own errors
+            self._unordered += 1
+            if self._unordered == 1 or self._unordered % 1000 == 0:
+                log.warning("nats refused %d ordered publishes: %r", self._unordered, error)
+            return False
+        for broadcast in broadcasts:
+            metrics.ADAPTER_PUBLISHED.labels(broadcast.app_id).inc()
+        return True
 
     def send(self, command: Command) -> None:
         self._send(self.names.topic(topic_of(command)), command)

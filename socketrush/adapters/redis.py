@@ -30,7 +30,7 @@ from socketrush.adapters.messages import (
     encode,
 )
 from socketrush.adapters.redis_subscriber import RedisSubscriber
-from socketrush.adapters.topics import Topic, topic_of
+from socketrush.adapters.topics import Topic, channel_topic, topic_of
 from socketrush.redis_client import RedisKeys
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,9 @@ class RedisAdapter(Adapter):
         self._publisher: RedisPublisher | None = None
         self._subscriber: RedisSubscriber | None = None
         self._deliver: Deliver | None = None
+        self._requests_client: redis.Redis | RedisCluster | None = None  # for HTTP requests
         self._malformed = 0
+        self._unordered = 0  # ordered publishes Redis refused
 
     @property
     def healthy(self) -> bool:
@@ -104,6 +106,7 @@ class RedisAdapter(Adapter):
         self._publisher = RedisPublisher(
             self._client_factory(), self._keys, self.node_id, self._supervisor
         ).start()
+        self._requests_client = self._client_factory()
         self._subscriber = RedisSubscriber(self._client_factory(), self._interest, self._received)
         self._subscriber.start()
 
@@ -124,6 +127,35 @@ class RedisAdapter(Adapter):
             self._publisher.tell(broadcast)
         except MailboxFull:
             log.warning("redis publisher backlog full: dropped a broadcast on %s", channel)
+
+    ordered = True
+
+    def publish_everywhere(self, broadcasts: list[RemoteBroadcast]) -> bool:
+        """Answered by Redis once every subscriber's connection has them queued (PUBLISH:
+        one server; SPUBLISH: the one shard of the channel's slot), so nothing a node
+        publishes after this returns can overtake them on any node's subscription."""
+        client = self._requests_client
+        if client is None:
+            return False
+        topics = [self._keys.topic(channel_topic(b.app_id, b.channel)) for b in broadcasts]
+        messages = [encode(self.node_id, broadcast) for broadcast in broadcasts]
+        try:
+            if isinstance(client, RedisCluster):
+                for topic, message in zip(topics, messages, strict=True):
+                    client.spublish(topic, message)
+            else:
+                pipeline = client.pipeline(transaction=False)
+                for topic, message in zip(topics, messages, strict=True):
+                    pipeline.publish(topic, message)
+                pipeline.execute()
+        except REDIS_ERRORS as error:
+            self._unordered += 1
+            if self._unordered == 1 or self._unordered % 1000 == 0:
+                log.warning("redis refused %d ordered publishes: %s", self._unordered, error)
+            return False
+        for broadcast in broadcasts:
+            metrics.ADAPTER_PUBLISHED.labels(broadcast.app_id).inc()
+        return True
 
     def send(self, command: Command) -> None:
         if self._publisher is None:

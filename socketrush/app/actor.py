@@ -38,6 +38,7 @@ from socketrush.app.messages import (
     RemoteConnections,
     SignIn,
     Snapshot,
+    StoreCached,
     Subscribe,
     TerminateUser,
     Unsubscribe,
@@ -144,7 +145,7 @@ class AppActor(AppQueries, Actor):
         dropped would leave a socket half subscribed or a member behind (and connections
         bound their own traffic), another node's event would be lost for good."""
         if type(message) is Publish and message.from_api:
-            self._check_room()
+            self.check_room()
         return super().tell(message)
 
     def tell_all(self, publishes: Sequence[Publish]) -> None:
@@ -153,11 +154,12 @@ class AppActor(AppQueries, Actor):
         was published (it may be sent again as it is). A request let in is queued whole, so
         the mailbox holds at most the limit plus one request's events: a publish flood
         costs bounded memory."""
-        self._check_room()
+        self.check_room()
         for publish in publishes:
             super().tell(publish)
 
-    def _check_room(self) -> None:
+    def check_room(self) -> None:
+        """Raise `MailboxFull` while `publish_limit` messages wait (the API answers 429)."""
         if self.mailbox_depth >= self._publish_limit:
             raise MailboxFull(f"{self.name}: {self._publish_limit} messages waiting")
 
@@ -377,6 +379,12 @@ class AppActor(AppQueries, Actor):
         if not message.from_remote:
             self._adapter.publish(self.settings.id, name, message.payload, message.except_socket_id)
 
+    def _store_cached(self, message: StoreCached) -> None:
+        """An API event the bus delivers (here too): only its cache entry is this app's."""
+        if classify(message.channel).is_cache:
+            key = cache_key(self.settings.id, message.channel)
+            self._cache.store(key, message.payload, CACHE_TTL_SECONDS)
+
     # -- users --
 
     def _sign_in(self, message: SignIn) -> None:
@@ -410,6 +418,7 @@ class AppActor(AppQueries, Actor):
         Subscribe: _subscribe,
         Unsubscribe: _unsubscribe,
         Publish: _publish,
+        StoreCached: _store_cached,
         SubscriptionCount: _subscription_count,
         SignIn: _sign_in,
         TerminateUser: _terminate_user,

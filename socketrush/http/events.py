@@ -2,13 +2,23 @@
 
 The hot path of the HTTP API (benchmarked): one signature check, one body parse, one frame
 encoded per channel and told to the app actor, which fans it out.
+
+With other nodes (a bus adapter, `Adapter.ordered`), the request publishes its events on the
+bus itself and is answered once the bus took them; the bus brings them back to this node's
+subscribers like to any node's. So an acknowledged event reaches every subscriber, on every
+node, before any event on its channel triggered after the acknowledgment, through any node
+(docs/deployment.md). The request's greenlet waits for the bus, never an actor. A bus that
+is away does not take them: they are delivered here at once and queued for the others, as
+without that guarantee, and counted (`socketrush_adapter_unordered_total`).
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from socketrush.app import AppActor, Publish, QueryChannel
+from socketrush import metrics
+from socketrush.adapters.messages import RemoteBroadcast
+from socketrush.app import AppActor, Publish, QueryChannel, StoreCached
 from socketrush.http.checks import ASK_TIMEOUT, RequestChecks, take
 from socketrush.http.responses import json_response
 from socketrush.node import Node
@@ -27,15 +37,34 @@ def publish(node: Node, app: AppActor, events: list[TriggerEvent]) -> None:
     take(node, app, "backend_events", sum(len(event.channels) for event in events))
     if not app.is_alive:
         raise ApiError(Err.API_UNAVAILABLE)
-    app.tell_all(
-        [
-            Publish(channel, frames.event_frame(event.name, channel, event.data), event.socket_id)
-            for event in events
-            for channel in event.channels
-        ]
-    )
+    publishes = [
+        Publish(channel, frames.event_frame(event.name, channel, event.data), event.socket_id)
+        for event in events
+        for channel in event.channels
+    ]
+    if node.adapter.ordered:
+        _publish_everywhere(node, app, publishes)
+    else:
+        app.tell_all(publishes)
     for event in events:  # only once published: a refused request never reached anyone
         node.dashboard.feed.api_event(app.settings.id, event)
+
+
+def _publish_everywhere(node: Node, app: AppActor, publishes: list[Publish]) -> None:
+    """Through the bus, this node included; an overloaded app still refuses them (429)."""
+    app.check_room()
+    app_id = app.settings.id
+    broadcasts = [
+        RemoteBroadcast(app_id, p.channel, p.payload, p.except_socket_id, loopback=True)
+        for p in publishes
+    ]
+    if not node.adapter.publish_everywhere(broadcasts):
+        metrics.ADAPTER_UNORDERED.labels(app_id).inc(len(publishes))
+        app.tell_all(publishes)
+        return
+    for publish in publishes:
+        if classify(publish.channel).is_cache:
+            app.tell(StoreCached(publish.channel, publish.payload))
 
 
 def _channel_info(app: AppActor, channel: str, info: frozenset[str]) -> dict[str, int]:
