@@ -94,6 +94,12 @@ class ClusterState(Actor):
     def on_start(self) -> None:
         self.tell(_Beat())
 
+    def on_restart(self, error: BaseException) -> None:
+        """A crash may have cut a change half way (the store written, the mirror not, or the
+        message lost): as after an outage, journal until the next beat, whose recovery
+        compares the mirror with the apps and writes what differs."""
+        self._recovery.stale = True
+
     def on_stop(self) -> None:
         """A graceful stop leaves nothing for the reaper: local state was already removed
         by the disconnects; the registry entry and what is left go now."""
