@@ -148,6 +148,9 @@ class RedisSubscriber:
                     self._sleep()
             except (redis.RedisError, RedisClusterException, OSError) as error:
                 self._lost(error)
+            except Exception as error:  # a bug must not end cross-node delivery for good
+                log.exception("redis adapter subscriber failed; subscribing everything again")
+                self._lost(error)
             gevent.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
 

@@ -176,6 +176,48 @@ def test_a_restart_of_redis_subscribes_everything_again_and_is_counted() -> None
             adapter.stop()
 
 
+def test_an_unexpected_error_in_the_subscriber_subscribes_everything_again(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the subscriber's loop (not a Redis error) once left a node deaf for good."""
+    keys = RedisKeys(f"t{uuid.uuid4().hex[:8]}")
+    adapter = RedisAdapter(lambda: redis.Redis.from_url(redis_server.url), keys)
+    listener = Node(adapter, keys)
+    try:
+        listener.watch(NEWS)
+        subscriber = adapter._subscriber
+        assert subscriber is not None
+        reconnects = metrics.ADAPTER_RECONNECTS._value.get()
+        ask = subscriber._ask
+        failures = ["once"]
+
+        def failing_ask() -> None:
+            if failures:
+                failures.pop()
+                raise KeyError("a bookkeeping bug")
+            ask()
+
+        monkeypatch.setattr(subscriber, "_ask", failing_ask)
+        adapter.watch(SPORT, lambda: None)  # wakes the loop, whose next _ask fails
+        wait_until(
+            lambda: metrics.ADAPTER_RECONNECTS._value.get() == reconnects + 1,
+            15,
+            lambda: "never connected again",
+            gevent.sleep,
+        )
+        wait_until(
+            lambda: all(adapter._interest.settled(keys.topic(t)) for t in (NEWS, SPORT)),
+            5,
+            lambda: "not subscribed again",
+            gevent.sleep,
+        )
+        client = redis.Redis.from_url(redis_server.url)
+        client.publish(keys.topic(NEWS), encode("elsewhere", broadcast("news", b"again")))
+        assert listener.received(1) == [broadcast("news", b"again")]
+    finally:
+        adapter.stop()
+
+
 def shard_subscribers(cluster: RedisCluster, topic: str) -> dict[int, int]:
     """Master port -> subscribers of the sharded channel `topic` there."""
     counts = {}
