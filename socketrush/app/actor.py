@@ -129,16 +129,6 @@ class AppActor(AppQueries, Actor):
         if self.notifier is not None:
             self.notifier.reconfigure(message.settings)
 
-    def state_summary(self) -> str:
-        return (
-            f"app={self.settings.id} channels={len(self._channels)} "
-            f"connections={len(self._connections)} users={len(self._users)}"
-        )
-
-    @property
-    def connection_count(self) -> int:
-        return len(self._connections)
-
     def tell(self, message: object) -> bool:
         """An HTTP API publish is refused with `MailboxFull` while `publish_limit` messages
         wait (see `tell_all`). Everything else is taken at any depth: a connection's message
@@ -162,16 +152,6 @@ class AppActor(AppQueries, Actor):
         """Raise `MailboxFull` while `publish_limit` messages wait (the API answers 429)."""
         if self.mailbox_depth >= self._publish_limit:
             raise MailboxFull(f"{self.name}: {self._publish_limit} messages waiting")
-
-    @property
-    def user_count(self) -> int:
-        """Signed-in users with a socket here (read by the census, like connection_count)."""
-        return len(self._users)
-
-    @property
-    def watched_user_count(self) -> int:
-        """Users that some socket here watches; none once their watchers have left."""
-        return self._users.watched_count
 
     def ask(self, message: object, timeout: float = 5.0) -> object:
         """Channel queries need every node's answer when nodes share state: the cluster state

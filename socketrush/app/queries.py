@@ -2,14 +2,15 @@
 actors' `stats()` snapshots: non-yielding reads on the app actor's greenlet, the one
 deliberate exception to "only the owner reads its state" (docs/architecture.md, "Actors").
 
-`AppQueries` holds the AppActor's handlers for those asks, apart from the handlers that change
-the app. Channels named `#...` are internal (server-to-user channels) and never listed; an
+`AppQueries` holds the AppActor's handlers for those asks, and the counts the census reads,
+apart from the handlers that change the app. Channels named `#...` are internal (server-to-user channels) and never listed; an
 empty channel actor that is about to be retired counts as no channel.
 """
 
 from __future__ import annotations
 
 from socketrush.app.messages import Connection, ListChannels, QueryChannel, QueryUsers, Snapshot
+from socketrush.app.users import SignedInUsers
 from socketrush.channels import ChannelActor, ChannelStats
 from socketrush.cluster.messages import AppSnapshot
 from socketrush.settings import AppSettings
@@ -21,6 +22,28 @@ class AppQueries:
     settings: AppSettings
     _channels: dict[str, ChannelActor]
     _connections: dict[str, Connection]
+    _users: SignedInUsers
+
+    def state_summary(self) -> str:
+        return (
+            f"app={self.settings.id} channels={len(self._channels)} "
+            f"connections={len(self._connections)} users={len(self._users)}"
+        )
+
+    @property
+    def connection_count(self) -> int:
+        """Connections on this node (read by the census and the node's totals)."""
+        return len(self._connections)
+
+    @property
+    def user_count(self) -> int:
+        """Signed-in users with a socket here (read by the census, like connection_count)."""
+        return len(self._users)
+
+    @property
+    def watched_user_count(self) -> int:
+        """Users that some socket here watches; none once their watchers have left."""
+        return self._users.watched_count
 
     def _list_channels(self, message: ListChannels) -> dict[str, ChannelStats]:
         return {
