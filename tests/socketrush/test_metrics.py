@@ -161,7 +161,10 @@ def test_gunicorn_workers_report_together(tmp_path: Path) -> None:
                 int(path.name.rsplit("_", 1)[1].removesuffix(".db"))
                 for path in multiproc_dir.glob("counter_*.db")
             }
-            samples = scrape(metrics_port)
+            # The other worker's tallies reach the shared files within a second (tally.py).
+            samples = scrape_until(
+                metrics_port, "socketrush_connections_opened_total", 16, app_id=APP_ID
+            )
         finally:
             for client in clients:
                 client.close()
