@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ from typing import Any
 
 import gevent
 import pusher
-from bench_server import APP_ID, APP_KEY, APP_SECRET, HOST, free_port
+from bench_server import APP_ID, APP_KEY, APP_SECRET, HOST, free_port, stop_process
 from gevent.pool import Pool
 from rawws import RawPusher
 
@@ -98,13 +97,7 @@ class CallgrindServer:
         return int(match.group(1))
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process, grace=30)  # callgrind writes its dump on the way out
 
 
 def open_sockets(port: int, count: int, window: int, subscribe: Callable) -> list[RawPusher]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -23,34 +22,15 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HOST = "127.0.0.1"
+from bench_server import HOST, free_port, proc_cpu_seconds, proc_rss_bytes, stop_process
+
 APP_ID, APP_KEY, APP_SECRET = "app-id", "app-key", "app-secret"  # the shared bench's app
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parents[1]
 # ../shared beside the checkout (or beside its worktrees' folder): the soketi bench and peers
 SHARED = next(
     (p / "shared" for p in ROOT.parents if (p / "shared" / "bench").is_dir()), ROOT.parent
 )
 START_TIMEOUT = 30.0
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of one process; the fields after `(comm)` are split (comm may hold spaces)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def proc_rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 @dataclass
@@ -92,15 +72,7 @@ class Pinned:
         return proc_rss_bytes(self.pid)
 
     def stop(self) -> None:
-        if self.exited():
-            return
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        stop_process(self.process)
 
 
 def await_http(program: Pinned, port: int, path: str = "/", timeout: float = START_TIMEOUT) -> None:
