@@ -122,6 +122,7 @@ class AppActor(AppQueries, Actor):
             cache=self._cache,
             notifier=self.notifier,
             cluster=self._cluster,
+            publish_across=self._adapter.publish,
         )
 
     def _update_settings(self, message: UpdateSettings) -> None:
@@ -351,8 +352,14 @@ class AppActor(AppQueries, Actor):
                     message.sender,
                     message.webhook,
                     member,
+                    # A client event goes to the other nodes only once the channel found its
+                    # sender subscribed (a presence channel over its limit refuses a socket
+                    # that still names it).
+                    message.payload if message.sender is not None else None,
                 )
             )
+            if message.sender is not None:
+                return
         elif message.sender is not None:
             message.sender.fail(Err.CLIENT_EVENT_NOT_SUBSCRIBED, not_subscribed(name))
             return

@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 # no client-event sender, no webhook, no member change. Runs of these that exclude the same
 # socket are joined (`_broadcast_run`) up to these bounds, which keep one write within a
 # socket's send buffer.
-_PLAIN = (None, None, None)
+_PLAIN = (None, None, None, None)
 _RUN_FRAMES = 64
 _RUN_BYTES = 16 * 1024
 
@@ -133,6 +133,11 @@ class ChannelActor(Actor):
                 fan_out(self._app_id, self.subscribers, message.frame, message.except_socket_id)
                 if message.webhook is not None:
                     self.webhook(message.webhook)
+                publish_across = self.settings.publish_across
+                if message.relay is not None and publish_across is not None:
+                    publish_across(
+                        self._app_id, self.info.name, message.relay, message.except_socket_id
+                    )
         elif isinstance(message, Join):
             if self._held is not None:
                 self._held.append(message)

@@ -6,6 +6,7 @@ values without importing the actor or its membership strategies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -88,6 +89,9 @@ class Broadcast(NamedTuple):
     sender: Subscriber | None = None
     webhook: Event | None = None  # a client event's webhook, sent once the channel relayed it
     member: MemberChange | None = None  # set when the frame is a member_added/removed
+    # A client event's JSON, for the other nodes: published by the channel once it has found
+    # the sender among its subscribers, so a refused socket reaches no node at all.
+    relay: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,9 @@ class ChannelSettings:
     # Set when nodes share state: presence membership and occupancy are then decided
     # cluster-wide by the cluster state actor, which also sends those webhooks.
     cluster: ClusterLink | None = None
+    # Shares a client event with the other nodes: the adapter's `publish` (app id, channel,
+    # payload, the sender's socket id). None when there are no other nodes.
+    publish_across: Callable[[str, str, bytes, str | None], None] | None = None
 
 
 _MEMBER_EVENT_PREFIX = b'{"event":"pusher_internal:member_'

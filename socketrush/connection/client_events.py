@@ -66,9 +66,8 @@ def relay(conn: SocketActor, request: ClientEvent) -> None:
     feed.client_event(conn.app_id, conn.socket_id, name, event, request.data, user_id)
     channel = conn.channel_actors.get(name)
     if channel is not None and channel.tell_inline(
-        Broadcast(text_frame(payload), conn.socket_id, conn, webhook)
+        Broadcast(text_frame(payload), conn.socket_id, conn, webhook, relay=payload)
     ):
-        conn.node.adapter.publish(conn.app_id, name, payload, conn.socket_id)
         return
     # Not known yet (the app has not handled the subscribe) or stopped: the app routes it.
     app.tell(Publish(name, payload, conn.socket_id, cacheable=False, sender=conn, webhook=webhook))

@@ -90,6 +90,16 @@ def test_presence_member_limit_is_cluster_wide(bus: Bus, nodes_on) -> None:
     # The same user on another node is no new member: allowed.
     alice_again, presence = join(second, "alice")
     assert presence["ids"] == ["alice"]
+    # Refused, bob is no subscriber: his client event reaches no one on any node (the channel
+    # is open on his node, for alice_again), and he is told.
+    bob.send("client-hello", {"from": "bob"}, channel=ROOM)
+    assert bob.recv() == {
+        "event": "pusher:error",
+        "data": {"code": None, "message": f"Not subscribed to channel {ROOM}"},
+    }
+    sdk(second).trigger(ROOM, "marker", {"n": 1})
+    for client in (alice, alice_again):
+        assert client.recv() == {"event": "marker", "channel": ROOM, "data": {"n": 1}}
     for client in (alice, bob, alice_again):
         client.close()
 
