@@ -8,10 +8,12 @@
 //        procs=node-a:PID,node-b:PID,redis:PID [subs=1000] [p99_limit_ms=100] [out=FILE]
 //
 // Channels: `channels=C` (default 1) named fanout-bench-0..C-1, events published to them in
-// turn. `layout=spread` (default) deals subscriber i to node i % nodes and channel i % C, so
-// every channel has subscribers on every node; `layout=local` keeps each channel on one node
-// (channel c's subscribers all on node c % nodes: what interest routing serves best).
-// `subs_per_port=n1,n2,..` overrides the even split (0: a node with no subscribers).
+// turn. `layout=spread` (default) deals subscriber i to node i % nodes and each node's
+// subscribers in turn over the C channels, so every channel has subscribers on every node;
+// `layout=local` keeps each channel on one node (channel c's subscribers all on node c % nodes:
+// what interest routing serves best). `subs_per_port=n1,n2,..` overrides the even split (0: a
+// node with no subscribers). A layout the counts cannot honour (spread: fewer than C
+// subscribers on a node that has any) is refused; see multinode_placement.js.
 // `redis_port=` samples that Redis' INFO (commandstats, bytes in/out) around every step.
 // `bus_template=` (with redis_port): publish straight onto the bus instead of through a node's
 // HTTP API, as another node would: one PUBLISH per event on `bus_channel`, the message being
@@ -38,12 +40,6 @@ const num = (k, d) => (args[k] !== undefined ? Number(args[k]) : d);
 const str = (k, d) => (args[k] !== undefined ? String(args[k]) : d);
 if (!args.gen_dir || !args.ports) { console.error('gen_dir= and ports= are required'); process.exit(2); }
 
-const gen = path.resolve(args.gen_dir);
-const { Hist } = require(path.join(gen, 'hist'));
-const { ProcTree, SelfCpu, machine } = require(path.join(gen, 'proc'));
-const { signedPost } = require(path.join(gen, 'pusher'));
-const { transport } = require(path.join(gen, 'client'));
-
 const APP = { id: str('app_id', 'app-id'), key: str('app_key', 'app-key'), secret: str('app_secret', 'app-secret') };
 const PORTS = String(args.ports).split(',').map(Number);
 const PUBLISH_PORT = num('publish_port', PORTS[0]);
@@ -62,6 +58,32 @@ const CHANNELS = num('channels', 1);
 const LAYOUT = str('layout', 'spread');
 const REDIS_PORT = num('redis_port', 0);
 const WS_PATH = `/app/${APP.key}?protocol=7&client=js&version=8.4.0&flash=false`;
+
+// Where subscriber i connects and what it subscribes to (see the layouts above), worked out
+// before anything else so a layout that cannot be honoured is refused at once.
+let placement;
+try {
+  placement = require('./multinode_placement').placement({
+    nodes: PORTS.length,
+    subs: SUBS,
+    perNode: args.subs_per_port ? String(args.subs_per_port).split(',').map(Number) : null,
+    channels: CHANNELS,
+    layout: LAYOUT,
+  });
+} catch (e) { console.error(`multinode_gen: ${e.message}`); process.exit(2); }
+const subsOfChannel = new Array(CHANNELS).fill(0);
+placement = placement.map(({ node, channel }) => {
+  subsOfChannel[channel]++;
+  return { port: PORTS[node], channel: `fanout-bench-${channel}` };
+});
+const SUB_TOTAL = placement.length;
+
+const gen = path.resolve(args.gen_dir);
+const { Hist } = require(path.join(gen, 'hist'));
+const { ProcTree, SelfCpu, machine } = require(path.join(gen, 'proc'));
+const { signedPost } = require(path.join(gen, 'pusher'));
+const { transport } = require(path.join(gen, 'client'));
+
 const connectWs = transport(str('client', 'raw'));
 const hard = setTimeout(() => { console.error('multinode_gen: hard timeout, aborting'); process.exit(3); }, num('hard_timeout', 170) * 1000);
 hard.unref();
@@ -123,28 +145,6 @@ const stepHist = []; // step -> Hist
 const stepHttp = []; // step -> Hist of HTTP publish service times (socket assigned -> answer read)
 let late = 0, bogus = 0, unexpectedCloses = 0;
 const pusherErrors = {};
-
-// Where subscriber i connects and what it subscribes to (see the layouts above).
-const perPort = args.subs_per_port ? String(args.subs_per_port).split(',').map(Number) : null;
-const placement = [];
-if (perPort) {
-  perPort.forEach((n, p) => { for (let k = 0; k < n; k++) placement.push({ port: PORTS[p], node: p }); });
-} else {
-  for (let i = 0; i < SUBS; i++) placement.push({ port: PORTS[i % PORTS.length], node: i % PORTS.length });
-}
-const subsOfChannel = new Array(CHANNELS).fill(0);
-const onNode = PORTS.map(() => 0);
-placement.forEach((place, i) => {
-  let c;
-  if (LAYOUT === 'local') { // channel c lives on node c % nodes: take that node's next channel
-    const mine = Math.ceil((CHANNELS - place.node) / PORTS.length);
-    c = place.node + PORTS.length * (onNode[place.node]++ % Math.max(1, mine));
-  } else c = i % CHANNELS;
-  place.channel = `fanout-bench-${c}`;
-  subsOfChannel[c]++;
-});
-const SUB_TOTAL = placement.length;
-if (LAYOUT === 'local' && CHANNELS < PORTS.length) { console.error('layout=local needs channels >= nodes'); process.exit(2); }
 
 function subscriber(i) {
   // subscriber i joins its node and channel; resolves once subscribed, or null if it failed
