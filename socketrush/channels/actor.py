@@ -146,9 +146,7 @@ class ChannelActor(Actor):
         elif isinstance(message, Leave):
             self._leave(message.subscriber)
         elif isinstance(message, Routed):
-            held, self._held = self._held or [], None
-            for join in held:
-                self._join(join)
+            self._join_held()
         elif isinstance(message, CachedEvent):
             self._send_cached(message)
         elif not self._membership.receive(message):
@@ -165,6 +163,19 @@ class ChannelActor(Actor):
             self._membership.join(join)
         else:
             self.admit(join)
+
+    def _join_held(self) -> None:
+        """Admit the joins that waited for `Routed`. Should one crash the channel, it and
+        those behind it are no longer held anywhere: they go with the unanswered ones, so the
+        release tells their sockets to reconnect (pusher-js has no subscribe timeout and
+        would wait forever)."""
+        held, self._held = self._held or [], None
+        for done, join in enumerate(held):
+            try:
+                self._join(join)
+            except BaseException:
+                self._unanswered.extend(left.subscriber for left in held[done:])
+                raise
 
     def _broadcast_run(self, frame: bytes, except_socket_id: str | None) -> None:
         """Send this plain broadcast together with the plain ones queued behind it that

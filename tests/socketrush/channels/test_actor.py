@@ -233,21 +233,63 @@ def test_joins_wait_for_the_channel_s_topic_to_be_routed() -> None:
     """With other nodes, a new channel admits nobody until the bus confirmed its topic: a
     subscription_succeeded promises every event another node publishes after it. A socket
     that leaves meanwhile is simply forgotten; the channel is not empty (the app does not
-    retire it) while joins wait."""
-    settings = channel_settings()
-    channel = ChannelActor(classify("news"), settings, lambda _: None, routed=False).start()
+    retire it) while a join waits."""
+    empties = Empties()
+    channel = ChannelActor(classify("news"), channel_settings(), empties, routed=False).start()
     alice, bob = Socket("1.1"), Socket("2.2")
     channel.ask(Join(alice))
     channel.ask(Join(bob))
     channel.ask(Broadcast(publish("before")))  # nobody is subscribed yet
     channel.ask(Leave(bob))
-    assert alice.frames == bob.frames == [] and not channel.is_empty
+    assert alice.frames == bob.frames == [] and not channel.is_empty and empties == []
     channel.ask(Routed())
     channel.ask(Broadcast(publish("after")))
     assert [f["event"] for f in alice.frames] == [SUCCEEDED, "after"]
     assert bob.frames == []
     channel.ask(Leave(alice))
-    assert channel.is_empty
+    assert channel.is_empty and empties == [channel]
+    channel.stop()
+
+
+def test_a_channel_whose_waiting_joins_all_left_is_empty() -> None:
+    """Once every waiting join has left, nothing is held and nobody is subscribed: the
+    channel reports itself empty and the app retires it; a later subscribe makes a new one."""
+    empties = Empties()
+    channel = ChannelActor(classify("news"), channel_settings(), empties, routed=False).start()
+    alice, bob = Socket("1.1"), Socket("2.2")
+    channel.ask(Join(alice))
+    channel.ask(Join(bob))
+    channel.ask(Leave(alice))
+    assert not channel.is_empty and empties == []
+    channel.ask(Leave(bob))
+    assert channel.is_empty and empties == [channel]
+    assert alice.frames == bob.frames == [] and alice.closes == bob.closes == []
+    channel.stop()
+
+
+def test_a_join_that_crashes_once_routed_releases_the_joins_behind_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Four joins wait for the topic; once it is routed the second raises. The first two
+    were admitted and are released with the rest; the two behind it, never handled, are told
+    to reconnect too rather than wait forever for an answer."""
+    channel = presence_channel(Notifier(), routed=False).start()
+    alice, bob, carol = Socket("alice"), Socket("bob"), Socket("carol")
+    mallory = Socket("mallory", fail_on=SUCCEEDED)
+    for socket in (alice, mallory, bob, carol):
+        channel.ask(joins(socket))
+    channel.tell(Routed())  # a tell: what it raises is a crash, not the asker's
+    assert channel.ask(Leave(Socket("nobody"))) is None  # handled after the crash
+
+    assert [f["event"] for f in alice.frames] == [SUCCEEDED, "pusher_internal:member_added"]
+    assert mallory.frames == bob.frames == carol.frames == []
+    for socket in (alice, mallory, bob, carol):
+        assert socket.closes == [Err.CHANNEL_RESTARTED]
+    assert [r.getMessage().partition(";")[0] for r in caplog.records] == [
+        "actor channel:presence-room crashed handling Routed",
+        "channel presence-room released: 4 sockets told to reconnect, 2 members removed",
+    ]
+    assert channel.is_empty and channel.stats() == ChannelStats(0, 0)
     channel.stop()
 
 
