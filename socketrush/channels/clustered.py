@@ -10,6 +10,7 @@ gets no count older than the one its own join produced (see docs/architecture.md
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from socketrush.channels.fanout import fan_out
 from socketrush.channels.member_view import MemberView
@@ -82,7 +83,7 @@ class ClusteredMembership:
             # A repeated subscribe changes no membership, as on a single node: the list is
             # asked for as the member the socket already is (or is about to be), not as its
             # new channel_data. The answer to the first join admits it, this one lists it anew.
-            join = Join(join.subscriber, joined_as, join.silent)
+            join = replace(join, member=joined_as)
         else:
             self.pending[socket_id] = join
         member = join.member

@@ -209,6 +209,22 @@ def test_a_joiner_that_left_before_its_answer_is_forgotten(
     assert counts(bob) == [1]
 
 
+def test_a_repeated_join_asks_as_the_member_it_is_and_keeps_the_rest_of_its_join(
+    channel: ChannelActor, cluster: Cluster
+) -> None:
+    """Only the member is swapped for the one the socket already is; the join's other
+    fields (silent, welcome) travel to the cluster actor as they came."""
+    alice = Socket("alice")
+    join(channel, cluster, alice, ["alice"])
+    welcome = (text_frame(b'{"event":"hello","data":"{}"}'),)
+    again = Join(alice, Member("alice", {"name": "new"}), welcome=welcome)
+    channel.ask(again)
+    asked = cluster.told[-1]
+    assert isinstance(asked, PresenceJoin)
+    assert asked.token == Join(alice, Member("alice", {}), welcome=welcome)
+    assert (asked.user_id, asked.user_info) == ("alice", {})
+
+
 def test_a_crashed_channel_tells_the_cluster_its_members_and_waiting_joins_left(
     channel: ChannelActor, cluster: Cluster
 ) -> None:
