@@ -52,8 +52,10 @@ class Adapter(ABC):
         """Publish `broadcasts` (loopback ones) to every node, this one included, and return
         once the bus accepted them, in the calling greenlet (an HTTP request's, never an
         actor's): every node then receives them before anything published after, through
-        any node. False: the bus is away and took none for sure (the caller delivers them
-        here and queues them for the others with `publish`, in no guaranteed order)."""
+        any node. False: the bus failed, having taken none, some or (reply lost) all of
+        them: e.g. on a Redis Cluster, one SPUBLISH per broadcast, those before the failing
+        one went out. The caller delivers them here and queues them for the others with
+        `publish`, in no guaranteed order, so after a partial failure some may arrive twice."""
         raise NotImplementedError
 
     @abstractmethod
