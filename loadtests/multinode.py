@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,15 +52,17 @@ class Pinned:
         return self.process.pid
 
     def start(self) -> Pinned:
-        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            ["taskset", "-c", self.cpus, *self.command],
-            env=self.env,
-            cwd=self.cwd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        """The child gets its own copy of the log's descriptor; ours is closed at once, or
+        a run starting many programs would keep one open per program until it ends."""
+        with open(self.log, "ab") if self.log else nullcontext(subprocess.DEVNULL) as out:
+            self.process = subprocess.Popen(
+                ["taskset", "-c", self.cpus, *self.command],
+                env=self.env,
+                cwd=self.cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return self
 
     def exited(self) -> bool:
@@ -120,7 +123,8 @@ class Redis:
                     if probe.recv(16).startswith(b"+PONG"):
                         return self
             except OSError:
-                time.sleep(0.05)
+                pass  # not listening yet
+            time.sleep(0.05)  # or not ready (-LOADING): ask again shortly, not in a busy loop
         raise RuntimeError("redis-server did not answer PING")
 
     def command(self, *words: str) -> bytes:
