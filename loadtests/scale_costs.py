@@ -32,8 +32,8 @@ generator (multinode_gen.js, on the shared generator's modules) to CPU 1:
   what loadtests/scale_model.py predicts for them from the cpu and memory phases.
 
 The machine is shared: read `load_average` (sampled before and after each phase) beside the
-figures. Every loop is bounded (fixed steps, the generator's hard timeout, --max-seconds);
-all traffic stays on 127.0.0.1.
+figures. Every loop is bounded (fixed steps, the generator's hard timeout, a timeout on each
+child process); all traffic stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -56,6 +56,11 @@ from multinode import APP_ID, ROOT, BenchHome, Pinned, Redis, await_http, socket
 
 GENERATOR = Path(__file__).with_name("multinode_gen.js")
 IDLE = Path(__file__).with_name("idle_connections.py")
+# A generator step lasts its --step-seconds plus at most the drain wait (2 s) and two Redis
+# INFO samples (2 s each at worst), plus slack.
+STEP_MARGIN_S = 8
+# The generator's own defaults for these two, and room for its settling and warm-up.
+CONNECT_S, HARD_TIMEOUT_S, SETUP_MARGIN_S = 60, 170, 60
 
 
 def load_average() -> list[str]:
@@ -82,7 +87,9 @@ class Deployment:
             name = f"node-{chr(ord('a') + index)}"
             log = self.logs / f"{name}.log"
             self.nodes.append(
-                socketrush_node(name, self.redis, prefix, self.args.server_cpus, log=log)
+                socketrush_node(
+                    name, self.redis, prefix, self.args.server_cpus, self.args.socketrush, log=log
+                )
             )
         for node, port in self.nodes:
             await_http(node, port, "/ready")
@@ -103,23 +110,38 @@ class Deployment:
         assert self.redis.program is not None
         procs = [f"{node.name}:{node.pid}" for node, _port in self.nodes]
         procs.append(f"redis:{self.redis.program.pid}")
-        settings = {
-            "gen_dir": home.gen_dir,
-            "ports": ",".join(str(port) for _node, port in self.nodes),
-            "publish_port": self.nodes[0][1],
-            "procs": ",".join(procs),
-            "redis_port": self.redis.port,
-            **settings,
-        }
+        settings = time_limits(
+            {
+                "gen_dir": home.gen_dir,
+                "ports": ",".join(str(port) for _node, port in self.nodes),
+                "publish_port": self.nodes[0][1],
+                "procs": ",".join(procs),
+                "redis_port": self.redis.port,
+                **settings,
+            }
+        )
         command = ["taskset", "-c", self.args.generator_cpu, "node", str(GENERATOR)]
         command += [f"{key}={value}" for key, value in settings.items()]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        timeout = float(settings["hard_timeout"]) + 30
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise RuntimeError(f"generator exited {done.returncode}: {done.stderr[-2000:]}")
         result = json.loads(done.stdout)
         if "error" in result:
             raise RuntimeError(result["error"])
         return result
+
+
+def time_limits(settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings` with a time budget (`max_s`) that fits every one of its fixed `rates` at
+    `step_s` (the generator skips a step that no longer fits, and the callers unpack one
+    result per rate), and a hard timeout that leaves room for it after connecting."""
+    steps = len(str(settings["rates"]).split(","))
+    max_s = steps * (float(settings["step_s"]) + STEP_MARGIN_S)
+    connect_s = float(settings.get("connect_timeout_s", CONNECT_S))
+    given = float(settings.get("hard_timeout", HARD_TIMEOUT_S))
+    hard = max(given, connect_s + max_s + SETUP_MARGIN_S)
+    return {**settings, "max_s": max_s, "hard_timeout": hard}
 
 
 def bus_wire(prefix: str, channel: str) -> dict[str, str]:
@@ -281,7 +303,8 @@ def memory_phase(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
         serve_args = f"--adapter-driver redis --redis-url {redis.url} --redis-prefix mem{uuid.uuid4().hex[:6]}"
         for count in args.connections:
             command = [sys.executable, str(IDLE), "--connections", str(count),
-                       "--hold-seconds", "2", "--serve-args", serve_args]  # fmt: skip
+                       "--hold-seconds", "2", "--socketrush", str(args.socketrush),
+                       "--serve-args", serve_args]  # fmt: skip
             done = subprocess.run(command, capture_output=True, text=True, timeout=400)
             if done.returncode != 0:
                 raise RuntimeError(f"idle_connections failed: {done.stderr[-2000:]}")
