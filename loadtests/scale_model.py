@@ -94,14 +94,17 @@ def predict_check(
 ) -> dict[str, Any]:
     """Each node's CPU % and RSS and Redis' CPU % for scale_costs.py's check: events in turn
     to `channels` channels of subs/channels subscribers each, published through node a;
-    `layout` local (a channel's subscribers on one node) or spread (on every node)."""
+    `layout` local (a channel's subscribers on one node) or spread (on every node).
+
+    `rss_kb_per_node` is in KiB, as /proc reports RSS (and the check measures it), from a
+    base in MiB and a per-connection figure in kB (1000 bytes, see idle_connections.py)."""
     per_channel = subs / channels
     mine = 1 / nodes  # the share of events whose channel a node holds (local layout)
+    interested = receive_cost(costs, "receive_us", rate)
+    uninterested = receive_cost(costs, "receive_unsubscribed_us", rate)
     cpu: dict[str, float] = {}
     for index in range(nodes):
         name = f"node-{chr(ord('a') + index)}"
-        interested = receive_cost(costs, "receive_us", rate)
-        uninterested = receive_cost(costs, "receive_unsubscribed_us", rate)
         if layout == "local":
             deliveries = mine * per_channel
             bus = 0.0 if index == 0 else mine * interested + (1 - mine) * uninterested
@@ -117,7 +120,7 @@ def predict_check(
     redis = redis_us(costs, listeners, rate)
     cpu["redis"] = round(idle_pct.get("redis", 0.0) + rate * redis / 1e4, 1)
     conns = subs / nodes
-    rss = round(base_rss_mib * 1024 + conns * rss_per_conn(rss_per_conn_kb, conns))
+    rss = round(base_rss_mib * 1024 + conns * rss_per_conn(rss_per_conn_kb, conns) * 1000 / 1024)
     return {"cpu_pct": cpu, "rss_kb_per_node": rss, "bus_listeners_per_event": listeners}
 
 

@@ -70,7 +70,8 @@ def test_the_check_prediction_charges_the_publisher_and_the_owners() -> None:
     # node b: a quarter received with 100 deliveries, three quarters received for nothing
     expected_b = 100 * (0.25 * (300 + 100 * 3) + 0.75 * 200) / 1e4
     assert predicted["cpu_pct"]["node-b"] == pytest.approx(expected_b, abs=0.1)
-    assert predicted["rss_kb_per_node"] == round(64 * 1024 + 100 * 5.0)
+    # in KiB, as /proc measures it: a 64 MiB base and 100 connections of 5 kB (1000 bytes)
+    assert predicted["rss_kb_per_node"] == round(64 * 1024 + 100 * 5.0 * 1000 / 1024)
 
 
 def test_unrouted_traffic_must_fit_one_redis_while_routed_traffic_adds_shards() -> None:
