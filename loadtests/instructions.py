@@ -150,7 +150,6 @@ def ping_pong(sockets: list[RawPusher], events: int) -> int:
 
 
 def run(binary: Path, args: argparse.Namespace) -> dict[str, Any]:
-    client = None
     with tempfile.TemporaryDirectory(prefix="socketrush-callgrind-") as scratch:
         workdir = args.keep_dumps or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -198,7 +197,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="keep callgrind's dumps here (cg.out.N, one per measure) for callgrind_annotate",
     )
     parser.add_argument("--start-timeout", type=float, default=180.0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # The figures divide by these: each pair must relay at least one event.
+    if args.connections < 1 or args.pairs < 1:
+        parser.error("--connections and --pairs must be at least 1")
+    if args.events < args.pairs:
+        parser.error(f"--events ({args.events}) must be at least --pairs ({args.pairs})")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
