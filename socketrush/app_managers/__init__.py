@@ -30,7 +30,7 @@ __all__ = [
 
 def build_app_manager(settings: ServerSettings) -> AppManager:
     """The manager `settings.app_manager` names; a TTL of 0 turns the cache off. A stored
-    manager's outages are reported once each (`ReportedAppManager`)."""
+    manager's outages are reported once each (`ReportedAppManager`, behind the cache)."""
     if settings.app_manager not in STORED_APP_MANAGERS:
         return ArrayAppManager(settings.apps)
     store: AppManager
@@ -47,6 +47,9 @@ def build_app_manager(settings: ServerSettings) -> AppManager:
         store = DynamoDbAppManager(settings.app_manager_dynamodb_table, endpoint)
     else:
         store = SqlAppManager(settings.app_manager, settings.database_url)  # type: ignore[arg-type]
+    # The report sits behind the cache: a cache hit during an outage is no answer from the
+    # store, so it must not end the outage (and log it again at the next miss).
+    reported = ReportedAppManager(store)
     if settings.app_manager_cache_ttl:
-        store = CachedAppManager(store, settings.app_manager_cache_ttl)
-    return ReportedAppManager(store)
+        return CachedAppManager(reported, settings.app_manager_cache_ttl)
+    return reported

@@ -38,8 +38,9 @@ def test_database_manager_needs_no_app_and_is_cached() -> None:
     assert (settings.apps, settings.database_url, settings.app_manager_cache_ttl) == ((), URL, 10)
     assert settings_document(settings)["server"]["database_url"] == "postgres://u:***@db:5432/apps"
     manager = build_app_manager(settings)
-    assert isinstance(manager, ReportedAppManager)  # its outages are logged once each
-    assert isinstance(manager._inner, CachedAppManager)
+    assert isinstance(manager, CachedAppManager)
+    assert isinstance(manager._inner, ReportedAppManager)  # behind the cache: see reported.py
+    assert isinstance(manager._inner._inner, SqlAppManager)
 
 
 def test_a_zero_ttl_asks_the_database_every_time() -> None:
@@ -104,8 +105,8 @@ def test_dynamodb_manager_needs_no_database_and_is_cached() -> None:
     )
     assert settings.apps == ()
     manager = build_app_manager(settings)
-    assert isinstance(manager, ReportedAppManager)
-    assert isinstance(manager._inner, CachedAppManager)
+    assert isinstance(manager, CachedAppManager)
+    assert isinstance(manager._inner, ReportedAppManager)
     store = manager._inner._inner
     assert isinstance(store, DynamoDbAppManager)
     assert store._table == "my-apps"

@@ -8,6 +8,7 @@ import pytest
 
 from socketrush import metrics
 from socketrush.app_managers.base import AppManager, AppManagerError
+from socketrush.app_managers.cached import CachedAppManager
 from socketrush.app_managers.reported import ReportedAppManager
 from socketrush.settings import AppSettings
 
@@ -68,6 +69,22 @@ def test_an_outage_is_logged_once_counted_per_lookup_and_its_end_logged(
         ("WARNING", "app manager answers again, after 3 failed lookups"),
         ("ERROR", FAILED),  # a new outage
     ]
+
+
+def test_a_cache_hit_during_an_outage_does_not_end_it(caplog: pytest.LogCaptureFixture) -> None:
+    """As built (app_managers/__init__.py): the cache in front answers what it holds, which
+    says nothing of the store, so one outage is still one ERROR line."""
+    store = Store()
+    manager = CachedAppManager(ReportedAppManager(store), ttl_seconds=3600)
+    caplog.set_level(logging.INFO, logger="socketrush.app_managers.reported")
+    assert manager.find_by_key("key-one") == APP  # now cached
+    store.failing = True
+    with pytest.raises(AppManagerError):
+        manager.find_by_key("unknown")
+    assert manager.find_by_key("key-one") == APP  # a cache hit
+    with pytest.raises(AppManagerError):
+        manager.find_by_id("2")
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [("ERROR", FAILED)]
 
 
 def test_close_reaches_the_store() -> None:
