@@ -9,7 +9,11 @@ from dataclasses import dataclass
 
 import orjson
 
+from socketrush import metrics
+
 log = logging.getLogger(__name__)
+
+LOGGED_PAYLOAD = 1000  # characters of a lost job's payload in its log line
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +96,17 @@ def run_job(handler: Handler, job: Job, dead_letter: Callable[[Job, str], None])
         reason = f"{type(error).__name__}: {error}"
         log.error("dead-lettered %s job for app %s: %s", job.kind, job.app_id, reason)
         dead_letter(job, reason)
+
+
+def report_lost(logger: logging.Logger, queue: str, job: Job, reason: str) -> None:
+    """A job this process will never hand on (a full buffer, a stop, a refusal): logged at
+    error level, so a person can send it again, and counted as dead-lettered. Its payload is
+    cut at LOGGED_PAYLOAD characters: a webhook body may be hundreds of KB, and a full buffer
+    loses jobs by the thousand."""
+    metrics.WEBHOOKS_DEAD_LETTERED.labels(job.app_id).inc()
+    payload = job.payload.decode(errors="replace")
+    if len(payload) > LOGGED_PAYLOAD:
+        payload = f"{payload[:LOGGED_PAYLOAD]}... ({len(job.payload)} bytes)"
+    logger.error(
+        "%s queue: lost %s job for app %s (%s): %s", queue, job.kind, job.app_id, reason, payload
+    )

@@ -18,7 +18,7 @@ import gevent
 from gevent.queue import Full, JoinableQueue
 
 from socketrush import metrics
-from socketrush.queues.base import Handler, Job, Queue, run_job
+from socketrush.queues.base import Handler, Job, Queue, report_lost, run_job
 from socketrush.queues.holds import MemoryHolds
 
 log = logging.getLogger(__name__)
@@ -93,11 +93,5 @@ class LocalQueue(Queue):
         self.dead_letters.append((job, reason))
 
     def _lost(self, job: Job, reason: str) -> None:
-        log.error(
-            "undelivered %s job for app %s (%s): %s",
-            job.kind,
-            job.app_id,
-            reason,
-            job.payload.decode(errors="replace"),
-        )
-        self._dead_letter(job, reason)
+        report_lost(log, "local", job, reason)
+        self.dead_letters.append((job, reason))

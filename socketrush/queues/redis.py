@@ -32,7 +32,7 @@ from gevent.event import Event
 from gevent.queue import Full, JoinableQueue
 
 from socketrush import metrics
-from socketrush.queues.base import Handler, Job, Queue, decode, encode, run_job
+from socketrush.queues.base import Handler, Job, Queue, decode, encode, report_lost, run_job
 from socketrush.queues.redis_holds import PROMOTE_BATCH, CancelWrite, HoldWrite, RedisHolds
 from socketrush.redis_client import RedisKeys
 
@@ -111,14 +111,7 @@ class RedisQueue(Queue):
         try:
             self._buffer.put_nowait(write)
         except Full:
-            for job in jobs:
-                metrics.WEBHOOKS_DEAD_LETTERED.labels(job.app_id).inc()
-                log.error(
-                    "redis queue buffer full: lost %s job for app %s: %s",
-                    job.kind,
-                    job.app_id,
-                    job.payload.decode(errors="replace"),
-                )
+            self._dropped(write, jobs, f"push buffer full ({MAX_BUFFERED_PUSHES} writes)")
         else:
             self._depth.inc()
 
@@ -266,6 +259,24 @@ class RedisQueue(Queue):
         while not self._buffer.empty():
             write = self._buffer.get_nowait()
             self._depth.dec()
-            for raw in (write,) if isinstance(write, bytes) else write.jobs:
-                log.error("redis queue: Redis unreachable at stop, lost job: %s", raw.decode())
+            raws = (write,) if isinstance(write, bytes) else write.jobs
+            self._dropped(write, [decode(raw) for raw in raws], "Redis unreachable at stop")
             self._buffer.task_done()
+
+    def _dropped(
+        self, write: bytes | HoldWrite | CancelWrite, jobs: Sequence[Job], reason: str
+    ) -> None:
+        """A write that never reached Redis. A hold or a cancel is worse than its jobs: a
+        dropped cancel leaves the hold it was to call off to be delivered (a false
+        member_removed), a dropped hold leaves nothing for the next re-join to cancel."""
+        if isinstance(write, HoldWrite):
+            log.error("redis queue: lost the hold under key %s (%s)", write.key, reason)
+        elif isinstance(write, CancelWrite):
+            log.error(
+                "redis queue: lost the cancel of the hold under key %s (%s): a hold there is "
+                "delivered when due instead of called off",
+                write.key,
+                reason,
+            )
+        for job in jobs:
+            report_lost(log, "redis", job, reason)

@@ -48,7 +48,7 @@ from gevent.queue import Empty, Full, JoinableQueue
 
 from socketrush import metrics
 from socketrush.aws_client import describe
-from socketrush.queues.base import Handler, Job, Queue, RetryLater, decode
+from socketrush.queues.base import Handler, Job, Queue, RetryLater, decode, report_lost
 from socketrush.queues.holds import MemoryHolds
 from socketrush.queues.sqs_messages import Run, fifo_fields, never_taken, size_runs
 
@@ -62,7 +62,6 @@ MAX_BUFFERED_PUSHES = 100_000
 SEND_BATCH = 10  # SendMessageBatch takes at most 10 messages
 RETRY_SECONDS = 1.0  # pause after an SQS error before trying again
 DEPTH_EVERY_SECONDS = 10  # one GetQueueAttributes per node: 8,640 requests a day
-LOGGED_PAYLOAD = 1000  # characters of a refused job's payload in its log line
 REASON_ATTRIBUTE = "socketrush-dead-letter-reason"
 RECEIVE_COUNT = "ApproximateReceiveCount"  # SQS counts receives: the job's attempt
 _AWS_ERRORS = (BotoCoreError, ClientError)
@@ -373,12 +372,5 @@ class SqsQueue(Queue):
         self._delete(receipt)
 
     def _lost(self, job: Job, reason: str) -> None:
-        """A job that never reached SQS: logged (its payload cut at LOGGED_PAYLOAD characters)
-        and counted as dead-lettered."""
-        metrics.WEBHOOKS_DEAD_LETTERED.labels(job.app_id).inc()
-        payload = job.payload.decode(errors="replace")
-        if len(payload) > LOGGED_PAYLOAD:
-            payload = f"{payload[:LOGGED_PAYLOAD]}... ({len(job.payload)} bytes)"
-        log.error(
-            "sqs queue: lost %s job for app %s (%s): %s", job.kind, job.app_id, reason, payload
-        )
+        """A job that never reached SQS."""
+        report_lost(log, "sqs", job, reason)

@@ -74,7 +74,7 @@ def test_stop_reports_jobs_it_could_not_finish(caplog: pytest.LogCaptureFixture)
         "shutdown came before its delivery",
     ]
     assert [item for item, _ in queue.dead_letters] == [job(0), job(1)]
-    assert "undelivered test job for app 424242 (shutdown came before its delivery): 1" in (
+    assert "local queue: lost test job for app 424242 (shutdown came before its delivery): 1" in (
         caplog.text
     )
 
@@ -85,7 +85,7 @@ def test_a_full_queue_refuses_loudly(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR):
         queue.push(job(0))
         queue.push(job(1))
-    assert "undelivered test job for app 424242 (local queue full (1 jobs)): 1" in caplog.text
+    assert "local queue: lost test job for app 424242 (local queue full (1 jobs)): 1" in caplog.text
     queue.stop(5)
     assert list(queue.dead_letters) == [(job(1), "local queue full (1 jobs)")]
 

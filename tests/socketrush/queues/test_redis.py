@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
@@ -200,3 +201,32 @@ def test_an_unreadable_entry_is_dead_lettered_not_fatal(
     dead = orjson.loads(entry)
     assert dead["reason"] == "not a job this version can read"
     assert orjson.loads(dead["job"])["payload"] == "not json"
+
+
+def test_a_dropped_hold_or_cancel_is_logged_by_its_key_and_jobs_are_cut(
+    redis_server: RedisServer,  # noqa: F811
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Not started, so nothing drains the buffer of one: the cancels behind the hold are
+    dropped at once, and the hold itself at stop (as when Redis is unreachable then)."""
+    monkeypatch.setattr("socketrush.queues.redis.MAX_BUFFERED_PUSHES", 1)
+    queue = RedisQueue(redis.Redis.from_url(redis_server.url), RedisKeys(prefix), node_id="me")
+    large = Job("member_added", "424242", b"x" * 5000)
+    caplog.set_level(logging.ERROR, logger="socketrush.queues.redis")
+    queue.hold("k1", [Job("member_removed", "424242", b"r")], 60)
+    queue.cancel_or_push("k2", [large])
+    queue.cancel_or_push("k3", [])
+    queue.stop(0)
+    reason = "push buffer full (1 writes)"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"redis queue: lost the cancel of the hold under key k2 ({reason}): a hold there is "
+        "delivered when due instead of called off",
+        f"redis queue: lost member_added job for app 424242 ({reason}): {'x' * 1000}... "
+        "(5000 bytes)",
+        f"redis queue: lost the cancel of the hold under key k3 ({reason}): a hold there is "
+        "delivered when due instead of called off",
+        "redis queue: lost the hold under key k1 (Redis unreachable at stop)",
+        "redis queue: lost member_removed job for app 424242 (Redis unreachable at stop): r",
+    ]
