@@ -30,6 +30,7 @@ import orjson
 import redis
 from gevent.event import Event
 from gevent.queue import Full, JoinableQueue
+from redis.exceptions import RedisClusterException
 
 from socketrush import metrics
 from socketrush.queues.base import Handler, Job, Queue, decode, encode, report_lost, run_job
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 MAX_BUFFERED_PUSHES = 100_000
 POLL_SECONDS = 1.0  # a BLMOVE waits at most this long, so stopping is never slower
 RETRY_SECONDS = 0.5  # pause after a Redis error before trying again
+# What Redis being unreachable raises; a cluster client's "no node answers" is not a RedisError.
+REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 # The promoter looks for due holds at least this often: other nodes' new holds wake it not.
 PROMOTE_POLL_SECONDS = 0.5
 
@@ -129,7 +132,7 @@ class RedisQueue(Queue):
             returned = self._requeue(self.node_id)
             self._redis.delete(self.keys.alive(self.node_id))
             self._redis.srem(self.keys.consumers, self.node_id)
-        except redis.RedisError as error:
+        except REDIS_ERRORS as error:
             log.error("redis queue: could not hand back in-flight jobs on stop: %s", error)
         else:
             if returned:
@@ -157,8 +160,13 @@ class RedisQueue(Queue):
 
     # -- greenlets --
 
+    # Every loop below runs in the only greenlet of its kind (or one of a fixed pool) and nothing
+    # starts it again: an error that is not Redis' (a bug, a reply it cannot read) is logged
+    # with its traceback once per run of failures, and the loop goes on after RETRY_SECONDS.
+
     def _work(self, handler: Handler) -> None:
         inflight = self.keys.inflight(self.node_id)
+        failing = False
         while not self._stopping.is_set():
             try:
                 raw = self._redis.blmove(
@@ -174,21 +182,32 @@ class RedisQueue(Queue):
                 else:
                     run_job(handler, job, self._dead_letter)
                 self._redis.lrem(inflight, 1, raw)
-            except redis.RedisError as error:
+                failing = False
+            except REDIS_ERRORS as error:
                 log.warning("redis queue worker: %s", error)
+                gevent.sleep(RETRY_SECONDS)
+            except Exception:
+                if not failing:
+                    log.exception("redis queue worker failed unexpectedly, will retry")
+                failing = True
                 gevent.sleep(RETRY_SECONDS)
 
     def _feed(self) -> None:
         while True:
             write = self._buffer.get()
+            failing = False
             while True:
                 try:
                     self._write(write)
                     self._depth.dec()
                     break
-                except redis.RedisError as error:
+                except REDIS_ERRORS as error:
                     log.warning("redis queue: push failed, will retry: %s", error)
-                    gevent.sleep(RETRY_SECONDS)
+                except Exception:  # retried as after a Redis error: a dropped write loses jobs
+                    if not failing:
+                        log.exception("redis queue: push failed unexpectedly, will retry")
+                    failing = True
+                gevent.sleep(RETRY_SECONDS)
             self._buffer.task_done()
 
     def _write(self, write: bytes | HoldWrite | CancelWrite) -> None:
@@ -207,9 +226,15 @@ class RedisQueue(Queue):
             self._hold_written.clear()  # before reading: a hold written from here on wakes us
             try:
                 moved, wait = self.holds.promote()
-            except redis.RedisError as error:
+            except REDIS_ERRORS as error:
                 if not failing:
                     log.warning("redis queue: cannot move due holds, will retry: %s", error)
+                failing = True
+                gevent.sleep(RETRY_SECONDS)
+                continue
+            except Exception:
+                if not failing:
+                    log.exception("redis queue: moving due holds failed unexpectedly, will retry")
                 failing = True
                 gevent.sleep(RETRY_SECONDS)
                 continue
@@ -221,14 +246,20 @@ class RedisQueue(Queue):
             )
 
     def _heartbeat(self) -> None:
+        failing = False
         while True:
             gevent.sleep(self._lease / 3)
             try:
                 self._beat()
                 self.reap()
                 metrics.QUEUE_SHARED_DEPTH.set(self._redis.llen(self.keys.pending))
-            except redis.RedisError as error:
+                failing = False
+            except REDIS_ERRORS as error:
                 log.warning("redis queue heartbeat: %s", error)
+            except Exception:
+                if not failing:
+                    log.exception("redis queue heartbeat failed unexpectedly, will retry")
+                failing = True
 
     # -- helpers --
 
@@ -252,7 +283,7 @@ class RedisQueue(Queue):
         entry = {"job": encode(job).decode(), "reason": reason, "time_ms": int(time.time() * 1000)}
         try:
             self._redis.lpush(self.keys.dead, orjson.dumps(entry))
-        except redis.RedisError as error:
+        except REDIS_ERRORS as error:
             log.error("redis queue: could not store dead letter (%s): %s", error, entry)
 
     def _drain_buffer_to_log(self) -> None:
