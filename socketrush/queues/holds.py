@@ -32,11 +32,19 @@ class MemoryHolds:
     def __init__(self, push: Callable[[Job], None]) -> None:
         self._push = push
         self._held: dict[str, list[_Hold]] = {}
+        self._closed = False  # released at stop: holds from now on go at once
 
     def __len__(self) -> int:
         return sum(len(stack) for stack in self._held.values())
 
     def hold(self, key: str, jobs: Sequence[Job], delay: float) -> None:
+        if self._closed:
+            # A notifier still at work after the stop began (its join timed out): a timer
+            # would fire into a stopped queue, so the jobs go now, while the queue may still
+            # send them (or report them lost).
+            for job in jobs:
+                self._push(job)
+            return
         stack = self._held.setdefault(key, [])
         entry = _Hold(jobs, Cancellable())
         entry.timer = Cancellable.after(delay, lambda: self._due(key, entry))
@@ -55,8 +63,9 @@ class MemoryHolds:
         return False
 
     def release_all(self) -> int:
-        """Push every held job now (a graceful stop: nothing may wait any longer); returns
-        how many holds there were."""
+        """Push every held job now (a graceful stop: nothing may wait any longer), and every
+        later hold at once; returns how many holds there were."""
+        self._closed = True
         released = 0
         for stack in self._held.values():
             for entry in stack:
@@ -69,9 +78,10 @@ class MemoryHolds:
 
     def _due(self, key: str, entry: _Hold) -> None:
         stack = self._held.get(key, [])
-        if entry in stack:
-            stack.remove(entry)
-            if not stack:
-                del self._held[key]
+        if entry not in stack:
+            return  # called off or released already: its timer fired regardless
+        stack.remove(entry)
+        if not stack:
+            del self._held[key]
         for job in entry.jobs:
             self._push(job)

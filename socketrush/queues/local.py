@@ -35,11 +35,15 @@ class LocalQueue(Queue):
         self.dead_letters: deque[tuple[Job, str]] = deque(maxlen=DEAD_LETTERS_KEPT)
         self._depth = metrics.QUEUE_DEPTH.labels("local")
         self._holds = MemoryHolds(self.push)
+        self._stopped = False
 
     def start(self, handler: Handler) -> None:
         self._workers = [gevent.spawn(self._work, handler) for _ in range(self._size)]
 
     def push(self, job: Job) -> None:
+        if self._stopped:
+            self._lost(job, "pushed after the queue stopped")
+            return
         if not self._workers:
             raise RuntimeError("queue not started")
         try:
@@ -66,6 +70,7 @@ class LocalQueue(Queue):
                 self._lost(job, "shutdown interrupted its delivery")
         gevent.killall(self._workers, block=True, timeout=1)
         self._workers = []
+        self._stopped = True
         while not self._jobs.empty():
             self._lost(self._jobs.get_nowait(), "shutdown came before its delivery")
             self._depth.dec()

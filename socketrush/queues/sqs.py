@@ -96,6 +96,7 @@ class SqsQueue(Queue):
         self._depth = metrics.QUEUE_DEPTH.labels("sqs")
         self._gauge: gevent.Greenlet | None = None
         self._holds = MemoryHolds(self.push)
+        self._stopped = False  # the feeder is gone
 
     # -- Queue --
 
@@ -105,6 +106,9 @@ class SqsQueue(Queue):
         self._gauge = gevent.spawn(self._measure)
 
     def push(self, job: Job) -> None:
+        if self._stopped:  # nothing sends the buffer any more
+            self._lost(job, "pushed after the queue stopped")
+            return
         try:
             self._buffer.put_nowait(job)
         except Full:
@@ -131,6 +135,7 @@ class SqsQueue(Queue):
         unfinished = list(self._receipts.values())
         helpers = (self._feeder, self._poller, self._gauge)
         gevent.killall([g for g in helpers if g], block=True, timeout=1)
+        self._stopped = True
         self._pool.kill(block=True, timeout=1)
         for receipt in unfinished:
             self._hide(receipt, 0)

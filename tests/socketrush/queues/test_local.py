@@ -125,3 +125,36 @@ def test_stop_pushes_what_is_still_held() -> None:
     queue.hold("k", [job(2)], 60)
     queue.stop(5)
     assert done == [b"1", b"2"]
+
+
+def test_a_hold_during_stop_goes_at_once() -> None:
+    """A notifier still at work when the stop began: its hold is not left to a later timer."""
+    done: list[bytes] = []
+    release = Event()
+
+    def handler(item: Job) -> None:
+        release.wait()
+        done.append(item.payload)
+
+    queue = LocalQueue(workers=1)
+    queue.start(handler)
+    queue.push(job(1))
+    stopper = gevent.spawn(queue.stop, 5)
+    gevent.sleep(0)  # the stop released the holds and waits for job 1
+    queue.hold("k", [job(2)], 60)
+    release.set()
+    stopper.get(timeout=10)
+    assert done == [b"1", b"2"]
+
+
+def test_a_hold_after_stop_is_reported_lost_at_once(caplog: pytest.LogCaptureFixture) -> None:
+    queue = LocalQueue(workers=1)
+    queue.start(lambda item: None)
+    queue.stop(5)
+    with caplog.at_level(logging.ERROR):
+        queue.hold("k", [job(1)], 0.01)
+    assert len(queue._holds) == 0  # no timer left to fire into the stopped queue
+    assert list(queue.dead_letters) == [(job(1), "pushed after the queue stopped")]
+    assert "local queue: lost test job for app 424242 (pushed after the queue stopped): 1" in (
+        caplog.text
+    )

@@ -4,12 +4,15 @@ SQS, and a real HTTP webhook receiver. One channel_occupied webhook is the job u
 from __future__ import annotations
 
 import json
+import logging
 import signal
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from socketrush.queues.base import Job
+from socketrush.queues.sqs import SqsQueue
 from socketrush.webhooks.sender import ID_HEADER
 from tests.support.client import PusherClient
 from tests.support.moto import (
@@ -286,3 +289,20 @@ def test_settings_the_driver_needs_are_checked_at_start_up(
         "webhook_timeout_ms (4000 ms), or another node would send a webhook again while it is "
         "still being sent" in str(exited.value)
     )
+
+
+def test_a_hold_after_stop_is_reported_lost_not_left_in_the_buffer(
+    sqs: Any, queues: Queues, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A notifier whose join timed out at stop holds a member_removed afterwards: nothing sends
+    the buffer any more, so the job is logged and counted, not kept where no one sees it."""
+    queue = SqsQueue(sqs, queues.url)
+    queue.stop(0)
+    removed = Job("webhook", APP_ID, b"member_removed")
+    with caplog.at_level(logging.ERROR, logger="socketrush.queues.sqs"):
+        queue.hold("k", [removed], 0.01)
+    assert len(queue._holds) == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        f"sqs queue: lost webhook job for app {APP_ID} (pushed after the queue stopped): "
+        "member_removed"
+    ]
