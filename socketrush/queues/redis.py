@@ -86,7 +86,7 @@ class RedisQueue(Queue):
         self._greenlets: list[gevent.Greenlet] = []
         self._workers: list[gevent.Greenlet] = []
         self._depth = metrics.QUEUE_DEPTH.labels("redis")
-        self.holds = RedisHolds(client, self.keys.base, self.keys.pending)
+        self.holds = RedisHolds(client, self.keys.base, self.keys.pending, lease)
         self._hold_written = Event()  # wakes the promoter: a hold of ours may be due soonest
 
     # -- Queue --

@@ -28,7 +28,13 @@ import orjson
 from socketrush.redis_client import RedisClient
 
 PROMOTE_BATCH = 100  # holds moved per script call, so one call never holds Redis for long
-DONE_TTL_MS = 600_000  # a repeated write comes within seconds; ten minutes is ample
+# A `done` marker lives this many leases (`queue_redis_lease_ms`). A write is repeated only by
+# its own node's feeder, within RETRY_SECONDS of Redis answering again; a node cut off for
+# longer than a lease is presumed dead, its in-flight jobs already re-queued, so a write
+# repeated later than a few leases is one of the duplicates at-least-once delivery allows
+# then. Every hold and cancel leaves one marker: at 1,000 joins and leaves a second, a few
+# leases (120,000 keys by default) rather than ten minutes (1.2 million).
+DONE_TTL_LEASES = 4
 
 # KEYS: held, jobs, keys, done.  ARGV: hold id, delay (ms), key, entry, done TTL (ms).
 HOLD = r"""
@@ -143,11 +149,14 @@ def entry(key: str, jobs: Sequence[bytes]) -> bytes:
 
 
 class RedisHolds:
-    """The three scripts on one queue's keys. Every call may raise redis.RedisError."""
+    """The three scripts on one queue's keys. Every call may raise redis.RedisError.
 
-    def __init__(self, client: RedisClient, base: str, pending: str) -> None:
+    `lease` is the queue's (seconds): `done` markers live DONE_TTL_LEASES of it."""
+
+    def __init__(self, client: RedisClient, base: str, pending: str, lease: float) -> None:
         self.keys = HeldKeys(base)
         self._pending = pending
+        self.done_ttl_ms = round(lease * 1000 * DONE_TTL_LEASES)
         self._hold = client.register_script(HOLD)
         self._cancel_or_push = client.register_script(CANCEL_OR_PUSH)
         self._promote = client.register_script(PROMOTE)
@@ -161,7 +170,7 @@ class RedisHolds:
                 write.delay_ms,
                 stored_key(write.key),
                 entry(write.key, write.jobs),
-                DONE_TTL_MS,
+                self.done_ttl_ms,
             ],
         )
 
@@ -171,7 +180,7 @@ class RedisHolds:
         return int(
             self._cancel_or_push(
                 keys=[keys.held, keys.jobs, keys.keys, keys.done(write.op_id), self._pending],
-                args=[stored_key(write.key), DONE_TTL_MS, *write.jobs],
+                args=[stored_key(write.key), self.done_ttl_ms, *write.jobs],
             )
         )
 

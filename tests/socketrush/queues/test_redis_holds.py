@@ -15,6 +15,8 @@ from socketrush.queues.redis_holds import CancelWrite, HoldWrite, RedisHolds
 from socketrush.redis_client import RedisKeys
 from tests.support.redis import RedisCluster, RedisServer
 
+LEASE = 15.0  # the default queue_redis_lease_ms
+
 
 @pytest.fixture
 def client(redis_server: RedisServer):
@@ -24,7 +26,7 @@ def client(redis_server: RedisServer):
 
 def holds_on(client: redis.Redis | ClusterClient) -> tuple[RedisHolds, QueueKeys]:
     keys = QueueKeys(RedisKeys(f"t{uuid.uuid4().hex[:8]}"))
-    return RedisHolds(client, keys.base, keys.pending), keys
+    return RedisHolds(client, keys.base, keys.pending, LEASE), keys
 
 
 def hold(key: str, *jobs: bytes, delay_ms: int = 60_000) -> HoldWrite:
@@ -92,6 +94,18 @@ def test_a_repeated_write_is_applied_once(client: redis.Redis) -> None:
     assert holds.cancel_or_push(undo) == -1
     assert client.zcard(keys.base + ":held") == 1
     assert client.hget(keys.base + ":held:keys", b'"k"') == write.op_id.encode()
+
+
+def test_done_markers_live_a_few_leases(client: redis.Redis) -> None:
+    """One marker per hold and per cancel: at 1,000 joins and leaves a second, ten minutes of
+    them was 1.2 million keys."""
+    holds, keys = holds_on(client)
+    holds.hold(hold("k"))
+    holds.cancel_or_push(cancel("k"))
+    holds.cancel_or_push(cancel("k", b"pushed"))
+    markers = client.keys(f"{keys.base}:held:done:*")
+    assert len(markers) == 3
+    assert all(0 < client.pttl(marker) <= 4 * LEASE * 1000 for marker in markers)
 
 
 def test_a_hold_with_no_jobs_still_pairs_with_a_re_join(client: redis.Redis) -> None:
