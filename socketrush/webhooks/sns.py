@@ -103,9 +103,12 @@ class SnsPublisher:
 def require_sdk_for(apps: Sequence[AppSettings]) -> None:
     """A ConfigError (start-up stops) if an app configured at start sends webhooks to an SNS
     topic and boto3 is missing: otherwise each of its requests would be dead-lettered, and
-    the mistake found only once the first webhook is due. Apps an app manager loads later
-    can only be told apart then: their requests are dead-lettered with the same message."""
+    the mistake found only once the first webhook is due. An app whose webhooks are disabled
+    sends none, so it needs no boto3. Apps an app manager loads later can only be told apart
+    then: their requests are dead-lettered with the same message."""
     for app in apps:
+        if not app.webhooks_enabled:
+            continue
         for target in app.webhook_targets:
             if target.sns_topic_arn:
                 require_boto3(f"app {app.id}'s webhook to SNS topic {target.sns_topic_arn}")

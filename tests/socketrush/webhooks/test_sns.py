@@ -9,12 +9,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pusher
 import pytest
 
-from socketrush.settings import AppSettings
+from socketrush.config import ConfigError
+from socketrush.settings import AppSettings, WebhookTarget
 from socketrush.webhooks import events
 from socketrush.webhooks.sender import (
     ID_HEADER,
@@ -181,7 +183,7 @@ WITHOUT_BOTO3 = (
 
 def test_serve_refuses_to_start_without_boto3_when_an_app_names_a_topic(tmp_path: Path) -> None:
     topic = "arn:aws:sns:eu-west-1:123456789012:hooks"
-    app = {"app_id": "1", "app_key": "k", "app_secret": "s"}
+    app = {"app_id": "1", "app_key": "k", "app_secret": "s", "app_webhooks_enabled": True}
     app["app_webhooks"] = [{"url": "http://127.0.0.1:9/in"}, {"sns_topic_arn": topic}]
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"applications": [app]}))
@@ -203,3 +205,13 @@ def test_apps_without_a_topic_need_no_boto3(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setitem(sys.modules, "boto3", None)  # `import boto3` raises ImportError
     posting = AppSettings(id="1", key="k", secret="s", webhook_urls=("http://127.0.0.1:9/in",))
     require_sdk_for([posting, AppSettings(id="2", key="k2", secret="s")])  # no ConfigError
+
+
+def test_an_app_with_webhooks_disabled_needs_no_boto3(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    to_sns = AppSettings(
+        id="1", key="k", secret="s", webhooks=(WebhookTarget(sns_topic_arn=TOPIC),)
+    )
+    require_sdk_for([to_sns])  # disabled: it never publishes, no ConfigError
+    with pytest.raises(ConfigError, match="^app 1's webhook to SNS topic arn:aws:sns:"):
+        require_sdk_for([replace(to_sns, webhooks_enabled=True)])
