@@ -18,9 +18,11 @@ from socketrush.settings import AppSettings, ServerSettings, WebhookTarget
 MASK = "***"
 _URL_WITH_PASSWORD = ("redis_url", "database_url")
 _SERVERS_WITH_PASSWORD = ("adapter_nats_servers",)
-# The user info of a server entry: after `scheme://`, at the start of a bare `host:port`
-# entry, or after the quote of a piece of soketi's JSON array.
-_USER_INFO = re.compile(r'(^|[/"\s])([^/@\s"]+)@')
+_WEBHOOK_URLS = "app_webhook_urls"
+# A server entry with user info: what comes before it (the quote and bracket of a piece of
+# soketi's JSON array, `scheme://`), the user info up to the *last* `@` (a password may hold a
+# raw `@` or `/`: only the host comes after it), then the host.
+_USER_INFO = re.compile(r'^([\s\["]*(?:[A-Za-z][A-Za-z0-9+.-]*://)?)(.*)@(.*)$', re.DOTALL)
 
 
 def settings_document(settings: ServerSettings, *, show_secrets: bool = False) -> dict:
@@ -45,12 +47,23 @@ def _value(option: Option, value: object, show_secrets: bool) -> object:
     if isinstance(value, tuple):
         if not show_secrets and option.name in _SERVERS_WITH_PASSWORD:
             return [mask_server_password(str(item)) for item in value]
-        return [webhook_json(item) if isinstance(item, WebhookTarget) else item for item in value]
+        if not show_secrets and option.name == _WEBHOOK_URLS:
+            return [mask_url_password(str(item)) for item in value]
+        return [_item(item, show_secrets) for item in value]
     if show_secrets or not value:
         return value
     if option.name in _URL_WITH_PASSWORD:
         return mask_url_password(str(value))
     return MASK if option.secret else value
+
+
+def _item(item: object, show_secrets: bool) -> object:
+    if not isinstance(item, WebhookTarget):
+        return item
+    written = webhook_json(item)
+    if not show_secrets and item.url:  # https://user:password@host/... (basic auth)
+        written["url"] = mask_url_password(item.url)
+    return written
 
 
 def mask_url_password(url: str) -> str:
@@ -68,8 +81,9 @@ def mask_server_password(entry: str) -> str:
     or the whole token of `nats://token@host`; bare `user:password@host:port` entries and
     pieces of a JSON array too, since the setting takes both."""
 
-    def masked(found: re.Match[str]) -> str:
-        user, colon, _secret = found[2].partition(":")
-        return f"{found[1]}{user}:{MASK}@" if colon else f"{found[1]}{MASK}@"
-
-    return _USER_INFO.sub(masked, entry)
+    found = _USER_INFO.match(entry)
+    if found is None:
+        return entry
+    before, user_info, host = found.groups()
+    user, colon, _secret = user_info.partition(":")
+    return f"{before}{user}:{MASK}@{host}" if colon else f"{before}{MASK}@{host}"

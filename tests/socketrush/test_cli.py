@@ -75,6 +75,15 @@ def test_config_masks_passwords_in_nats_server_urls(capsys, monkeypatch) -> None
     assert shown == servers.split(",")
 
 
+def test_config_masks_passwords_in_webhook_urls(capsys) -> None:
+    url = "https://hooks:hook-pw@receiver.example/in"
+    assert main(["config", *CREDS, "--app-webhook-url", url]) == 0
+    out = capsys.readouterr().out
+    [app] = json.loads(out)["applications"]
+    assert app["app_webhook_urls"] == ["https://hooks:***@receiver.example/in"]
+    assert "hook-pw" not in out
+
+
 def test_config_show_secrets_prints_them(capsys) -> None:
     assert main(["config", *CREDS, "--show-secrets"]) == 0
     assert json.loads(capsys.readouterr().out)["applications"][0]["app_secret"] == "top-secret"

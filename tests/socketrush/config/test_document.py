@@ -88,6 +88,48 @@ def test_a_soketi_json_array_of_nats_servers_is_masked_piece_by_piece() -> None:
     ]
 
 
+def test_a_nats_password_holding_a_raw_at_or_slash_is_masked_whole() -> None:
+    """Only the host follows the last `@`: nothing of the password may be left."""
+    servers = "nats://u:p@ss@n1:4222,nats://u:p/ss@n2:4222,tok@en@n3:4222"
+    settings = load(*CREDS, "--adapter-nats-servers", servers)
+    assert settings_document(settings)["server"]["adapter_nats_servers"] == [
+        "nats://u:***@n1:4222",
+        "nats://u:***@n2:4222",
+        "***@n3:4222",
+    ]
+    shown = settings_document(settings, show_secrets=True)["server"]["adapter_nats_servers"]
+    assert shown == servers.split(",")
+
+
+def test_webhook_url_passwords_are_masked(tmp_path: Path) -> None:
+    """Basic auth in a webhook URL is a password like any other, in either form of the URL."""
+    app = {
+        "app_id": "1",
+        "app_key": "k",
+        "app_secret": "s",
+        "app_webhook_urls": ["https://hooks.example/plain", "https://u:pw-one@hooks.example/a"],
+        "app_webhooks": [
+            {"url": "https://u:pw-two@hooks.example/b", "event_types": ["member_added"]},
+            {"url": "https://hooks.example/c"},
+        ],
+    }
+    settings = load("--config-file", write_json(tmp_path / "in.json", {"applications": [app]}))
+    [masked] = settings_document(settings)["applications"]
+    assert masked["app_webhook_urls"] == [
+        "https://hooks.example/plain",
+        "https://u:***@hooks.example/a",
+    ]
+    assert masked["app_webhooks"] == [
+        {"url": "https://u:***@hooks.example/b", "event_types": ["member_added"]},
+        {"url": "https://hooks.example/c"},
+    ]
+    [shown] = settings_document(settings, show_secrets=True)["applications"]
+    assert (shown["app_webhook_urls"], shown["app_webhooks"]) == (
+        app["app_webhook_urls"],
+        app["app_webhooks"],
+    )
+
+
 def test_the_document_with_secrets_loads_back_to_the_same_settings(tmp_path: Path) -> None:
     settings = rich_settings(tmp_path)
     document = settings_document(settings, show_secrets=True)
