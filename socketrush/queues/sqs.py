@@ -90,7 +90,9 @@ class SqsQueue(Queue):
         self._stopping = Event()
         self._feeder: gevent.Greenlet | None = None
         self._poller: gevent.Greenlet | None = None
-        self._sending: list[Job] = []  # taken from the buffer by the feeder, not yet in SQS
+        # Taken from the buffer by the feeder, neither in SQS nor refused yet: what a stop
+        # that cuts the feeder short loses.
+        self._sending: list[Job] = []
         self._receipts: dict[gevent.Greenlet, str] = {}  # messages being delivered
         self._dead_letter_url: str | None = None
         self._depth = metrics.QUEUE_DEPTH.labels("sqs")
@@ -274,10 +276,9 @@ class SqsQueue(Queue):
             runs, too_long = size_runs(batch, limit)
             for job, size in too_long:
                 self._lost(job, f"{size} bytes, over the queue's {limit}-byte message limit")
-            for index, run in enumerate(runs):
-                self._sending = [job for unsent in runs[index:] for job, _ in unsent]
+            self._sending = [job for run in runs for job, _ in run]
+            for run in runs:
                 self._send(run)
-            self._sending = []
             for _ in batch:
                 self._depth.dec()
                 self._buffer.task_done()
@@ -313,20 +314,26 @@ class SqsQueue(Queue):
                         self._send([pair])
                 else:
                     [(job, _)] = pending.values()
-                    self._lost(job, f"SQS refused it ({describe(error)})")
+                    self._refused(job, describe(error))
                 return
+            failures = {failed["Id"]: failed for failed in response.get("Failed", [])}
             retry: dict[str, tuple[Job, bytes]] = {}
-            for failed in response.get("Failed", []):
-                pair = pending[failed["Id"]]
-                reason = f"{failed.get('Code')}: {failed.get('Message', '')}"
-                if failed.get("SenderFault"):
-                    self._lost(pair[0], f"SQS refused it ({reason})")
+            for entry_id, pair in pending.items():
+                failed = failures.get(entry_id)
+                if failed is None:
+                    self._sending.remove(pair[0])  # in SQS
+                elif failed.get("SenderFault"):
+                    self._refused(pair[0], f"{failed.get('Code')}: {failed.get('Message', '')}")
                 else:
-                    retry[failed["Id"]] = pair
+                    retry[entry_id] = pair
             if retry:
                 log.warning("sqs queue: %d pushes failed, will retry", len(retry))
                 gevent.sleep(RETRY_SECONDS)
             pending = retry
+
+    def _refused(self, job: Job, reason: str) -> None:
+        self._sending.remove(job)
+        self._lost(job, f"SQS refused it ({reason})")
 
     def _entry(self, entry_id: str, job: Job, body: bytes) -> dict:
         return {

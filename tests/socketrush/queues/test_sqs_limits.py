@@ -1,15 +1,21 @@
 """`--queue-driver sqs` and what SQS bounds: a batch of large webhook jobs is split to stay
 within the queue's size limit, a job over the limit on its own is refused (logged and
-counted) without holding up the others, and the queue's depth is reported like the Redis
-queue's. Real server processes, moto's SQS, a real HTTP webhook receiver."""
+counted) without holding up the others, a stop in the middle of a split reports only the jobs
+not in SQS yet, and the queue's depth is reported like the Redis queue's. Real server
+processes (the stop: a queue in this process), moto's SQS, a real HTTP webhook receiver."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
+import gevent
 import pytest
+from gevent.event import Event
 
+from socketrush.queues.base import Job
+from socketrush.queues.sqs import SqsQueue
 from tests.support.client import PusherClient, subscribe_signed
 from tests.support.metrics import other_free_port, scrape_until, value
 from tests.support.moto import MotoServer, unique
@@ -129,3 +135,45 @@ def test_the_queue_s_depth_is_reported(
         assert messages_left(sqs, queues.url) == 4  # and the one being sent
         for client in clients:
             client.close()
+
+
+def test_a_stop_during_a_split_reports_only_the_jobs_not_yet_in_sqs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A batch SQS refuses whole goes again one job at a time; the first gets in, then SQS
+    becomes unreachable and the node stops: only the second job is lost, and the first,
+    already in SQS, is not reported lost too. This queue's own moto server: it is stopped.
+
+    SQS refuses the batch because its limit drops after the feeder read it: both jobs fit
+    the old limit together, the second alone is over the new one."""
+    moto = MotoServer().start()
+    try:
+        sqs = moto.client("sqs")
+        url = sqs.create_queue(QueueName=unique("split"))["QueueUrl"]
+        limit_read, moto_stopped = Event(), Event()
+        sends: list[object] = []
+
+        def after_send(**call: object) -> None:
+            sends.append(call)
+            if len(sends) == 2:  # the first job alone: in SQS
+                moto.stop()
+                moto_stopped.set()
+
+        sqs.meta.events.register("after-call.sqs.GetQueueAttributes", lambda **_: limit_read.set())
+        sqs.meta.events.register("after-call.sqs.SendMessageBatch", after_send)
+        queue = SqsQueue(sqs, url)
+        small, large = Job("webhook", APP_ID, b"small"), Job("webhook", APP_ID, b"L" * 2000)
+        queue._feeder = gevent.spawn(queue._feed)
+        assert limit_read.wait(30)
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"MaximumMessageSize": "1024"})
+        caplog.set_level(logging.ERROR, logger="socketrush.queues")
+        queue.push(small)
+        queue.push(large)
+        assert moto_stopped.wait(30)
+        queue.stop(0)
+    finally:
+        moto.stop()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"sqs queue: lost webhook job for app {APP_ID} (SQS unreachable at stop): "
+        f"{'L' * 1000}... (2000 bytes)"
+    ]
