@@ -99,6 +99,8 @@ def test_a_re_join_on_another_node_calls_the_removal_off(
         room.saw("member_added", "u")
         user.close()
         room.saw("member_removed", "u")
+        # The broadcast comes before the hold's write, which another node's cancel must find.
+        wait_until(lambda: held(redis_server, nodes_on.prefix) == 1, 5, lambda: "never held")
         user = Room.join(second, "u")  # a page reload that the balancer sent elsewhere
         room.saw("member_added", "u")
         wait_until(lambda: held(redis_server, nodes_on.prefix) == 0, 5, lambda: "still held")
@@ -131,6 +133,8 @@ def test_every_member_added_meets_its_member_removed(
         room.saw("member_added", "u")
         on_a.close()
         room.saw("member_removed", "u")
+        if queue == "redis":  # B's cancel must find A's hold in Redis, as above
+            wait_until(lambda: held(redis_server, nodes_on.prefix) == 1, 5, lambda: "never held")
         on_b = Room.join(b, "u")
         room.saw("member_added", "u")
         on_a = Room.join(a, "u")
