@@ -84,7 +84,10 @@ class Queue(ABC):
         (they cancel out); otherwise push `jobs`. Never blocks."""
 
     @abstractmethod
-    def stop(self, timeout: float) -> None: ...
+    def stop(self, timeout: float) -> None:
+        """A graceful stop within `timeout` seconds: nothing taken may vanish unlogged. Holds
+        in memory (local, SQS) are pushed at once, since no one else could send them; holds
+        in Redis stay there, to be sent when due by whichever node runs next."""
 
 
 def run_job(handler: Handler, job: Job, dead_letter: Callable[[Job, str], None]) -> None:

@@ -121,7 +121,8 @@ class RedisQueue(Queue):
     def stop(self, timeout: float) -> None:
         """Hand everything back to Redis: buffered pushes are written, workers finish their
         current job within `timeout`, and jobs still in flight return to `pending` for any
-        node to deliver."""
+        node to deliver. Held jobs stay held in Redis: any other node's promoter sends them
+        when due, or the next node to start if none runs."""
         deadline = time.monotonic() + timeout
         self._buffer.join(max(0.0, deadline - time.monotonic()))
         self._stopping.set()

@@ -20,7 +20,9 @@ the actor that pushes never waits for AWS, and jobs wait out an SQS outage inste
 lost. A batch also stays within the queue's `MaximumMessageSize` in all (SQS refuses a longer
 one whole); a job longer than that on its own can never be sent, nor dead-lettered (the
 dead-letter queue has the same limit): it is logged as refused and counted, and the jobs
-around it go on. FIFO queues (`.fifo`) work too: jobs are grouped by app, so one app's retried
+around it go on. A job just under the limit may not fit in its dead-letter send either, which
+adds the reason as a message attribute (counted in the size): that send is refused and logged,
+and the job stays in the queue and comes back until the redrive policy moves it. FIFO queues (`.fifo`) work too: jobs are grouped by app, so one app's retried
 request holds back that app's later ones, as FIFO order demands. Every `DEPTH_EVERY_SECONDS`
 the queue's `ApproximateNumberOfMessages` is read into `socketrush_queue_shared_depth`.
 
