@@ -38,7 +38,6 @@ from socketrush.app.messages import (
     RemoteConnections,
     SignIn,
     Snapshot,
-    StoreCached,
     Subscribe,
     TerminateUser,
     Unsubscribe,
@@ -366,12 +365,6 @@ class AppActor(AppQueries, Actor):
         if not message.from_remote:
             self._adapter.publish(self.settings.id, name, message.payload, message.except_socket_id)
 
-    def _store_cached(self, message: StoreCached) -> None:
-        """An API event the bus delivers (here too): only its cache entry is this app's."""
-        if classify(message.channel).is_cache:
-            key = cache_key(self.settings.id, message.channel)
-            self._cache.store(key, message.payload, CACHE_TTL_SECONDS)
-
     # -- users --
 
     def _sign_in(self, message: SignIn) -> None:
@@ -405,7 +398,6 @@ class AppActor(AppQueries, Actor):
         Subscribe: _subscribe,
         Unsubscribe: _unsubscribe,
         Publish: _publish,
-        StoreCached: _store_cached,
         SubscriptionCount: _subscription_count,
         SignIn: _sign_in,
         TerminateUser: _terminate_user,

@@ -75,16 +75,6 @@ class Publish:
 
 
 @dataclass(frozen=True, slots=True)
-class StoreCached:
-    """A cache channel's event the HTTP API published on the bus (`Adapter.ordered`): the
-    bus brings it to this node's subscribers like anyone's; the app stores it as the
-    channel's last event."""
-
-    channel: str
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
 class UpdateSettings:
     """The app manager found new settings (e.g. edited in the database)."""
 

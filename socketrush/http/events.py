@@ -18,7 +18,8 @@ from flask import Blueprint, Response
 
 from socketrush import metrics
 from socketrush.adapters.messages import RemoteBroadcast
-from socketrush.app import AppActor, Publish, QueryChannel, StoreCached
+from socketrush.app import AppActor, Publish, QueryChannel
+from socketrush.cache.access import CACHE_TTL_SECONDS, cache_key
 from socketrush.http.checks import ASK_TIMEOUT, RequestChecks, take
 from socketrush.http.responses import json_response
 from socketrush.node import Node
@@ -62,9 +63,10 @@ def _publish_everywhere(node: Node, app: AppActor, publishes: list[Publish]) -> 
         metrics.ADAPTER_UNORDERED.labels(app_id).inc(len(publishes))
         app.tell_all(publishes)
         return
-    for publish in publishes:
+    for publish in publishes:  # the bus brings them back like another node's, which are not cached
         if classify(publish.channel).is_cache:
-            app.tell(StoreCached(publish.channel, publish.payload))
+            key = cache_key(app_id, publish.channel)
+            node.cache_access.store(key, publish.payload, CACHE_TTL_SECONDS)
 
 
 def _channel_info(app: AppActor, channel: str, info: frozenset[str]) -> dict[str, int]:

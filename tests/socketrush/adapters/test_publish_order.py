@@ -104,3 +104,22 @@ def test_with_the_bus_away_a_trigger_is_delivered_here_and_counted(
         client.assert_silent()
     finally:
         client.close()
+
+
+def test_an_acknowledged_trigger_is_its_cache_channels_last_event(bus: Bus, nodes_on) -> None:
+    """The bus brings the event back like another node's, which no node caches: the request
+    stores it itself (the node's own memory cache here), so a later subscriber gets it."""
+    (node,) = nodes_on(bus, 1)
+    assert sdk(node).trigger("cache-prices", "tick", {"n": 1}) == {}
+    assert sdk(node).trigger("cache-prices", "tick", {"n": 2}) == {}
+    client = PusherClient.connect(node)
+    try:
+        client.subscribe("cache-prices")
+        assert client.recv()["event"] == "pusher_internal:subscription_succeeded"
+        assert client.recv() == {"event": "tick", "channel": "cache-prices", "data": {"n": 2}}
+        client.subscribe("cache-empty")
+        assert client.recv()["event"] == "pusher_internal:subscription_succeeded"
+        assert client.recv() == {"event": "pusher:cache_miss", "channel": "cache-empty", "data": {}}
+        client.assert_silent()
+    finally:
+        client.close()
