@@ -10,22 +10,43 @@ receives a topic's messages only while something on it `watch`es that topic.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable
 
+from socketrush import metrics
 from socketrush.adapters.interest import Ready
-from socketrush.adapters.messages import Command, NodeMessage, RemoteBroadcast
+from socketrush.adapters.messages import (
+    Command,
+    MalformedMessage,
+    NodeMessage,
+    RemoteBroadcast,
+    decode,
+)
 from socketrush.adapters.topics import Topic
 
 __all__ = ["Adapter", "Deliver", "Ready", "RemoteBroadcast"]
 
 Deliver = Callable[[NodeMessage], None]
 
+log = logging.getLogger(__name__)
+
 
 class Adapter(ABC):
-    """Cross-node fan-out. `start` receives the callback for messages from other nodes."""
+    """Cross-node fan-out. `start` receives the callback for messages from other nodes.
 
-    node_id: str
+    State: this node's id on the bus (what it published comes back with it), the callback,
+    and the counts behind the bus adapters' rate-limited warnings."""
+
+    bus_name = ""  # how the logs name the bus
+
+    def __init__(self) -> None:
+        self.node_id = uuid.uuid4().hex
+        self._deliver: Deliver | None = None
+        self._malformed = 0  # messages from the bus that did not decode
+        self._unordered = 0  # `publish_everywhere` calls the bus refused
 
     @abstractmethod
     def start(self, deliver: Deliver) -> None: ...
@@ -80,3 +101,37 @@ class Adapter(ABC):
     def healthy(self) -> bool:
         """False while the adapter cannot reach the other nodes (the node is then not ready)."""
         return True
+
+    # -- for the bus adapters --
+
+    def _published_everywhere(self, broadcasts: list[RemoteBroadcast]) -> bool:
+        """The bus took `broadcasts`: counted per app. True, for `publish_everywhere`."""
+        for app_id, count in Counter(b.app_id for b in broadcasts).items():
+            metrics.ADAPTER_PUBLISHED.labels(app_id).inc(count)
+        return True
+
+    def _refused_everywhere(self, error: Exception) -> bool:
+        """The bus refused a `publish_everywhere`: logged at the first and every 1000th (a bus
+        that is away refuses every request). False, for `publish_everywhere`."""
+        self._unordered += 1
+        if self._unordered == 1 or self._unordered % 1000 == 0:
+            log.warning(
+                "%s refused %d ordered publishes: %r", self.bus_name, self._unordered, error
+            )
+        return False
+
+    def _received(self, data: bytes) -> None:
+        """A message from the bus, to `deliver` unless this node published it (only its
+        loopback broadcasts come back to it). Malformed ones are dropped and logged at the
+        first and every 1000th: a peer of another version must not flood the log."""
+        try:
+            origin, received = decode(data)
+        except MalformedMessage:
+            self._malformed += 1
+            if self._malformed == 1 or self._malformed % 1000 == 0:
+                log.warning("ignored %d malformed messages on %s", self._malformed, self.bus_name)
+            return
+        if origin != self.node_id or (isinstance(received, RemoteBroadcast) and received.loopback):
+            metrics.ADAPTER_RECEIVED.labels(received.app_id).inc()
+            assert self._deliver is not None
+            self._deliver(received)

@@ -9,9 +9,6 @@ from socketrush.adapters.messages import Command, RemoteBroadcast
 class LocalAdapter(Adapter):
     """Every broadcast is already delivered locally by the app actor."""
 
-    def __init__(self) -> None:
-        self._deliver: Deliver | None = None
-
     def start(self, deliver: Deliver) -> None:
         """Nothing arrives from other nodes: only loopback broadcasts come back at once."""
         self._deliver = deliver

@@ -12,28 +12,16 @@ The connection (`NatsBridge`) is shared with the cluster store; publishing never
 
 from __future__ import annotations
 
-import logging
-import uuid
-
 from nats.aio.client import Client
 
 from actors.runners import run_soon
 from socketrush import metrics
 from socketrush.adapters.base import Adapter, Deliver, Ready
 from socketrush.adapters.interest import Interest
-from socketrush.adapters.messages import (
-    Command,
-    MalformedMessage,
-    NodeMessage,
-    RemoteBroadcast,
-    decode,
-    encode,
-)
+from socketrush.adapters.messages import Command, NodeMessage, RemoteBroadcast, encode
 from socketrush.adapters.topics import Topic, topic_of
 from socketrush.nats_bridge import NatsBridge
 from socketrush.nats_client import NatsNames, NatsOptions
-
-log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 5.0
 
@@ -41,17 +29,16 @@ PUBLISH_TIMEOUT_SECONDS = 5.0
 class NatsAdapter(Adapter):
     """Cross-node fan-out over NATS subjects; `bridge` is also the cluster store's."""
 
+    bus_name = "NATS"
+
     def __init__(self, options: NatsOptions, names: NatsNames) -> None:
-        self.node_id = uuid.uuid4().hex
+        super().__init__()
         self.names = names
         self.bridge = NatsBridge(options, name=f"socketrush-{self.node_id[:8]}")
         self.bridge.on_connection(self._connection)
         self._interest = Interest()
         self._asking = False  # a turn of `_ask` is scheduled
         self._connections = 0  # made so far; every one after the first is a reconnect
-        self._deliver: Deliver | None = None
-        self._malformed = 0
-        self._unordered = 0  # ordered publishes NATS did not take
 
     @property
     def healthy(self) -> bool:
@@ -80,7 +67,7 @@ class NatsAdapter(Adapter):
         self._asking = False
         subscribe, unsubscribe = self._interest.requests()
         if subscribe or unsubscribe:
-            self.bridge.route(subscribe, unsubscribe, self._received, self._routed)
+            self.bridge.route(subscribe, unsubscribe, self._on_subject, self._routed)
             metrics.ADAPTER_TOPICS.set(len(self._interest))
 
     def _routed(self, subjects: list[str]) -> None:
@@ -129,13 +116,8 @@ class NatsAdapter(Adapter):
         try:
             self.bridge.call(publish, PUBLISH_TIMEOUT_SECONDS)
         except Exception as error:  # NatsUnavailable, or nats-py's own errors
-            self._unordered += 1
-            if self._unordered == 1 or self._unordered % 1000 == 0:
-                log.warning("nats refused %d ordered publishes: %r", self._unordered, error)
-            return False
-        for broadcast in broadcasts:
-            metrics.ADAPTER_PUBLISHED.labels(broadcast.app_id).inc()
-        return True
+            return self._refused_everywhere(error)
+        return self._published_everywhere(broadcasts)
 
     def send(self, command: Command) -> None:
         self._send(self.names.topic(topic_of(command)), command)
@@ -147,15 +129,5 @@ class NatsAdapter(Adapter):
         self.bridge.publish(subject, encode(self.node_id, message))
         metrics.ADAPTER_PUBLISHED.labels(message.app_id).inc()
 
-    def _received(self, _subject: str, data: bytes) -> None:
-        try:
-            origin, received = decode(data)
-        except MalformedMessage:
-            self._malformed += 1
-            if self._malformed == 1 or self._malformed % 1000 == 0:
-                log.warning("ignored %d malformed messages on NATS", self._malformed)
-            return
-        if origin != self.node_id or (isinstance(received, RemoteBroadcast) and received.loopback):
-            metrics.ADAPTER_RECEIVED.labels(received.app_id).inc()
-            assert self._deliver is not None
-            self._deliver(received)
+    def _on_subject(self, _subject: str, data: bytes) -> None:
+        self._received(data)

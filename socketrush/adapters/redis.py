@@ -10,7 +10,6 @@ on the shard of their slot.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 
 import redis
@@ -21,14 +20,7 @@ from actors import Actor, MailboxFull, Supervisor
 from socketrush import metrics
 from socketrush.adapters.base import Adapter, Deliver, Ready
 from socketrush.adapters.interest import Interest
-from socketrush.adapters.messages import (
-    Command,
-    MalformedMessage,
-    NodeMessage,
-    RemoteBroadcast,
-    decode,
-    encode,
-)
+from socketrush.adapters.messages import Command, NodeMessage, RemoteBroadcast, encode
 from socketrush.adapters.redis_subscriber import RedisSubscriber
 from socketrush.adapters.topics import Topic, channel_topic, topic_of
 from socketrush.redis_client import RedisKeys
@@ -80,21 +72,20 @@ class RedisPublisher(Actor):
 class RedisAdapter(Adapter):
     """Cross-node fan-out over one Redis pub/sub channel per topic."""
 
+    bus_name = "Redis"
+
     def __init__(
         self, client_factory: ClientFactory, keys: RedisKeys, supervisor: Supervisor | None = None
     ) -> None:
         """`supervisor` settles the publisher actor's crashes (None: restart, uncounted)."""
-        self.node_id = uuid.uuid4().hex
+        super().__init__()
         self._client_factory = client_factory
         self._keys = keys
         self._supervisor = supervisor
         self._interest = Interest()
         self._publisher: RedisPublisher | None = None
         self._subscriber: RedisSubscriber | None = None
-        self._deliver: Deliver | None = None
         self._requests_client: redis.Redis | RedisCluster | None = None  # for HTTP requests
-        self._malformed = 0
-        self._unordered = 0  # ordered publishes Redis refused
 
     @property
     def healthy(self) -> bool:
@@ -149,13 +140,8 @@ class RedisAdapter(Adapter):
                     pipeline.publish(topic, message)
                 pipeline.execute()
         except REDIS_ERRORS as error:
-            self._unordered += 1
-            if self._unordered == 1 or self._unordered % 1000 == 0:
-                log.warning("redis refused %d ordered publishes: %s", self._unordered, error)
-            return False
-        for broadcast in broadcasts:
-            metrics.ADAPTER_PUBLISHED.labels(broadcast.app_id).inc()
-        return True
+            return self._refused_everywhere(error)
+        return self._published_everywhere(broadcasts)
 
     def send(self, command: Command) -> None:
         if self._publisher is None:
@@ -182,16 +168,3 @@ class RedisAdapter(Adapter):
         if self._publisher is not None:
             self._publisher.stop(drain=True)
             self._publisher.join(2.0)
-
-    def _received(self, data: bytes) -> None:
-        try:
-            origin, received = decode(data)
-        except MalformedMessage:
-            self._malformed += 1
-            if self._malformed == 1 or self._malformed % 1000 == 0:
-                log.warning("ignored %d malformed messages on Redis", self._malformed)
-            return
-        if origin != self.node_id or (isinstance(received, RemoteBroadcast) and received.loopback):
-            metrics.ADAPTER_RECEIVED.labels(received.app_id).inc()
-            assert self._deliver is not None
-            self._deliver(received)

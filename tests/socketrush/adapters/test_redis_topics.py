@@ -5,6 +5,7 @@ leaving unsubscribes, and a restart subscribes everything again."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -215,6 +216,30 @@ def test_an_unexpected_error_in_the_subscriber_subscribes_everything_again(
         client.publish(keys.topic(NEWS), encode("elsewhere", broadcast("news", b"again")))
         assert listener.received(1) == [broadcast("news", b"again")]
     finally:
+        adapter.stop()
+
+
+def test_a_malformed_message_is_dropped_logged_once_and_the_next_one_delivered(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A peer of another version must neither crash the subscriber nor flood the log."""
+    keys = RedisKeys(f"t{uuid.uuid4().hex[:8]}")
+    adapter = RedisAdapter(lambda: redis.Redis.from_url(redis_server.url), keys)
+    listener = Node(adapter, keys)
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        listener.watch(NEWS)
+        with caplog.at_level(logging.WARNING, logger="socketrush.adapters"):
+            client.publish(keys.topic(NEWS), b"not json")
+            client.publish(keys.topic(NEWS), b'{"k": "b"}')  # JSON, but not one of ours
+            client.publish(keys.topic(NEWS), encode("elsewhere", broadcast("news", b"fine")))
+            assert listener.received(1) == [broadcast("news", b"fine")]
+        assert [record.getMessage() for record in caplog.records] == [
+            "ignored 1 malformed messages on Redis"
+        ]
+        assert adapter._malformed == 2
+    finally:
+        client.close()
         adapter.stop()
 
 
