@@ -150,7 +150,7 @@ def decode(raw: bytes) -> tuple[str, NodeMessage]:
             message = NodeFigures(_text(fields["i"]), _figures(fields["f"]))
         else:
             raise MalformedMessage(f"unknown kind {kind!r}")
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
+    except (KeyError, TypeError, ValueError) as error:  # orjson's JSONDecodeError: a ValueError
         raise MalformedMessage(str(error)) from None
     return origin, message
 
