@@ -38,16 +38,25 @@ class _Entry:
 
 class Interest:
     """State: an entry per topic that is wanted or has requests in flight, the topics whose
-    wanted state differs from what was last asked (`_dirty`), and whether the bus is up."""
+    wanted state differs from what was last asked (`_dirty`), how many entries are `asked`
+    (`len` runs at every request batch: counting them there would cost a pass over every
+    topic), and whether the bus is up."""
 
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
         self._dirty: set[str] = set()
+        self._asked = 0
         self.connected = False
 
     def __len__(self) -> int:
         """Topics subscribed now (asked for and not dropped since)."""
-        return sum(1 for entry in self._entries.values() if entry.asked)
+        return self._asked
+
+    def _set_asked(self, entry: _Entry, asked: bool) -> None:
+        """The one place `asked` changes, so that `_asked` counts it."""
+        if entry.asked != asked:
+            entry.asked = asked
+            self._asked += 1 if asked else -1
 
     def watch(self, name: str, on_ready: Ready) -> bool:
         """One more watcher of topic `name`. True: it is ready now; False: `on_ready` runs
@@ -87,7 +96,7 @@ class Interest:
                 continue
             wanted = entry.watchers > 0
             if wanted != entry.asked:
-                entry.asked = wanted
+                self._set_asked(entry, wanted)
                 entry.unanswered += 1
                 (subscribe if wanted else unsubscribe).append(name)
             elif not wanted and not entry.unanswered:
@@ -125,7 +134,8 @@ class Interest:
             entry = self._entries.get(name)
             if entry is None:
                 continue
-            entry.asked, entry.unanswered = False, 0
+            self._set_asked(entry, False)
+            entry.unanswered = 0
             if release:
                 released += entry.waiting
                 entry.waiting = []

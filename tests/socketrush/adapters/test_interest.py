@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from socketrush.adapters.interest import Interest
 
 
@@ -130,3 +132,29 @@ def test_a_topic_left_and_lost_before_its_unsubscribe_went_out_is_not_asked_for(
     interest.connection_lost()
     assert interest.requests() == ([], [])
     assert interest.wanted() == []
+
+
+def test_len_counts_the_asked_topics_through_every_change() -> None:
+    """`len` is a running count (it runs at every request batch); it must agree with the
+    entries after any sequence of watches, requests, answers and losses."""
+    interest, rng = connected(), random.Random(7)
+    names = [f"t{number}" for number in range(6)]
+    sizes = set()
+    for _ in range(2000):
+        name, step = rng.choice(names), rng.randrange(8)
+        if step < 2:
+            interest.watch(name, lambda: None)
+        elif step < 4:
+            interest.unwatch(name)
+        elif step == 4:
+            interest.requests()
+        elif step == 5:
+            interest.answered(name)
+        elif step == 6:
+            interest.lost([name], release=rng.random() < 0.5)
+        elif rng.random() < 0.1:
+            interest.connection_lost(forget=rng.random() < 0.5)
+            interest.connected = True
+        assert len(interest) == sum(entry.asked for entry in interest._entries.values())
+        sizes.add(len(interest))
+    assert sizes == set(range(len(names) + 1))  # the sequence went through every size
