@@ -11,9 +11,7 @@ import gevent
 
 from socketrush.adapters.base import Adapter
 from socketrush.adapters.messages import (
-    ConsoleRecord,
-    ConsoleWatched,
-    NodeFigures,
+    DashboardMessage,
     NodeMessage,
     RemoteBroadcast,
     SubscriptionTotal,
@@ -257,7 +255,7 @@ class Node:
     def _deliver_remote(self, message: NodeMessage) -> None:
         """What another node published or asked for, handed to the app it belongs to (or to
         the dashboard)."""
-        if isinstance(message, ConsoleRecord | ConsoleWatched | NodeFigures):
+        if isinstance(message, DashboardMessage):
             self.dashboard.deliver(message)
             return
         app = self._apps.get(message.app_id)

@@ -3,8 +3,9 @@ actors' `stats()` snapshots: non-yielding reads on the app actor's greenlet, the
 deliberate exception to "only the owner reads its state" (docs/architecture.md, "Actors").
 
 `AppQueries` holds the AppActor's handlers for those asks, and the counts the census reads,
-apart from the handlers that change the app. Channels named `#...` are internal (server-to-user channels) and never listed; an
-empty channel actor that is about to be retired counts as no channel.
+apart from the handlers that change the app. Channels named `#...` are internal
+(server-to-user channels) and never listed; an empty channel actor that is about to be
+retired counts as no channel.
 """
 
 from __future__ import annotations

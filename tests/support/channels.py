@@ -1,6 +1,6 @@
 """Stand-ins for what a channel actor talks to, for tests that drive one directly: sockets
-that record every write (errors and refusals as the frames a connection sends) and close, a cluster state actor and a webhook notifier that record
-what they are told."""
+that record every write (errors and refusals as the frames a connection sends) and close, a
+cluster state actor and a webhook notifier that record what they are told."""
 
 from __future__ import annotations
 

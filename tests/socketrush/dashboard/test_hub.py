@@ -104,7 +104,7 @@ class Peers:
 
 
 @pytest.fixture
-def shared() -> Peers:
+def peers() -> Peers:
     return Peers()
 
 
@@ -114,8 +114,8 @@ def apps() -> list[App]:
 
 
 @pytest.fixture
-def hub(apps, shared, clock):
-    actor = DashboardHub(lambda: apps, shared, node_id="me", clock=clock).start()
+def hub(apps, peers, clock):
+    actor = DashboardHub(lambda: apps, peers, node_id="me", clock=clock).start()
     yield actor
     actor.stop()
 
@@ -154,7 +154,7 @@ def test_disabled_feed_refuses_the_debug_channel() -> None:
     feed.connected("1", "1.1", "")  # nothing listens, nothing fails
 
 
-def test_a_listener_gets_its_app_s_records_only(hub: DashboardHub, shared) -> None:
+def test_a_listener_gets_its_app_s_records_only(hub: DashboardHub, peers) -> None:
     feed, page, other = DebugFeed(hub, ACCESS), Page("9.9"), Page("8.8")
     subscribe(feed, page, "1")
     subscribe(feed, other, "2")
@@ -192,7 +192,7 @@ def test_a_listener_gets_its_app_s_records_only(hub: DashboardHub, shared) -> No
         },
     ]
     assert other.records() == []
-    assert shared.of(ConsoleRecord) == []  # no remote listener
+    assert peers.of(ConsoleRecord) == []  # no remote listener
 
 
 def test_a_bad_signature_is_refused(hub: DashboardHub) -> None:
@@ -243,17 +243,17 @@ def test_budget_reports_drops_of_a_quiet_app_once() -> None:
     assert budget.closed_drops(12.0) == {}
 
 
-def test_remote_pages_are_announced_and_expire(hub: DashboardHub, shared, clock: Clock) -> None:
+def test_remote_pages_are_announced_and_expire(hub: DashboardHub, peers, clock: Clock) -> None:
     feed, page = DebugFeed(hub, ACCESS), Page("9.9")
     subscribe(feed, page)
     settle(hub)
-    assert ConsoleWatched("1") in shared.sent
+    assert ConsoleWatched("1") in peers.sent
     hub.tell(ConsoleWatched("2"))
     settle(hub)
     assert feed.listening("2")
     feed.connected("2", "5.5", "")
     settle(hub)
-    logs = shared.of(ConsoleRecord)
+    logs = peers.of(ConsoleRecord)
     assert len(logs) == 1 and logs[0].app_id == "2"
     assert orjson.loads(orjson.loads(logs[0].frame)["data"])["socket_id"] == "5.5"
     hub.tell(ConsoleRecord("1", logs[0].frame))  # a record from another node, for our page
@@ -265,23 +265,23 @@ def test_remote_pages_are_announced_and_expire(hub: DashboardHub, shared, clock:
     assert not feed.listening("2") and not feed.listening("1")
 
 
-def test_only_a_page_on_a_console_makes_the_node_watch_its_topic(hub: DashboardHub, shared) -> None:
+def test_only_a_page_on_a_console_makes_the_node_watch_its_topic(hub: DashboardHub, peers) -> None:
     settle(hub)
-    assert shared.topics == [("watch", DASHBOARD)]  # every dashboard: listening and figures
+    assert peers.topics == [("watch", DASHBOARD)]  # every dashboard: listening and figures
     feed, first, second = DebugFeed(hub, ACCESS), Page("9.9"), Page("9.8")
     subscribe(feed, first)
     subscribe(feed, second)
     settle(hub)
-    assert shared.topics[1:] == [("watch", console_topic("1"))]  # once for both pages
+    assert peers.topics[1:] == [("watch", console_topic("1"))]  # once for both pages
     feed.unsubscribed("1", "9.9", DEBUG_CHANNEL)
     settle(hub)
-    assert shared.topics[2:] == []
+    assert peers.topics[2:] == []
     feed.disconnected("1", "9.8", 1000)
     settle(hub)
-    assert shared.topics[2:] == [("unwatch", console_topic("1"))]
+    assert peers.topics[2:] == [("unwatch", console_topic("1"))]
 
 
-def test_figures_sum_this_node_and_its_peers(hub: DashboardHub, apps, shared, clock) -> None:
+def test_figures_sum_this_node_and_its_peers(hub: DashboardHub, apps, peers, clock) -> None:
     feed, page = DebugFeed(hub, ACCESS), Page("9.9")
     subscribe(feed, page)  # the page's own socket is one of app 1's three connections
     settle(hub)
@@ -296,8 +296,8 @@ def test_figures_sum_this_node_and_its_peers(hub: DashboardHub, apps, shared, cl
     assert hub.ask(Figures())["1"] == {"connections": 2, "messages_per_second": 0.0}
 
 
-def test_ticks_sample_into_the_ring_and_share_figures(apps, shared, clock) -> None:
-    hub = DashboardHub(lambda: apps, shared, "me", clock)
+def test_ticks_sample_into_the_ring_and_share_figures(apps, peers, clock) -> None:
+    hub = DashboardHub(lambda: apps, peers, "me", clock)
     metrics.MESSAGES_OUT.labels("1")  # known to the counter
     hub.start()
     try:
@@ -317,7 +317,7 @@ def test_ticks_sample_into_the_ring_and_share_figures(apps, shared, clock) -> No
             "connections": [],
             "messages_per_second": [],
         }
-        assert shared.of(NodeFigures)[-1] == NodeFigures("me", {"1": (3, 5.0), "2": (0, 0.0)})
+        assert peers.of(NodeFigures)[-1] == NodeFigures("me", {"1": (3, 5.0), "2": (0, 0.0)})
     finally:
         hub.stop()
         gevent.idle()
