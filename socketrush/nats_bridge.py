@@ -18,7 +18,9 @@ nats-py is asyncio-only, and the node is gevent. The bridge keeps them apart on 
 Subscriptions follow the adapter's interest (`route`): one coroutine applies each batch of
 subscribes and unsubscribes in order, then flushes (a PING the server answers only after it
 processed the SUBs before it), and only then reports them done, so a subscription reported
-done already receives whatever is published after.
+done already receives whatever is published after. Each subject of a batch succeeds or fails
+on its own, and is reported as it went: a subscribe that failed, or whose flush did, is
+undone, so that what the bridge holds is exactly what it reported done.
 
 nats-py reconnects by itself (with our backoff), resubscribes, and replays what was published
 meanwhile within its buffer; `connected` is False in between, which makes the node not ready.
@@ -27,6 +29,7 @@ meanwhile within its buffer; `connected` is False in between, which makes the no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -52,7 +55,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Handler = Callable[[str, bytes], None]  # (subject, data), called in a greenlet
-Routed = Callable[[list[str]], None]  # the subjects a `route` batch subscribed or unsubscribed
+Routed = Callable[[list[str], list[str]], None]  # a `route` batch's subjects: (done, failed)
 Connection = Callable[[bool], None]  # connected (again), or lost
 
 BACKOFF_START_SECONDS = 0.2
@@ -93,6 +96,7 @@ class NatsBridge:
         self._flush_scheduled = False
         self._outbox_ready: asyncio.Event | None = None  # made in the loop thread
         self._publish_failures = 0
+        self._route_failures = 0  # subscription changes that failed; loop thread only
         self._running = False
 
     # -- greenlet side --
@@ -113,8 +117,9 @@ class NatsBridge:
     ) -> None:
         """Subscribe to `subscribe` (messages to `handler(subject, data)` in a greenlet, again
         after every reconnect) and end the subscriptions to `unsubscribe`, after the batches
-        asked before; then `done(subjects)` in a greenlet, once the server has them or the
-        connection failed meanwhile (nats-py sends them again when it is back)."""
+        asked before; then `done(done, failed)` in a greenlet: the subjects whose change took
+        effect (a subscribe: the server has it), and those whose change failed, which left
+        nothing on the connection (the caller asks for them again when it sees fit)."""
         self._loop.call_soon_threadsafe(self._add_route, (subscribe, unsubscribe, handler, done))
 
     def publish(self, subject: str, data: bytes) -> None:
@@ -270,25 +275,76 @@ class NatsBridge:
             self._routing_ready.clear()
             client = self._client
             while self._routing and client is not None:
-                subscribe, unsubscribe, handler, done = self._routing.popleft()
-                await self._apply_route(client, subscribe, unsubscribe, handler)
-                self._hand_to_hub(partial(done, subscribe + unsubscribe))
+                subscribe, unsubscribe, handler, report = self._routing.popleft()
+                done: list[str] = []
+                failed: list[str] = []
+                for subject in unsubscribe:
+                    await self._unsubscribe(subject, done, failed)
+                await self._subscribe(client, subscribe, handler, done, failed)
+                self._hand_to_hub(partial(report, done, failed))
 
-    async def _apply_route(
-        self, client: Client, subscribe: list[str], unsubscribe: list[str], handler: Handler
-    ) -> None:
+    async def _unsubscribe(self, subject: str, done: list[str], failed: list[str]) -> None:
+        """Done once nats-py dropped it: it delivers nothing more to it and does not
+        subscribe it again after a reconnect. (It fails only on a closed connection.)"""
+        subscription = self._topics.pop(subject, None)
         try:
-            for subject in unsubscribe:
-                subscription = self._topics.pop(subject, None)
-                if subscription is not None:
-                    await subscription.unsubscribe()
-            for subject in subscribe:
+            if subscription is not None:
+                await subscription.unsubscribe()
+        except Exception as error:
+            self._route_failed(subject, error)
+            failed.append(subject)
+        else:
+            done.append(subject)
+
+    async def _subscribe(
+        self,
+        client: Client,
+        subjects: list[str],
+        handler: Handler,
+        done: list[str],
+        failed: list[str],
+    ) -> None:
+        """Each subject on its own, then one flush for all: done once the server answered
+        it. What the flush could not confirm is undone (nats-py forgets a subscription
+        ended while it reconnects), so a failed subject is not subscribed at all."""
+        subscribed = []
+        for subject in subjects:
+            try:
                 if subject not in self._topics:
                     receiver = self._receiver(handler)
                     self._topics[subject] = await client.subscribe(subject, cb=receiver)
+            except Exception as error:  # a subject nats refuses, a closed connection
+                self._route_failed(subject, error)
+                failed.append(subject)
+            else:
+                subscribed.append(subject)
+        if not subscribed:
+            return
+        try:
             await client.flush(ROUTE_FLUSH_TIMEOUT_SECONDS)
-        except Exception as error:  # a lost connection: nats-py resubscribes when it is back
-            self._hand_to_hub(partial(log.warning, "nats: a subscription change: %r", error))
+        except Exception as error:  # no answer in time, or the connection broke meanwhile
+            self._route_failed(f"{len(subscribed)} subjects", error)
+            for subject in subscribed:
+                subscription = self._topics.pop(subject)
+                with contextlib.suppress(Exception):  # closed: nothing is subscribed any more
+                    await subscription.unsubscribe()
+            failed += subscribed
+        else:
+            done += subscribed
+
+    def _route_failed(self, what: str, error: Exception) -> None:
+        self._route_failures += 1
+        failures = self._route_failures
+        if failures == 1 or failures % 100 == 0:
+            self._hand_to_hub(
+                partial(
+                    log.warning,
+                    "nats: a subscription change failed (%d so far; %s): %r",
+                    failures,
+                    what,
+                    error,
+                )
+            )
 
     def _connection_changed(self, connected: bool) -> None:
         if self._on_connection is not None:

@@ -12,6 +12,8 @@ so it needs no lock. It is pure bookkeeping, the bus's requests and answers are 
   confirmation and says whose wait is over. A topic unwatched and watched again before its
   unsubscribe went out never leaves the bus; one whose unsubscribe went out is subscribed
   again and its new watcher waits for that confirmation, not for the old one's.
+- `failed` takes a request the bus did not take: the topic counts as not asked, is asked
+  again by the next `requests`, and its waiters wait for that.
 - `connection_lost` releases every waiter (a client must not wait for a bus that may be away
   for minutes: it gets its subscription and, meanwhile, this node's events only).
 """
@@ -119,6 +121,23 @@ class Interest:
             return []
         waiting, entry.waiting = entry.waiting, []
         return waiting
+
+    def failed(self, name: str) -> None:
+        """The oldest request about `name` did not take effect, and left nothing of it on the
+        bus (the adapter undoes a subscribe it could not confirm). Unless a request sent
+        after it settles the topic, it counts as not asked; still watched, it is asked again
+        at the next `requests`, and its waiters are not released before that is answered."""
+        entry = self._entries.get(name)
+        if entry is None or not entry.unanswered:
+            return
+        entry.unanswered -= 1
+        if entry.unanswered:
+            return  # a later request about it decides what the bus has
+        self._set_asked(entry, False)
+        if entry.watchers:
+            self._dirty.add(name)
+        else:
+            del self._entries[name]
 
     def asked_for(self, name: str) -> bool:
         """The last request sent about `name` was a subscribe."""

@@ -2,7 +2,9 @@
 delivers what the other nodes publish to its own channel actors.
 
 Subjects are per topic (`adapters/topics.py`, `NatsNames.topic`), and a node subscribes only
-to the topics it watches (`Interest`: the bridge subscribes, flushes, then confirms). NATS
+to the topics it watches (`Interest`: the bridge subscribes, flushes, then confirms). A
+subscribe the bridge could not confirm is asked again a moment later (or once reconnected),
+and its watchers keep waiting for that. NATS
 keeps one publisher's order per subscriber, and a node receives its own publishes like
 anyone's, so a loopback broadcast comes back behind what the others published before it, as
 on Redis. nats-py subscribes everything again by itself after a reconnect.
@@ -12,6 +14,7 @@ The connection (`NatsBridge`) is shared with the cluster store; publishing never
 
 from __future__ import annotations
 
+import gevent
 from nats.aio.client import Client
 
 from actors.runners import run_soon
@@ -24,6 +27,7 @@ from socketrush.nats_bridge import NatsBridge
 from socketrush.nats_client import NatsNames, NatsOptions
 
 PUBLISH_TIMEOUT_SECONDS = 5.0
+ROUTE_RETRY_SECONDS = 1.0  # before failed subscribes are asked again
 
 
 class NatsAdapter(Adapter):
@@ -39,6 +43,7 @@ class NatsAdapter(Adapter):
         self._interest = Interest()
         self._asking = False  # a turn of `_ask` is scheduled
         self._connections = 0  # made so far; every one after the first is a reconnect
+        self._retry: gevent.Greenlet | None = None  # asks failed subscribes again, soon
 
     @property
     def healthy(self) -> bool:
@@ -70,14 +75,28 @@ class NatsAdapter(Adapter):
             self.bridge.route(subscribe, unsubscribe, self._on_subject, self._routed)
             metrics.ADAPTER_TOPICS.set(len(self._interest))
 
-    def _routed(self, subjects: list[str]) -> None:
-        for subject in subjects:
+    def _routed(self, done: list[str], failed: list[str]) -> None:
+        for subject in failed:
+            self._interest.failed(subject)
+        for subject in done:
             for ready in self._interest.answered(subject):
                 ready()
+        if failed:
+            metrics.ADAPTER_TOPICS.set(len(self._interest))
+            if self._retry is None:
+                self._retry = gevent.spawn_later(ROUTE_RETRY_SECONDS, self._ask_again)
+
+    def _ask_again(self) -> None:
+        """Failed subscribes are asked again without waiting for other watches (a quiet
+        node would stay deaf on them), but not at once (a subject NATS refuses would go
+        round in a loop). While disconnected, the reconnect asks them."""
+        self._retry = None
+        if self.bridge.connected:
+            self._schedule()
 
     def _connection(self, connected: bool) -> None:
-        """nats-py subscribes everything again by itself after a reconnect (counted here);
-        meanwhile nobody waits for a topic."""
+        """nats-py subscribes everything again by itself after a reconnect (counted here),
+        and what failed meanwhile is asked again; until then nobody waits for a topic."""
         if not connected:
             for ready in self._interest.connection_lost(forget=False):
                 ready()
@@ -86,6 +105,7 @@ class NatsAdapter(Adapter):
         if self._connections > 1:
             metrics.ADAPTER_RESUBSCRIBED.inc(len(self._interest.wanted()))
         self._interest.connected = True
+        self._schedule()
 
     def publish(
         self,
@@ -123,6 +143,8 @@ class NatsAdapter(Adapter):
         self._send(self.names.topic(topic_of(command)), command)
 
     def stop(self) -> None:
+        if self._retry is not None:
+            self._retry.kill(block=False)
         self.bridge.stop()
 
     def _send(self, subject: str, message: NodeMessage) -> None:

@@ -4,7 +4,7 @@ of calls, fast failure without a connection, and the reconnect backoff."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 
 import gevent
@@ -47,12 +47,16 @@ def test_publishes_from_greenlets_arrive_in_order(bridge: NatsBridge) -> None:
             done.set()
 
     routed = Event()
-    bridge.route(["order.test"], [], on_message, lambda subjects: routed.set())
+    bridge.route(["order.test"], [], on_message, lambda done, failed: routed.set())
     assert routed.wait(5)  # the subscription is in place
     for number in range(2000):
         bridge.publish("order.test", str(number).encode())
     assert done.wait(10)
     assert received == [str(number).encode() for number in range(2000)]
+
+
+def report(reports: list) -> Callable[[list[str], list[str]], None]:
+    return lambda done, failed: reports.append((done, failed))
 
 
 def test_routes_take_effect_in_order_once_reported_done(nats_server: NatsServer) -> None:
@@ -61,12 +65,12 @@ def test_routes_take_effect_in_order_once_reported_done(nats_server: NatsServer)
     end does."""
     bridge = NatsBridge(options(nats_server.url), "test")
     received: list[tuple[str, bytes]] = []
-    reports: list[list[str]] = []
-    bridge.route(["a.1", "a.2"], [], lambda *message: received.append(message), reports.append)
+    reports: list[tuple[list[str], list[str]]] = []
+    bridge.route(["a.1", "a.2"], [], lambda *message: received.append(message), report(reports))
     bridge.start()
     try:
         wait_until(lambda: reports, 5, str, gevent.sleep)
-        assert reports == [["a.1", "a.2"]]
+        assert reports == [(["a.1", "a.2"], [])]
 
         async def publish(client) -> None:
             for subject in ("a.1", "a.2", "a.3"):
@@ -76,15 +80,40 @@ def test_routes_take_effect_in_order_once_reported_done(nats_server: NatsServer)
         nats_server.run(publish)
         wait_until(lambda: len(received) == 2, 5, lambda: f"got {received}", gevent.sleep)
         assert received == [("a.1", b"first"), ("a.2", b"first")]
-        bridge.route([], ["a.1"], lambda *message: received.append(message), reports.append)
+        bridge.route([], ["a.1"], lambda *message: received.append(message), report(reports))
         wait_until(lambda: len(reports) == 2, 5, str, gevent.sleep)
-        assert reports[1] == ["a.1"]
+        assert reports[1] == (["a.1"], [])
         nats_server.run(publish)
         wait_until(lambda: len(received) == 3, 5, lambda: f"got {received}", gevent.sleep)
         gevent.sleep(0.1)
         assert received[2:] == [("a.2", b"first")]
     finally:
         bridge.stop()
+
+
+def test_a_refused_subject_fails_alone_and_the_rest_of_its_batch_takes_effect(
+    bridge: NatsBridge, nats_server: NatsServer
+) -> None:
+    """nats-py refuses a subject with a space. It once aborted the whole batch, which was
+    still reported done: "b.2" after it was never subscribed, its node deaf on it."""
+    received: list[tuple[str, bytes]] = []
+    reports: list[tuple[list[str], list[str]]] = []
+    subjects = ["b.1", "b bad", "b.2"]
+    bridge.route(subjects, [], lambda *message: received.append(message), report(reports))
+    wait_until(lambda: reports, 5, str, gevent.sleep)
+    assert reports == [(["b.1", "b.2"], ["b bad"])]
+
+    async def publish(client) -> None:
+        for subject in ("b.1", "b.2"):
+            await client.publish(subject, b"hello")
+        await client.flush()
+
+    nats_server.run(publish)
+    wait_until(lambda: len(received) == 2, 5, lambda: f"got {received}", gevent.sleep)
+    assert received == [("b.1", b"hello"), ("b.2", b"hello")]
+    bridge.route(["b bad"], ["b.1"], lambda *message: None, report(reports))
+    wait_until(lambda: len(reports) == 2, 5, str, gevent.sleep)
+    assert reports[1] == (["b.1"], ["b bad"])  # refused again, without harm to the rest
 
 
 def test_calls_return_results_and_raise_the_loops_errors(bridge: NatsBridge) -> None:

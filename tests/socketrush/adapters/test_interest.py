@@ -134,6 +134,51 @@ def test_a_topic_left_and_lost_before_its_unsubscribe_went_out_is_not_asked_for(
     assert interest.wanted() == []
 
 
+def test_a_failed_subscribe_keeps_its_waiters_and_is_asked_again() -> None:
+    interest, ready = connected(), []
+    interest.watch("news", lambda: ready.append("news"))
+    interest.watch("sport", lambda: ready.append("sport"))
+    subscribe, _ = interest.requests()
+    assert sorted(subscribe) == ["news", "sport"] and len(interest) == 2
+    interest.failed("news")
+    for release in interest.answered("sport"):
+        release()
+    assert ready == ["sport"]  # news was not subscribed: its watcher is not told it is
+    assert not interest.asked_for("news") and not interest.settled("news")
+    assert len(interest) == 1
+    assert interest.requests() == (["news"], [])  # asked again with the next requests
+    for release in interest.answered("news"):
+        release()
+    assert ready == ["sport", "news"] and interest.settled("news")
+
+
+def test_a_failed_request_followed_by_another_is_settled_by_the_later_one() -> None:
+    interest = connected()
+    interest.watch("news", lambda: None)
+    interest.requests()
+    interest.unwatch("news")
+    interest.requests()  # its unsubscribe, sent before the subscribe was answered
+    interest.failed("news")
+    assert interest.requests() == ([], [])  # nothing to ask: the unsubscribe is in flight
+    interest.answered("news")
+    assert interest.wanted() == [] and len(interest) == 0
+    assert interest.requests() == ([], [])
+
+
+def test_a_failed_unsubscribe_of_a_topic_nobody_watches_forgets_it() -> None:
+    interest = connected()
+    interest.watch("news", lambda: None)
+    interest.requests()
+    interest.answered("news")
+    interest.unwatch("news")
+    assert interest.requests() == ([], ["news"])
+    interest.failed("news")
+    assert interest.requests() == ([], []) and len(interest) == 0
+    interest.failed("news")  # a failure nobody awaits is ignored, like an answer
+    assert interest.watch("news", lambda: None) is False  # a new subscription, awaited
+    assert interest.requests() == (["news"], [])
+
+
 def test_len_counts_the_asked_topics_through_every_change() -> None:
     """`len` is a running count (it runs at every request batch); it must agree with the
     entries after any sequence of watches, requests, answers and losses."""
@@ -141,7 +186,7 @@ def test_len_counts_the_asked_topics_through_every_change() -> None:
     names = [f"t{number}" for number in range(6)]
     sizes = set()
     for _ in range(2000):
-        name, step = rng.choice(names), rng.randrange(8)
+        name, step = rng.choice(names), rng.randrange(9)
         if step < 2:
             interest.watch(name, lambda: None)
         elif step < 4:
@@ -152,6 +197,8 @@ def test_len_counts_the_asked_topics_through_every_change() -> None:
             interest.answered(name)
         elif step == 6:
             interest.lost([name], release=rng.random() < 0.5)
+        elif step == 7:
+            interest.failed(name)
         elif rng.random() < 0.1:
             interest.connection_lost(forget=rng.random() < 0.5)
             interest.connected = True

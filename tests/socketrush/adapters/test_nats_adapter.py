@@ -1,15 +1,23 @@
-"""NATS-only behaviour of the adapter: TLS to NATS, readiness while NATS is away, and a NATS
-restart under traffic (the tests every bus runs are in test_cross_node.py)."""
+"""NATS-only behaviour of the adapter: TLS to NATS, readiness while NATS is away, a NATS
+restart under traffic, and a subscription NATS refuses (the tests every bus runs are in
+test_cross_node.py)."""
 
 from __future__ import annotations
 
 import subprocess
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 
+import gevent
 import pytest
+from gevent.event import Event
 
+from socketrush.adapters.messages import NodeMessage, RemoteBroadcast, encode
+from socketrush.adapters.nats import NatsAdapter
+from socketrush.adapters.topics import Topic, channel_topic
+from socketrush.nats_client import NatsNames, NatsOptions
 from tests.support.bus import NatsBus
 from tests.support.client import PusherClient, sdk
 from tests.support.cluster import join
@@ -147,3 +155,57 @@ def test_a_node_started_before_nats_serves_its_clients_then_joins_the_cluster(no
         assert "Traceback" not in lonely.log()
     finally:
         server.remove()
+
+
+class RefusingNames(NatsNames):
+    """Names the channel "refused" with a subject nats-py refuses (a space), which no real
+    name can be: a subscribe that fails deterministically, on a live connection."""
+
+    def topic(self, topic: Topic) -> str:
+        return "refused subject" if topic.name == "refused" else super().topic(topic)
+
+
+def test_a_refused_subscribe_is_not_ready_and_is_asked_again(
+    nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refused subject used to abort its batch, reported done all the same: its watcher
+    was told it was ready, and a subject after it in the batch was never subscribed."""
+    options = NatsOptions((nats_server.url,), None, None, None, 2.0, 2.0, None)
+    adapter = NatsAdapter(options, RefusingNames(f"t{uuid.uuid4().hex[:8]}"))
+    batches: list[list[str]] = []
+    route = adapter.bridge.route
+
+    def recording_route(subscribe, unsubscribe, handler, done) -> None:
+        batches.append(sorted(subscribe))
+        route(subscribe, unsubscribe, handler, done)
+
+    monkeypatch.setattr(adapter.bridge, "route", recording_route)
+    delivered: list[NodeMessage] = []
+    adapter.start(delivered.append)
+    try:
+        wait_until(lambda: adapter._interest.connected, 10, lambda: "never connected", gevent.sleep)
+        refused, news = Event(), Event()
+        assert adapter.watch(channel_topic("1", "refused"), refused.set) is False
+        assert adapter.watch(channel_topic("1", "news"), news.set) is False  # the same batch
+        assert news.wait(5), "news was never subscribed"
+        assert not refused.is_set()
+        assert not adapter._interest.asked_for("refused subject")
+        message = RemoteBroadcast("1", "news", b"{}", None)
+
+        async def publish(client) -> None:
+            await client.publish(adapter.names.channel("1", "news"), encode("other", message))
+            await client.flush()
+
+        nats_server.run(publish)
+        wait_until(lambda: delivered, 5, lambda: "nothing delivered", gevent.sleep)
+        assert delivered == [message]
+        wait_until(lambda: len(batches) >= 3, 10, lambda: f"only {batches}", gevent.sleep)
+        news_subject = adapter.names.channel("1", "news")
+        assert batches[:3] == [  # asked again, alone, a moment later each time
+            sorted(["refused subject", news_subject]),
+            ["refused subject"],
+            ["refused subject"],
+        ]
+        assert not refused.is_set()
+    finally:
+        adapter.stop()
