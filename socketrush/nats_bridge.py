@@ -15,12 +15,8 @@ nats-py is asyncio-only, and the node is gevent. The bridge keeps them apart on 
   callback runs them in a runner greenlet. The loop thread never takes a gevent lock, never
   logs and never touches an actor.
 
-Subscriptions follow the adapter's interest (`route`): one coroutine applies each batch of
-subscribes and unsubscribes in order, then flushes (a PING the server answers only after it
-processed the SUBs before it), and only then reports them done, so a subscription reported
-done already receives whatever is published after. Each subject of a batch succeeds or fails
-on its own, and is reported as it went: a subscribe that failed, or whose flush did, is
-undone, so that what the bridge holds is exactly what it reported done.
+Subscriptions follow the adapter's interest (`route`), applied in order on the loop by
+`nats_routes.Routes`, which reports each subject done once the server has it, or failed.
 
 nats-py reconnects by itself (with our backoff), resubscribes, and replays what was published
 meanwhile within its buffer; `connected` is False in between, which makes the node not ready.
@@ -29,7 +25,6 @@ meanwhile within its buffer; `connected` is False in between, which makes the no
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -44,18 +39,16 @@ from gevent import get_hub
 from gevent.event import AsyncResult, Event
 from gevent.monkey import get_original
 from nats.aio.client import Client
-from nats.aio.subscription import Subscription
 
 from actors.runners import run_soon
 from socketrush import metrics
 from socketrush.nats_client import NatsOptions
 from socketrush.nats_loop import NativeLoop
+from socketrush.nats_routes import Handler, Routed, Routes
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Handler = Callable[[str, bytes], None]  # (subject, data), called in a greenlet
-Routed = Callable[[list[str], list[str]], None]  # a `route` batch's subjects: (done, failed)
 Connection = Callable[[bool], None]  # connected (again), or lost
 
 BACKOFF_START_SECONDS = 0.2
@@ -63,7 +56,6 @@ BACKOFF_MAX_SECONDS = 5.0
 PING_INTERVAL_SECONDS = 5  # a server that stops answering is noticed within ~3 pings
 STOP_TIMEOUT_SECONDS = 2.0
 FIRST_CONNECTION_GRACE_SECONDS = 3.0
-ROUTE_FLUSH_TIMEOUT_SECONDS = 5.0
 MAX_UNSENT = 100_000  # publishes kept while never connected; the oldest are dropped beyond
 
 _start_native_thread = get_original("_thread", "start_new_thread")
@@ -84,9 +76,7 @@ class NatsBridge:
         self._name = name
         self._loop = NativeLoop()
         self._client: Client | None = None  # loop thread only
-        self._topics: dict[str, Subscription] = {}  # subject -> its subscription; loop thread
-        self._routing: deque[tuple[list[str], list[str], Handler, Routed]] = deque()
-        self._routing_ready: asyncio.Event | None = None  # made in the loop thread
+        self._routes = Routes(self._hand_to_hub)  # loop thread only
         self._on_connection: Connection | None = None
         self._in_flight: set[asyncio.Task] = set()  # calls under way; loop thread only
         self._to_hub: deque[Callable[[], object]] = deque()
@@ -96,7 +86,6 @@ class NatsBridge:
         self._flush_scheduled = False
         self._outbox_ready: asyncio.Event | None = None  # made in the loop thread
         self._publish_failures = 0
-        self._route_failures = 0  # subscription changes that failed; loop thread only
         self._running = False
 
     # -- greenlet side --
@@ -120,7 +109,7 @@ class NatsBridge:
         asked before; then `done(done, failed)` in a greenlet: the subjects whose change took
         effect (a subscribe: the server has it), and those whose change failed, which left
         nothing on the connection (the caller asks for them again when it sees fit)."""
-        self._loop.call_soon_threadsafe(self._add_route, (subscribe, unsubscribe, handler, done))
+        self._loop.call_soon_threadsafe(self._routes.add, (subscribe, unsubscribe, handler, done))
 
     def publish(self, subject: str, data: bytes) -> None:
         """Fire and forget, in order; never blocks the caller."""
@@ -212,10 +201,9 @@ class NatsBridge:
 
     def _begin(self) -> None:
         self._outbox_ready = asyncio.Event()
-        self._routing_ready = asyncio.Event()
         self._loop.create_task(self._connect_forever())
         self._loop.create_task(self._publish_forever())
-        self._loop.create_task(self._route_forever())
+        self._routes.start(self._loop, lambda: self._client)
 
     async def _connect_forever(self) -> None:
         backoff, failures = BACKOFF_START_SECONDS, 0
@@ -235,7 +223,7 @@ class NatsBridge:
         self.connected = True
         self._hand_to_hub(self._first_connection.set)
         self._connection_changed(True)
-        self._routing_ready.set()  # subscriptions asked for before the connection existed
+        self._routes.wake()  # subscriptions asked for before the connection existed
         server = client.connected_url
         where = f"{server.hostname}:{server.port}" if server is not None else "?"
         self._hand_to_hub(partial(log.info, "nats: connected to %s", where))
@@ -262,99 +250,9 @@ class NatsBridge:
             "closed_cb": self._closed,
         }
 
-    def _add_route(self, batch: tuple[list[str], list[str], Handler, Routed]) -> None:
-        self._routing.append(batch)
-        if self._routing_ready is not None:  # else `_begin` has yet to run
-            self._routing_ready.set()
-
-    async def _route_forever(self) -> None:
-        """The only one to subscribe or unsubscribe, so the batches take effect in order."""
-        assert self._routing_ready is not None
-        while True:
-            await self._routing_ready.wait()
-            self._routing_ready.clear()
-            client = self._client
-            while self._routing and client is not None:
-                subscribe, unsubscribe, handler, report = self._routing.popleft()
-                done: list[str] = []
-                failed: list[str] = []
-                for subject in unsubscribe:
-                    await self._unsubscribe(subject, done, failed)
-                await self._subscribe(client, subscribe, handler, done, failed)
-                self._hand_to_hub(partial(report, done, failed))
-
-    async def _unsubscribe(self, subject: str, done: list[str], failed: list[str]) -> None:
-        """Done once nats-py dropped it: it delivers nothing more to it and does not
-        subscribe it again after a reconnect. (It fails only on a closed connection.)"""
-        subscription = self._topics.pop(subject, None)
-        try:
-            if subscription is not None:
-                await subscription.unsubscribe()
-        except Exception as error:
-            self._route_failed(subject, error)
-            failed.append(subject)
-        else:
-            done.append(subject)
-
-    async def _subscribe(
-        self,
-        client: Client,
-        subjects: list[str],
-        handler: Handler,
-        done: list[str],
-        failed: list[str],
-    ) -> None:
-        """Each subject on its own, then one flush for all: done once the server answered
-        it. What the flush could not confirm is undone (nats-py forgets a subscription
-        ended while it reconnects), so a failed subject is not subscribed at all."""
-        subscribed = []
-        for subject in subjects:
-            try:
-                if subject not in self._topics:
-                    receiver = self._receiver(handler)
-                    self._topics[subject] = await client.subscribe(subject, cb=receiver)
-            except Exception as error:  # a subject nats refuses, a closed connection
-                self._route_failed(subject, error)
-                failed.append(subject)
-            else:
-                subscribed.append(subject)
-        if not subscribed:
-            return
-        try:
-            await client.flush(ROUTE_FLUSH_TIMEOUT_SECONDS)
-        except Exception as error:  # no answer in time, or the connection broke meanwhile
-            self._route_failed(f"{len(subscribed)} subjects", error)
-            for subject in subscribed:
-                subscription = self._topics.pop(subject)
-                with contextlib.suppress(Exception):  # closed: nothing is subscribed any more
-                    await subscription.unsubscribe()
-            failed += subscribed
-        else:
-            done += subscribed
-
-    def _route_failed(self, what: str, error: Exception) -> None:
-        self._route_failures += 1
-        failures = self._route_failures
-        if failures == 1 or failures % 100 == 0:
-            self._hand_to_hub(
-                partial(
-                    log.warning,
-                    "nats: a subscription change failed (%d so far; %s): %r",
-                    failures,
-                    what,
-                    error,
-                )
-            )
-
     def _connection_changed(self, connected: bool) -> None:
         if self._on_connection is not None:
             self._hand_to_hub(partial(self._on_connection, connected))
-
-    def _receiver(self, handler: Handler) -> Callable[[Any], Awaitable[None]]:
-        async def receive(message: Any) -> None:
-            self._hand_to_hub(partial(handler, message.subject, message.data))
-
-        return receive
 
     def _flush_outbox(self) -> None:
         self._flush_scheduled = False
