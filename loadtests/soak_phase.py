@@ -347,18 +347,28 @@ def _classify(lost, windows) -> dict[str, list]:
 
 
 def _window_report(by_window: dict[str, list], windows) -> dict[str, Any]:
-    """Per fault: how many events were lost and when the last of them was published,
-    relative to the end of the fault (Redis back, or the kill)."""
+    """Per fault: how many events were lost and when the first and last of them were
+    published, relative to the end of the fault (Redis back, or the kill); the same for the
+    listeners on the node the event was published through: did the fault cut off only the
+    other nodes?"""
     report = {}
     for name, (_, _, fault_end, _) in windows.items():
         losses = by_window.get(name, [])
-        sent = [loss.published.sent for loss in losses]
+        same_node = [loss for loss in losses if loss.node == loss.published.node]
         report[name] = {
-            "lost": len(losses),
-            "first_sent_s": round(min(sent) - fault_end, 2) if sent else None,
-            "last_sent_s": round(max(sent) - fault_end, 2) if sent else None,
+            **_span(losses, fault_end),
+            "on_publishing_node": _span(same_node, fault_end),
         }
     return report
+
+
+def _span(losses: list, fault_end: float) -> dict[str, Any]:
+    sent = [loss.published.sent for loss in losses]
+    return {
+        "lost": len(losses),
+        "first_sent_s": round(min(sent) - fault_end, 2) if sent else None,
+        "last_sent_s": round(max(sent) - fault_end, 2) if sent else None,
+    }
 
 
 def _fault_failures(log: soak_faults.FaultLog) -> list[str]:
