@@ -25,6 +25,7 @@ from gevent.pool import Pool
 from pusher.requests import RequestsBackend
 
 from loadtests.rawws import Closed, RawPusher
+from loadtests.seq_ranges import Received
 from loadtests.soak_processes import APP_ID, APP_KEY, APP_SECRET, HOST, Node
 
 STREAM_EVENT = "soak-tick"
@@ -50,7 +51,7 @@ class Session:
     started: float  # every subscription confirmed
     ended: float | None = None
     why_ended: str | None = None
-    received: set[tuple[str, int]] = field(default_factory=set)
+    received: Received = field(default_factory=Received)
     duplicates: int = 0
     latencies_ms: list[float] = field(default_factory=list)
 
