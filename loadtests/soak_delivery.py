@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -43,6 +44,10 @@ class Published:
     acked: float  # when the 200 arrived
 
 
+def _floats() -> array[float]:
+    return array("d")
+
+
 @dataclass
 class Session:
     listener: str
@@ -53,7 +58,7 @@ class Session:
     why_ended: str | None = None
     received: Received = field(default_factory=Received)
     duplicates: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
+    latencies_ms: array[float] = field(default_factory=_floats)  # 8 bytes each, not 32
 
 
 @dataclass
@@ -224,7 +229,7 @@ class Reckoning:
     interrupted_owed: int = 0  # owed to sessions a fault ended
     interrupted_lost: list[Loss] = field(default_factory=list)
     duplicates: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
+    latencies_ms: array[float] = field(default_factory=_floats)  # 8 bytes each, not 32
 
 
 def reckon(ledger: Ledger, lasted: Callable[[Session], bool]) -> Reckoning:
