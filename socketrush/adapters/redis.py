@@ -27,6 +27,11 @@ from socketrush.redis_client import RedisKeys
 
 log = logging.getLogger(__name__)
 
+
+class NotSubscribed(Exception):
+    """Why an ordered publish is refused while the node's subscription is away."""
+
+
 MAX_PENDING_PUBLISHES = 100_000
 REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 
@@ -128,6 +133,11 @@ class RedisAdapter(Adapter):
         client = self._requests_client
         if client is None:
             return False
+        if not self.healthy:
+            # Until this node has subscribed again, what it publishes does not come back to
+            # it: an acknowledged event would reach none of its own subscribers (the fault
+            # run found this window after Redis returned). Delivered here instead.
+            return self._refused_everywhere(NotSubscribed("not subscribed to Redis yet"))
         topics = [self._keys.topic(channel_topic(b.app_id, b.channel)) for b in broadcasts]
         messages = [encode(self.node_id, broadcast) for broadcast in broadcasts]
         try:

@@ -37,7 +37,9 @@ from socketrush.adapters.interest import Interest
 log = logging.getLogger(__name__)
 
 BACKOFF_START_SECONDS = 0.2
-BACKOFF_MAX_SECONDS = 5.0
+# A node is deaf to the others until it has subscribed again: retried often once Redis is
+# away (a connect attempt to a stopped Redis costs next to nothing).
+BACKOFF_MAX_SECONDS = 1.0
 PING_AFTER_SECONDS = 5.0  # a quiet connection is pinged...
 PONG_WITHIN_SECONDS = 10.0  # ...and dropped if the pong does not come back in time
 MAX_TOPICS_PER_COMMAND = 1000

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tests.support.bus import Bus
 from tests.support.client import PusherClient, sdk, subscribe_signed
-from tests.support.nodes import assert_cross_node_delivery, wait_ready
+from tests.support.nodes import assert_cross_node_delivery, is_ready, wait_ready
+from tests.support.polling import wait_until
 
 
 def test_delivers_across_three_nodes(bus: Bus, nodes_on) -> None:
@@ -47,7 +48,11 @@ def test_nodes_survive_a_restart_of_the_bus(restartable_bus: Bus, nodes_on) -> N
         # During the outage, local delivery goes on.
         assert sdk(first).trigger("news", "local", "still here") == {}
         assert local.recv()["data"] == "still here"
+        wait_until(lambda: not is_ready(first), 10, lambda: "the node never noticed the bus go")
         restartable_bus.start()
+        # Acknowledged before the node subscribed again: still delivered on it.
+        assert sdk(first).trigger("news", "early", "before resubscribing") == {}
+        assert local.recv()["data"] == "before resubscribing"
         wait_ready(first)
         wait_ready(second)
         assert sdk(first).trigger("news", "back", "across again") == {}
