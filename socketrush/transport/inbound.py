@@ -66,22 +66,42 @@ def watch_reads(
     returns a function that stops it early. When the stream ends or `consume` returns False,
     the watcher stops and `ended(None)` is called; when `consume` raises, `ended(error)`.
     `ended` runs in the event loop: it must not block."""
-    read = wire.reader(_shared)
-    stop: Callable[[], None]
+    return _Reads(wire, consume, ended).stop
 
-    def on_readable() -> None:
-        size = read()
-        if size is None:  # a spurious wake-up, or only part of a TLS record so far
-            return
+
+class _Reads:
+    """One watched stream; the event loop calls it whenever the socket is readable.
+
+    One object with four slots rather than nested closures: a closure per part (the read,
+    the callback, the stop) cost each connection eleven more objects for the collector to
+    walk, measured in its instructions per connect (loadtests/instructions.py)."""
+
+    __slots__ = ("_receive", "_consume", "_ended", "_watcher")
+
+    def __init__(
+        self, wire: Wire, consume: Consumer, ended: Callable[[BaseException | None], None]
+    ) -> None:
+        self._receive = wire.receiver()
+        self._consume = consume
+        self._ended = ended
+        self._watcher = wire.watch_readable(self)
+
+    def __call__(self) -> None:
         try:
-            more = size > 0 and consume(_shared_view[:size])
+            size = self._receive(_shared, READ_CHUNK)
+        except BlockingIOError:  # a spurious wake-up, or only part of a TLS record so far
+            return
+        except OSError:  # a reset, or TLS ended (close_notify, ragged EOF, want-write)
+            size = 0
+        try:
+            more = size > 0 and self._consume(_shared_view[:size])
         except BaseException as error:  # the connection's bug: its owner reports it
-            stop()
-            ended(error)
+            self.stop()
+            self._ended(error)
             return
         if not more:
-            stop()
-            ended(None)
+            self.stop()
+            self._ended(None)
 
-    stop = wire.watch_readable(on_readable)
-    return stop
+    def stop(self) -> None:
+        self._watcher.stop()

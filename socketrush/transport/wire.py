@@ -10,10 +10,11 @@ between its versions, so they are touched here and nowhere else in the server.
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import ssl
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from gevent.hub import get_hub
 from gevent.ssl import SSLSocket
@@ -21,8 +22,15 @@ from gevent.ssl import SSLSocket
 # A send that never waits: how many bytes the kernel (or OpenSSL) took; BlockingIOError
 # when it took none.
 Sender = Callable[[bytes], int]
-# One read into a buffer: the byte count, 0 at the end of the stream, None for none yet.
-Reader = Callable[[], int | None]
+# One read into a buffer of at most a size: the byte count, 0 at the end of the stream;
+# BlockingIOError for none yet, another OSError when the stream failed.
+Receiver = Callable[[bytearray, int], int]
+
+
+class Watcher(Protocol):
+    """A libev watcher, as far as its owner stops it."""
+
+    def stop(self) -> None: ...
 
 
 def _tls_object(gevent_socket) -> ssl.SSLObject | None:
@@ -32,6 +40,14 @@ def _tls_object(gevent_socket) -> ssl.SSLObject | None:
     if isinstance(gevent_socket, SSLSocket):
         return gevent_socket._sslobj
     return None
+
+
+def _read_tls(sslobj: ssl.SSLObject, buffer: bytearray, size: int) -> int:
+    """One OpenSSL read for `Wire.receiver`: no whole record yet is BlockingIOError."""
+    try:
+        return sslobj.read(size, buffer)
+    except ssl.SSLWantReadError:
+        raise BlockingIOError from None
 
 
 def peek_now(gevent_socket, size: int) -> bytes | None:
@@ -66,42 +82,23 @@ class Wire:
 
     # -- reading (see inbound.py) --
 
-    def reader(self, buffer: bytearray) -> Reader:
-        """A function that makes one non-blocking read into `buffer`.
+    def receiver(self) -> Receiver:
+        """A function that makes one non-blocking read: `receive(buffer, size)`.
 
-        Plain sockets: one `recv_into` on the OS socket. TLS: one OpenSSL read; OpenSSL asks
-        to write while reading only to answer the peer (renegotiation, a key update) and when
-        the socket's send buffer is full: the peer is not reading, so that is treated as the
-        end of the stream, as a slow consumer would be.
+        Plain sockets: the OS socket's own `recv_into` (no Python frame around it). TLS: one
+        OpenSSL read; OpenSSL asks to write while reading only to answer the peer
+        (renegotiation, a key update) and when the socket's send buffer is full: the peer is
+        not reading, so that is raised as an `SSLError` (an OSError), the end of the stream
+        to the caller, as a slow consumer would be.
         """
-        size = len(buffer)
         sslobj = _tls_object(self._socket)
         if sslobj is None:
-            recv_into = self._socket._sock.recv_into
+            return self._socket._sock.recv_into
+        return functools.partial(_read_tls, sslobj)
 
-            def read_plain() -> int | None:
-                try:
-                    return recv_into(buffer, size)
-                except BlockingIOError:
-                    return None
-                except OSError:
-                    return 0
-
-            return read_plain
-
-        def read_tls() -> int | None:
-            try:
-                return sslobj.read(size, buffer)
-            except ssl.SSLWantReadError:
-                return None
-            except (ssl.SSLError, OSError):  # close_notify, ragged EOF, want-write, a reset
-                return 0
-
-        return read_tls
-
-    def watch_readable(self, callback: Callable[[], None]) -> Callable[[], None]:
+    def watch_readable(self, callback: Callable[[], None]) -> Watcher:
         """Call `callback` from the event loop whenever the socket is readable (level
-        triggered) until the returned function stops it.
+        triggered) until the returned watcher's `stop()`.
 
         A TLS socket may hold bytes OpenSSL decrypted before watching began (the rest of the
         record the upgrade request arrived in): no readiness event will announce them, so the
@@ -117,7 +114,7 @@ class Wire:
                     callback()
 
             get_hub().loop.run_callback(first_look)
-        return readable.stop
+        return readable
 
     def take_buffered(self, rfile: BinaryIO, limit: int) -> bytes:
         """Bytes an HTTP parser's buffered reader `rfile` read past the request, taken
