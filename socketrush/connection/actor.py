@@ -53,7 +53,7 @@ from socketrush.protocol.origins import origin_allowed
 from socketrush.protocol.websocket import ProtocolViolation, text_frame
 from socketrush.ratelimit import PerSecondLimiter
 from socketrush.transport.endpoint import Endpoint, counters
-from socketrush.transport.wire import Wire
+from socketrush.transport.wire import wire_for
 
 if TYPE_CHECKING:
     from typing import BinaryIO
@@ -96,7 +96,7 @@ class SocketActor:
         rfile: BinaryIO | None,
         response_head: bytes = b"",
     ) -> None:
-        """`sock` is the gevent socket, `rfile` the buffered reader the HTTP parser read the
+        """`sock` is the gevent socket (or the OS socket, see `wire_for`), `rfile` the buffered reader the HTTP parser read the
         request from; `response_head` is the 101 response when it has not been sent yet."""
         self.node = node
         self.handshake = handshake
@@ -105,7 +105,7 @@ class SocketActor:
         self.app_id = ""  # metrics and log label; stays empty when the key matches no app
         settings = node.settings
         self.endpoint = Endpoint(
-            Wire(sock),
+            wire_for(sock),
             rfile,
             response_head,
             self,

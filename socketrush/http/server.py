@@ -19,12 +19,14 @@ import contextlib
 import logging
 import socket
 import ssl
+from _socket import socket as OsSocket
 from collections.abc import Callable
 from functools import partial
 
 import gevent
 from gevent import ssl as gevent_ssl
 from gevent.pywsgi import WSGIHandler, WSGIServer
+from gevent.socket import socket as GeventSocket
 
 from actors.runners import run_soon
 from socketrush import metrics
@@ -97,50 +99,91 @@ class NodeServer(WSGIServer):
         self.body_timeout = body_timeout
         self.keep_alive_timeout = keep_alive_timeout
         self._taken_over: set[int] = set()  # ids of sockets whose connection closes them
+        self._accepted_kind: tuple[int, int, int] | None = None  # family, type, proto
+
+    def do_read(self) -> tuple[OsSocket, object] | None:
+        """Accept a plain connection as the OS socket alone, without gevent's socket object:
+        a plain upgrade is served on it (see `RawWire`); anything else gets gevent's socket
+        in `handle`. TLS connections are gevent's from the start."""
+        if self.ssl_args:
+            return super().do_read()
+        listener = self.socket
+        try:
+            fd, address = listener._accept()
+        except BlockingIOError:
+            if not listener.timeout:
+                return None
+            raise
+        if self._accepted_kind is None:
+            self._accepted_kind = (listener.family, socket.SOCK_STREAM, listener.proto)
+        sock = OsSocket(*self._accepted_kind, fd)
+        sock.setblocking(False)
+        return sock, address
 
     def handle(self, sock, address, deadline: gevent.Timeout | None = None) -> None:
         """gevent's, with the handshake deadline (http/deadline.py): started here for a plain
-        connection, or before the TLS handshake (`wrap_socket_and_handle`)."""
-        if deadline is None:  # a plain socket: a plain upgrade needs no HTTP parser
-            deadline = self._serve_plain_upgrade(sock)
-            if deadline is None:
-                return
-        self.handler_class(sock, address, self, deadline=deadline).handle()
-
-    def _serve_plain_upgrade(self, sock) -> gevent.Timeout | None:
-        """Serve the connection if its request head is a plain upgrade (see
-        `upgrade_from_head`) and return None, as also when it timed out or ended before
-        sending anything. Otherwise nothing is consumed (the head is peeked at) and the
-        started handshake deadline is returned, for gevent's handler to read the head.
-
-        Measured (loadtests/instructions.py): gevent's handler, its buffered reader and its
-        request parsing were about a fifth of the server's instructions per connect."""
-        deadline = None
+        connection, or before the TLS handshake (`wrap_socket_and_handle`). A plain one
+        comes as the OS socket (`do_read`): served as it is when its request head is here
+        and a plain upgrade, else as gevent's socket by gevent's handler."""
+        if deadline is not None:
+            self.handler_class(sock, address, self, deadline=deadline).handle()
+            return
         try:
             head = peek_now(sock, PLAIN_HEAD_LIMIT)
+        except OSError:  # reset before a request: nothing to answer
+            return
+        if head is not None and self._serve_plain_upgrade(sock, head):
+            return
+        # gevent's socket takes the descriptor over; the server's close of `sock` is a no-op.
+        plain = GeventSocket(sock.family, sock.type, sock.proto, sock.detach())
+        try:
             if head is None:  # not here yet: wait for it, within the deadline
+                deadline = self._wait_for_head(plain)
+            else:
                 deadline = gevent.Timeout.start_new(self.handshake_timeout)
-                head = sock.recv(PLAIN_HEAD_LIMIT, socket.MSG_PEEK)
+            if deadline is not None:
+                self.handler_class(plain, address, self, deadline=deadline).handle()
+        finally:
+            if not self._given_away(plain):
+                plain.close()
+
+    def _wait_for_head(self, sock) -> gevent.Timeout | None:
+        """Wait for a request head to arrive; serve it if it is a plain upgrade and return
+        None, as also when it timed out or ended before sending anything. Otherwise nothing
+        is consumed (the head is peeked at) and the started handshake deadline is returned,
+        for gevent's handler to read the head."""
+        deadline = gevent.Timeout.start_new(self.handshake_timeout)
+        try:
+            head = sock.recv(PLAIN_HEAD_LIMIT, socket.MSG_PEEK)
         except gevent.Timeout as expired:
             if expired is not deadline:
                 raise
             metrics.HANDSHAKE_TIMEOUTS.inc()
-            return None  # the server closes the socket
+            return None  # closed by our caller
         except OSError:  # reset before a request: nothing to answer
-            if deadline is not None:
-                deadline.cancel()
+            deadline.cancel()
             return None
+        if not self._serve_plain_upgrade(sock, head):
+            return deadline  # still running: the handler has what is left of it
+        deadline.cancel()
+        return None
+
+    def _serve_plain_upgrade(self, sock, head: bytes) -> bool:
+        """Serve the connection if `head`, peeked at, is a plain upgrade (see
+        `upgrade_from_head`) and the node takes connections; False, with nothing consumed,
+        to leave it to gevent's handler.
+
+        Measured (loadtests/instructions.py): gevent's handler, its buffered reader and its
+        request parsing were about a fifth of the server's instructions per connect."""
         end = head.find(b"\r\n\r\n") + 4
         upgrade = upgrade_from_head(head[:end]) if end > 3 else None
         if upgrade is None or not self.node.ready:  # draining: the WSGI path answers 503
-            return deadline or gevent.Timeout.start_new(self.handshake_timeout)
-        if deadline is not None:
-            deadline.cancel()
+            return False
         sock.recv(end)  # the head, already here; what follows it belongs to the WebSocket
         handshake, response_head = upgrade
         if serve_upgraded(self.node, handshake, sock, None, response_head):
             self.take_over(sock)
-        return None
+        return True
 
     def take_over(self, sock) -> None:
         self._taken_over.add(id(sock))
