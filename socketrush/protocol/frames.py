@@ -46,11 +46,19 @@ def event_frame(
     return orjson.dumps(frame)
 
 
+# What `_frame` encodes for connection_established, with its two values left open.
+_ESTABLISHED = (
+    b'{"event":"pusher:connection_established",'
+    b'"data":"{\\"socket_id\\":\\"%s\\",\\"activity_timeout\\":%d}"}'
+)
+
+
 def connection_established(socket_id: str, activity_timeout: int) -> bytes:
-    return _frame(
-        "pusher:connection_established",
-        {"socket_id": socket_id, "activity_timeout": activity_timeout},
-    )
+    """Filled into a template: one per connection, and `_frame`'s two encodings and dict
+    were two thirds of its instructions (callgrind: 6,500 against 2,300). A socket id is
+    digits and a dot (protocol/ids.py), nothing JSON escapes; the result is byte for byte
+    `_frame`'s (tests/protocol/test_frames.py)."""
+    return _ESTABLISHED % (socket_id.encode(), activity_timeout)
 
 
 def ping() -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import orjson
 import pytest
 
 from socketrush.protocol import frames
@@ -53,6 +54,15 @@ def test_connection_established() -> None:
     assert message["event"] == "pusher:connection_established"
     assert "channel" not in message
     assert data == {"socket_id": "123.456", "activity_timeout": 120}
+
+
+@pytest.mark.parametrize(("socket_id", "timeout"), [("123.456", 120), ("1073741823.0", 1)])
+def test_connection_established_is_byte_for_byte_the_double_encoding(
+    socket_id: str, timeout: int
+) -> None:
+    data = orjson.dumps({"socket_id": socket_id, "activity_timeout": timeout}).decode()
+    expected = orjson.dumps({"event": "pusher:connection_established", "data": data})
+    assert frames.connection_established(socket_id, timeout) == expected
 
 
 def test_ping_and_pong() -> None:
