@@ -66,10 +66,10 @@ def watch_reads(
     returns a function that stops it early. When the stream ends or `consume` returns False,
     the watcher stops and `ended(None)` is called; when `consume` raises, `ended(error)`.
     `ended` runs in the event loop: it must not block."""
-    return _Reads(wire, consume, ended).stop
+    return Reads(wire, consume, ended).stop
 
 
-class _Reads:
+class Reads:
     """One watched stream; the event loop calls it whenever the socket is readable.
 
     One object with four slots rather than nested closures: a closure per part (the read,
