@@ -37,6 +37,7 @@ from actors import census as actor_census
 from actors.runners import idle_runners, parked_runners
 from actors.timer import pending_timers
 from socketrush.channels import ChannelActor
+from socketrush.connection.activity import ACTIVITY
 
 if TYPE_CHECKING:
     from socketrush.node import Node
@@ -88,7 +89,7 @@ def take(node: Node) -> Census:
         actors=dict(Counter(type(actor).__name__ for actor in live)),
         mailbox_messages=sum(depths),
         mailbox_max=max(depths, default=0),
-        timers=pending_timers(),
+        timers=pending_timers() + len(ACTIVITY),  # the wheel's: one per connection
         loop_watchers=gevent.get_hub().loop.activecnt,
         idle_runners=idle_runners(),
         connections=sum(app.connection_count for app in apps),

@@ -25,6 +25,7 @@ from socketrush import metrics
 from socketrush.app import AppActor, Connect, Disconnect
 from socketrush.app_managers.base import AppManagerError
 from socketrush.channels import ChannelActor
+from socketrush.connection.activity import ACTIVITY
 from socketrush.connection.client_events import relay
 from socketrush.connection.signin import sign_in
 from socketrush.connection.subscriptions import subscribe, unsubscribe
@@ -82,7 +83,7 @@ class SocketActor:
         "watchlist",
         "client_events",
         "signin_timer",
-        "_activity_timer",
+        "_activity_tick",
         "_ping_sent_at",
         "_pong_wait",
         "__weakref__",
@@ -121,7 +122,7 @@ class SocketActor:
         self.watchlist: tuple[str, ...] = ()
         self.client_events: PerSecondLimiter | None = None
         self.signin_timer: Cancellable | None = None
-        self._activity_timer: Cancellable | None = None
+        self._activity_tick = 0  # when its activity check is due (ACTIVITY), 0 for never
         self._ping_sent_at: float | None = None
         self._pong_wait = 30.0
 
@@ -268,9 +269,11 @@ class SocketActor:
         self._cleanup()
 
     def _cleanup(self) -> None:
-        for timer in (self._activity_timer, self.signin_timer):
-            if timer is not None:
-                timer.cancel()
+        if self._activity_tick:
+            ACTIVITY.cancel(self, self._activity_tick)
+            self._activity_tick = 0
+        if self.signin_timer is not None:
+            self.signin_timer.cancel()
         if self.app is not None:
             disconnect = Disconnect(self, tuple(self.channels), self.user_id, self.watchlist)
             self.app.tell_inline(disconnect)
@@ -322,16 +325,18 @@ class SocketActor:
     # -- timers (run in the event loop: non-blocking only) --
 
     def _arm_activity_timer(self, delay: float) -> None:
-        if self._activity_timer is not None:
-            self._activity_timer.cancel()
-        self._activity_timer = Cancellable.after(delay, self._activity_check)
+        if self._activity_tick:
+            ACTIVITY.cancel(self, self._activity_tick)
+        self._activity_tick = ACTIVITY.arm(self, delay)
 
-    def _activity_check(self) -> None:
+    def activity_due(self) -> None:
         """Ping a client that has been silent for activity_timeout; close it if it stays so.
+        Called by the process's activity wheel (see activity.py).
 
         Any bytes from the client count as activity, so busy or self-pinging clients
         (pusher-js pings on the same timeout) are never pinged by the server.
         """
+        self._activity_tick = 0
         if self.endpoint.closing or self.app is None:
             return
         now = time.monotonic()

@@ -74,8 +74,10 @@ def test_clients_are_counted_exactly_and_leave_nothing_behind(counted) -> None:
     clients = (reader, private, member, signed)
 
     held = changed(before, figures(scrape(port)))
-    loop_watchers = held.pop("loop_watchers")  # a read watcher and a timer each, at least
-    assert loop_watchers >= 8
+    # A read watcher each, at least (the activity wheel's one timer may outlive the warm-up's
+    # connection by a tick, so it may be counted in `before` already).
+    loop_watchers = held.pop("loop_watchers")
+    assert loop_watchers >= 4
     held.pop("idle_runners", None)  # how many runners are parked depends on timing
     # The transport's socket wrapper: of the OS socket when the request head was there as
     # the connection was accepted, of gevent's socket when it came later.
@@ -89,7 +91,6 @@ def test_clients_are_counted_exactly_and_leave_nothing_behind(counted) -> None:
         "channels[server-to-user]": 1,  # joined silently at sign-in
         "connections": 4,
         "members": 1,
-        "objects[Cancellable]": 4,  # one activity timer per connection
         "objects[ChannelActor]": 5,
         "objects[ChannelInfo]": 5,  # kept by classify's bounded cache after they leave
         "objects[ChannelSettings]": 1,  # the server-to-user channel's own: no webhooks, no count
@@ -103,7 +104,7 @@ def test_clients_are_counted_exactly_and_leave_nothing_behind(counted) -> None:
         "objects[SocketActor]": 4,
         "objects[Reads]": 4,  # the event loop's read callback of a connection
         "subscriptions": 5,
-        "timers": 4,
+        "timers": 4,  # one activity check per connection, on the wheel
         "users": 1,
         "watched_users": 2,
     }
