@@ -83,3 +83,15 @@ def test_unrouted_traffic_must_fit_one_redis_while_routed_traffic_adds_shards() 
     assert scale_model.bus_fits(plain)
     assert not scale_model.bus_fits(crowded)  # the same PUBLISHes to 1,000 nodes
     assert scale_model.bus_fits(routed) and routed["redis_shards"] > 1
+
+
+def test_without_routing_costs_measured_on_routing_code_charge_a_full_receive() -> None:
+    routed_code = {**COSTS, "receive_unsubscribed_us": 0.0}
+    routed_code["receive_curve"] = [
+        {**point, "receive_unsubscribed_us": 0.0} for point in COSTS["receive_curve"]
+    ]
+    plain = scale_model.deployment(routed_code, MEMORY, 100, 1e6, routing=False)
+    # 100 nodes, 15,000 events/s: each node takes all of them off the bus (15,000/s, held at
+    # the curve's 10,000/s end: 40 µs each), publishes 150 (1000 µs) and delivers 1,100 (3 µs)
+    assert plain["node_cpu"] == pytest.approx((15_000 * 40 + 150 * 1000 + 1_100 * 3) / 1e6)
+
