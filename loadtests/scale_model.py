@@ -10,7 +10,8 @@ A cost is CPU time of one core per unit (µs), or bytes, or KB of RSS:
 - `receive_unsubscribed_us`: a node with none, per event the bus still hands it;
 - `delivery_us`: one WebSocket frame to one local subscriber;
 - `redis_us` (with `bus_listeners` nodes listening) and `redis_us_per_listener`: Redis' own
-  CPU per PUBLISH; `bus_in/out_bytes_per_event`, `bus_out_bytes_per_listener`: Redis' bytes.
+  CPU per PUBLISH; `bus_in/out_bytes_per_event`, `bus_out_bytes_per_listener`: Redis' bytes
+  (the model takes the last, measured with extra listeners).
 
 The receiving and Redis figures fall as the rate grows (more messages per wake-up): they are
 measured at `rate` and along `receive_curve`, and taken at the rate in question (`at_rate`).
@@ -70,8 +71,11 @@ def redis_us(costs: dict[str, Any], listeners: float, rate: float) -> float:
 
 
 def bus_out_bytes(costs: dict[str, Any], listeners: float) -> float:
-    """Bytes Redis sends per PUBLISH that `listeners` nodes receive (one message each)."""
-    return listeners * costs["bus_out_bytes_per_event"] / costs["bus_listeners"]
+    """Bytes Redis sends per PUBLISH that `listeners` nodes receive (one message each), per
+    listener as the bus runs measured it: the difference made by the extra listeners, which
+    holds whether or not the nodes route by interest (then fewer of them listen)."""
+    per_listener = [p["bus_out_bytes_per_listener"] for p in costs["receive_curve"]]
+    return listeners * sum(per_listener) / len(per_listener)
 
 
 def routed(costs: dict[str, Any]) -> bool:

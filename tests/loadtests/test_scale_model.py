@@ -19,9 +19,11 @@ COSTS = {
     "bus_out_bytes_per_event": 1080.0,
     "receive_curve": [
         {"events_per_s": 1000.0, "receive_us": 100.0, "receive_unsubscribed_us": 50.0,
-         "redis_us": 30.0, "bus_listeners": 2, "redis_us_per_listener": 5.0},
+         "redis_us": 30.0, "bus_listeners": 2, "redis_us_per_listener": 5.0,
+         "bus_out_bytes_per_listener": 350.0},
         {"events_per_s": 10000.0, "receive_us": 40.0, "receive_unsubscribed_us": 20.0,
-         "redis_us": 12.0, "bus_listeners": 2, "redis_us_per_listener": 2.0},
+         "redis_us": 12.0, "bus_listeners": 2, "redis_us_per_listener": 2.0,
+         "bus_out_bytes_per_listener": 370.0},
     ],
 }  # fmt: skip
 MEMORY = {"1000": 5.0, "5000": 4.5, "19900": 4.0}
@@ -95,3 +97,9 @@ def test_without_routing_costs_measured_on_routing_code_charge_a_full_receive() 
     # the curve's 10,000/s end: 40 µs each), publishes 150 (1000 µs) and delivers 1,100 (3 µs)
     assert plain["node_cpu"] == pytest.approx((15_000 * 40 + 150 * 1000 + 1_100 * 3) / 1e6)
 
+
+def test_bytes_out_of_redis_are_the_measured_bytes_per_listener() -> None:
+    # the mean of the bus runs' 350 and 370 B, not bus_out_bytes_per_event / bus_listeners
+    assert scale_model.bus_out_bytes(COSTS, 10) == pytest.approx(3600.0)
+    plain = scale_model.deployment(COSTS, MEMORY, 100, 1e6, routing=False)
+    assert plain["redis_nic"] == pytest.approx(15_000 * 100 * 360.0 / 125e6)
