@@ -155,6 +155,8 @@ def upgrade_from_head(head: bytes) -> tuple[Handshake, bytes] | None:
     if len(parts) != 3 or len(lines) - 3 > MAX_PLAIN_HEADERS:
         return None
     method, path, version = parts
+    if not path.isprintable():
+        return None  # other whitespace (\x0b, \xa0, ...) splits the line for gevent's parser
     fields: dict[str, str] = {}
     for line in lines[1:-2]:
         name, colon, value = line.partition(":")
