@@ -49,6 +49,8 @@ from socketrush.transport.wire import peek_now
 
 log = logging.getLogger(__name__)
 
+_DISCARD_LIMIT = 256 * 1024  # of a refused request head, read before closing
+
 # Connection storms arrive faster than handshakes complete; a short accept queue makes the
 # kernel drop SYNs and clients retry a second later.
 LISTEN_BACKLOG = 2048
@@ -132,6 +134,8 @@ class NodeServer(WSGIServer):
             head = peek_now(sock, PLAIN_HEAD_LIMIT)
         except OSError:  # reset before a request: nothing to answer
             return
+        if head == b"":  # ended before a request (a load balancer's TCP probe): the same
+            return
         if head is not None and self._serve_plain_upgrade(sock, head):
             return
         # gevent's socket takes the descriptor over; the server's close of `sock` is a no-op.
@@ -161,6 +165,9 @@ class NodeServer(WSGIServer):
             metrics.HANDSHAKE_TIMEOUTS.inc()
             return None  # closed by our caller
         except OSError:  # reset before a request: nothing to answer
+            deadline.cancel()
+            return None
+        if not head:  # ended before sending anything
             deadline.cancel()
             return None
         if not self._serve_plain_upgrade(sock, head):
@@ -255,6 +262,27 @@ class LeanHandler(HeadDeadline, WSGIHandler):
         # A refused head ends the connection, so this never outlives its request.
         self._head_too_large = headers.too_large
         return headers
+
+    def handle_one_request(self):  # noqa: ANN201 (gevent's: None, True or a status and body)
+        """gevent's, with the error table's JSON for a request line over its limit (gevent
+        answers that one itself, with an empty 414, before any hook)."""
+        result = super().handle_one_request()
+        if type(result) is tuple and result[0] == "414":
+            self._discard_head()
+            log.info("refused a request from %s: request line too long", self.client_address)
+            return "414", raw_error_response(Err.API_REQUEST_LINE_TOO_LONG)
+        return result
+
+    def _discard_head(self) -> None:
+        """Read the rest of a refused head (within the handshake deadline, at most
+        `_DISCARD_LIMIT` bytes): bytes left unread would make the close a reset, which can
+        destroy the answer before the client reads it."""
+        left = _DISCARD_LIMIT
+        while left > 0:
+            line = self.rfile.readline(min(left, 65536))
+            if line in (b"", b"\r\n", b"\n"):
+                return
+            left -= len(line)
 
     def _handle_client_error(self, ex: BaseException) -> tuple[str, bytes]:
         """gevent's hook for a request head it cannot read (bad grammar, headers over the

@@ -184,6 +184,8 @@ class Err:
     # Over http.client's limits (a 64 KB line, 100 headers): refused before any view runs.
     # 400 rather than 431, which few clients know; the message says what to fix.
     API_HEADERS_TOO_LARGE = ErrorSpec(None, "Request headers too large", False, 400)
+    # A request line over gevent's 8 KB limit (a query string that long is no valid request).
+    API_REQUEST_LINE_TOO_LONG = ErrorSpec(None, "Request line too long", False, 414)
     API_UNSUPPORTED_INFO = ErrorSpec(None, "Unsupported info attributes", False, 400)
     API_USER_COUNT_NEEDS_PRESENCE_PREFIX = ErrorSpec(
         None, "info=user_count requires filter_by_prefix=presence-", False, 400

@@ -313,6 +313,28 @@ def test_an_unreadable_request_head_gets_a_json_400_logged_at_info(
     assert_alive(PusherClient.connect(server))
 
 
+def test_a_request_line_over_the_limit_gets_a_json_414_logged_at_info(
+    informative: ServerProcess,
+) -> None:
+    server = informative
+    body = b'{"error":"Request line too long"}'
+    before = server.log().splitlines()
+    with raw_connection(server) as sock:
+        path = b"/usage?" + b"a" * 9000
+        sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        response = read_response(sock)
+    assert response == (
+        b"HTTP/1.1 414 Request-URI Too Long\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    )
+    added = server.log().splitlines()[len(before) :]
+    refusals = [line for line in added if "refused a request" in line]
+    assert len(refusals) == 1
+    assert " INFO socketrush.http.server: " in refusals[0]
+    assert not [line for line in added if " ERROR " in line]
+    assert_alive(PusherClient.connect(server))
+
+
 def test_http_connections_send_at_once_and_other_sockets_are_left_alone() -> None:
     """An HTTP answer must not wait for Nagle's algorithm (40 ms stalls with delayed ACKs)."""
     from socketrush.http.server import _send_at_once
