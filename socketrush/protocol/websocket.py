@@ -211,11 +211,16 @@ class FrameParser:
 
     def feed(self, data: bytes | memoryview) -> list[Message]:
         """Take the next bytes of the stream; return the messages they complete, in order."""
-        if self._failure is not None:
-            raise self._failure
-        text = self.lone_text(data)
+        text = self.lone_text(data)  # (None once the parser failed)
         if text is not None:
             return [Message("text", text)]
+        return self.feed_general(data)
+
+    def feed_general(self, data: bytes | memoryview) -> list[Message]:
+        """`feed` without its one-step case, for a reader that tried `lone_text` already:
+        the checks are not made twice on every read that is not one lone frame."""
+        if self._failure is not None:
+            raise self._failure
         return self._feed(data)
 
     def lone_text(self, data: bytes | memoryview) -> str | None:

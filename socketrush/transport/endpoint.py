@@ -109,8 +109,9 @@ class Endpoint:
         backlog_limit_bytes: int,
         frame_timeout: float,
     ) -> None:
-        """`rfile` is the buffered reader the HTTP parser read the request from (it may hold
-        the first frames); `response_head` is the 101 response when it has not been sent
+        """`rfile` is the buffered reader gevent's HTTP parser read the request from (it may
+        hold the first frames), None on the plain-upgrade path, where nothing read ahead;
+        `response_head` is the 101 response when it has not been sent
         yet: it then goes out with the first frame, in one send. A frame must arrive whole
         within `frame_timeout` seconds of its first byte."""
         self.wire = wire
@@ -189,7 +190,7 @@ class Endpoint:
                 self._peer.on_text(text)
             return True
         try:
-            messages = self._parser.feed(data)
+            messages = self._parser.feed_general(data)
         except ProtocolViolation as violation:
             # The parser raises again on every later feed: what follows is discarded. Reading
             # on (until the client closes or the hard-close timer cuts it) keeps the rest of
