@@ -16,6 +16,7 @@ the in-flight jobs back to the head of `pending`, so another node delivers them:
 at least once. Pushing (and holding, and cancelling a hold) goes through a local buffer drained
 in order by one greenlet, so the actor that pushes never waits for Redis, a hold is written
 before the cancel that follows it, and jobs wait out a Redis outage instead of being lost.
+The feeder also writes this node's holds again when Redis lost them (queues/redis_holds.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import gevent
 import orjson
@@ -34,7 +36,15 @@ from redis.exceptions import RedisClusterException
 
 from socketrush import metrics
 from socketrush.queues.base import Handler, Job, Queue, decode, encode, report_lost, run_job
-from socketrush.queues.redis_holds import PROMOTE_BATCH, CancelWrite, HoldWrite, RedisHolds
+from socketrush.queues.hold_mirror import HoldMirror
+from socketrush.queues.redis_holds import (
+    CHECK_BATCH,
+    PROMOTE_BATCH,
+    CancelWrite,
+    HoldsLost,
+    HoldWrite,
+    RedisHolds,
+)
 from socketrush.redis_client import RedisKeys
 
 log = logging.getLogger(__name__)
@@ -46,6 +56,15 @@ RETRY_SECONDS = 0.5  # pause after a Redis error before trying again
 REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 # The promoter looks for due holds at least this often: other nodes' new holds wake it not.
 PROMOTE_POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class EpochCheck:
+    """Put in the push buffer by the promoter when Redis' epoch changed: the feeder, which
+    writes everything of this node's in order, writes the holds again."""
+
+
+Write = bytes | HoldWrite | CancelWrite | EpochCheck
 
 
 class QueueKeys:
@@ -88,6 +107,8 @@ class RedisQueue(Queue):
         self._depth = metrics.QUEUE_DEPTH.labels("redis")
         self.holds = RedisHolds(client, self.keys.base, self.keys.pending, lease)
         self._hold_written = Event()  # wakes the promoter: a hold of ours may be due soonest
+        self.mirror = HoldMirror()  # our holds, to write again if Redis loses them
+        self._check_queued = False  # an EpochCheck waits in the buffer
 
     # -- Queue --
 
@@ -110,7 +131,7 @@ class RedisQueue(Queue):
     def cancel_or_push(self, key: str, jobs: Sequence[Job]) -> None:
         self._buffered(CancelWrite(uuid.uuid4().hex, key, tuple(map(encode, jobs))), jobs)
 
-    def _buffered(self, write: bytes | HoldWrite | CancelWrite, jobs: Sequence[Job]) -> None:
+    def _buffered(self, write: Write, jobs: Sequence[Job]) -> None:
         try:
             self._buffer.put_nowait(write)
         except Full:
@@ -200,7 +221,8 @@ class RedisQueue(Queue):
             while True:
                 try:
                     self._write(write)
-                    self._depth.dec()
+                    if not isinstance(write, EpochCheck):
+                        self._depth.dec()
                     break
                 except REDIS_ERRORS as error:
                     log.warning("redis queue: push failed, will retry: %s", error)
@@ -211,22 +233,64 @@ class RedisQueue(Queue):
                 gevent.sleep(RETRY_SECONDS)
             self._buffer.task_done()
 
-    def _write(self, write: bytes | HoldWrite | CancelWrite) -> None:
+    def _write(self, write: Write) -> None:
+        """Apply one write; a Redis that lost this node's holds gets them again first. May
+        raise any Redis error: the feeder tries again, and every step is safe to repeat."""
+        while True:
+            try:
+                self._write_once(write)
+                return
+            except HoldsLost:
+                self._restore_holds()
+
+    def _write_once(self, write: Write) -> None:
         if isinstance(write, HoldWrite):
             self.holds.hold(write)
+            self.mirror.add(write, time.monotonic())
             self._hold_written.set()
         elif isinstance(write, CancelWrite):
-            self.holds.cancel_or_push(write)
+            _, called_off = self.holds.cancel_or_push(write)
+            if called_off is not None:
+                self.mirror.forget([called_off])  # ours or not: forgetting costs nothing
+        elif isinstance(write, EpochCheck):
+            self._check_queued = False
+            if self.holds.fetch_epoch() != self.holds.epoch:
+                raise HoldsLost
         else:
             self._redis.lpush(self.keys.pending, write)
 
+    def _restore_holds(self) -> None:
+        """Redis lost its data (or this node never wrote to it): adopt its epoch, creating it
+        in an empty Redis, and write every hold of the mirror again under it, earliest due
+        first, with what is left of its delay. A hold Redis has already (written since the
+        restart, or a repeat of this round) is not written twice: its `done` key says so."""
+        while True:
+            epoch = self.holds.fetch_epoch()
+            entries = self.mirror.by_due()
+            now = time.monotonic()
+            try:
+                written = sum(self.holds.hold(entry.rewrite(now), epoch) for entry in entries)
+            except HoldsLost:
+                continue  # emptied again meanwhile
+            break
+        if self.holds.epoch is not None:
+            log.warning(
+                "redis queue: Redis lost its data; wrote the %d holds of this node again",
+                written,
+            )
+        self.holds.epoch = epoch
+        self._hold_written.set()
+
     def _promote(self) -> None:
-        """Move due holds (any node's) to `pending`, waking when the earliest is due."""
+        """Move due holds (any node's) to `pending`, waking when the earliest is due; forget
+        the mirror's holds found gone, and have the feeder write them again when Redis lost
+        them."""
         failing = False
         while True:
             self._hold_written.clear()  # before reading: a hold written from here on wakes us
+            check = self.mirror.due(time.monotonic(), CHECK_BATCH)
             try:
-                moved, wait = self.holds.promote()
+                promoted = self.holds.promote(check)
             except REDIS_ERRORS as error:
                 if not failing:
                     log.warning("redis queue: cannot move due holds, will retry: %s", error)
@@ -240,11 +304,27 @@ class RedisQueue(Queue):
                 gevent.sleep(RETRY_SECONDS)
                 continue
             failing = False
-            if moved >= PROMOTE_BATCH:
+            if promoted.lost:
+                self._queue_epoch_check()
+            else:
+                self.mirror.forget(promoted.gone)
+            if promoted.moved >= PROMOTE_BATCH or len(promoted.gone) >= CHECK_BATCH:
                 continue  # more may be due already
+            wait = promoted.wait
             self._hold_written.wait(
                 PROMOTE_POLL_SECONDS if wait is None else min(wait, PROMOTE_POLL_SECONDS)
             )
+
+    def _queue_epoch_check(self) -> None:
+        """One EpochCheck in the buffer at a time; a full buffer needs none: its next hold or
+        cancel finds the epoch changed by itself."""
+        if self._check_queued:
+            return
+        try:
+            self._buffer.put_nowait(EpochCheck())
+        except Full:
+            return
+        self._check_queued = True
 
     def _heartbeat(self) -> None:
         failing = False
@@ -290,14 +370,15 @@ class RedisQueue(Queue):
     def _drain_buffer_to_log(self) -> None:
         while not self._buffer.empty():
             write = self._buffer.get_nowait()
+            if isinstance(write, EpochCheck):
+                self._buffer.task_done()
+                continue
             self._depth.dec()
             raws = (write,) if isinstance(write, bytes) else write.jobs
             self._dropped(write, [decode(raw) for raw in raws], "Redis unreachable at stop")
             self._buffer.task_done()
 
-    def _dropped(
-        self, write: bytes | HoldWrite | CancelWrite, jobs: Sequence[Job], reason: str
-    ) -> None:
+    def _dropped(self, write: Write, jobs: Sequence[Job], reason: str) -> None:
         """A write that never reached Redis. A hold or a cancel is worse than its jobs: a
         dropped cancel leaves the hold it was to call off to be delivered (a false
         member_removed), a dropped hold leaves nothing for the next re-join to cancel."""

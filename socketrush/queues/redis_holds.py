@@ -10,24 +10,34 @@ hash tag, so each script's keys share a cluster slot):
     H:jobs         HASH    hold id -> its key, then its jobs, one per line
     H:keys         HASH    key -> the ids held under it, oldest first, space-separated
     H:done:<op>    STRING  with a TTL: this write was applied already
+    H:epoch        STRING  no TTL: a random id for this data set (gone: Redis lost its data)
 
 Every node's promoter runs PROMOTE when the earliest hold falls due (and at least every
 PROMOTE_POLL_SECONDS, for holds other nodes wrote): due holds move to `pending` in one script,
 so each is delivered once, by whichever node moved it, with the job's own webhook id. A write
 whose answer a broken connection lost is sent again; its `done` key makes the repeat a no-op
 (a second cancel would otherwise call off another hold).
+
+Redis restarted without persistence comes back empty, holds and all; H:epoch tells: any node
+writes a new one into an empty Redis, and every script compares it with the one its node last
+saw. So the node that wrote a hold keeps it in memory too (queues/hold_mirror.py) until it sees
+it gone from H, and writes it again under the new epoch before any later write of its own
+(RedisQueue._restore_holds): a hold already due is moved at once, sent late rather than lost.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
 from socketrush.redis_client import RedisClient
 
 PROMOTE_BATCH = 100  # holds moved per script call, so one call never holds Redis for long
+CHECK_BATCH = 500  # hold ids a PROMOTE checks at most (one ZSCORE each)
 # A `done` marker lives this many leases (`queue_redis_lease_ms`). A write is repeated only by
 # its own node's feeder, within RETRY_SECONDS of Redis answering again; a node cut off for
 # longer than a lease is presumed dead, its in-flight jobs already re-queued, so a write
@@ -36,8 +46,14 @@ PROMOTE_BATCH = 100  # holds moved per script call, so one call never holds Redi
 # leases (120,000 keys by default) rather than ten minutes (1.2 million).
 DONE_TTL_LEASES = 4
 
-# KEYS: held, jobs, keys, done.  ARGV: hold id, delay (ms), key, entry, done TTL (ms).
+# Every script names the epoch its node last saw (the last KEYS and the last ARGV). A write
+# under another one changes nothing and answers -2: Redis lost its data since (GET of a missing
+# key is false, never equal to a string), and the node must write its holds again first.
+
+# KEYS: held, jobs, keys, done, epoch.  ARGV: hold id, delay (ms), key, entry, done TTL (ms),
+# epoch.  Returns 1 when written, 0 for a repeat of a write already applied, -2 (epoch).
 HOLD = r"""
+if redis.call('GET', KEYS[5]) ~= ARGV[6] then return -2 end
 if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[5]) then return 0 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -48,11 +64,13 @@ redis.call('HSET', KEYS[3], ARGV[3], ids and (ids .. ' ' .. ARGV[1]) or ARGV[1])
 return 1
 """
 
-# KEYS: held, jobs, keys, done, pending.  ARGV: key, done TTL (ms), jobs...
-# Returns 1 when it called off the latest hold under the key (the jobs are dropped), 0 when
-# there was none (the jobs are pushed), -1 for a repeat of a write already applied.
+# KEYS: held, jobs, keys, done, pending, epoch.  ARGV: key, done TTL (ms), epoch, jobs...
+# Returns {1, id} when it called off the latest hold under the key, `id` (the jobs are
+# dropped), {0} when there was none (the jobs are pushed), {-1} for a repeat of a write
+# already applied, {-2} (epoch).
 CANCEL_OR_PUSH = r"""
-if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[2]) then return -1 end
+if redis.call('GET', KEYS[6]) ~= ARGV[3] then return {-2} end
+if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[2]) then return {-1} end
 local ids = redis.call('HGET', KEYS[3], ARGV[1])
 if ids then
   local latest = string.match(ids, '[^ ]+$')
@@ -63,14 +81,16 @@ if ids then
   end
   redis.call('ZREM', KEYS[1], latest)
   redis.call('HDEL', KEYS[2], latest)
-  return 1
+  return {1, latest}
 end
-for i = 3, #ARGV do redis.call('LPUSH', KEYS[5], ARGV[i]) end
-return 0
+for i = 4, #ARGV do redis.call('LPUSH', KEYS[5], ARGV[i]) end
+return {0}
 """
 
-# KEYS: held, jobs, keys, pending.  ARGV: most holds to move.
-# Returns {holds moved, ms until the next hold is due or -1 when none is held}.
+# KEYS: held, jobs, keys, pending, epoch.  ARGV: most holds to move, epoch, hold ids to check...
+# Moves due holds whatever the epoch (what Redis holds is due either way). Returns {holds
+# moved, ms until the next hold is due or -1 when none is held, 1 if the epoch is the node's
+# (else 0), then the checked ids no longer held (promoted or called off; none when 0)}.
 PROMOTE = r"""
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -101,8 +121,26 @@ end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local wait = -1
 if first[2] then wait = math.max(0, tonumber(first[2]) - now) end
-return {#due, wait}
+local answer = {#due, wait, 0}
+if redis.call('GET', KEYS[5]) == ARGV[2] then
+  answer[3] = 1
+  for i = 3, #ARGV do
+    if not redis.call('ZSCORE', KEYS[1], ARGV[i]) then answer[#answer + 1] = ARGV[i] end
+  end
+end
+return answer
 """
+
+# KEYS: epoch.  ARGV: a new random id, kept only if there is none.  Returns the epoch.
+EPOCH = r"""
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+"""
+
+
+class HoldsLost(Exception):
+    """Redis' epoch is not the one the node wrote under: it lost its data (restarted empty,
+    flushed). Nothing was written; the node's holds must be written again first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +169,19 @@ class HeldKeys:
         self.held = f"{base}:held"
         self.jobs = f"{base}:held:jobs"
         self.keys = f"{base}:held:keys"
+        self.epoch = f"{base}:held:epoch"
 
     def done(self, op_id: str) -> str:
         return f"{self.held}:done:{op_id}"
+
+
+class Promoted(NamedTuple):
+    """What one PROMOTE did and saw."""
+
+    moved: int
+    wait: float | None  # seconds until the next hold is due, None when none is held
+    lost: bool  # Redis' epoch is not `RedisHolds.epoch`: `gone` tells nothing
+    gone: list[str]  # of the ids checked, those no longer held
 
 
 def stored_key(key: str) -> bytes:
@@ -149,45 +197,79 @@ def entry(key: str, jobs: Sequence[bytes]) -> bytes:
 
 
 class RedisHolds:
-    """The three scripts on one queue's keys. Every call may raise redis.RedisError.
+    """The scripts on one queue's keys. Every call may raise redis.RedisError; writes raise
+    HoldsLost when Redis' epoch is not `epoch`, the one this node wrote under (None until
+    `fetch_epoch` was adopted: the first write finds out).
 
     `lease` is the queue's (seconds): `done` markers live DONE_TTL_LEASES of it."""
 
     def __init__(self, client: RedisClient, base: str, pending: str, lease: float) -> None:
         self.keys = HeldKeys(base)
+        self.epoch: str | None = None
         self._pending = pending
         self.done_ttl_ms = round(lease * 1000 * DONE_TTL_LEASES)
         self._hold = client.register_script(HOLD)
         self._cancel_or_push = client.register_script(CANCEL_OR_PUSH)
         self._promote = client.register_script(PROMOTE)
+        self._epoch = client.register_script(EPOCH)
 
-    def hold(self, write: HoldWrite) -> None:
+    def fetch_epoch(self) -> str:
+        """Redis' epoch, a new one if it has none (it is empty, or has never held one)."""
+        return _text(self._epoch(keys=[self.keys.epoch], args=[uuid.uuid4().hex]))
+
+    def hold(self, write: HoldWrite, epoch: str | None = None) -> bool:
+        """Write the hold under `epoch` (by default `self.epoch`); False for a repeat."""
         keys = self.keys
-        self._hold(
-            keys=[keys.held, keys.jobs, keys.keys, keys.done(write.op_id)],
+        done = self._hold(
+            keys=[keys.held, keys.jobs, keys.keys, keys.done(write.op_id), keys.epoch],
             args=[
                 write.op_id,
                 write.delay_ms,
                 stored_key(write.key),
                 entry(write.key, write.jobs),
                 self.done_ttl_ms,
+                epoch or self.epoch or "",
             ],
         )
+        if done == -2:
+            raise HoldsLost
+        return bool(done)
 
-    def cancel_or_push(self, write: CancelWrite) -> int:
-        """1: a hold was called off; 0: none was waiting, the jobs were pushed; -1: a repeat."""
+    def cancel_or_push(self, write: CancelWrite) -> tuple[int, str | None]:
+        """(1, the id of the hold called off); (0, None): none was waiting, the jobs were
+        pushed; (-1, None): a repeat."""
         keys = self.keys
-        return int(
-            self._cancel_or_push(
-                keys=[keys.held, keys.jobs, keys.keys, keys.done(write.op_id), self._pending],
-                args=[stored_key(write.key), self.done_ttl_ms, *write.jobs],
-            )
+        outcome, *called_off = self._cancel_or_push(
+            keys=[
+                keys.held,
+                keys.jobs,
+                keys.keys,
+                keys.done(write.op_id),
+                self._pending,
+                keys.epoch,
+            ],
+            args=[stored_key(write.key), self.done_ttl_ms, self.epoch or "", *write.jobs],
+        )
+        if outcome == -2:
+            raise HoldsLost
+        return int(outcome), next(map(_text, called_off), None)
+
+    def promote(self, check: Sequence[str] = ()) -> Promoted:
+        """Move due holds to `pending`, and tell which of the hold ids in `check` are held no
+        more (CHECK_BATCH at most)."""
+        keys = self.keys
+        moved, wait_ms, same, *gone = self._promote(
+            keys=[keys.held, keys.jobs, keys.keys, self._pending, keys.epoch],
+            args=[PROMOTE_BATCH, self.epoch or "", *check],
+        )
+        return Promoted(
+            int(moved),
+            None if int(wait_ms) < 0 else int(wait_ms) / 1000,
+            not same,
+            list(map(_text, gone)),
         )
 
-    def promote(self) -> tuple[int, float | None]:
-        """Move due holds to `pending`: (how many, seconds until the next is due or None)."""
-        keys = self.keys
-        moved, wait_ms = self._promote(
-            keys=[keys.held, keys.jobs, keys.keys, self._pending], args=[PROMOTE_BATCH]
-        )
-        return int(moved), None if int(wait_ms) < 0 else int(wait_ms) / 1000
+
+def _text(reply: bytes | str) -> str:
+    """A string reply, from a client that decodes replies or one that does not."""
+    return reply.decode() if isinstance(reply, bytes) else reply

@@ -1,4 +1,4 @@
-"""Held jobs in Redis (queues/redis_holds.py): the three scripts on a real Redis and a real
+"""Held jobs in Redis (queues/redis_holds.py): the scripts on a real Redis and a real
 Redis Cluster. The promoter and the nodes that use them are tested end to end in
 tests/socketrush/webhooks/test_held_removals.py."""
 
@@ -11,7 +11,7 @@ import redis
 from redis.cluster import RedisCluster as ClusterClient
 
 from socketrush.queues.redis import QueueKeys
-from socketrush.queues.redis_holds import CancelWrite, HoldWrite, RedisHolds
+from socketrush.queues.redis_holds import CancelWrite, HoldsLost, HoldWrite, RedisHolds
 from socketrush.redis_client import RedisKeys
 from tests.support.redis import RedisCluster, RedisServer
 
@@ -26,7 +26,9 @@ def client(redis_server: RedisServer):
 
 def holds_on(client: redis.Redis | ClusterClient) -> tuple[RedisHolds, QueueKeys]:
     keys = QueueKeys(RedisKeys(f"t{uuid.uuid4().hex[:8]}"))
-    return RedisHolds(client, keys.base, keys.pending, LEASE), keys
+    holds = RedisHolds(client, keys.base, keys.pending, LEASE)
+    holds.epoch = holds.fetch_epoch()
+    return holds, keys
 
 
 def hold(key: str, *jobs: bytes, delay_ms: int = 60_000) -> HoldWrite:
@@ -38,15 +40,16 @@ def cancel(key: str, *jobs: bytes) -> CancelWrite:
 
 
 def leftovers(client: redis.Redis, keys: QueueKeys) -> list[bytes]:
-    """Every key of the queue except done markers and the pending list."""
+    """Every key of the queue except done markers, the epoch and the pending list."""
     found = client.keys(f"{keys.base}:*")
-    return sorted(k for k in found if b":done:" not in k and k != keys.pending.encode())
+    kept = {keys.pending.encode(), f"{keys.base}:held:epoch".encode()}
+    return sorted(k for k in found if b":done:" not in k and k not in kept)
 
 
 def test_a_due_hold_moves_to_pending_and_leaves_nothing(client: redis.Redis) -> None:
     holds, keys = holds_on(client)
     holds.hold(hold('["app","presence-c","u"]', b'{"job":1}', b'{"job":2}', delay_ms=0))
-    assert holds.promote() == (1, None)
+    assert holds.promote() == (1, None, False, [])
     assert client.lrange(keys.pending, 0, -1) == [b'{"job":2}', b'{"job":1}']  # FIFO from right
     assert leftovers(client, keys) == []
 
@@ -54,7 +57,7 @@ def test_a_due_hold_moves_to_pending_and_leaves_nothing(client: redis.Redis) -> 
 def test_a_hold_waits_for_its_time_and_says_how_long(client: redis.Redis) -> None:
     holds, keys = holds_on(client)
     holds.hold(hold("k", b"j", delay_ms=60_000))
-    moved, wait = holds.promote()
+    moved, wait, _, _ = holds.promote()
     assert moved == 0
     assert wait is not None and 59 < wait <= 60
     assert client.llen(keys.pending) == 0
@@ -65,19 +68,20 @@ def test_a_cancel_calls_off_the_latest_hold_and_drops_its_own_jobs(client: redis
     first, second = hold("k", b"first"), hold("k", b"second")
     holds.hold(first)
     holds.hold(second)
-    assert holds.cancel_or_push(cancel("k", b"added")) == 1
+    assert holds.cancel_or_push(cancel("k", b"added")) == (1, second.op_id)
     assert client.zrange(keys.base + ":held", 0, -1) == [first.op_id.encode()]
-    assert holds.cancel_or_push(cancel("k", b"added")) == 1
-    assert holds.cancel_or_push(cancel("k", b"added again")) == 0  # nothing left: pushed
+    assert holds.cancel_or_push(cancel("k", b"added")) == (1, first.op_id)
+    assert holds.cancel_or_push(cancel("k", b"added again")) == (0, None)  # nothing left: pushed
     assert client.lrange(keys.pending, 0, -1) == [b"added again"]
     assert leftovers(client, keys) == []
 
 
 def test_keys_never_run_into_each_other(client: redis.Redis) -> None:
     holds, keys = holds_on(client)
-    holds.hold(hold("a b\nc", b"j1"))
-    assert holds.cancel_or_push(cancel("a b", b"x")) == 0
-    assert holds.cancel_or_push(cancel("a b\nc")) == 1
+    write = hold("a b\nc", b"j1")
+    holds.hold(write)
+    assert holds.cancel_or_push(cancel("a b", b"x")) == (0, None)
+    assert holds.cancel_or_push(cancel("a b\nc")) == (1, write.op_id)
     assert client.lrange(keys.pending, 0, -1) == [b"x"]
 
 
@@ -86,12 +90,13 @@ def test_a_repeated_write_is_applied_once(client: redis.Redis) -> None:
     call off a hold that no re-join matched."""
     holds, keys = holds_on(client)
     write = hold("k", b"first")
-    holds.hold(write)
-    holds.hold(write)
-    holds.hold(hold("k", b"second"))
+    second = hold("k", b"second")
+    assert holds.hold(write)
+    assert not holds.hold(write)
+    holds.hold(second)
     undo = cancel("k")
-    assert holds.cancel_or_push(undo) == 1
-    assert holds.cancel_or_push(undo) == -1
+    assert holds.cancel_or_push(undo) == (1, second.op_id)
+    assert holds.cancel_or_push(undo) == (-1, None)
     assert client.zcard(keys.base + ":held") == 1
     assert client.hget(keys.base + ":held:keys", b'"k"') == write.op_id.encode()
 
@@ -113,11 +118,47 @@ def test_a_hold_with_no_jobs_still_pairs_with_a_re_join(client: redis.Redis) -> 
     so that the re-join's member_added is called off, not sent alone."""
     holds, keys = holds_on(client)
     holds.hold(hold("k"))
-    assert holds.cancel_or_push(cancel("k", b"added")) == 1
+    assert holds.cancel_or_push(cancel("k", b"added"))[0] == 1
     holds.hold(hold("k", delay_ms=0))
-    assert holds.promote() == (1, None)
+    assert holds.promote() == (1, None, False, [])
     assert client.llen(keys.pending) == 0
     assert leftovers(client, keys) == []
+
+
+def test_an_epoch_is_made_once_and_then_kept(client: redis.Redis) -> None:
+    holds, keys = holds_on(client)
+    assert holds.epoch is not None
+    assert holds.fetch_epoch() == holds.epoch
+    client.delete(f"{keys.base}:held:epoch")  # as in a Redis restarted empty
+    assert holds.fetch_epoch() not in (holds.epoch, None)
+
+
+def test_under_another_epoch_writes_change_nothing_and_due_holds_still_move(
+    client: redis.Redis,
+) -> None:
+    holds, keys = holds_on(client)
+    kept = hold("k", b"due", delay_ms=0)
+    holds.hold(kept)
+    holds.epoch = "another"
+    with pytest.raises(HoldsLost):
+        holds.hold(hold("k", b"held"))
+    with pytest.raises(HoldsLost):
+        holds.cancel_or_push(cancel("k", b"added"))
+    assert client.keys(f"{keys.base}:held:done:*") == [
+        f"{keys.base}:held:done:{kept.op_id}".encode()
+    ]
+    assert holds.promote([kept.op_id]) == (1, None, True, [])  # lost: nothing said of the ids
+    assert client.lrange(keys.pending, 0, -1) == [b"due"]
+
+
+def test_promote_tells_which_checked_holds_are_held_no_more(client: redis.Redis) -> None:
+    holds, _ = holds_on(client)
+    due, waiting, called_off = hold("a", delay_ms=0), hold("b"), hold("c")
+    for write in (due, waiting, called_off):
+        holds.hold(write)
+    holds.cancel_or_push(cancel("c"))
+    moved, _, lost, gone = holds.promote([due.op_id, waiting.op_id, called_off.op_id])
+    assert (moved, lost, gone) == (1, False, [due.op_id, called_off.op_id])
 
 
 def test_on_redis_cluster(redis_cluster: RedisCluster) -> None:
@@ -126,8 +167,8 @@ def test_on_redis_cluster(redis_cluster: RedisCluster) -> None:
         holds, keys = holds_on(client)
         holds.hold(hold("k", b"kept", delay_ms=0))
         holds.hold(hold("k", b"called off"))
-        assert holds.cancel_or_push(cancel("k")) == 1
-        assert holds.promote() == (1, None)
+        assert holds.cancel_or_push(cancel("k"))[0] == 1
+        assert holds.promote() == (1, None, False, [])
         assert client.lrange(keys.pending, 0, -1) == [b"kept"]
     finally:
         client.close()

@@ -82,6 +82,7 @@ def test_the_promoter_goes_on_and_moves_the_due_hold(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    queue.holds.epoch = queue.holds.fetch_epoch()
     queue.holds.hold(HoldWrite("op", "k", (encode(JOB),), 0))
     monkeypatch.setattr(queue.holds, "promote", failing(2, error, queue.holds.promote))
     caplog.set_level(logging.WARNING, logger="socketrush.queues.redis")

@@ -1,6 +1,7 @@
 """Held member_removed webhooks across nodes: two node processes on a real Redis, a real
 receiver. The Redis queue keeps a held removal in Redis, so a node SIGKILLed within the delay
-takes none with it, and a re-join on any node calls it off. Every member_added meets its
+takes none with it, and a re-join on any node calls it off; a Redis that restarts empty within
+the delay gets it again from the node that held it. Every member_added meets its
 member_removed however a user moves between nodes (the 30-minute soak counted 24 that did not,
 docs/reliability.md)."""
 
@@ -86,6 +87,38 @@ def test_a_node_killed_within_the_delay_loses_no_removal(
         assert time.monotonic() - left >= DELAY_MS / 1000 - 0.5  # held, not sent at once
         assert member_events(receiver, "u") == ["member_added", "member_removed"]
         assert held(redis_server, nodes_on.prefix) == 0
+        room.watcher.close()
+
+
+def test_a_removal_held_when_redis_restarts_empty_is_still_sent(
+    redis_server: RedisServer, nodes_on
+) -> None:
+    with Receiver() as receiver:
+        (node,) = nodes_on(redis_server.url, 1, *webhook_flags(receiver))
+        room = Room(node)
+        user = Room.join(node, "u")
+        room.saw("member_added", "u")
+        # Sent before the restart: a queued job is lost with an empty Redis (not held).
+        wait_until(lambda: member_events(receiver, "u") == ["member_added"], 10, lambda: "no added")
+        user.close()
+        room.saw("member_removed", "u")
+        wait_until(lambda: held(redis_server, nodes_on.prefix) == 1, 5, lambda: "never held")
+        redis_server.restart()  # within the delay: nothing is due yet
+        wait_until(
+            lambda: "member_removed" in member_events(receiver, "u"),
+            DELAY_MS / 1000 + 15,
+            lambda: f"the removal Redis lost was never sent: {member_events(receiver, 'u')}",
+        )
+        # A removal held later falls due later: once it arrived, a second u's would have too.
+        marker = Room.join(node, "marker")
+        room.saw("member_added", "marker")
+        marker.close()
+        wait_until(
+            lambda: "member_removed" in member_events(receiver, "marker"),
+            DELAY_MS / 1000 + 10,
+            lambda: f"marker never removed: {member_events(receiver, 'marker')}",
+        )
+        assert member_events(receiver, "u") == ["member_added", "member_removed"]
         room.watcher.close()
 
 

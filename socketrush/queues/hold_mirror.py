@@ -1,0 +1,80 @@
+"""The holds one node wrote to Redis, kept in its memory until Redis is done with them.
+
+Redis restarted without persistence loses every hold it kept (queues/redis_holds.py); the node
+that wrote one writes it again from here, with what is left of its delay. An entry goes when
+this node calls the hold off, and when a PROMOTE, under the epoch the entry was written in,
+finds it no longer held (promoted, or called off by another node): only then is a second write
+sure to be a duplicate. Entries are checked once due, oldest first, so most are checked once;
+a hold called off by another node stays until its due time, and a restart of Redis before that
+would send it (see docs/reliability.md). At most MIRROR_LIMIT entries: beyond, the oldest go.
+
+Used by the queue's feeder (adds, forgets called-off holds, reads all to write them again) and
+its promoter (checks, forgets); gevent switches only at I/O, and no method here does any.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from socketrush.queues.redis_holds import HoldWrite
+
+log = logging.getLogger(__name__)
+
+# As many as the push buffer takes (MAX_BUFFERED_PUSHES): a node holds about (leaves a
+# second) x (the delay + a promoter round) entries, a few thousand at 1,000 leaves a second.
+MIRROR_LIMIT = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Mirrored:
+    write: HoldWrite
+    due: float  # time.monotonic() when the hold falls due
+
+    def rewrite(self, now: float) -> HoldWrite:
+        """The write again, with what is left of its delay (none, when it is overdue); the
+        same id, so a hold Redis still has is not written twice."""
+        return replace(self.write, delay_ms=max(0, round((self.due - now) * 1000)))
+
+
+class HoldMirror:
+    def __init__(self, limit: int = MIRROR_LIMIT) -> None:
+        self._entries: OrderedDict[str, Mirrored] = OrderedDict()  # by op_id, oldest first
+        self._limit = limit
+        self.dropped = 0  # entries dropped to the limit: those holds could be lost
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, write: HoldWrite, now: float) -> None:
+        """`write` reached Redis at `now` (a repeat of one kept already changes nothing)."""
+        if write.op_id in self._entries:
+            return
+        if len(self._entries) >= self._limit:
+            if not self.dropped:
+                log.warning(
+                    "redis queue: more than %d holds to keep for a restart of Redis; "
+                    "forgetting the oldest",
+                    self._limit,
+                )
+            self.dropped += 1
+            self._entries.popitem(last=False)
+        self._entries[write.op_id] = Mirrored(write, now + write.delay_ms / 1000)
+
+    def forget(self, op_ids: Iterable[str]) -> None:
+        for op_id in op_ids:
+            self._entries.pop(op_id, None)
+
+    def due(self, now: float, most: int) -> list[str]:
+        """The ids of up to `most` entries due by `now`, oldest first: for PROMOTE to check."""
+        found: list[str] = []
+        for op_id, entry in self._entries.items():
+            if entry.due > now or len(found) == most:
+                break
+            found.append(op_id)
+        return found
+
+    def by_due(self) -> list[Mirrored]:
+        return sorted(self._entries.values(), key=lambda entry: entry.due)
