@@ -24,7 +24,7 @@ def subscribe(conn: SocketActor, request: Subscribe) -> None:
     assert conn.app is not None
     name = request.channel
     feed = conn.node.dashboard.feed
-    if feed.take_subscribe(conn.app_id, conn, name, {"auth": request.auth}):
+    if feed.take_subscribe(conn.app_id, conn, name, request.auth):
         return  # the dashboard's debug channel
     settings = conn.app.settings
     problem = validate_channel_name(name, settings.max_channel_name_length)

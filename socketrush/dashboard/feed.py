@@ -65,15 +65,18 @@ class DebugFeed:
 
     # -- the debug channel itself --
 
-    def take_subscribe(self, app_id: str, subscriber: Subscriber, channel: str, data: dict) -> bool:
+    def take_subscribe(
+        self, app_id: str, subscriber: Subscriber, channel: str, auth: str | None
+    ) -> bool:
         """Handle a subscribe to the debug channel (True), or leave it to the server (False).
-        The page's socket is authorised by the dashboard's own signature (see `access`)."""
+        The page's socket is authorised by the dashboard's own signature (see `access`).
+        `auth` comes alone, not in the subscribe's data: every subscribe passes here."""
         if channel != DEBUG_CHANNEL:
             return False
         access, hub = self._access, self._hub
         if access is None or hub is None:
             refusal, message = Err.SUBSCRIPTION_BAD_AUTH, "The dashboard is not enabled"
-        elif not access.channel_auth_valid(app_id, subscriber.socket_id, data.get("auth")):
+        elif not access.channel_auth_valid(app_id, subscriber.socket_id, auth):
             refusal, message = Err.SUBSCRIPTION_BAD_AUTH, DEBUG_AUTH_REFUSED
         else:
             self._pages.add(subscriber.socket_id)

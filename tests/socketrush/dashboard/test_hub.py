@@ -127,7 +127,7 @@ def settle(hub: DashboardHub) -> None:
 
 def subscribe(feed: DebugFeed, page: Page, app_id: str = "1") -> None:
     auth = ACCESS.channel_auth(app_id, page.socket_id)
-    assert feed.take_subscribe(app_id, page, DEBUG_CHANNEL, {"auth": auth})
+    assert feed.take_subscribe(app_id, page, DEBUG_CHANNEL, auth)
 
 
 def test_no_listener_means_no_record(hub: DashboardHub) -> None:
@@ -142,7 +142,7 @@ def test_no_listener_means_no_record(hub: DashboardHub) -> None:
 
 def test_disabled_feed_refuses_the_debug_channel() -> None:
     feed, page = DebugFeed(), Page("1.1")
-    assert feed.take_subscribe("1", page, DEBUG_CHANNEL, {"auth": "dashboard:x"})
+    assert feed.take_subscribe("1", page, DEBUG_CHANNEL, "dashboard:x")
     assert page.frames == [
         {
             "event": "pusher:subscription_error",
@@ -150,7 +150,7 @@ def test_disabled_feed_refuses_the_debug_channel() -> None:
             "data": {"type": "AuthError", "error": "The dashboard is not enabled", "status": 401},
         }
     ]
-    assert not feed.take_subscribe("1", page, "private-other", {})
+    assert not feed.take_subscribe("1", page, "private-other", None)
     feed.connected("1", "1.1", "")  # nothing listens, nothing fails
 
 
@@ -198,7 +198,7 @@ def test_a_listener_gets_its_app_s_records_only(hub: DashboardHub, peers) -> Non
 def test_a_bad_signature_is_refused(hub: DashboardHub) -> None:
     feed, page = DebugFeed(hub, ACCESS), Page("1.1")
     auth = ACCESS.channel_auth("1", "2.2")  # another socket's
-    assert feed.take_subscribe("1", page, DEBUG_CHANNEL, {"auth": auth})
+    assert feed.take_subscribe("1", page, DEBUG_CHANNEL, auth)
     settle(hub)
     assert page.frames[0]["event"] == "pusher:subscription_error"
     assert not feed.listening("1")
