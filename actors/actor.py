@@ -170,6 +170,18 @@ class Actor:
         return self._done.wait(timeout)
 
     @property
+    def idle(self) -> bool:
+        """Running with nothing to do: no greenlet at work, nothing queued (when tell_inline
+        handles a message at once). Only then may a subclass offer a shortcut that reads its
+        state from another greenlet, in a step that does not yield."""
+        return (
+            self._greenlet is None
+            and not self._mailbox
+            and not self._on_start_pending
+            and self._state is _State.RUNNING
+        )
+
+    @property
     def is_alive(self) -> bool:
         """True between start() and stop()."""
         return self._state is _State.RUNNING

@@ -55,6 +55,7 @@ from socketrush.channels import (
     ChannelSettings,
     Join,
     Leave,
+    Member,
     SubscriptionCount,
     member_change,
     not_subscribed,
@@ -267,6 +268,21 @@ class AppActor(AppQueries, Actor):
     def _subscribe(self, message: Subscribe) -> None:
         channel = self._join(message.channel, Join(message.connection, message.member))
         message.connection.channel_ready(message.channel.name, channel)
+
+    def join_at_once(self, conn: Connection, info: ChannelInfo, member: Member | None) -> bool:
+        """A connection's subscribe to a live channel, without a `Subscribe` to the app (its
+        message, dispatch and inline hand-over are a few percent of a connect): the app would
+        only look the channel up, so the channel is told here, in the caller's greenlet.
+        Only while the app is idle, so nothing of it is running or queued, and the lookup does
+        not yield. False: the caller tells the app a `Subscribe` instead."""
+        if not self.idle:
+            return False
+        channel = self._channels.get(info.name)
+        if channel is None or not channel.is_alive:
+            return False
+        channel.tell_inline(Join(conn, member))
+        conn.channel_ready(info.name, channel)
+        return True
 
     def _join(self, info: ChannelInfo, join: Join) -> ChannelActor:
         """A channel stopped by its crash loop (its `ChannelStopped` still on the way) is

@@ -61,8 +61,11 @@ def subscribe(conn: SocketActor, request: Subscribe) -> None:
     recorded = conn.channels.setdefault(name, member.user_id if member is not None else None)
     feed.subscribed(conn.app_id, conn.socket_id, name, recorded)
     # Handled at once when the app and the channel are idle (no hand-over to a runner each):
-    # neither blocks, and the socket's own messages keep their order either way.
-    conn.app.tell_inline(JoinChannel(conn, info, member))
+    # neither blocks, and the socket's own messages keep their order either way. A channel
+    # that exists needs no message to the app at all.
+    app = conn.app
+    if not app.join_at_once(conn, info, member):
+        app.tell_inline(JoinChannel(conn, info, member))
 
 
 def _subscribe_own_user_channel(conn: SocketActor, name: str) -> None:

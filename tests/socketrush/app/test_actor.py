@@ -299,3 +299,34 @@ def test_a_channel_actor_watches_its_topic_while_it_is_in_the_registry() -> None
     gevent.idle()
     assert adapter.watching == {}
     app.stop()
+
+
+def test_a_subscribe_joins_a_live_channel_without_the_app_only_while_the_app_is_idle() -> None:
+    app = new_app(channel_restarts=0).start()
+    alice, bob, carol = Socket("1.1"), Socket("2.2"), Socket("3.3")
+    connected(app, alice)
+    channel = alice.channels["news"]
+    news = classify("news")
+
+    assert not app.join_at_once(bob, classify("sport"), None)  # no such channel yet
+    app.tell(Connect(carol))  # queued: the app is not idle until its runner reads it
+    assert not app.join_at_once(carol, news, None)
+    assert carol.channels == {} and carol.frames == []
+    gevent.idle()
+
+    assert app.join_at_once(bob, news, None)
+    assert bob.channels == {"news": channel}
+    succeeded = b'{"event":"pusher_internal:subscription_succeeded","channel":"news","data":"{}"}'
+    assert bob.frames == [b"\x81O" + succeeded]
+    alice.frames.clear()
+    bob.frames.clear()
+    app.tell(Publish("news", NEWS))
+    gevent.idle()
+    assert alice.frames == bob.frames == [b"\x81*" + NEWS]
+
+    channel.tell("not a channel message")  # a crash stops it (no restarts allowed)
+    gevent.idle()
+    assert not channel.is_alive
+    assert not app.join_at_once(carol, news, None)
+    assert carol.channels == {}
+    app.stop()
