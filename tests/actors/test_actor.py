@@ -314,6 +314,23 @@ def test_tell_inline_queues_behind_work_already_there() -> None:
     assert actor.greenlets[1] is not gevent.getcurrent()
 
 
+def test_an_actor_is_idle_exactly_when_tell_inline_would_run_at_once() -> None:
+    actor = Recorder()
+    assert not actor.idle  # not started
+    actor.start()
+    assert not actor.idle  # on_start still pending
+    assert actor.ask("started") == "started"
+    assert actor.idle
+    block = blocked(actor)
+    assert not actor.idle  # its greenlet at work
+    actor.tell("queued")
+    block.release.set()
+    assert actor.ask("next") == "next"
+    assert actor.idle
+    actor.stop()
+    assert not actor.idle
+
+
 def test_tell_inline_before_start_and_after_stop_behaves_like_tell() -> None:
     actor = Recorder()
     assert actor.tell_inline("early") is True
