@@ -236,6 +236,11 @@ def _verdict(
     received, verdict = webhooks
     if verdict.lost:
         failures.append(f"webhooks lost: {verdict.lost} (see webhooks.unbalanced_*)")
+    if verdict.repeated:
+        failures.append(
+            f"vacated/member_removed more than occupied/added: {verdict.repeated}"
+            " (see webhooks.unbalanced_*)"
+        )
     tracebacks = sum(node.log().count("Traceback") for node in nodes)
     if tracebacks:
         failures.append(f"{tracebacks} tracebacks in the server logs")

@@ -69,10 +69,20 @@ class WebhookVerdict:
 
     @property
     def lost(self) -> int:
+        """Webhooks missing: an occupied or member_added without its vacated or removed, and
+        client events that reached a peer but not the receiver."""
         return (
-            sum(abs(n) for n in self.unbalanced_channels.values())
-            + sum(abs(n) for n in self.unbalanced_members.values())
+            sum(n for n in self.unbalanced_channels.values() if n > 0)
+            + sum(n for n in self.unbalanced_members.values() if n > 0)
             + self.missing_client_events
+        )
+
+    @property
+    def repeated(self) -> int:
+        """The opposite imbalance: a vacated or member_removed more than occupied or added
+        (nothing lost, but a receiver is told twice that someone left)."""
+        return -sum(n for n in self.unbalanced_channels.values() if n < 0) - sum(
+            n for n in self.unbalanced_members.values() if n < 0
         )
 
 
