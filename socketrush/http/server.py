@@ -136,7 +136,9 @@ class NodeServer(WSGIServer):
             return
         if head == b"":  # ended before a request (a load balancer's TCP probe): the same
             return
-        if head is not None and self._serve_plain_upgrade(sock, head):
+        upgrade = None if head is None else self._plain_upgrade(head)
+        if upgrade is not None:
+            self._serve_upgrade(sock, *upgrade)
             return
         # gevent's socket takes the descriptor over; the server's close of `sock` is a no-op.
         plain = GeventSocket(sock.family, sock.type, sock.proto, sock.detach())
@@ -170,27 +172,33 @@ class NodeServer(WSGIServer):
         if not head:  # ended before sending anything
             deadline.cancel()
             return None
-        if not self._serve_plain_upgrade(sock, head):
+        upgrade = self._plain_upgrade(head)
+        if upgrade is None:
             return deadline  # still running: the handler has what is left of it
+        # The head is here: the deadline ends before the app lookup, which has its own
+        # bounds (a slow app manager answers 4100, not a cut connection).
         deadline.cancel()
+        self._serve_upgrade(sock, *upgrade)
         return None
 
-    def _serve_plain_upgrade(self, sock, head: bytes) -> bool:
-        """Serve the connection if `head`, peeked at, is a plain upgrade (see
-        `upgrade_from_head`) and the node takes connections; False, with nothing consumed,
-        to leave it to gevent's handler.
+    def _plain_upgrade(self, head: bytes) -> tuple[int, Handshake, bytes] | None:
+        """The length of `head`'s request head, its handshake and response head if `head`,
+        peeked at, is a plain upgrade (see `upgrade_from_head`) and the node takes
+        connections; None, with nothing consumed, to leave it to gevent's handler.
 
         Measured (loadtests/instructions.py): gevent's handler, its buffered reader and its
         request parsing were about a fifth of the server's instructions per connect."""
         end = head.find(b"\r\n\r\n") + 4
         upgrade = upgrade_from_head(head[:end]) if end > 3 else None
         if upgrade is None or not self.node.ready:  # draining: the WSGI path answers 503
-            return False
-        sock.recv(end)  # the head, already here; what follows it belongs to the WebSocket
-        handshake, response_head = upgrade
-        if serve_upgraded(self.node, handshake, sock, None, response_head):
+            return None
+        return end, *upgrade
+
+    def _serve_upgrade(self, sock, head_length: int, handshake: Handshake, response: bytes) -> None:
+        """Serve a plain upgrade whose head (`head_length` bytes) is here, unread."""
+        sock.recv(head_length)  # what follows the head belongs to the WebSocket
+        if serve_upgraded(self.node, handshake, sock, None, response):
             self.take_over(sock)
-        return True
 
     def take_over(self, sock) -> None:
         self._taken_over.add(id(sock))

@@ -209,16 +209,3 @@ def test_a_non_minimal_length_is_refused(fuzzed, form: str) -> None:
     client.sock.settimeout(3)  # accepted, it would be answered with a pong and stay open
     replies, code = read_until_closed(client.sock, bytes(client.buffer))
     assert (replies, code) == ([], 1002)
-
-
-FRAME_DEADLINE_BOUND = 10.0  # "a few seconds, configurable" (issue 18): generous
-
-
-def test_a_frame_started_and_never_finished_is_cut_off(fuzzed) -> None:
-    client = open_client(fuzzed[0])
-    client.sock.sendall(b"\x81")  # the first byte of a text frame, then nothing
-    client.sock.settimeout(FRAME_DEADLINE_BOUND)
-    try:
-        replies, code = read_until_closed(client.sock, bytes(client.buffer))
-    except TimeoutError:
-        pytest.fail(f"still open after {FRAME_DEADLINE_BOUND:g}s")

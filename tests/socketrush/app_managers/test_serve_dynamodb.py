@@ -3,6 +3,7 @@ clients on real sockets and the official `pusher` SDK."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -13,6 +14,7 @@ from typing import Any
 import pusher
 import pytest
 
+from tests.fuzz.frame_cases import read_until_closed
 from tests.support.client import PusherClient, expect_close, sdk
 from tests.support.moto import (
     REGION,
@@ -50,8 +52,10 @@ def table(moto_server: MotoServer) -> Iterator[str]:
     dynamodb.delete_table(TableName=name)
 
 
-def serve(moto: MotoServer, table: str, endpoint: str | None = None) -> ServerProcess:
-    args = ["--app-manager", "dynamodb", "--app-manager-dynamodb-table", table]
+def serve(
+    moto: MotoServer, table: str, endpoint: str | None = None, *options: str
+) -> ServerProcess:
+    args = [*options, "--app-manager", "dynamodb", "--app-manager-dynamodb-table", table]
     args += ["--app-manager-dynamodb-region", REGION]
     args += ["--app-manager-dynamodb-endpoint", endpoint or moto.url]
     args += ["--app-manager-cache-ttl", str(CACHE_TTL)]
@@ -209,5 +213,40 @@ def test_a_hanging_dynamodb_stalls_only_the_lookup_waiting_for_it(
             waiting.join(40)
             assert outcome == [(UNAVAILABLE, 4100)]  # once the lookup gave up: try again later
         assert "app lookup in DynamoDB table" in server.log()
+    finally:
+        silent.close()
+
+
+def test_a_lookup_slower_than_the_handshake_deadline_still_answers(
+    moto_server: MotoServer,
+    table: str,
+) -> None:
+    """The handshake deadline bounds the wait for a request head, not the app lookup after it:
+    a head that arrives after the connection was accepted (the server waits for it) and a
+    lookup that outlasts the deadline still get the lookup's answer, not a cut connection."""
+    silent = _SilentEndpoint()
+    try:
+        endpoint = f"http://127.0.0.1:{silent.port}"
+        with serve(moto_server, table, endpoint, "--handshake-timeout-ms", "1000") as server:
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            with sock:
+                time.sleep(0.3)  # input, not synchronisation: the head arrives after the accept
+                sock.sendall(
+                    b"GET /app/dyn-key?protocol=7 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    b"Sec-WebSocket-Version: 13\r\n\r\n"
+                )
+                answer = b""
+                while b"\r\n\r\n" not in answer:
+                    chunk = sock.recv(65536)
+                    assert chunk, f"closed without an answer after {answer!r}"
+                    answer += chunk
+                head, _, rest = answer.partition(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 101 ")
+                replies, code = read_until_closed(sock, rest)
+            assert [json.loads(payload) for _, payload in replies] == [UNAVAILABLE]
+            assert code == 4100
+        assert "Traceback" not in server.log()
     finally:
         silent.close()
