@@ -19,7 +19,7 @@ from socketrush.config import (
     Loaded,
     flag_parser,
     load,
-    mask_url_password,
+    mask_store_url_password,
     settings_document,
 )
 from socketrush.logging_setup import configure_logging
@@ -110,7 +110,7 @@ def _apps(argv: Sequence[str]) -> int:
     except AppManagerError as error:
         sys.stderr.write(f"socketrush: {error}\n")
         return 1
-    sys.stdout.write(f"apps table is ready in {mask_url_password(settings.database_url)}\n")
+    sys.stdout.write(f"apps table is ready in {mask_store_url_password(settings.database_url)}\n")
     return 0
 
 

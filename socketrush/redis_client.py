@@ -112,9 +112,20 @@ def normalize_redis_url(url: str, *, tls: bool = False) -> str:
     if scheme == "unix":
         if not parts.path:
             raise ConfigError("redis_url: unix:// needs a socket path, e.g. unix:///run/redis.sock")
-    else:
+        _check_params(parts.query, tls=False)
+        return url
+    try:
         _check_host_and_db(parts.hostname, parts.netloc, parts.path)
-    _check_params(parts.query, tls=scheme == "rediss")
+        _check_params(parts.query, tls=scheme == "rediss")
+    except ConfigError:
+        # An `@` after the host part: a password's raw `/`, `?` or `#` ended the host part
+        # early, and what was refused may be a piece of the password: name none of it.
+        if "@" not in parts.netloc and "@" in url.partition("://")[2][len(parts.netloc) :]:
+            raise ConfigError(
+                "redis_url: its host part ends before its '@': a '/', '?' or '#' in the "
+                "password must be percent-encoded (%2F, %3F, %23)"
+            ) from None
+        raise
     return url
 
 

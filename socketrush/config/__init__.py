@@ -12,7 +12,7 @@ The settings themselves are plain types in `socketrush.settings`.
 """
 
 from socketrush.config.checks import DATABASE_APP_MANAGERS, STORED_APP_MANAGERS
-from socketrush.config.document import mask_url_password, settings_document
+from socketrush.config.document import mask_store_url_password, settings_document
 from socketrush.config.errors import ConfigError
 from socketrush.config.flags import flag_parser
 from socketrush.config.layering import DEFAULTS_FILE
@@ -29,7 +29,7 @@ __all__ = [
     "flag_parser",
     "load",
     "load_settings",
-    "mask_url_password",
+    "mask_store_url_password",
     "parse_value",
     "settings_document",
 ]

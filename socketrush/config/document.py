@@ -53,7 +53,7 @@ def _value(option: Option, value: object, show_secrets: bool) -> object:
     if show_secrets or not value:
         return value
     if option.name in _URL_WITH_PASSWORD:
-        return mask_url_password(str(value))
+        return mask_store_url_password(str(value))
     return MASK if option.secret else value
 
 
@@ -67,8 +67,9 @@ def _item(item: object, show_secrets: bool) -> object:
 
 
 def mask_url_password(url: str) -> str:
-    """Hide the password of `redis://user:password@host` (or a database URL) while keeping the
-    rest readable."""
+    """Hide the password of a webhook URL's basic auth, `https://user:password@host/path`,
+    while keeping the rest readable. (Its path may hold an `@`: the user info is what
+    `urlsplit` finds.)"""
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -80,10 +81,22 @@ def mask_server_password(entry: str) -> str:
     """Hide the secret of a NATS server entry: the password of `nats://user:password@host`,
     or the whole token of `nats://token@host`; bare `user:password@host:port` entries and
     pieces of a JSON array too, since the setting takes both."""
+    return _mask_user_info(entry, token_is_secret=True)
 
-    found = _USER_INFO.match(entry)
+
+def mask_store_url_password(url: str) -> str:
+    """Hide the password of a Redis or database URL, `scheme://user:password@host/db`, even one
+    holding a raw `/` or `@` (`urlsplit` would end the host at that `/` and find no password):
+    only the host and database follow the last `@`."""
+    return _mask_user_info(url, token_is_secret=False)
+
+
+def _mask_user_info(text: str, *, token_is_secret: bool) -> str:
+    found = _USER_INFO.match(text)
     if found is None:
-        return entry
+        return text
     before, user_info, host = found.groups()
     user, colon, _secret = user_info.partition(":")
-    return f"{before}{user}:{MASK}@{host}" if colon else f"{before}{MASK}@{host}"
+    if colon:
+        return f"{before}{user}:{MASK}@{host}"
+    return f"{before}{MASK}@{host}" if token_is_secret else text

@@ -166,6 +166,26 @@ def test_bad_url_message_never_shows_the_password() -> None:
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "redis://user:hun/ter2@h:6379/0",  # looks like host "user", port "hun"
+        "redis://user:12/ter2@h:6379/0",  # port 12, database "ter2@h:6379/0"
+        "redis://:hun/ter2@h",  # no host at all
+        "redis://user:12?ter2@h",  # query parameter "ter2@h"
+    ],
+)
+def test_a_password_with_a_raw_slash_or_question_mark_is_not_shown(url: str) -> None:
+    """urlsplit ends the host part at the password's `/` or `?`: the refusal must say so
+    without naming any piece of what it cut off."""
+    with pytest.raises(ConfigError) as raised:
+        redis_from_settings(redis_settings(url))
+    assert str(raised.value) == (
+        "redis_url: its host part ends before its '@': a '/', '?' or '#' in the password "
+        "must be percent-encoded (%2F, %3F, %23)"
+    )
+
+
+@pytest.mark.parametrize(
     ("url", "message"),
     [
         ("redis://h/2", "redis_url: Redis Cluster has database 0 only; drop the /<db> part"),

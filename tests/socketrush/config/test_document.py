@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
-from socketrush.config import load_settings, settings_document
+from socketrush.config import load_settings, mask_store_url_password, settings_document
 from socketrush.options import OPTIONS, Scope
 from socketrush.settings import ServerSettings
 from tests.support.config import CREDS, load, write_json
@@ -77,6 +78,21 @@ def test_a_database_url_keeps_all_but_its_password() -> None:
     settings = load("--app-manager", "postgres", "--database-url", url)
     assert settings_document(settings)["server"]["database_url"] == "postgres://u:***@db:5432/apps"
     assert settings_document(settings, show_secrets=True)["server"]["database_url"] == url
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("redis://user:p/ss@cache:6379/0", "redis://user:***@cache:6379/0"),
+        ("redis://:p@s/s@cache:6379", "redis://:***@cache:6379"),
+        ("redis://user@cache:6379", "redis://user@cache:6379"),  # a user name is no secret
+    ],
+)
+def test_a_store_url_password_holding_a_raw_slash_or_at_is_masked_whole(
+    given: str, shown: str
+) -> None:
+    """urlsplit would end the host part at the `/` and find no password to hide."""
+    assert mask_store_url_password(given) == shown
 
 
 def test_a_soketi_json_array_of_nats_servers_is_masked_piece_by_piece() -> None:
