@@ -203,7 +203,7 @@ class RedisQueue(Queue):
                     self._dead_letter(job, "not a job this version can read")
                 else:
                     run_job(handler, job, self._dead_letter)
-                self._redis.lrem(inflight, 1, raw)
+                self._done(inflight, raw)
                 failing = False
             except REDIS_ERRORS as error:
                 log.warning("redis queue worker: %s", error)
@@ -213,6 +213,23 @@ class RedisQueue(Queue):
                     log.exception("redis queue worker failed unexpectedly, will retry")
                 failing = True
                 gevent.sleep(RETRY_SECONDS)
+
+    def _done(self, inflight: str, raw: bytes) -> None:
+        """Take a delivered job off this node's in-flight list, trying until it goes: left
+        there, it would be delivered again when the node stops (its in-flight jobs go back
+        to `pending`) or dies (reaped). Only the stop's kill ends the tries."""
+        failing = False
+        while True:
+            try:
+                self._redis.lrem(inflight, 1, raw)
+                return
+            except REDIS_ERRORS as error:
+                log.warning("redis queue worker: a delivered job stays in flight: %s", error)
+            except Exception:
+                if not failing:
+                    log.exception("redis queue worker: a delivered job stays in flight")
+                failing = True
+            gevent.sleep(RETRY_SECONDS)
 
     def _feed(self) -> None:
         while True:

@@ -228,4 +228,3 @@ def test_a_repeated_subscribe_as_another_user_keeps_the_first(
     expected = marker(presence_server, channel, 1)
     assert watcher.recv() == expected  # and nothing about mallory came before it
     watcher.close()
-

@@ -100,4 +100,3 @@ def test_a_subscribe_repeated_before_the_answer_keeps_the_first_member(
     removed = watcher.recv_event("pusher_internal:member_removed")
     assert removed["data"] == {"user_id": "alice"}
     watcher.close()
-

@@ -135,6 +135,33 @@ def test_a_worker_goes_on_and_delivers_the_job(
 
 
 @pytest.mark.parametrize(("error", "level"), ERRORS)
+def test_a_delivered_job_leaves_the_in_flight_list_after_errors(
+    queue: RedisQueue,
+    client: redis.Redis,
+    error: Exception,
+    level: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Left in flight, the job would be handed back on stop and delivered a second time."""
+    client.lpush(queue.keys.pending, encode(JOB))
+    monkeypatch.setattr(queue._redis, "lrem", failing(2, error, queue._redis.lrem))
+    caplog.set_level(logging.WARNING, logger="socketrush.queues.redis")
+    delivered: list[Job] = []
+
+    def handler(job: Job) -> None:
+        delivered.append(job)
+        queue._stopping.set()  # the loop ends after this job
+
+    worker = gevent.spawn(queue._work, handler)
+    assert worker.get(timeout=15) is None
+    assert delivered == [JOB]
+    assert client.llen(queue.keys.inflight("me")) == 0
+    assert client.llen(queue.keys.pending) == 0
+    assert logged(caplog) == [(level, level == "ERROR")] * (1 if level == "ERROR" else 2)
+
+
+@pytest.mark.parametrize(("error", "level"), ERRORS)
 def test_the_heartbeat_goes_on_and_reaps(
     queue: RedisQueue,
     client: redis.Redis,
