@@ -1,5 +1,6 @@
-"""The gevent <-> asyncio bridge on a real nats-server: order of publishes, results and errors
-of calls, fast failure without a connection, and the reconnect backoff."""
+"""The gevent <-> asyncio bridge on a real nats-server: order of publishes, subscriptions that
+match what was asked (also across failures), results and errors of calls, fast
+failure without a connection, and the reconnect backoff."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import gevent
 import pytest
 from gevent.event import Event
 
+from socketrush import nats_routes
 from socketrush.nats_bridge import (
     BACKOFF_MAX_SECONDS,
     BACKOFF_START_SECONDS,
@@ -114,6 +116,81 @@ def test_a_refused_subject_fails_alone_and_the_rest_of_its_batch_takes_effect(
     bridge.route(["b bad"], ["b.1"], lambda *message: None, report(reports))
     wait_until(lambda: len(reports) == 2, 5, str, gevent.sleep)
     assert reports[1] == (["b.1"], ["b bad"])  # refused again, without harm to the rest
+
+
+@pytest.fixture
+def own_nats() -> Iterator[NatsServer]:
+    """A server of this test alone: it is stopped, restarted or paused."""
+    with NatsServer() as server:
+        yield server
+
+
+def subscriptions(bridge: NatsBridge) -> list[str]:
+    """nats-py's subscriptions, by subject: those it subscribes again after a reconnect."""
+
+    async def subjects(client) -> list[str]:
+        return sorted(subscription.subject for subscription in client._subs.values())
+
+    return bridge.call(subjects, 5)
+
+
+def messages_for(bridge: NatsBridge, server: NatsServer, subjects: list[str]) -> int:
+    """How many messages the bridge's connection gets when another client publishes one on
+    each subject: one per subscription the server holds for it, including any nats-py no
+    longer knows and discards."""
+
+    async def received(client) -> int:
+        await client.flush()  # its PONG comes after whatever the server sent before it
+        return client.stats["in_msgs"]
+
+    async def publish(client) -> None:
+        for subject in subjects:
+            await client.publish(subject, b"one")
+        await client.flush()  # the server has handed them to every subscriber's connection
+
+    before = bridge.call(received, 5)
+    server.run(publish)
+    return bridge.call(received, 5) - before
+
+
+def test_a_subscribe_that_failed_and_was_asked_again_is_subscribed_once(
+    own_nats: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nats-py registers a subscription (and subscribes it again after every reconnect)
+    before its SUB leaves. Its `subscribe` raises only before that (a refused subject, a
+    closed connection), but a subscription whose flush got no answer was registered and
+    sent: reported failed, it must be undone, or the subscribe asked again makes a second
+    one and every message comes twice. (The server is frozen and then replaced, not thawed:
+    nats-py stops reading once the answer to a flush that timed out comes late.)"""
+    monkeypatch.setattr(nats_routes, "ROUTE_FLUSH_TIMEOUT_SECONDS", 0.5)
+    bridge = NatsBridge(options(own_nats.url), "test")
+    lost, back = Event(), Event()
+    bridge.on_connection(lambda connected: (back if connected else lost).set())
+    received: list[tuple[str, bytes]] = []
+    reports: list[tuple[list[str], list[str]]] = []
+
+    def route(subscribe: list[str]) -> None:
+        bridge.route(subscribe, [], lambda *message: received.append(message), report(reports))
+
+    bridge.start()
+    try:
+        assert back.wait(10)
+        back.clear()
+        own_nats.pause()
+        route(["retried"])
+        wait_until(lambda: reports, 10, lambda: "no report", gevent.sleep)
+        assert reports == [([], ["retried"])]
+        own_nats.restart()
+        assert lost.wait(10) and back.wait(15)
+        route(["retried"])  # as the adapter asks again
+        wait_until(lambda: len(reports) == 2, 10, str, gevent.sleep)
+        assert reports[1] == (["retried"], [])
+        assert subscriptions(bridge) == ["retried"]
+        assert messages_for(bridge, own_nats, ["retried"]) == 1
+        wait_until(lambda: received, 5, lambda: "nothing delivered", gevent.sleep)
+        assert received == [("retried", b"one")]
+    finally:
+        bridge.stop()
 
 
 def test_calls_return_results_and_raise_the_loops_errors(bridge: NatsBridge) -> None:

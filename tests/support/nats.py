@@ -2,7 +2,8 @@
 
 Each server keeps its JetStream store in a temp dir of its own. `restart()` brings it back on
 the same port with that store (as after a crash), `restart(empty=True)` with a new one (as
-after losing its disk). A missing `nats-server` fails the tests with a message naming
+after losing its disk). `pause()` freezes it (SIGSTOP: connections stay open, nothing is
+answered) until it is stopped. A missing `nats-server` fails the tests with a message naming
 `.ci/run`, which installs it; nothing is skipped.
 
 `NatsTls` serves TLS only, with a throw-away CA (`ca_cert`) that signed its certificate.
@@ -81,6 +82,11 @@ class NatsServer:
         if process is not None and process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(STOP_TIMEOUT)
+
+    def pause(self) -> None:
+        """Freeze the server: its clients stay connected and get no answer (no PONG)."""
+        assert self._process is not None
+        os.killpg(self._process.pid, signal.SIGSTOP)
 
     def restart(self, empty: bool = False) -> NatsServer:
         self.stop()
