@@ -316,6 +316,7 @@ class NatsBridge:
 
     async def _reconnected(self) -> None:
         self.connected = True
+        self._routes.wake()  # subscription changes asked while away
         self._hand_to_hub(_count_reconnect)
         self._connection_changed(True)
         self._outbox_ready.set()

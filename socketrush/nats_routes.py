@@ -7,6 +7,12 @@ reported done already receives whatever is published after. Each subject of a ba
 succeeds or fails on its own, and is reported as it went: a subscribe that failed, or whose
 flush did, is undone, so that what is subscribed is exactly what was reported done.
 
+Every SUB and UNSUB is made while nats-py is connected. While it reconnects it sends no
+UNSUB, yet keeps a SUB it could not send for the next connection: a subscription made and
+ended meanwhile would stay on the server for as long as the connection lives, its messages
+sent for nothing (nats-py discards them). So the changes wait for the connection; nobody
+waits for them meanwhile (the adapter releases every waiter when the connection is lost).
+
 Like the rest of the loop thread, this never logs and never touches a greenlet's state: the
 reports, the messages and the warnings go to the hub through the bridge (`HandToHub`).
 """
@@ -55,7 +61,7 @@ class Routes:
         self.wake()
 
     def wake(self) -> None:
-        """There may be something to apply (a batch, or the connection they waited for)."""
+        """There may be something to apply (a batch, or the connection they wait for)."""
         if self._ready is not None:  # else `start` has yet to run, and will look
             self._ready.set()
 
@@ -72,16 +78,27 @@ class Routes:
                 done: list[str] = []
                 failed: list[str] = []
                 for subject in unsubscribe:
-                    await self._unsubscribe(subject, done, failed)
+                    await self._unsubscribe(connection, subject, done, failed)
                 await self._subscribe(connection, subscribe, handler, done, failed)
                 self._hand_to_hub(partial(report, done, failed))
 
-    async def _unsubscribe(self, subject: str, done: list[str], failed: list[str]) -> None:
-        """Done once nats-py dropped it: it delivers nothing more to it and does not
-        subscribe it again after a reconnect. (It fails only on a closed connection.)"""
+    async def _connected(self, client: Client) -> None:
+        """Returns once `client` is connected, or closed for good (then the change fails)."""
+        assert self._ready is not None
+        while not (client.is_connected or client.is_closed):
+            self._ready.clear()  # set again by the reconnect (or a batch: checked again)
+            await self._ready.wait()
+
+    async def _unsubscribe(
+        self, client: Client, subject: str, done: list[str], failed: list[str]
+    ) -> None:
+        """Done once nats-py dropped it and sent its UNSUB: it delivers nothing more to it
+        and does not subscribe it again after a reconnect. (It fails only on a closed
+        connection.)"""
         subscription = self._topics.pop(subject, None)
         try:
             if subscription is not None:
+                await self._connected(client)
                 await subscription.unsubscribe()
         except Exception as error:
             self._failed(subject, error)
@@ -104,6 +121,7 @@ class Routes:
         for subject in subjects:
             try:
                 if subject not in self._topics:
+                    await self._connected(client)
                     receiver = self._receiver(handler)
                     self._topics[subject] = await client.subscribe(subject, cb=receiver)
             except Exception as error:  # a subject nats refuses, a closed connection
@@ -119,6 +137,7 @@ class Routes:
             self._failed(f"{len(subscribed)} subjects", error)
             for subject in subscribed:
                 subscription = self._topics.pop(subject)
+                await self._connected(client)
                 with contextlib.suppress(Exception):  # closed: nothing is subscribed any more
                     await subscription.unsubscribe()
             failed += subscribed

@@ -1,5 +1,5 @@
 """The gevent <-> asyncio bridge on a real nats-server: order of publishes, subscriptions that
-match what was asked (also across failures), results and errors of calls, fast
+match what was asked (also across failures and outages), results and errors of calls, fast
 failure without a connection, and the reconnect backoff."""
 
 from __future__ import annotations
@@ -189,6 +189,45 @@ def test_a_subscribe_that_failed_and_was_asked_again_is_subscribed_once(
         assert messages_for(bridge, own_nats, ["retried"]) == 1
         wait_until(lambda: received, 5, lambda: "nothing delivered", gevent.sleep)
         assert received == [("retried", b"one")]
+    finally:
+        bridge.stop()
+
+
+def test_subscriptions_changed_while_nats_is_away_are_what_the_server_has_after(
+    own_nats: NatsServer,
+) -> None:
+    """nats-py sends no UNSUB while it reconnects, and keeps a SUB made meanwhile for the next
+    connection: a subscription made and ended while away stayed on the server, which sent
+    its messages for nothing (nats-py discards them) as long as the connection lived."""
+    bridge = NatsBridge(options(own_nats.url), "test")
+    lost, back = Event(), Event()
+    bridge.on_connection(lambda connected: (back if connected else lost).set())
+    received: list[tuple[str, bytes]] = []
+    reports: list[tuple[list[str], list[str]]] = []
+
+    def route(subscribe: list[str], unsubscribe: list[str]) -> None:
+        bridge.route(
+            subscribe, unsubscribe, lambda *message: received.append(message), report(reports)
+        )
+
+    bridge.start()
+    try:
+        route(["kept"], [])
+        wait_until(lambda: reports, 10, lambda: "no report", gevent.sleep)
+        assert reports == [(["kept"], [])]
+        back.clear()
+        own_nats.stop()
+        assert lost.wait(10)
+        route(["during", "gone"], [])
+        route([], ["gone"])
+        own_nats.start()
+        assert back.wait(15)
+        wait_until(lambda: len(reports) == 3, 10, str, gevent.sleep)
+        assert reports[1:] == [(["during", "gone"], []), (["gone"], [])]
+        assert subscriptions(bridge) == ["during", "kept"]
+        assert messages_for(bridge, own_nats, ["kept", "during", "gone"]) == 2
+        wait_until(lambda: len(received) == 2, 5, lambda: f"got {received}", gevent.sleep)
+        assert sorted(received) == [("during", b"one"), ("kept", b"one")]
     finally:
         bridge.stop()
 
