@@ -36,7 +36,7 @@ from redis.exceptions import RedisClusterException
 
 from socketrush import metrics
 from socketrush.queues.base import Handler, Job, Queue, decode, encode, report_lost, run_job
-from socketrush.queues.hold_mirror import HoldMirror
+from socketrush.queues.hold_mirror import CalledOff, HoldMirror
 from socketrush.queues.redis_holds import (
     CHECK_BATCH,
     PROMOTE_BATCH,
@@ -108,6 +108,7 @@ class RedisQueue(Queue):
         self.holds = RedisHolds(client, self.keys.base, self.keys.pending, lease)
         self._hold_written = Event()  # wakes the promoter: a hold of ours may be due soonest
         self.mirror = HoldMirror()  # our holds, to write again if Redis loses them
+        self.called_off = CalledOff(lease)  # others' holds we called off, to call off again
         self._check_queued = False  # an EpochCheck waits in the buffer
 
     # -- Queue --
@@ -266,9 +267,13 @@ class RedisQueue(Queue):
             self.mirror.add(write, time.monotonic())
             self._hold_written.set()
         elif isinstance(write, CancelWrite):
-            _, called_off = self.holds.cancel_or_push(write)
-            if called_off is not None:
-                self.mirror.forget([called_off])  # ours or not: forgetting costs nothing
+            cancelled = self.holds.cancel_or_push(write)
+            if cancelled.hold_id is None:
+                return
+            if cancelled.hold_id in self.mirror:
+                self.mirror.forget([cancelled.hold_id])  # ours: nothing writes it again
+            else:  # another node's, or ours dropped to the mirror's limit
+                self.called_off.add(cancelled.hold_id, cancelled.left, time.monotonic())
         elif isinstance(write, EpochCheck):
             self._check_queued = False
             if self.holds.fetch_epoch() != self.holds.epoch:
@@ -278,22 +283,29 @@ class RedisQueue(Queue):
 
     def _restore_holds(self) -> None:
         """Redis lost its data (or this node never wrote to it): adopt its epoch, creating it
-        in an empty Redis, and write every hold of the mirror again under it, earliest due
-        first, with what is left of its delay. A hold Redis has already (written since the
-        restart, or a repeat of this round) is not written twice: its `done` key says so."""
+        in an empty Redis, call off again under it the other nodes' holds this node called
+        off (their writers may write them again), then write every hold of the mirror again,
+        earliest due first, with what is left of its delay. A hold Redis has already (written
+        since the restart, or a repeat of this round) is not written twice: its `done` key
+        says so."""
         while True:
             epoch = self.holds.fetch_epoch()
+            called_off = self.called_off.ids()
             entries = self.mirror.by_due()
             now = time.monotonic()
             try:
+                taken = self.holds.call_off(called_off, epoch)
                 written = sum(self.holds.hold(entry.rewrite(now), epoch) for entry in entries)
             except HoldsLost:
                 continue  # emptied again meanwhile
             break
         if self.holds.epoch is not None:
             log.warning(
-                "redis queue: Redis lost its data; wrote the %d holds of this node again",
+                "redis queue: Redis lost its data; wrote the %d holds of this node again, "
+                "called off %d of other nodes again (%d written again already)",
                 written,
+                len(called_off),
+                taken,
             )
         self.holds.epoch = epoch
         self._hold_written.set()
@@ -305,7 +317,8 @@ class RedisQueue(Queue):
         failing = False
         while True:
             self._hold_written.clear()  # before reading: a hold written from here on wakes us
-            check = self.mirror.due(time.monotonic(), CHECK_BATCH)
+            started = time.monotonic()
+            check = self.mirror.due(started, CHECK_BATCH)
             try:
                 promoted = self.holds.promote(check)
             except REDIS_ERRORS as error:
@@ -325,6 +338,7 @@ class RedisQueue(Queue):
                 self._queue_epoch_check()
             else:
                 self.mirror.forget(promoted.gone)
+                self.called_off.expire(started)
             if promoted.moved >= PROMOTE_BATCH or len(promoted.gone) >= CHECK_BATCH:
                 continue  # more may be due already
             wait = promoted.wait

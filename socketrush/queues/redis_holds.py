@@ -23,6 +23,15 @@ writes a new one into an empty Redis, and every script compares it with the one 
 saw. So the node that wrote a hold keeps it in memory too (queues/hold_mirror.py) until it sees
 it gone from H, and writes it again under the new epoch before any later write of its own
 (RedisQueue._restore_holds): a hold already due is moved at once, sent late rather than lost.
+
+A hold another node called off (a re-join there) is gone from H but still in its writer's
+memory until the writer's next check once it is due, and a loss in between would bring it
+back. So the node whose cancel called it off keeps the hold's id too (hold_mirror.CalledOff),
+for the hold's remaining delay plus a margin, and after a loss writes, under the new epoch and
+before any hold or later write of its own, CALL_OFF for each: the hold is taken out if its
+writer wrote it again already, and its done marker makes the writer's later write of it a
+no-op. Either way the writer's next check finds it gone and forgets it. CALL_OFF leaves
+`pending` alone (a job there is not told from the others).
 """
 
 from __future__ import annotations
@@ -36,7 +45,8 @@ import orjson
 
 from socketrush.redis_client import RedisClient
 
-PROMOTE_BATCH = 100  # holds moved per script call, so one call never holds Redis for long
+# Holds moved (or called off again) per script call, so one call never holds Redis for long.
+PROMOTE_BATCH = 100
 CHECK_BATCH = 500  # hold ids a PROMOTE checks at most (one ZSCORE each)
 # A `done` marker lives this many leases (`queue_redis_lease_ms`). A write is repeated only by
 # its own node's feeder, within RETRY_SECONDS of Redis answering again; a node cut off for
@@ -65,9 +75,9 @@ return 1
 """
 
 # KEYS: held, jobs, keys, done, pending, epoch.  ARGV: key, done TTL (ms), epoch, jobs...
-# Returns {1, id} when it called off the latest hold under the key, `id` (the jobs are
-# dropped), {0} when there was none (the jobs are pushed), {-1} for a repeat of a write
-# already applied, {-2} (epoch).
+# Returns {1, id, ms} when it called off the latest hold under the key, `id`, which was due in
+# `ms` (0 if overdue; the jobs are dropped), {0} when there was none (the jobs are pushed),
+# {-1} for a repeat of a write already applied, {-2} (epoch).
 CANCEL_OR_PUSH = r"""
 if redis.call('GET', KEYS[6]) ~= ARGV[3] then return {-2} end
 if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[2]) then return {-1} end
@@ -79,19 +89,43 @@ if ids then
   else
     redis.call('HDEL', KEYS[3], ARGV[1])
   end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local due = tonumber(redis.call('ZSCORE', KEYS[1], latest) or now)
   redis.call('ZREM', KEYS[1], latest)
   redis.call('HDEL', KEYS[2], latest)
-  return {1, latest}
+  return {1, latest, math.max(0, due - now)}
 end
 for i = 4, #ARGV do redis.call('LPUSH', KEYS[5], ARGV[i]) end
 return {0}
+"""
+
+# Takes a hold out of H (its score and jobs already gone) and out of its key's id list; PROMOTE
+# and CALL_OFF begin with it.
+UNLIST = r"""
+local function unlist(keys, id, entry)
+  local key = string.match(entry, '[^\n]+')
+  local ids = redis.call('HGET', keys, key)
+  if not ids then return end
+  local rest = {}
+  for other in string.gmatch(ids, '[^ ]+') do
+    if other ~= id then rest[#rest + 1] = other end
+  end
+  if #rest > 0 then
+    redis.call('HSET', keys, key, table.concat(rest, ' '))
+  else
+    redis.call('HDEL', keys, key)
+  end
+end
 """
 
 # KEYS: held, jobs, keys, pending, epoch.  ARGV: most holds to move, epoch, hold ids to check...
 # Moves due holds whatever the epoch (what Redis holds is due either way). Returns {holds
 # moved, ms until the next hold is due or -1 when none is held, 1 if the epoch is the node's
 # (else 0), then the checked ids no longer held (promoted or called off; none when 0)}.
-PROMOTE = r"""
+PROMOTE = (
+    UNLIST
+    + r"""
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now),
@@ -101,20 +135,9 @@ for _, id in ipairs(due) do
   local entry = redis.call('HGET', KEYS[2], id)
   redis.call('HDEL', KEYS[2], id)
   if entry then
+    unlist(KEYS[3], id, entry)
     local lines = {}
     for line in string.gmatch(entry, '[^\n]+') do lines[#lines + 1] = line end
-    local ids = redis.call('HGET', KEYS[3], lines[1])
-    if ids then
-      local rest = {}
-      for other in string.gmatch(ids, '[^ ]+') do
-        if other ~= id then rest[#rest + 1] = other end
-      end
-      if #rest > 0 then
-        redis.call('HSET', KEYS[3], lines[1], table.concat(rest, ' '))
-      else
-        redis.call('HDEL', KEYS[3], lines[1])
-      end
-    end
     for i = 2, #lines do redis.call('LPUSH', KEYS[4], lines[i]) end
   end
 end
@@ -130,6 +153,30 @@ if redis.call('GET', KEYS[5]) == ARGV[2] then
 end
 return answer
 """
+)
+
+# KEYS: held, jobs, keys, epoch, then a done key for each id.  ARGV: done TTL (ms), epoch,
+# hold ids...  Takes each hold out if it is held (its writer wrote it again since Redis lost
+# its data) and sets its done marker, so that a later write of it again changes nothing.
+# Returns the number of holds taken out, or -2 (epoch).
+CALL_OFF = (
+    UNLIST
+    + r"""
+if redis.call('GET', KEYS[4]) ~= ARGV[2] then return -2 end
+local removed = 0
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  redis.call('SET', KEYS[i + 2], '1', 'PX', ARGV[1])
+  local entry = redis.call('HGET', KEYS[2], id)
+  removed = removed + redis.call('ZREM', KEYS[1], id)
+  if entry then
+    redis.call('HDEL', KEYS[2], id)
+    unlist(KEYS[3], id, entry)
+  end
+end
+return removed
+"""
+)
 
 # KEYS: epoch.  ARGV: a new random id, kept only if there is none.  Returns the epoch.
 EPOCH = r"""
@@ -175,6 +222,14 @@ class HeldKeys:
         return f"{self.held}:done:{op_id}"
 
 
+class Cancelled(NamedTuple):
+    """What one CANCEL_OR_PUSH did."""
+
+    outcome: int  # 1: a hold was called off, 0: none was, the jobs were pushed, -1: a repeat
+    hold_id: str | None  # the hold called off
+    left: float  # seconds the hold called off had left until due (0 when overdue or none)
+
+
 class Promoted(NamedTuple):
     """What one PROMOTE did and saw."""
 
@@ -211,6 +266,7 @@ class RedisHolds:
         self._hold = client.register_script(HOLD)
         self._cancel_or_push = client.register_script(CANCEL_OR_PUSH)
         self._promote = client.register_script(PROMOTE)
+        self._call_off = client.register_script(CALL_OFF)
         self._epoch = client.register_script(EPOCH)
 
     def fetch_epoch(self) -> str:
@@ -235,9 +291,8 @@ class RedisHolds:
             raise HoldsLost
         return bool(done)
 
-    def cancel_or_push(self, write: CancelWrite) -> tuple[int, str | None]:
-        """(1, the id of the hold called off); (0, None): none was waiting, the jobs were
-        pushed; (-1, None): a repeat."""
+    def cancel_or_push(self, write: CancelWrite) -> Cancelled:
+        """Call off the latest hold under the key, else push the jobs."""
         keys = self.keys
         outcome, *called_off = self._cancel_or_push(
             keys=[
@@ -252,7 +307,26 @@ class RedisHolds:
         )
         if outcome == -2:
             raise HoldsLost
-        return int(outcome), next(map(_text, called_off), None)
+        if not called_off:
+            return Cancelled(int(outcome), None, 0.0)
+        hold_id, left_ms = called_off
+        return Cancelled(int(outcome), _text(hold_id), int(left_ms) / 1000)
+
+    def call_off(self, hold_ids: Sequence[str], epoch: str) -> int:
+        """Make sure these holds, called off under an earlier epoch, stay off under `epoch`
+        (see the module docstring); returns how many were held again and are taken out."""
+        keys = self.keys
+        taken = 0
+        for start in range(0, len(hold_ids), PROMOTE_BATCH):
+            batch = hold_ids[start : start + PROMOTE_BATCH]
+            done = self._call_off(
+                keys=[keys.held, keys.jobs, keys.keys, keys.epoch, *map(keys.done, batch)],
+                args=[self.done_ttl_ms, epoch, *batch],
+            )
+            if done == -2:
+                raise HoldsLost
+            taken += int(done)
+        return taken
 
     def promote(self, check: Sequence[str] = ()) -> Promoted:
         """Move due holds to `pending`, and tell which of the hold ids in `check` are held no

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from socketrush.queues.hold_mirror import HoldMirror
+from socketrush.queues.hold_mirror import CalledOff, HoldMirror
 from socketrush.queues.redis_holds import HoldWrite
 
 
@@ -52,4 +52,25 @@ def test_beyond_its_limit_the_oldest_go_with_one_warning(
     assert len(mirror) == 2
     assert mirror.dropped == 2
     assert [entry.write.op_id for entry in mirror.by_due()] == ["h2", "h3"]
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+
+
+def test_a_called_off_hold_is_kept_its_delay_left_and_the_margin() -> None:
+    called_off = CalledOff(margin=10.0)
+    called_off.add("a", left=3.0, now=100.0)  # ends at 113
+    called_off.add("b", left=1.0, now=101.0)  # ends at 112, after "a" in line
+    called_off.expire(112.5)
+    assert called_off.ids() == ["a", "b"]
+    called_off.expire(113.0)
+    assert called_off.ids() == []
+
+
+def test_beyond_its_limit_the_oldest_called_off_go_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    called_off = CalledOff(margin=1.0, limit=2)
+    for index in range(4):
+        called_off.add(f"h{index}", left=0.0, now=float(index))
+    assert called_off.ids() == ["h2", "h3"]
+    assert called_off.dropped == 2
     assert [r.levelno for r in caplog.records] == [logging.WARNING]

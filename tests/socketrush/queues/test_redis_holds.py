@@ -11,7 +11,13 @@ import redis
 from redis.cluster import RedisCluster as ClusterClient
 
 from socketrush.queues.redis import QueueKeys
-from socketrush.queues.redis_holds import CancelWrite, HoldsLost, HoldWrite, RedisHolds
+from socketrush.queues.redis_holds import (
+    PROMOTE_BATCH,
+    CancelWrite,
+    HoldsLost,
+    HoldWrite,
+    RedisHolds,
+)
 from socketrush.redis_client import RedisKeys
 from tests.support.redis import RedisCluster, RedisServer
 
@@ -68,20 +74,35 @@ def test_a_cancel_calls_off_the_latest_hold_and_drops_its_own_jobs(client: redis
     first, second = hold("k", b"first"), hold("k", b"second")
     holds.hold(first)
     holds.hold(second)
-    assert holds.cancel_or_push(cancel("k", b"added")) == (1, second.op_id)
+    assert holds.cancel_or_push(cancel("k", b"added"))[:2] == (1, second.op_id)
     assert client.zrange(keys.base + ":held", 0, -1) == [first.op_id.encode()]
-    assert holds.cancel_or_push(cancel("k", b"added")) == (1, first.op_id)
-    assert holds.cancel_or_push(cancel("k", b"added again")) == (0, None)  # nothing left: pushed
+    assert holds.cancel_or_push(cancel("k", b"added"))[:2] == (1, first.op_id)
+    assert holds.cancel_or_push(cancel("k", b"added again")) == (
+        0,
+        None,
+        0.0,
+    )  # nothing left: pushed
     assert client.lrange(keys.pending, 0, -1) == [b"added again"]
     assert leftovers(client, keys) == []
+
+
+def test_a_cancel_tells_how_long_the_hold_it_called_off_had_left(client: redis.Redis) -> None:
+    """By Redis' clock: the node that keeps the id for as long needs no clock of its own."""
+    holds, _ = holds_on(client)
+    holds.hold(hold("k", delay_ms=60_000))
+    outcome, _, left = holds.cancel_or_push(cancel("k"))
+    assert outcome == 1
+    assert 59 < left <= 60
+    holds.hold(hold("k", delay_ms=0))  # due, not moved yet: no PROMOTE ran
+    assert holds.cancel_or_push(cancel("k"))[::2] == (1, 0.0)
 
 
 def test_keys_never_run_into_each_other(client: redis.Redis) -> None:
     holds, keys = holds_on(client)
     write = hold("a b\nc", b"j1")
     holds.hold(write)
-    assert holds.cancel_or_push(cancel("a b", b"x")) == (0, None)
-    assert holds.cancel_or_push(cancel("a b\nc")) == (1, write.op_id)
+    assert holds.cancel_or_push(cancel("a b", b"x")) == (0, None, 0.0)
+    assert holds.cancel_or_push(cancel("a b\nc"))[:2] == (1, write.op_id)
     assert client.lrange(keys.pending, 0, -1) == [b"x"]
 
 
@@ -95,8 +116,8 @@ def test_a_repeated_write_is_applied_once(client: redis.Redis) -> None:
     assert not holds.hold(write)
     holds.hold(second)
     undo = cancel("k")
-    assert holds.cancel_or_push(undo) == (1, second.op_id)
-    assert holds.cancel_or_push(undo) == (-1, None)
+    assert holds.cancel_or_push(undo)[:2] == (1, second.op_id)
+    assert holds.cancel_or_push(undo) == (-1, None, 0.0)
     assert client.zcard(keys.base + ":held") == 1
     assert client.hget(keys.base + ":held:keys", b'"k"') == write.op_id.encode()
 
@@ -151,6 +172,55 @@ def test_under_another_epoch_writes_change_nothing_and_due_holds_still_move(
     assert client.lrange(keys.pending, 0, -1) == [b"due"]
 
 
+def lose_data(client: redis.Redis, keys: QueueKeys) -> None:
+    """What a Redis restarted empty keeps of the queue: nothing."""
+    client.delete(*client.keys(f"{keys.base}:*"))
+
+
+@pytest.mark.parametrize("call_off_first", [True, False], ids=["call off first", "write first"])
+def test_a_hold_called_off_again_after_a_loss_stays_off(
+    client: redis.Redis, call_off_first: bool
+) -> None:
+    """Node A wrote `called_off`, node B called it off; Redis lost its data; A writes it
+    again and B calls it off again, in either order. Another hold under its key stays."""
+    writer, keys = holds_on(client)
+    other = RedisHolds(client, keys.base, keys.pending, LEASE)
+    other.epoch = writer.epoch
+    called_off, kept = hold("k", b"called off"), hold("k", b"kept")
+    writer.hold(called_off)
+    assert other.cancel_or_push(cancel("k", b"added"))[:2] == (1, called_off.op_id)
+    lose_data(client, keys)
+    epoch = writer.fetch_epoch()
+    writer.hold(kept, epoch)
+    if call_off_first:
+        assert other.call_off([called_off.op_id], epoch) == 0
+        assert not writer.hold(called_off, epoch)  # a repeat: its done marker is set
+    else:
+        assert writer.hold(called_off, epoch)
+        assert other.call_off([called_off.op_id], epoch) == 1
+        assert not writer.hold(called_off, epoch)
+    assert client.zrange(f"{keys.base}:held", 0, -1) == [kept.op_id.encode()]
+    assert client.hkeys(f"{keys.base}:held:jobs") == [kept.op_id.encode()]
+    assert client.hgetall(f"{keys.base}:held:keys") == {b'"k"': kept.op_id.encode()}
+    assert client.llen(keys.pending) == 0
+
+
+def test_calling_off_again_under_another_epoch_changes_nothing(client: redis.Redis) -> None:
+    holds, keys = holds_on(client)
+    with pytest.raises(HoldsLost):
+        holds.call_off(["some hold"], "another")
+    assert client.keys(f"{keys.base}:held:done:*") == []
+
+
+def test_calling_off_again_goes_in_batches(client: redis.Redis) -> None:
+    holds, keys = holds_on(client)
+    writes = [hold(f"k{index}") for index in range(PROMOTE_BATCH + 1)]
+    for write in writes:
+        holds.hold(write)
+    assert holds.call_off([write.op_id for write in writes], holds.epoch or "") == len(writes)
+    assert leftovers(client, keys) == []
+
+
 def test_promote_tells_which_checked_holds_are_held_no_more(client: redis.Redis) -> None:
     holds, _ = holds_on(client)
     due, waiting, called_off = hold("a", delay_ms=0), hold("b"), hold("c")
@@ -166,8 +236,10 @@ def test_on_redis_cluster(redis_cluster: RedisCluster) -> None:
     try:
         holds, keys = holds_on(client)
         holds.hold(hold("k", b"kept", delay_ms=0))
-        holds.hold(hold("k", b"called off"))
+        called_off = hold("k", b"called off")
+        holds.hold(called_off)
         assert holds.cancel_or_push(cancel("k"))[0] == 1
+        assert holds.call_off([called_off.op_id, "never held"], holds.epoch or "") == 0
         assert holds.promote() == (1, None, False, [])
         assert client.lrange(keys.pending, 0, -1) == [b"kept"]
     finally:

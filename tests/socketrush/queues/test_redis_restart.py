@@ -99,6 +99,7 @@ def test_a_hold_called_off_before_redis_restarted_is_not_written_again(
     queue.hold("u", [REMOVED], DELAY)
     settle(queue, server, holds=1)
     assert len(queue.mirror) == 1
+    assert not queue.called_off  # its own: nothing writes it again
     server.restart()
     wait_until(
         lambda: safely(lambda: pending(server, queue)),
@@ -122,3 +123,87 @@ def test_the_mirror_forgets_a_hold_once_it_was_moved(
         lambda: f"{len(pending(server, queue))} moved, {len(queue.mirror)} kept",
         gevent.sleep,
     )
+
+
+class Node:
+    """A RedisQueue on the test's keys whose feeder and promoter can stop and start again:
+    a test orders which node sees the restarted Redis first."""
+
+    def __init__(self, server: RedisServer, keys: RedisKeys, node_id: str) -> None:
+        self.client = server.client()
+        self.queue = RedisQueue(self.client, keys, node_id=node_id, lease=1.0)
+        self.loops: list[gevent.Greenlet] = []
+
+    def start(self) -> None:
+        self.loops = [gevent.spawn(self.queue._feed), gevent.spawn(self.queue._promote)]
+
+    def stop(self) -> None:
+        gevent.killall(self.loops)
+        self.loops = []
+
+    def written(self) -> bool:
+        return not self.queue._buffer.unfinished_tasks
+
+    def restored(self, server: RedisServer) -> bool:
+        """This node adopted the restarted Redis' epoch: it wrote what it keeps for it."""
+        with server.client() as client:
+            epoch = safely(lambda: client.get(self.queue.holds.keys.epoch))
+        return epoch is not None and epoch.decode() == self.queue.holds.epoch
+
+
+@pytest.fixture
+def nodes(server: RedisServer) -> Iterator[tuple[Node, Node]]:
+    """Node "a" and node "b" on the same keys, loops not started."""
+    keys = RedisKeys(f"t{uuid.uuid4().hex[:8]}")
+    both = (Node(server, keys, "a"), Node(server, keys, "b"))
+    yield both
+    for node in both:
+        node.stop()
+        node.client.close()
+
+
+ADDED = Job("member_added", "424242", b'{"user_id":"u"}')
+
+
+def called_off_on_b(server: RedisServer, a: Node, b: Node, delay: float) -> None:
+    """A holds u's removal, B's re-join calls it off: neither event goes. A keeps the hold
+    (it checks it only once due), B keeps its id; then both stop before Redis restarts."""
+    a.queue.hold("u", [REMOVED], delay)
+    wait_until(
+        lambda: a.written() and held(server, a.queue) == 1, 10, lambda: "never held", gevent.sleep
+    )
+    b.queue.cancel_or_push("u", [ADDED])
+    wait_until(
+        lambda: b.written() and held(server, a.queue) == 0,
+        10,
+        lambda: "never called off",
+        gevent.sleep,
+    )
+    assert pending(server, a.queue) == []
+    assert len(a.queue.mirror) == 1
+    assert len(b.queue.called_off) == 1
+    a.stop()
+    b.stop()
+
+
+@pytest.mark.parametrize("b_first", [True, False], ids=["b calls off first", "a writes first"])
+def test_a_hold_another_node_called_off_stays_off_when_redis_restarts_empty(
+    server: RedisServer, nodes: tuple[Node, Node], b_first: bool
+) -> None:
+    a, b = nodes
+    for node in nodes:
+        node.start()
+    called_off_on_b(server, a, b, DELAY)
+    server.restart()  # within the delay
+    first, second = (b, a) if b_first else (a, b)
+    first.start()
+    wait_until(lambda: first.restored(server), 15, lambda: "never restored", gevent.sleep)
+    if not b_first:
+        assert held(server, a.queue) == 1  # a wrote it again; b's call off is still to come
+    second.start()
+    # A forgets the hold once due and found gone: moved to pending, or called off again.
+    wait_until(lambda: not a.queue.mirror, DELAY + 15, lambda: "a never saw it gone", gevent.sleep)
+    assert pending(server, a.queue) == []
+    assert held(server, a.queue) == 0
+    # B keeps the id no longer than the hold's delay and its margin (a lease).
+    wait_until(lambda: not b.queue.called_off, 15, lambda: "b kept the id", gevent.sleep)
