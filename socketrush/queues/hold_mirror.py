@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 # As many as the push buffer takes (MAX_BUFFERED_PUSHES): a node holds about (leaves a
 # second) x (the delay + a promoter round) entries, a few thousand at 1,000 leaves a second.
 MIRROR_LIMIT = 100_000
+# A hold written again after its due time waits this long, not 0: the node that called it off
+# writes its CALL_OFF once it sees the loss too, within a promoter round or a feeder retry (0.5
+# s each) of Redis answering; written again and moved at once, the hold would be sent first.
+REWRITE_GRACE_MS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +42,9 @@ class Mirrored:
     due: float  # time.monotonic() when the hold falls due
 
     def rewrite(self, now: float) -> HoldWrite:
-        """The write again, with what is left of its delay (none, when it is overdue); the
+        """The write again, with what is left of its delay (REWRITE_GRACE_MS at least); the
         same id, so a hold Redis still has is not written twice."""
-        return replace(self.write, delay_ms=max(0, round((self.due - now) * 1000)))
+        return replace(self.write, delay_ms=max(REWRITE_GRACE_MS, round((self.due - now) * 1000)))
 
 
 class HoldMirror:

@@ -22,7 +22,8 @@ Redis restarted without persistence comes back empty, holds and all; H:epoch tel
 writes a new one into an empty Redis, and every script compares it with the one its node last
 saw. So the node that wrote a hold keeps it in memory too (queues/hold_mirror.py) until it sees
 it gone from H, and writes it again under the new epoch before any later write of its own
-(RedisQueue._restore_holds): a hold already due is moved at once, sent late rather than lost.
+(RedisQueue._restore_holds): a hold already due is written with a short grace
+(hold_mirror.REWRITE_GRACE_MS) and sent late rather than lost.
 
 A hold another node called off (a re-join there) is gone from H but still in its writer's
 memory until the writer's next check once it is due, and a loss in between would bring it
@@ -31,7 +32,8 @@ for the hold's remaining delay plus a margin, and after a loss writes, under the
 before any hold or later write of its own, CALL_OFF for each: the hold is taken out if its
 writer wrote it again already, and its done marker makes the writer's later write of it a
 no-op. Either way the writer's next check finds it gone and forgets it. CALL_OFF leaves
-`pending` alone (a job there is not told from the others).
+`pending` alone (a job there is not told from the others): the grace on a write again of an
+overdue hold is what gives the other nodes' CALL_OFF time to come before PROMOTE moves it.
 """
 
 from __future__ import annotations

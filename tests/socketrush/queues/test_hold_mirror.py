@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from socketrush.queues.hold_mirror import CalledOff, HoldMirror
+from socketrush.queues.hold_mirror import REWRITE_GRACE_MS, CalledOff, HoldMirror
 from socketrush.queues.redis_holds import HoldWrite
 
 
@@ -15,13 +15,15 @@ def write(op_id: str, delay_ms: int = 1000) -> HoldWrite:
     return HoldWrite(op_id, f"key of {op_id}", (b"job",), delay_ms)
 
 
-def test_a_write_again_keeps_its_id_and_what_is_left_of_its_delay() -> None:
+def test_a_write_again_keeps_its_id_and_what_is_left_of_its_delay_or_the_grace() -> None:
     mirror = HoldMirror()
-    mirror.add(write("a", 3000), now=100.0)
+    mirror.add(write("a", 1000 + REWRITE_GRACE_MS + 1000), now=100.0)
     mirror.add(write("b", 500), now=100.0)
+    mirror.add(write("c", 1000 + REWRITE_GRACE_MS // 2), now=100.0)
     assert [entry.rewrite(101.0) for entry in mirror.by_due()] == [
-        write("b", 0),  # overdue: moved at once
-        write("a", 2000),
+        write("b", REWRITE_GRACE_MS),  # overdue: other nodes may call it off again first
+        write("c", REWRITE_GRACE_MS),  # less left than the grace
+        write("a", REWRITE_GRACE_MS + 1000),
     ]
 
 

@@ -134,8 +134,10 @@ class Node:
         self.queue = RedisQueue(self.client, keys, node_id=node_id, lease=1.0)
         self.loops: list[gevent.Greenlet] = []
 
-    def start(self) -> None:
-        self.loops = [gevent.spawn(self.queue._feed), gevent.spawn(self.queue._promote)]
+    def start(self, promoter: bool = True) -> None:
+        self.loops = [gevent.spawn(self.queue._feed)]
+        if promoter:
+            self.loops.append(gevent.spawn(self.queue._promote))
 
     def stop(self) -> None:
         gevent.killall(self.loops)
@@ -207,3 +209,22 @@ def test_a_hold_another_node_called_off_stays_off_when_redis_restarts_empty(
     assert held(server, a.queue) == 0
     # B keeps the id no longer than the hold's delay and its margin (a lease).
     wait_until(lambda: not b.queue.called_off, 15, lambda: "b kept the id", gevent.sleep)
+
+
+def test_an_overdue_hold_another_node_called_off_is_called_off_within_the_grace(
+    server: RedisServer, nodes: tuple[Node, Node]
+) -> None:
+    """A writes a hold due while Redis was down again with a grace, not moved at once: B's
+    call off, a little later, still finds it."""
+    a, b = nodes
+    for node in nodes:
+        node.start(promoter=False)  # nothing moves the hold, due at once, before B's cancel
+    called_off_on_b(server, a, b, 0)
+    server.restart()
+    a.start()
+    wait_until(lambda: a.restored(server), 15, lambda: "never restored", gevent.sleep)
+    assert held(server, a.queue) == 1
+    b.start()
+    wait_until(lambda: not a.queue.mirror, 15, lambda: "a never saw it gone", gevent.sleep)
+    assert pending(server, a.queue) == []
+    assert held(server, a.queue) == 0
