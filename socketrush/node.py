@@ -269,6 +269,7 @@ class Node:
                     message.except_socket_id,
                     cacheable=False,
                     from_remote=True,
+                    event_id=message.event_id,
                 )
             )
         elif isinstance(message, SubscriptionTotal):

@@ -59,13 +59,16 @@ class Adapter(ABC):
         payload: bytes,
         except_socket_id: str | None,
         loopback: bool = False,
+        event_id: str | None = None,
     ) -> None:
         """Share one locally delivered broadcast with the other nodes. The parts come loose,
         not as a `RemoteBroadcast`, so a node without peers allocates nothing per event.
 
         `loopback`: the broadcast was not delivered locally; hand it to this node's `deliver`
         too, ordered after every broadcast the other nodes published before it (what a node
-        says about itself after the others spoke of it must not overtake their words)."""
+        says about itself after the others spoke of it must not overtake their words).
+        `event_id`: an API event's on a cache channel, for the nodes' channels (see
+        `cache.access.new_event_id`)."""
 
     ordered = False  # `publish_everywhere` is how the HTTP API publishes (a bus adapter)
 

@@ -20,10 +20,12 @@ class LocalAdapter(Adapter):
         payload: bytes,
         except_socket_id: str | None,
         loopback: bool = False,
+        event_id: str | None = None,
     ) -> None:
         """No other node to tell, nor to wait for."""
         if loopback and self._deliver is not None:
-            self._deliver(RemoteBroadcast(app_id, channel, payload, except_socket_id, True))
+            broadcast = RemoteBroadcast(app_id, channel, payload, except_socket_id, True, event_id)
+            self._deliver(broadcast)
 
     def send(self, command: Command) -> None:
         """No other node to carry it out."""

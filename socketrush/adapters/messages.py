@@ -24,6 +24,7 @@ class RemoteBroadcast:
     payload: bytes
     except_socket_id: str | None
     loopback: bool = False  # also for the publishing node: see `Adapter.publish`
+    event_id: str | None = None  # an API event's on a cache channel (`cache.access`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,8 @@ def encode(origin: str, message: NodeMessage) -> bytes:
         }
         if message.loopback:
             fields["l"] = True
+        if message.event_id is not None:
+            fields["i"] = message.event_id
     elif isinstance(message, TerminateUserConnections):
         fields = {"k": _TERMINATE, "n": origin, "a": message.app_id, "u": message.user_id}
     elif isinstance(message, ConsoleWatched):
@@ -129,12 +132,14 @@ def decode(raw: bytes) -> tuple[str, NodeMessage]:
             except_socket_id = fields["x"]
             if except_socket_id is not None:
                 except_socket_id = _text(except_socket_id)
+            event_id = fields.get("i")
             message: NodeMessage = RemoteBroadcast(
                 app_id,
                 _text(fields["c"]),
                 _text(fields["p"]).encode(),
                 except_socket_id,
                 fields.get("l") is True,
+                None if event_id is None else _text(event_id),
             )
         elif kind == _TERMINATE:
             message = TerminateUserConnections(app_id, _text(fields["u"]))

@@ -114,8 +114,9 @@ class NatsAdapter(Adapter):
         payload: bytes,
         except_socket_id: str | None,
         loopback: bool = False,
+        event_id: str | None = None,
     ) -> None:
-        broadcast = RemoteBroadcast(app_id, channel, payload, except_socket_id, loopback)
+        broadcast = RemoteBroadcast(app_id, channel, payload, except_socket_id, loopback, event_id)
         self._send(self.names.channel(app_id, channel), broadcast)
 
     ordered = True

@@ -113,12 +113,13 @@ class RedisAdapter(Adapter):
         payload: bytes,
         except_socket_id: str | None,
         loopback: bool = False,
+        event_id: str | None = None,
     ) -> None:
         """A loopback broadcast comes back through the subscription: pub/sub keeps the
         order in which Redis received the publishes, whichever node sent them."""
         if self._publisher is None:
             return
-        broadcast = RemoteBroadcast(app_id, channel, payload, except_socket_id, loopback)
+        broadcast = RemoteBroadcast(app_id, channel, payload, except_socket_id, loopback, event_id)
         try:
             self._publisher.tell(broadcast)
         except MailboxFull:

@@ -47,7 +47,7 @@ from socketrush.app.messages import (
 )
 from socketrush.app.queries import AppQueries
 from socketrush.app.users import SignedInUsers
-from socketrush.cache.access import CACHE_TTL_SECONDS, CacheAccess, cache_key
+from socketrush.cache.access import CACHE_TTL_SECONDS, CacheAccess, cache_entry, cache_key
 from socketrush.channels import (
     ROUTED,
     Broadcast,
@@ -353,7 +353,8 @@ class AppActor(AppQueries, Actor):
         name = message.channel
         info = classify(name)
         if message.cacheable and info.is_cache:
-            self._cache.store(cache_key(self.settings.id, name), message.payload, CACHE_TTL_SECONDS)
+            entry = cache_entry(message.event_id, message.payload)
+            self._cache.store(cache_key(self.settings.id, name), entry, CACHE_TTL_SECONDS)
         channel = self._channels.get(name)
         if channel is not None:
             # Across nodes a channel sends a member event only to whom it changes something.
@@ -371,6 +372,7 @@ class AppActor(AppQueries, Actor):
                     # sender subscribed (a presence channel over its limit refuses a socket
                     # that still names it).
                     message.payload if message.sender is not None else None,
+                    message.event_id,
                 )
             )
             if message.sender is not None:
@@ -379,7 +381,13 @@ class AppActor(AppQueries, Actor):
             message.sender.fail(Err.CLIENT_EVENT_NOT_SUBSCRIBED, not_subscribed(name))
             return
         if not message.from_remote:
-            self._adapter.publish(self.settings.id, name, message.payload, message.except_socket_id)
+            self._adapter.publish(
+                self.settings.id,
+                name,
+                message.payload,
+                message.except_socket_id,
+                event_id=message.event_id,
+            )
 
     # -- users --
 

@@ -66,6 +66,7 @@ class Publish:
     sender: Subscriber | None = None  # set for client events; see `Broadcast.sender`
     from_remote: bool = False  # arrived from another node: deliver here, never re-publish
     webhook: Event | None = None  # a client event's webhook; see `Broadcast.webhook`
+    event_id: str | None = None  # an API event's on a cache channel: see `Broadcast.event_id`
 
     @property
     def from_api(self) -> bool:

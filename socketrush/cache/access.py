@@ -10,6 +10,7 @@ asked.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,6 +25,29 @@ def cache_key(app_id: str, channel: str) -> str:
     return f"cache-channel:{app_id}:{channel}"
 
 
+def new_event_id() -> str:
+    """An API event's id on a cache channel. It travels with the event to every node and is
+    kept with it in the cache, so a channel that sent a subscriber the cached event knows
+    that event when it arrives live (see `ChannelActor._send_cached`)."""
+    return secrets.token_hex(8)
+
+
+def cache_entry(event_id: str | None, payload: bytes) -> bytes:
+    """What the cache keeps for one event: its id, a newline, then its JSON."""
+    return payload if event_id is None else b"%s\n%s" % (event_id.encode(), payload)
+
+
+def read_entry(entry: bytes | None) -> tuple[str | None, bytes | None]:
+    """(event id, JSON) of a `cache_entry`. An entry without an id (JSON alone, as written
+    before ids) reads as (None, entry)."""
+    if entry is None or entry.startswith(b"{"):
+        return None, entry
+    event_id, newline, payload = entry.partition(b"\n")
+    if not newline:
+        return None, entry
+    return event_id.decode(errors="replace"), payload
+
+
 class ReplyTo(Protocol):
     def tell(self, message: object) -> bool: ...
 
@@ -34,6 +58,12 @@ class CachedEvent:
 
     token: object  # handed back untouched (the subscriber that asked)
     payload: bytes | None
+    event_id: str | None = None
+
+
+def cached_event(token: object, entry: bytes | None) -> CachedEvent:
+    event_id, payload = read_entry(entry)
+    return CachedEvent(token, payload, event_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +98,7 @@ class DirectCache:
         self._cache.set(key, payload, ttl_seconds)
 
     def fetch(self, key: str, reply_to: ReplyTo, token: object) -> CachedEvent | None:
-        return CachedEvent(token, self._cache.get(key))
+        return cached_event(token, self._cache.get(key))
 
 
 class CacheActor(Actor):
@@ -83,7 +113,7 @@ class CacheActor(Actor):
         if isinstance(message, Store):
             self._cache.set(message.key, message.payload, message.ttl_seconds)
         elif isinstance(message, Fetch):
-            message.reply_to.tell(CachedEvent(message.token, self._cache.get(message.key)))
+            message.reply_to.tell(cached_event(message.token, self._cache.get(message.key)))
         else:
             raise TypeError(f"unexpected message {type(message).__name__}")
         return None

@@ -18,7 +18,7 @@ sockets had, so no ghost member stays in webhooks, in other clients' lists or in
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import cast
 
@@ -48,13 +48,17 @@ from socketrush.webhooks.events import Event
 
 log = logging.getLogger(__name__)
 
-# A Broadcast's last fields when it is a plain publish (from the HTTP API or another node):
-# no client-event sender, no webhook, no member change. Runs of these that exclude the same
-# socket are joined (`_broadcast_run`) up to these bounds, which keep one write within a
-# socket's send buffer.
+# A Broadcast's fields after the first two when it is a plain publish (from the HTTP API or
+# another node): no client-event sender, no webhook, no member change, no relay. Runs of these
+# that exclude the same socket are joined (`_broadcast_run`) up to these bounds, which keep
+# one write within a socket's send buffer.
 _PLAIN = (None, None, None, None)
 _RUN_FRAMES = 64
 _RUN_BYTES = 16 * 1024
+# Events a cache channel remembers having sent from the cache ahead of their live delivery
+# (`_cached_to`); beyond, the oldest is forgotten (one published before the channel's topic
+# was routed never arrives live).
+_CACHED_AHEAD_KEPT = 64
 
 
 def membership_for(channel: Channel) -> Membership:
@@ -94,6 +98,14 @@ class ChannelActor(Actor):
         self.roster: PresenceRoster | None = PresenceRoster() if info.is_presence else None
         self._plain_succeeded: bytes | None = None  # see _succeeded_frame
         self._membership: Membership = membership_for(self)
+        # A cache channel's view of its API events (see `_send_cached`): how many it
+        # delivered live and the last one's id, `_live` when each subscriber's cached event
+        # was asked for, and which subscribers got which event from the cache before it
+        # arrived live.
+        self._live = 0
+        self._last_live: str | None = None
+        self._asked: dict[str, int] = {}
+        self._cached_to: dict[str, set[str]] = {}
 
     # -- read-only snapshots (non-yielding; see docs/architecture.md "queries") --
 
@@ -127,10 +139,16 @@ class ChannelActor(Actor):
                 self._membership.member_event(
                     message.frame, message.member, message.except_socket_id
                 )
-            elif sender is None and self.mailbox_depth and message[2:] == _PLAIN:
-                self._broadcast_run(message.frame, message.except_socket_id)
+            elif (
+                sender is None
+                and self.mailbox_depth
+                and message[2:6] == _PLAIN
+                and message.event_id not in self._cached_to
+            ):
+                self._broadcast_run(message)
             else:
-                fan_out(self._app_id, self.subscribers, message.frame, message.except_socket_id)
+                recipients = self._live_to(message.event_id)
+                fan_out(self._app_id, recipients, message.frame, message.except_socket_id)
                 if message.webhook is not None:
                     self.webhook(message.webhook)
                 publish_across = self.settings.publish_across
@@ -177,21 +195,25 @@ class ChannelActor(Actor):
                 self._unanswered.extend(left.subscriber for left in held[done:])
                 raise
 
-    def _broadcast_run(self, frame: bytes, except_socket_id: str | None) -> None:
+    def _broadcast_run(self, first: Broadcast) -> None:
         """Send this plain broadcast together with the plain ones queued behind it that
-        exclude the same socket (usually none), as one write per subscriber.
+        exclude the same socket (usually none), as one write per subscriber. A cache
+        channel's event that some subscribers got from the cache already ends a run.
 
         They queue when a fan-out takes longer than the gap between publishes, and then the
         send system call is most of the cost of a delivery: a run of n costs one send per
         subscriber instead of n. It adds no delay, since nothing waits for a run to fill."""
+        frame, except_socket_id = first.frame, first.except_socket_id
         size = len(frame)
+        cached_to = self._cached_to
 
         def joinable(message: object) -> bool:
             nonlocal size
             if (
                 type(message) is not Broadcast
                 or message.except_socket_id != except_socket_id
-                or message[2:] != _PLAIN
+                or message[2:6] != _PLAIN
+                or message.event_id in cached_to
             ):
                 return False
             size += len(message.frame)
@@ -200,7 +222,22 @@ class ChannelActor(Actor):
         run = cast(list[Broadcast], self.take_queued(joinable, _RUN_FRAMES))
         if run:
             frame = b"".join([frame, *(queued.frame for queued in run)])
+        if self.info.is_cache:
+            for broadcast in (first, *run):
+                self._live_to(broadcast.event_id)
         fan_out(self._app_id, self.subscribers, frame, except_socket_id, 1 + len(run))
+
+    def _live_to(self, event_id: str | None) -> Mapping[str, Subscriber]:
+        """Who gets an event live: every subscriber but those that got this very API event
+        from the cache already (`_send_cached`). Counts the API events delivered."""
+        if event_id is None:
+            return self.subscribers
+        self._live += 1
+        self._last_live = event_id
+        cached = self._cached_to.pop(event_id, None) if self._cached_to else None
+        if not cached:
+            return self.subscribers
+        return {sid: s for sid, s in self.subscribers.items() if sid not in cached}
 
     # -- what the membership strategy uses (see membership.Channel) --
 
@@ -259,6 +296,7 @@ class ChannelActor(Actor):
     def welcome(self, subscriber: Subscriber) -> None:
         if self.info.is_cache:
             key = cache_key(self._app_id, self.info.name)
+            self._asked[subscriber.socket_id] = self._live
             answer = self.settings.cache.fetch(key, self, subscriber)
             if answer is not None:
                 self._send_cached(answer)
@@ -280,15 +318,40 @@ class ChannelActor(Actor):
     # -- the rest of a subscriber's life --
 
     def _send_cached(self, answer: CachedEvent) -> None:
-        """The cache channel's last event (or a miss) for a subscriber still here."""
+        """The cache channel's last event (or a miss) for a subscriber still here, unless
+        the subscriber gets that event live as well.
+
+        The cache and the live delivery are not in step: with other nodes an API event is
+        cached once the bus took it, and delivered here when the bus brings it back (a
+        Redis cache read answers later still). So an event that arrived live since the
+        subscriber asked makes its answer redundant (that event, an older one, or one on
+        its way here). An event sent from the cache that has not yet arrived live is
+        remembered by its id, and that subscriber is left out when it arrives."""
         subscriber = cast(Subscriber, answer.token)
-        if self.subscribers.get(subscriber.socket_id) is not subscriber:
+        socket_id = subscriber.socket_id
+        asked = self._asked.pop(socket_id, self._live)
+        if self.subscribers.get(socket_id) is not subscriber:
             return
         name = self.info.name
-        payload = answer.payload if answer.payload is not None else frames.cache_miss(name)
-        self.send(subscriber, text_frame(payload))
         if answer.payload is None:
+            self.send(subscriber, text_frame(frames.cache_miss(name)))
             self.webhook(events.cache_miss(name))
+            return
+        if asked != self._live:
+            return
+        self.send(subscriber, text_frame(answer.payload))
+        event_id = answer.event_id
+        if event_id is not None and event_id != self._last_live:
+            self._cached_ahead(event_id, socket_id)
+
+    def _cached_ahead(self, event_id: str, socket_id: str) -> None:
+        cached_to = self._cached_to
+        sockets = cached_to.get(event_id)
+        if sockets is None:
+            if len(cached_to) >= _CACHED_AHEAD_KEPT:
+                del cached_to[next(iter(cached_to))]
+            sockets = cached_to[event_id] = set()
+        sockets.add(socket_id)
 
     def _leave(self, subscriber: Subscriber) -> None:
         socket_id = subscriber.socket_id
@@ -301,6 +364,9 @@ class ChannelActor(Actor):
             return
         if self.subscribers.pop(socket_id, None) is None:
             return
+        self._asked.pop(socket_id, None)
+        for sockets in self._cached_to.values():
+            sockets.discard(socket_id)
         user_id = self.roster.remove(socket_id) if self.roster is not None else None
         if user_id is not None:
             self._membership.member_left(user_id)
@@ -348,6 +414,7 @@ class ChannelActor(Actor):
         self.subscribers = {}
         self.roster = PresenceRoster() if self.info.is_presence else None
         self._membership = old.renewed()
+        self._asked, self._cached_to = {}, {}
         members = old_roster.user_ids() if old_roster else []
         log.warning(
             "channel %s released: %d sockets told to reconnect, %d members removed",

@@ -92,6 +92,9 @@ class Broadcast(NamedTuple):
     # A client event's JSON, for the other nodes: published by the channel once it has found
     # the sender among its subscribers, so a refused socket reaches no node at all.
     relay: bytes | None = None
+    # An API event's id on a cache channel: a subscriber that got this very event from the
+    # cache on subscribe does not get it again live (see `ChannelActor._send_cached`).
+    event_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

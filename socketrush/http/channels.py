@@ -12,7 +12,7 @@ import logging
 from flask import Blueprint, Response, request
 
 from socketrush.app import AppActor, ListChannels, QueryChannel, QueryUsers
-from socketrush.cache.access import CACHE_TTL_SECONDS, cache_key
+from socketrush.cache.access import CACHE_TTL_SECONDS, cache_key, read_entry
 from socketrush.http.checks import ASK_TIMEOUT, RequestChecks
 from socketrush.http.responses import json_response
 from socketrush.protocol.channels import classify
@@ -31,7 +31,7 @@ def _cached_event(checks: RequestChecks, app: AppActor, channel: str) -> dict | 
     cache is a round trip for this request only; an outage reads as a miss)."""
     cache = checks.node.cache
     key = cache_key(app.settings.id, channel)
-    cached, ttl = cache.get(key), cache.ttl(key)
+    (_, cached), ttl = read_entry(cache.get(key)), cache.ttl(key)
     if cached is None or ttl is None:
         return None
     info = cached_event_info(cached, ttl, CACHE_TTL_SECONDS)

@@ -19,7 +19,7 @@ from flask import Blueprint, Response
 from socketrush import metrics
 from socketrush.adapters.messages import RemoteBroadcast
 from socketrush.app import AppActor, Publish, QueryChannel
-from socketrush.cache.access import CACHE_TTL_SECONDS, cache_key
+from socketrush.cache.access import CACHE_TTL_SECONDS, cache_entry, cache_key, new_event_id
 from socketrush.http.checks import ASK_TIMEOUT, RequestChecks, take
 from socketrush.http.responses import json_response
 from socketrush.node import Node
@@ -39,7 +39,12 @@ def publish(node: Node, app: AppActor, events: list[TriggerEvent]) -> None:
     if not app.is_alive:
         raise ApiError(Err.API_UNAVAILABLE)
     publishes = [
-        Publish(channel, frames.event_frame(event.name, channel, event.data), event.socket_id)
+        Publish(
+            channel,
+            frames.event_frame(event.name, channel, event.data),
+            event.socket_id,
+            event_id=new_event_id() if classify(channel).is_cache else None,
+        )
         for event in events
         for channel in event.channels
     ]
@@ -56,7 +61,7 @@ def _publish_everywhere(node: Node, app: AppActor, publishes: list[Publish]) -> 
     app.check_room()
     app_id = app.settings.id
     broadcasts = [
-        RemoteBroadcast(app_id, p.channel, p.payload, p.except_socket_id, loopback=True)
+        RemoteBroadcast(app_id, p.channel, p.payload, p.except_socket_id, True, p.event_id)
         for p in publishes
     ]
     if not node.adapter.publish_everywhere(broadcasts):
@@ -64,9 +69,10 @@ def _publish_everywhere(node: Node, app: AppActor, publishes: list[Publish]) -> 
         app.tell_all(publishes)
         return
     for publish in publishes:  # the bus brings them back like another node's, which are not cached
-        if classify(publish.channel).is_cache:
+        if publish.event_id is not None:  # a cache channel's
             key = cache_key(app_id, publish.channel)
-            node.cache_access.store(key, publish.payload, CACHE_TTL_SECONDS)
+            entry = cache_entry(publish.event_id, publish.payload)
+            node.cache_access.store(key, entry, CACHE_TTL_SECONDS)
 
 
 def _channel_info(app: AppActor, channel: str, info: frozenset[str]) -> dict[str, int]:

@@ -33,6 +33,9 @@ def test_a_broadcast_keeps_its_parts_and_loopback_flag_on_the_wire() -> None:
     back = RemoteBroadcast("1", "presence-room", b"{}", None, loopback=True)
     assert orjson.loads(encode("node-a", back))["l"] is True
     assert decode(encode("node-a", back)) == ("node-a", back)
+    cached = RemoteBroadcast("1", "cache-prices", b"{}", None, True, event_id="0123abcd")
+    assert orjson.loads(encode("node-a", cached))["i"] == "0123abcd"
+    assert decode(encode("node-a", cached)) == ("node-a", cached)
 
 
 def test_commands_are_typed_not_channel_names() -> None:
@@ -90,6 +93,7 @@ def test_the_dashboards_messages_are_typed_too() -> None:
         b'{"k": "c", "n": "n", "a": "1", "c": "news", "t": "3", "v": 1}',
         b'{"k": "c", "n": "n", "a": "1", "c": "news", "t": true, "v": 1}',
         b'{"k": "b", "n": "n", "a": "1", "c": "news", "p": {}, "x": null}',
+        b'{"k": "b", "n": "n", "a": "1", "c": "news", "p": "{}", "x": null, "i": 7}',
     ],
 )
 def test_anything_else_is_malformed(raw: bytes) -> None:

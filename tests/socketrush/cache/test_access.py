@@ -10,7 +10,9 @@ from socketrush.cache.access import (
     CacheActor,
     CachedEvent,
     DirectCache,
+    cache_entry,
     cache_key,
+    read_entry,
 )
 from socketrush.cache.local import LocalCache
 from socketrush.drivers import build_cache_access
@@ -51,6 +53,20 @@ def test_actor_cache_answers_by_message_in_order() -> None:
     assert inbox.messages == [CachedEvent(1, None), CachedEvent(2, b"v1")]
 
 
+def test_an_entry_keeps_the_events_id_ahead_of_its_json() -> None:
+    """The id lets a channel that sent the cached event know it when it arrives live; an
+    entry written without one (before ids) is JSON alone."""
+    entry = cache_entry("0123abcd", b'{"event":"e"}')
+    assert entry == b'0123abcd\n{"event":"e"}'
+    assert read_entry(entry) == ("0123abcd", b'{"event":"e"}')
+    assert read_entry(b'{"event":"e"}') == (None, b'{"event":"e"}')
+    assert read_entry(cache_entry(None, b'{"event":"e"}')) == (None, b'{"event":"e"}')
+    assert read_entry(None) == (None, None)
+    access = DirectCache(LocalCache())
+    access.store("k", entry, 60)
+    assert access.fetch("k", Inbox(), "token") == CachedEvent("token", b'{"event":"e"}', "0123abcd")
+
+
 def test_cache_key_is_the_one_the_http_api_reads() -> None:
     assert cache_key("42", "cache-prices") == "cache-channel:42:cache-prices"
 
@@ -77,6 +93,6 @@ def test_redis_cache_channel_across_nodes(redis_server: RedisServer) -> None:
         assert client.recv() == {"event": "pusher:cache_miss", "channel": "cache-empty", "data": {}}
         client.close()
         stored = redis_server.client().get("pusher:cache:cache-channel:424242:cache-prices")
-        assert (
-            stored == b'{"event":"tick","channel":"cache-prices","data":"{\\"n\\": 1}"}'
-        )  # SDK spacing
+        event_id, payload = read_entry(stored)
+        assert payload == b'{"event":"tick","channel":"cache-prices","data":"{\\"n\\": 1}"}'
+        assert event_id is not None and len(event_id) == 16  # the event's, on every node
