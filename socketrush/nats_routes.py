@@ -30,6 +30,8 @@ from typing import Any
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 
+from socketrush.nats_flush import flush_within
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes], None]  # (subject, data), called in a greenlet
@@ -132,7 +134,7 @@ class Routes:
         if not subscribed:
             return
         try:
-            await client.flush(ROUTE_FLUSH_TIMEOUT_SECONDS)
+            await flush_within(client, ROUTE_FLUSH_TIMEOUT_SECONDS)
         except Exception as error:  # no answer in time, or the connection broke meanwhile
             self._failed(f"{len(subscribed)} subjects", error)
             for subject in subscribed:

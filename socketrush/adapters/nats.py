@@ -25,6 +25,7 @@ from socketrush.adapters.messages import Command, NodeMessage, RemoteBroadcast, 
 from socketrush.adapters.topics import Topic, topic_of
 from socketrush.nats_bridge import NatsBridge
 from socketrush.nats_client import NatsNames, NatsOptions
+from socketrush.nats_flush import flush_within
 
 PUBLISH_TIMEOUT_SECONDS = 5.0
 ROUTE_RETRY_SECONDS = 1.0  # before failed subscribes are asked again
@@ -132,7 +133,7 @@ class NatsAdapter(Adapter):
         async def publish(client: Client) -> None:
             for subject, data in messages:
                 await client.publish(subject, data)
-            await client.flush(PUBLISH_TIMEOUT_SECONDS)
+            await flush_within(client, PUBLISH_TIMEOUT_SECONDS)
 
         try:
             self.bridge.call(publish, PUBLISH_TIMEOUT_SECONDS)

@@ -160,8 +160,7 @@ def test_a_subscribe_that_failed_and_was_asked_again_is_subscribed_once(
     before its SUB leaves. Its `subscribe` raises only before that (a refused subject, a
     closed connection), but a subscription whose flush got no answer was registered and
     sent: reported failed, it must be undone, or the subscribe asked again makes a second
-    one and every message comes twice. (The server is frozen and then replaced, not thawed:
-    nats-py stops reading once the answer to a flush that timed out comes late.)"""
+    one and every message comes twice. (The server is frozen, then replaced.)"""
     monkeypatch.setattr(nats_routes, "ROUTE_FLUSH_TIMEOUT_SECONDS", 0.5)
     bridge = NatsBridge(options(own_nats.url), "test")
     lost, back = Event(), Event()
@@ -189,6 +188,39 @@ def test_a_subscribe_that_failed_and_was_asked_again_is_subscribed_once(
         assert messages_for(bridge, own_nats, ["retried"]) == 1
         wait_until(lambda: received, 5, lambda: "nothing delivered", gevent.sleep)
         assert received == [("retried", b"one")]
+    finally:
+        bridge.stop()
+
+
+def test_a_flush_answered_after_its_timeout_leaves_the_connection_reading(
+    own_nats: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nats-py cancels the PONG waiter of a flush that timed out; the PONG that comes later
+    killed its read loop (InvalidStateError), and the connection, still "connected", got no
+    message until missed pings forced a reconnect. `flush_within` leaves the waiter alone."""
+    monkeypatch.setattr(nats_routes, "ROUTE_FLUSH_TIMEOUT_SECONDS", 0.5)
+    bridge = NatsBridge(options(own_nats.url), "test")
+    back = Event()
+    bridge.on_connection(lambda connected: connected and back.set())
+    received: list[tuple[str, bytes]] = []
+    reports: list[tuple[list[str], list[str]]] = []
+
+    def route(subscribe: list[str]) -> None:
+        bridge.route(subscribe, [], lambda *message: received.append(message), report(reports))
+
+    bridge.start()
+    try:
+        assert back.wait(10)
+        route(["kept"])
+        wait_until(lambda: reports, 10, lambda: "no report", gevent.sleep)
+        own_nats.pause()
+        route(["late"])  # its flush times out while the server is frozen
+        wait_until(lambda: len(reports) == 2, 10, lambda: "no report", gevent.sleep)
+        assert reports == [(["kept"], []), ([], ["late"])]
+        own_nats.resume()  # the late PONG arrives now
+        assert messages_for(bridge, own_nats, ["kept"]) == 1
+        wait_until(lambda: received, 5, lambda: "nothing delivered", gevent.sleep)
+        assert received == [("kept", b"one")]
     finally:
         bridge.stop()
 

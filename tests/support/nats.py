@@ -3,7 +3,7 @@
 Each server keeps its JetStream store in a temp dir of its own. `restart()` brings it back on
 the same port with that store (as after a crash), `restart(empty=True)` with a new one (as
 after losing its disk). `pause()` freezes it (SIGSTOP: connections stay open, nothing is
-answered) until it is stopped. A missing `nats-server` fails the tests with a message naming
+answered) until `resume()` or a stop. A missing `nats-server` fails the tests with a message naming
 `.ci/run`, which installs it; nothing is skipped.
 
 `NatsTls` serves TLS only, with a throw-away CA (`ca_cert`) that signed its certificate.
@@ -87,6 +87,11 @@ class NatsServer:
         """Freeze the server: its clients stay connected and get no answer (no PONG)."""
         assert self._process is not None
         os.killpg(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Thaw a paused server: it answers what came meanwhile (late PONGs included)."""
+        assert self._process is not None
+        os.killpg(self._process.pid, signal.SIGCONT)
 
     def restart(self, empty: bool = False) -> NatsServer:
         self.stop()
