@@ -67,6 +67,9 @@ class RedisServer:
 
     def __init__(self, port: int | None = None, extra_args: Sequence[str] = ()) -> None:
         self.port = port if port is not None else free_port()
+        # A port picked here may be taken before the first start binds it (by an outgoing
+        # connection's ephemeral port): that start picks another. `restart` keeps the port.
+        self._may_move = port is None
         self.extra_args = list(extra_args)
         self.log: list[str] = []
         self._process: subprocess.Popen[str] | None = None
@@ -86,6 +89,20 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         """Start the server and return once it answers PING; raises RedisUnavailable."""
+        tries_left = 3
+        while True:
+            try:
+                self._launch()
+                break
+            except RedisUnavailable as problem:
+                tries_left -= 1
+                if not (self._may_move and tries_left and "Address already in use" in str(problem)):
+                    raise
+                self.port = free_port()
+        self._may_move = False
+        return self
+
+    def _launch(self) -> None:
         binary = _binary("redis-server")
         self._workdir = Path(tempfile.mkdtemp(prefix="socketrush-redis-"))
         command = [
@@ -113,7 +130,6 @@ class RedisServer:
             start_new_session=True,  # its own process group, killed as a whole by stop()
         )
         self._await_ready()
-        return self
 
     def stop(self) -> None:
         """Kill the server's process group and remove its temp dir; safe to call twice."""
@@ -241,7 +257,11 @@ class RedisCluster:
     """
 
     def __init__(self, masters: int = 3) -> None:
-        self.nodes = [
+        self._masters = masters
+        self.nodes = self._new_nodes()
+
+    def _new_nodes(self) -> list[RedisServer]:
+        return [
             RedisServer(
                 extra_args=[
                     "--cluster-enabled",
@@ -254,7 +274,7 @@ class RedisCluster:
                     "2000",
                 ]
             )
-            for _ in range(masters)
+            for _ in range(self._masters)
         ]
 
     @property
@@ -262,15 +282,26 @@ class RedisCluster:
         return self.nodes[0].url
 
     def start(self) -> RedisCluster:
-        try:
-            for node in self.nodes:
-                node.start()
-            self._create()
-            self._await_state_ok()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        """Start and join the nodes. Their 2 x `masters` ports are picked free before the
+        first node starts; another process may take one meanwhile (an outgoing connection's
+        ephemeral port), so a bind failure picks new ports and tries again, twice at most."""
+        tries_left = 3
+        while True:
+            try:
+                for node in self.nodes:
+                    node.start()
+                self._create()
+                self._await_state_ok()
+                return self
+            except RedisUnavailable as problem:
+                self.stop()
+                tries_left -= 1
+                if "Address already in use" not in str(problem) or not tries_left:
+                    raise
+                self.nodes = self._new_nodes()
+            except BaseException:
+                self.stop()
+                raise
 
     def stop(self) -> None:
         for node in self.nodes:
