@@ -325,7 +325,24 @@ class NatsBridge:
         self._hand_to_hub(partial(log.warning, "nats: %r", error))
 
     async def _closed(self) -> None:
+        """nats-py gave the connection up for good: at our stop, or on a server error it does
+        not reconnect after (a subscription over the server's `max_subscriptions`, say; the
+        server would have kept the connection). The node then shares nothing with the others,
+        and nothing here makes a new connection: say so loudly."""
         self.connected = False
+        client = self._client
+        if self._running and client is not None:
+            error = client.last_error
+            self._hand_to_hub(
+                partial(
+                    log.error,
+                    "nats: the connection was closed for good after %r; this node no longer "
+                    "shares events with the others and /ready answers 503: fix the cause "
+                    "(e.g. raise the server's or account's subscription limit; the node "
+                    "subscribes one subject per channel it has subscribers to) and restart it",
+                    error,
+                )
+            )
 
     def _begin_close(self, done: AsyncResult) -> None:
         self._loop.create_task(self._close(done))

@@ -5,6 +5,7 @@ failure without a connection, and the reconnect backoff."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 
@@ -223,6 +224,37 @@ def test_a_flush_answered_after_its_timeout_leaves_the_connection_reading(
         assert received == [("kept", b"one")]
     finally:
         bridge.stop()
+
+
+def test_a_connection_nats_py_gives_up_for_good_is_reported_loudly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A subscription over the server's limit: nats-server refuses it with -ERR and keeps the
+    connection, but nats-py closes it for good. The node is then deaf to the other nodes
+    until restarted, so it says so at error level (it used to say nothing)."""
+    caplog.set_level(logging.ERROR, logger="socketrush.nats_bridge")
+    with NatsServer(config="max_subscriptions: 2\n") as limited:
+        bridge = NatsBridge(options(limited.url), "test")
+        back, lost = Event(), Event()
+        bridge.on_connection(lambda connected: (back if connected else lost).set())
+        reports: list[tuple[list[str], list[str]]] = []
+        bridge.start()
+        try:
+            assert back.wait(10)
+            bridge.route(["one", "two", "three"], [], lambda *message: None, report(reports))
+            assert lost.wait(10)
+            wait_until(lambda: len(caplog.records) == 2, 10, lambda: caplog.text, gevent.sleep)
+            assert not bridge.connected
+        finally:
+            bridge.stop()
+    assert [record.getMessage() for record in caplog.records] == [
+        "nats: disconnected; reconnecting",
+        "nats: the connection was closed for good after "
+        "Error('nats: maximum subscriptions exceeded'); this node no longer shares events "
+        "with the others and /ready answers 503: fix the cause (e.g. raise the server's or "
+        "account's subscription limit; the node subscribes one subject per channel it has "
+        "subscribers to) and restart it",
+    ]
 
 
 def test_subscriptions_changed_while_nats_is_away_are_what_the_server_has_after(

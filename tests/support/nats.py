@@ -44,7 +44,9 @@ class NatsServer:
 
     scheme = "nats"
 
-    def __init__(self) -> None:
+    def __init__(self, config: str = "") -> None:
+        """`config`: nats-server configuration text (limits, say), given with `-c`."""
+        self.config = config
         self.port = free_port()
         self.log: list[str] = []
         self._process: subprocess.Popen[str] | None = None
@@ -66,6 +68,10 @@ class NatsServer:
         if binary is None:
             raise NatsUnavailable(f"nats-server not found: {INSTALL_HINT}")
         command = [binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self._store)]
+        if self.config:
+            config_file = self._workdir / "nats.conf"
+            config_file.write_text(self.config)
+            command += ["-c", str(config_file)]
         self._process = subprocess.Popen(
             [*command, *self.server_args()],
             stdout=subprocess.PIPE,
